@@ -1,0 +1,66 @@
+package es
+
+import (
+	"fmt"
+	"time"
+)
+
+// Event is a domain event: a fact that happened to one aggregate, named in the past tense.
+type Event interface {
+	// EventType is the stable name under which the event is stored, e.g. "OrderCreated".
+	EventType() string
+}
+
+// Envelope carries one event with everything needed to store, publish and trace it.
+type Envelope struct {
+	// EventID is the event's UUID; it makes redelivery detectable.
+	EventID string
+	// AggregateID is the UUID of the aggregate the event belongs to.
+	AggregateID string
+	// AggregateType names the aggregate kind, e.g. "Order" or "Customer".
+	AggregateType string
+	// Sequence is the event's position in its aggregate's stream (1, 2, … dense); it equals the
+	// aggregate's version once the event is applied.
+	Sequence int64
+	// EventType is the stored event name; it equals Event.EventType() when Event is set.
+	EventType string
+	// SchemaVersion is the version of the payload's schema as stored.
+	SchemaVersion int32
+	// Event is the decoded domain event (nil when only Payload is known).
+	Event Event
+	// Payload is the encoded event, as stored and published.
+	Payload []byte
+	// CausationID is the id of what caused the event: the command id.
+	CausationID string
+	// CorrelationID groups everything one user request set in motion.
+	CorrelationID string
+	// UserID is the caller on whose behalf the command ran (may be empty).
+	UserID string
+	// OccurredAt is when the command that produced the event was decided (UTC).
+	OccurredAt time.Time
+	// Metadata holds free-form string attributes.
+	Metadata map[string]string
+	// TraceParent is the W3C traceparent of the span that produced the event.
+	TraceParent string
+	// TraceState is the W3C tracestate that goes with TraceParent.
+	TraceState string
+}
+
+// String renders the envelope's identity for logs.
+func (e Envelope) String() string {
+	return fmt.Sprintf("%s %s#%d %s(v%d) id=%s", e.AggregateType, e.AggregateID, e.Sequence, e.EventType, e.SchemaVersion, e.EventID)
+}
+
+// Metadata is the part of an envelope that comes from the command rather than the domain.
+type Metadata struct {
+	// CausationID is the command id.
+	CausationID string
+	// CorrelationID is the request's correlation id.
+	CorrelationID string
+	// UserID is the caller (may be empty).
+	UserID string
+	// TraceParent and TraceState are the W3C trace context of the command's span.
+	TraceParent, TraceState string
+	// Extra is copied into every envelope's Metadata.
+	Extra map[string]string
+}
