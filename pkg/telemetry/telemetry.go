@@ -1,0 +1,86 @@
+// Package telemetry sets up the observability every ordersys service shares: the OpenTelemetry
+// tracer provider (exporting over OTLP/gRPC), W3C trace-context helpers used to carry a trace
+// through stored events and Kafka messages, a JSON slog logger that stamps trace and span ids,
+// and a Prometheus registry served on /metrics next to /healthz.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// Options configures Setup.
+type Options struct {
+	// ServiceName becomes the service.name resource attribute, e.g. "command".
+	ServiceName string
+	// ServiceVersion becomes service.version when set.
+	ServiceVersion string
+	// OTLPEndpoint is the collector's OTLP/gRPC address (host:port, or a URL such as
+	// http://collector:4317). Empty disables export; spans still get valid ids.
+	OTLPEndpoint string
+	// SampleRatio is the fraction of new root traces sampled, 0..1; children follow their parent.
+	SampleRatio float64
+}
+
+// Setup installs the global TracerProvider and the W3C TraceContext+Baggage propagator.
+//
+// The provider samples with ParentBased(TraceIDRatioBased(SampleRatio)) and, when OTLPEndpoint is
+// set, exports through a batch span processor to an insecure OTLP/gRPC exporter (which connects
+// lazily, so an absent collector does not fail Setup). The returned shutdown flushes and stops
+// the provider; call it once on exit with a bounded context.
+func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) error, err error) {
+	if opts.ServiceName == "" {
+		return nil, errors.New("telemetry: ServiceName is required")
+	}
+	if math.IsNaN(opts.SampleRatio) || opts.SampleRatio < 0 || opts.SampleRatio > 1 {
+		return nil, fmt.Errorf("telemetry: sample ratio %v is not within 0..1", opts.SampleRatio)
+	}
+
+	attrs := []attribute.KeyValue{semconv.ServiceName(opts.ServiceName)}
+	if opts.ServiceVersion != "" {
+		attrs = append(attrs, semconv.ServiceVersion(opts.ServiceVersion))
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, attrs...))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: build resource: %w", err)
+	}
+
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SampleRatio))),
+	}
+	if opts.OTLPEndpoint != "" {
+		expOpts := []otlptracegrpc.Option{otlptracegrpc.WithInsecure()}
+		if strings.Contains(opts.OTLPEndpoint, "://") {
+			expOpts = append(expOpts, otlptracegrpc.WithEndpointURL(opts.OTLPEndpoint))
+		} else {
+			expOpts = append(expOpts, otlptracegrpc.WithEndpoint(opts.OTLPEndpoint))
+		}
+		exp, err := otlptracegrpc.New(ctx, expOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: create OTLP exporter for %s: %w", opts.OTLPEndpoint, err)
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(Propagator())
+	return tp.Shutdown, nil
+}
+
+// Propagator returns the composite W3C TraceContext + Baggage propagator Setup installs.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
