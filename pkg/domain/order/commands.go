@@ -1,0 +1,240 @@
+package order
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// Input limits enforced by the commands' Validate methods.
+const (
+	// MaxItems is the largest number of lines an order may hold.
+	MaxItems = 100
+	// MaxQuantity is the largest quantity of one line.
+	MaxQuantity = 10000
+	// MaxReasonLen bounds an items-update or cancellation reason, in characters.
+	MaxReasonLen = 500
+	// MaxShippingFieldLen bounds the tracking number and the carrier, in characters.
+	MaxShippingFieldLen = 100
+	// MaxSignatureLen bounds the delivery signature, in characters.
+	MaxSignatureLen = 200
+	// MaxCancelledByLen bounds who cancelled an order, in characters.
+	MaxCancelledByLen = 100
+)
+
+// ErrTotalOverflow reports items whose total does not fit in int64 cents.
+var ErrTotalOverflow = errors.New("order total overflows int64 cents")
+
+// Total returns the sum of quantity × unit price over the items, or ErrTotalOverflow.
+func Total(items []Item) (int64, error) {
+	var total int64
+	for _, it := range items {
+		line, ok := lineTotal(it)
+		if !ok || total > math.MaxInt64-line {
+			return 0, ErrTotalOverflow
+		}
+		total += line
+	}
+	return total, nil
+}
+
+// lineTotal multiplies quantity by unit price for non-negative inputs, reporting overflow.
+func lineTotal(it Item) (int64, bool) {
+	q, p := int64(it.Quantity), it.UnitPriceCents
+	if q < 0 || p < 0 {
+		return 0, false
+	}
+	if q != 0 && p > math.MaxInt64/q {
+		return 0, false
+	}
+	return q * p, true
+}
+
+// Command is a request to change an order. The set of commands is closed: only the types of
+// this package implement it.
+type Command interface {
+	// Validate checks the command's input regardless of the order's state and returns an
+	// *es.ValidationError naming every bad field, or nil.
+	Validate() error
+	isOrderCommand()
+}
+
+// Create places a new order.
+type Create struct {
+	// OrderID is the new order's UUID; it must be the id of the aggregate deciding.
+	OrderID string
+	// CustomerID is the UUID of the customer placing the order.
+	CustomerID string
+	// Items are the order lines: 1 to MaxItems, each product at most once.
+	Items []Item
+}
+
+// UpdateItems replaces the lines of a CREATED order.
+type UpdateItems struct {
+	// Items are the new lines, checked like Create's.
+	Items []Item
+	// Reason says why (optional, at most MaxReasonLen characters).
+	Reason string
+}
+
+// Confirm accepts a CREATED order for fulfilment.
+type Confirm struct{}
+
+// Ship hands a CONFIRMED order to a carrier.
+type Ship struct {
+	// TrackingNumber is required, trimmed, at most MaxShippingFieldLen characters.
+	TrackingNumber string
+	// Carrier is required, trimmed, at most MaxShippingFieldLen characters.
+	Carrier string
+}
+
+// Deliver records that a SHIPPED order reached the customer.
+type Deliver struct {
+	// Signature is optional, trimmed, at most MaxSignatureLen characters.
+	Signature string
+}
+
+// Cancel stops an order that is neither DELIVERED nor already CANCELLED.
+type Cancel struct {
+	// Reason is optional, trimmed, at most MaxReasonLen characters; the order keeps it.
+	Reason string
+	// CancelledBy names who cancelled (optional, at most MaxCancelledByLen characters).
+	CancelledBy string
+}
+
+func (Create) isOrderCommand()      {}
+func (UpdateItems) isOrderCommand() {}
+func (Confirm) isOrderCommand()     {}
+func (Ship) isOrderCommand()        {}
+func (Deliver) isOrderCommand()     {}
+func (Cancel) isOrderCommand()      {}
+
+// Validate checks the ids and the items.
+func (c Create) Validate() error {
+	var v es.Violations
+	checkUUID(&v, "order_id", c.OrderID)
+	checkUUID(&v, "customer_id", c.CustomerID)
+	validateItems(&v, c.Items)
+	return v.Err()
+}
+
+// Validate checks the items and the reason.
+func (c UpdateItems) Validate() error {
+	var v es.Violations
+	validateItems(&v, c.Items)
+	checkText(&v, "reason", c.Reason, MaxReasonLen, false)
+	return v.Err()
+}
+
+// Validate accepts every Confirm: it has no input.
+func (Confirm) Validate() error { return nil }
+
+// Validate checks the tracking number and the carrier.
+func (c Ship) Validate() error {
+	var v es.Violations
+	checkText(&v, "tracking_number", c.TrackingNumber, MaxShippingFieldLen, true)
+	checkText(&v, "carrier", c.Carrier, MaxShippingFieldLen, true)
+	return v.Err()
+}
+
+// Validate checks the signature.
+func (c Deliver) Validate() error {
+	var v es.Violations
+	checkText(&v, "signature", c.Signature, MaxSignatureLen, false)
+	return v.Err()
+}
+
+// Validate checks the reason and who cancelled.
+func (c Cancel) Validate() error {
+	var v es.Violations
+	checkText(&v, "reason", c.Reason, MaxReasonLen, false)
+	checkText(&v, "cancelled_by", c.CancelledBy, MaxCancelledByLen, false)
+	return v.Err()
+}
+
+// validateItems records every problem of an item list: emptiness, count, each line's fields,
+// repeated products and a total that overflows.
+func validateItems(v *es.Violations, items []Item) {
+	switch {
+	case len(items) == 0:
+		v.Add("items", "must hold at least one item")
+	case len(items) > MaxItems:
+		v.Addf("items", "must hold at most %d items, got %d", MaxItems, len(items))
+	}
+	seen := make(map[string]int, len(items))
+	linesOK := true
+	for i, it := range items {
+		p := "items[" + strconv.Itoa(i) + "]."
+		if checkUUID(v, p+"product_id", it.ProductID) {
+			key := strings.ToLower(it.ProductID)
+			if j, dup := seen[key]; dup {
+				v.Addf(p+"product_id", "repeats items[%d].product_id; give each product once with its total quantity", j)
+			} else {
+				seen[key] = i
+			}
+		}
+		switch {
+		case it.Quantity <= 0:
+			v.Addf(p+"quantity", "must be greater than 0, got %d", it.Quantity)
+			linesOK = false
+		case it.Quantity > MaxQuantity:
+			v.Addf(p+"quantity", "must be at most %d, got %d", MaxQuantity, it.Quantity)
+			linesOK = false
+		}
+		if it.UnitPriceCents < 0 {
+			v.Addf(p+"unit_price_cents", "must not be negative, got %d", it.UnitPriceCents)
+			linesOK = false
+		}
+		if linesOK {
+			if _, ok := lineTotal(it); !ok {
+				v.Add(p+"unit_price_cents", "quantity × unit price overflows int64 cents")
+				linesOK = false
+			}
+		}
+	}
+	if linesOK && len(items) > 0 {
+		if _, err := Total(items); err != nil {
+			v.Add("items", "total of quantity × unit price overflows int64 cents")
+		}
+	}
+}
+
+// checkUUID records a violation unless s is a UUID, and reports whether it is one.
+func checkUUID(v *es.Violations, field, s string) bool {
+	switch {
+	case s == "":
+		v.Add(field, "is required")
+	case !ids.IsUUID(s):
+		v.Addf(field, "must be a UUID (8-4-4-4-12 hexadecimal digits), got %q", truncate(s))
+	default:
+		return true
+	}
+	return false
+}
+
+// checkText records a violation when s, trimmed, is missing but required, is not UTF-8, or is
+// longer than max characters.
+func checkText(v *es.Violations, field, s string, max int, required bool) {
+	s = strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(s):
+		v.Add(field, "must be valid UTF-8")
+	case s == "" && required:
+		v.Add(field, "is required")
+	case utf8.RuneCountInString(s) > max:
+		v.Addf(field, "must be at most %d characters, got %d", max, utf8.RuneCountInString(s))
+	}
+}
+
+// truncate shortens an echoed input so an error message stays readable.
+func truncate(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return s[:40] + "…"
+}
