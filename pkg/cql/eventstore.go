@@ -1,0 +1,456 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// OutboxShards is the number of shards the outbox and the intents are spread over per minute.
+// Writers and readers must agree on it, so it is a constant of the schema.
+const OutboxShards = 8
+
+// Step names a point of the append protocol, for fault injection in tests.
+type Step string
+
+// The steps of the append protocol, in order (see docs/outbox-protocol.md).
+const (
+	StepIntentWritten  Step = "intent-written"  // the intent row is durable, nothing committed
+	StepCommitted      Step = "committed"       // the conditional batch applied
+	StepOutboxWritten  Step = "outbox-written"  // the outbox rows are durable
+	StepIntentSettled  Step = "intent-settled"  // the intent row is deleted
+	StepResolveStarted Step = "resolve-started" // an unknown outcome is being resolved
+)
+
+// Options tune an EventStore.
+type Options struct {
+	// PageSize is the number of events fetched per page when loading (default 500).
+	PageSize int
+	// CommandTTL is how long command ids are remembered (default 24h).
+	CommandTTL time.Duration
+	// Topics maps aggregate types to broker topics (default Order → order-events, Customer →
+	// customer-events, anything else → lower-case type + "-events").
+	Topics map[string]string
+	// ResolveTimeout bounds the SERIAL reads that settle an unknown outcome (default 10s).
+	ResolveTimeout time.Duration
+	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
+	Hook func(Step)
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
+	// intents (default 1h).
+	RecoveryLookback time.Duration
+}
+
+// EventStore implements es.EventStore on a CQL store with the intent → conditional batch →
+// outbox protocol described in docs/outbox-protocol.md.
+type EventStore struct {
+	s    *gocql.Session
+	reg  *es.Registry
+	opts Options
+}
+
+var _ es.EventStore = (*EventStore)(nil)
+
+// NewEventStore returns an event store on the session's keyspace; reg decodes and upcasts events.
+func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore {
+	if opts.PageSize <= 0 {
+		opts.PageSize = 500
+	}
+	if opts.CommandTTL <= 0 {
+		opts.CommandTTL = 24 * time.Hour
+	}
+	if opts.ResolveTimeout <= 0 {
+		opts.ResolveTimeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RecoveryLookback <= 0 {
+		opts.RecoveryLookback = time.Hour
+	}
+	if opts.Hook == nil {
+		opts.Hook = func(Step) {}
+	}
+	return &EventStore{s: s, reg: reg, opts: opts}
+}
+
+// Session returns the underlying session.
+func (st *EventStore) Session() *gocql.Session { return st.s }
+
+// TopicFor returns the topic events of the aggregate type are published to.
+func (st *EventStore) TopicFor(aggregateType string) string {
+	if t, ok := st.opts.Topics[aggregateType]; ok {
+		return t
+	}
+	return DefaultTopic(aggregateType)
+}
+
+// DefaultTopic returns the default topic of an aggregate type ("Order" → "order-events").
+func DefaultTopic(aggregateType string) string {
+	return strings.ToLower(aggregateType) + "-events"
+}
+
+// ShardOf returns the outbox shard of an aggregate.
+func ShardOf(aggregateID string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(aggregateID))
+	return int(h.Sum32() % OutboxShards)
+}
+
+// Bucket returns the minute bucket of t.
+func Bucket(t time.Time) int64 { return t.Unix() / 60 }
+
+// BucketStart returns the first instant of a minute bucket.
+func BucketStart(b int64) time.Time { return time.Unix(b*60, 0).UTC() }
+
+func parseUUID(field, s string) (gocql.UUID, error) {
+	u, err := gocql.ParseUUID(s)
+	if err != nil {
+		return u, es.Invalid(field, "must be a UUID")
+	}
+	return u, nil
+}
+
+func (st *EventStore) validate(req *es.AppendRequest) error {
+	if len(req.Events) == 0 {
+		return fmt.Errorf("append to %s: no events", req.AggregateID)
+	}
+	if req.ExpectedVersion < 0 {
+		return fmt.Errorf("append to %s: negative expected version %d", req.AggregateID, req.ExpectedVersion)
+	}
+	if _, err := parseUUID("aggregate_id", req.AggregateID); err != nil {
+		return err
+	}
+	for i := range req.Events {
+		e := &req.Events[i]
+		if e.AggregateID != req.AggregateID || e.AggregateType != req.AggregateType {
+			return fmt.Errorf("append to %s: event %d belongs to %s %s", req.AggregateID, i, e.AggregateType, e.AggregateID)
+		}
+		if want := req.ExpectedVersion + int64(i) + 1; e.Sequence != want {
+			return fmt.Errorf("append to %s: event %d has sequence %d, want %d", req.AggregateID, i, e.Sequence, want)
+		}
+		if _, err := gocql.ParseUUID(e.EventID); err != nil {
+			return fmt.Errorf("append to %s: event %d id %q is not a UUID", req.AggregateID, i, e.EventID)
+		}
+		if e.Payload == nil {
+			if err := st.reg.EncodeEnvelope(e); err != nil {
+				return fmt.Errorf("append to %s: %w", req.AggregateID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func commandValue(fp string, first, last int64) string {
+	return fmt.Sprintf("%s|%d|%d", fp, first, last)
+}
+
+func parseCommandValue(v string) (es.CommandRecord, bool) {
+	parts := strings.Split(v, "|")
+	if len(parts) != 3 {
+		return es.CommandRecord{}, false
+	}
+	first, err1 := strconv.ParseInt(parts[1], 10, 64)
+	last, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return es.CommandRecord{}, false
+	}
+	return es.CommandRecord{Fingerprint: parts[0], FirstSequence: first, LastSequence: last}, true
+}
+
+// Append runs the append protocol: intent, conditional batch, outbox rows, intent deleted.
+func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.AppendResult, error) {
+	if err := st.validate(&req); err != nil {
+		return es.AppendResult{}, err
+	}
+	in, err := newIntent(req, st.opts.Now())
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	if err := st.writeIntent(ctx, in); err != nil {
+		return es.AppendResult{}, fmt.Errorf("append to %s: write intent: %w", req.AggregateID, unavailable(err))
+	}
+	st.opts.Hook(StepIntentWritten)
+
+	committed, actual, err := st.commit(ctx, req)
+	if err != nil {
+		// The outcome is unknown (timeout, lost connection): settle it with a SERIAL read.
+		st.opts.Hook(StepResolveStarted)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.opts.ResolveTimeout)
+		committed, err = st.ownsSequences(rctx, req)
+		cancel()
+		if err != nil {
+			return es.AppendResult{}, fmt.Errorf("append to %s: outcome unknown, recovery will settle it: %w", req.AggregateID, unavailable(err))
+		}
+		actual = -1
+	} else if !committed {
+		// A recovery sweeper may have committed our own intent already.
+		if committed, err = st.ownsSequences(ctx, req); err != nil {
+			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, unavailable(err))
+		}
+	}
+	if !committed {
+		if err := st.deleteIntent(ctx, in); err != nil {
+			// Harmless: recovery finds the events are not ours and deletes it.
+			_ = err
+		}
+		if req.ExpectedVersion == 0 {
+			return es.AppendResult{}, fmt.Errorf("create %s %s: %w", req.AggregateType, req.AggregateID, es.ErrAlreadyExists)
+		}
+		return es.AppendResult{}, &es.ConflictError{AggregateID: req.AggregateID, Expected: req.ExpectedVersion, Actual: actual}
+	}
+	st.opts.Hook(StepCommitted)
+
+	if err := st.writeOutbox(ctx, in); err != nil {
+		// Committed: recovery will write the outbox rows from the intent. Report success.
+		_ = err
+	} else {
+		st.opts.Hook(StepOutboxWritten)
+		if err := st.deleteIntent(ctx, in); err == nil {
+			st.opts.Hook(StepIntentSettled)
+		}
+	}
+	res := es.AppendResult{Version: req.ExpectedVersion + int64(len(req.Events))}
+	for _, e := range req.Events {
+		res.EventIDs = append(res.EventIDs, e.EventID)
+	}
+	return res, nil
+}
+
+const insertEvent = `INSERT INTO event_store (aggregate_id, sequence, event_id, event_type, schema_version, payload,
+ causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+const insertFirstEvent = `INSERT INTO event_store (aggregate_id, sequence, event_id, event_type, schema_version, payload,
+ causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate, aggregate_type, version)
+ VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) IF NOT EXISTS`
+
+func eventArgs(aggID gocql.UUID, e es.Envelope) []any {
+	evID, _ := gocql.ParseUUID(e.EventID)
+	return []any{aggID, e.Sequence, evID, e.EventType, e.SchemaVersion, e.Payload, e.CausationID, e.CorrelationID,
+		e.UserID, e.OccurredAt.UTC(), e.Metadata, e.TraceParent, e.TraceState}
+}
+
+// commit issues the conditional batch. It reports whether it applied and, when not, the
+// version found; an error means the outcome is unknown.
+func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, int64, error) {
+	aggID, _ := gocql.ParseUUID(req.AggregateID)
+	newVersion := req.ExpectedVersion + int64(len(req.Events))
+	b := st.s.Batch(gocql.LoggedBatch).WithContext(ctx)
+	for i, e := range req.Events {
+		if i == 0 && req.ExpectedVersion == 0 {
+			b.Query(insertFirstEvent, append(eventArgs(aggID, e), req.AggregateType, newVersion)...)
+			continue
+		}
+		b.Query(insertEvent, eventArgs(aggID, e)...)
+	}
+	if req.ExpectedVersion > 0 {
+		b.Query(`UPDATE event_store SET version = ? WHERE aggregate_id = ? IF version = ?`, newVersion, aggID, req.ExpectedVersion)
+	}
+	if req.CommandID != "" {
+		b.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ?`,
+			int(st.opts.CommandTTL/time.Second), req.CommandID,
+			commandValue(req.CommandFingerprint, req.ExpectedVersion+1, newVersion), aggID)
+	}
+	m := map[string]any{}
+	applied, iter, err := st.s.MapExecuteBatchCAS(b, m)
+	if iter != nil {
+		_ = iter.Close()
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	actual := int64(-1)
+	if v, ok := m["version"].(int64); ok {
+		actual = v
+	}
+	return applied, actual, nil
+}
+
+// ownsSequences reads, at SERIAL consistency (which settles any Paxos round in flight), whether
+// the events at the request's sequences are the request's own.
+func (st *EventStore) ownsSequences(ctx context.Context, req es.AppendRequest) (bool, error) {
+	aggID, _ := gocql.ParseUUID(req.AggregateID)
+	first := req.Events[0]
+	var id gocql.UUID
+	err := st.s.Query(`SELECT event_id FROM event_store WHERE aggregate_id = ? AND sequence = ?`, aggID, first.Sequence).
+		WithContext(ctx).Consistency(gocql.Serial).Scan(&id)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return id.String() == first.EventID, nil
+}
+
+// unavailable marks infrastructure errors so the edge maps them to Unavailable.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, es.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
+}
+
+const selectEvents = `SELECT aggregate_type, version, commands, sequence, event_id, event_type, schema_version, payload,
+ causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate
+ FROM event_store WHERE aggregate_id = ? AND sequence >= ?`
+
+// Load streams events with sequence ≥ from, page by page.
+func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return es.StreamHead{}, err
+	}
+	if from < 1 {
+		from = 1
+	}
+	// Start one event early so that the stream head comes back with the rows even when there
+	// is nothing new after a snapshot.
+	start := from
+	if from > 1 {
+		start = from - 1
+	}
+	iter := st.s.Query(selectEvents, aggID, start).WithContext(ctx).PageSize(st.opts.PageSize).Iter()
+	head := es.StreamHead{}
+	rows := 0
+	for {
+		var env es.Envelope
+		var evID gocql.UUID
+		var aggType string
+		var commands map[string]string
+		var version int64
+		if !iter.Scan(&aggType, &version, &commands, &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
+			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
+			break
+		}
+		if rows == 0 {
+			head = headFrom(version, commands)
+		}
+		rows++
+		if env.Sequence < from {
+			continue
+		}
+		env.AggregateID, env.AggregateType, env.EventID = aggregateID, aggType, evID.String()
+		env.OccurredAt = env.OccurredAt.UTC()
+		if err := st.reg.DecodeEnvelope(&env); err != nil {
+			_ = iter.Close()
+			return head, fmt.Errorf("load %s: %w", aggregateID, err)
+		}
+		if err := fn(env); err != nil {
+			_ = iter.Close()
+			return head, err
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return head, fmt.Errorf("load %s: %w", aggregateID, unavailable(err))
+	}
+	if rows == 0 && from > 1 {
+		return st.Head(ctx, aggregateID)
+	}
+	return head, nil
+}
+
+func headFrom(version int64, commands map[string]string) es.StreamHead {
+	h := es.StreamHead{Version: version, Commands: map[string]es.CommandRecord{}}
+	for k, v := range commands {
+		if rec, ok := parseCommandValue(v); ok {
+			h.Commands[k] = rec
+		}
+	}
+	return h
+}
+
+// LoadRange returns the events with from ≤ sequence ≤ to.
+func (st *EventStore) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
+	var out []es.Envelope
+	errStop := errors.New("stop")
+	_, err := st.Load(ctx, aggregateID, from, func(e es.Envelope) error {
+		if e.Sequence > to {
+			return errStop
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Head returns the current version and the recorded commands.
+func (st *EventStore) Head(ctx context.Context, aggregateID string) (es.StreamHead, error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return es.StreamHead{}, err
+	}
+	var version int64
+	var commands map[string]string
+	err = st.s.Query(`SELECT version, commands FROM event_store WHERE aggregate_id = ? LIMIT 1`, aggID).
+		WithContext(ctx).Scan(&version, &commands)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return es.StreamHead{Commands: map[string]es.CommandRecord{}}, nil
+	}
+	if err != nil {
+		return es.StreamHead{}, fmt.Errorf("head %s: %w", aggregateID, unavailable(err))
+	}
+	return headFrom(version, commands), nil
+}
+
+// Exists reports whether the aggregate has events.
+func (st *EventStore) Exists(ctx context.Context, aggregateID string) (bool, error) {
+	h, err := st.Head(ctx, aggregateID)
+	return h.Version > 0, err
+}
+
+// SaveSnapshot stores a snapshot and drops all but the three newest.
+func (st *EventStore) SaveSnapshot(ctx context.Context, s es.Snapshot) error {
+	aggID, err := parseUUID("aggregate_id", s.AggregateID)
+	if err != nil {
+		return err
+	}
+	if err := st.s.Query(`INSERT INTO snapshots (aggregate_id, version, aggregate_type, schema_version, state, taken_at) VALUES (?,?,?,?,?,?)`,
+		aggID, s.Version, s.AggregateType, s.SchemaVersion, s.State, s.TakenAt.UTC()).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("save snapshot %s@%d: %w", s.AggregateID, s.Version, unavailable(err))
+	}
+	var versions []int64
+	iter := st.s.Query(`SELECT version FROM snapshots WHERE aggregate_id = ? LIMIT 4`, aggID).WithContext(ctx).Iter()
+	var v int64
+	for iter.Scan(&v) {
+		versions = append(versions, v)
+	}
+	if err := iter.Close(); err == nil && len(versions) == 4 {
+		_ = st.s.Query(`DELETE FROM snapshots WHERE aggregate_id = ? AND version <= ?`, aggID, versions[3]).WithContext(ctx).Exec()
+	}
+	return nil
+}
+
+// LatestSnapshot returns the newest snapshot at or below maxVersion (0 = any).
+func (st *EventStore) LatestSnapshot(ctx context.Context, aggregateID string, maxVersion int64) (es.Snapshot, error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return es.Snapshot{}, err
+	}
+	q := st.s.Query(`SELECT version, aggregate_type, schema_version, state, taken_at FROM snapshots WHERE aggregate_id = ? LIMIT 1`, aggID)
+	if maxVersion > 0 {
+		q = st.s.Query(`SELECT version, aggregate_type, schema_version, state, taken_at FROM snapshots WHERE aggregate_id = ? AND version <= ? LIMIT 1`, aggID, maxVersion)
+	}
+	s := es.Snapshot{AggregateID: aggregateID}
+	err = q.WithContext(ctx).Scan(&s.Version, &s.AggregateType, &s.SchemaVersion, &s.State, &s.TakenAt)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, es.ErrNotFound)
+	}
+	if err != nil {
+		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, unavailable(err))
+	}
+	s.TakenAt = s.TakenAt.UTC()
+	return s, nil
+}

@@ -1,0 +1,242 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// intent is the durable record of an append in progress.
+type intent struct {
+	bucket    int64
+	shard     int
+	attemptID gocql.UUID
+	req       es.AppendRequest
+	envelopes [][]byte
+	createdAt time.Time
+}
+
+func newIntent(req es.AppendRequest, now time.Time) (*intent, error) {
+	in := &intent{bucket: Bucket(now), shard: ShardOf(req.AggregateID), attemptID: gocql.UUIDFromTime(now), req: req, createdAt: now.UTC()}
+	for _, e := range req.Events {
+		b, err := codec.MarshalEnvelope(e)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: encode envelope: %w", req.AggregateID, err)
+		}
+		in.envelopes = append(in.envelopes, b)
+	}
+	return in, nil
+}
+
+func (st *EventStore) writeIntent(ctx context.Context, in *intent) error {
+	aggID, _ := gocql.ParseUUID(in.req.AggregateID)
+	return st.s.Query(`INSERT INTO pending_appends (bucket, shard, attempt_id, aggregate_id, aggregate_type, expected_version,
+ command_id, command_fingerprint, envelopes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		in.bucket, in.shard, in.attemptID, aggID, in.req.AggregateType, in.req.ExpectedVersion,
+		in.req.CommandID, in.req.CommandFingerprint, in.envelopes, in.createdAt).WithContext(ctx).Exec()
+}
+
+func (st *EventStore) deleteIntent(ctx context.Context, in *intent) error {
+	return st.s.Query(`DELETE FROM pending_appends WHERE bucket = ? AND shard = ? AND attempt_id = ?`,
+		in.bucket, in.shard, in.attemptID).WithContext(ctx).Exec()
+}
+
+// writeOutbox writes one outbox row per event of a committed intent, in one single-partition
+// batch. The row ids come from the coordinator's clock (now()), so a row's id is taken when
+// it is written, not when the command started.
+func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
+	now := st.opts.Now()
+	aggID, _ := gocql.ParseUUID(in.req.AggregateID)
+	topic := st.TopicFor(in.req.AggregateType)
+	b := st.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	for i, e := range in.req.Events {
+		evID, _ := gocql.ParseUUID(e.EventID)
+		b.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id, event_type,
+ schema_version, topic, partition_key, envelope, correlation_id, causation_id, traceparent, created_at)
+ VALUES (?,?,now(),?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			Bucket(now), ShardOf(in.req.AggregateID), aggID, in.req.AggregateType, e.Sequence, evID, e.EventType,
+			e.SchemaVersion, topic, in.req.AggregateID, in.envelopes[i], e.CorrelationID, e.CausationID, e.TraceParent, now.UTC())
+	}
+	return st.s.ExecuteBatch(b)
+}
+
+// RecoveryStats counts what one recovery pass did.
+type RecoveryStats struct {
+	// Scanned is the number of intents read.
+	Scanned int
+	// Committed is the number of intents found (or made) committed whose outbox rows were written.
+	Committed int
+	// Discarded is the number of intents whose events lost and were never committed.
+	Discarded int
+	// Young is the number of intents left alone because they are younger than the grace period.
+	Young int
+}
+
+const sweeperCheckpoint = "intent-sweeper"
+
+// RecoverIntents settles every intent older than grace: it re-issues the intent's conditional
+// batch (rolling the append forward if its writer died before committing), then, if the events
+// at the intent's sequences are the intent's own, writes their outbox rows; either way it
+// deletes the intent. It scans minute buckets from its checkpoint up to now and advances the
+// checkpoint past buckets that hold no young intents. Safe to run concurrently with writers and
+// with other sweepers (every step is idempotent).
+func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (RecoveryStats, error) {
+	var stats RecoveryStats
+	now := st.opts.Now()
+	last := Bucket(now)
+	var from int64
+	err := st.s.Query(`SELECT bucket FROM relay_checkpoints WHERE name = ? AND shard = 0`, sweeperCheckpoint).WithContext(ctx).Scan(&from)
+	if errors.Is(err, gocql.ErrNotFound) {
+		from = Bucket(now.Add(-st.opts.RecoveryLookback))
+	} else if err != nil {
+		return stats, fmt.Errorf("recover intents: read checkpoint: %w", unavailable(err))
+	}
+	settledThrough := from - 1
+	blocked := false
+	for b := from; b <= last; b++ {
+		youngInBucket := 0
+		for shard := 0; shard < OutboxShards; shard++ {
+			ins, err := st.readIntents(ctx, b, shard)
+			if err != nil {
+				return stats, err
+			}
+			for _, in := range ins {
+				stats.Scanned++
+				if now.Sub(in.createdAt) < grace {
+					stats.Young++
+					youngInBucket++
+					continue
+				}
+				committed, err := st.settle(ctx, in)
+				if err != nil {
+					return stats, err
+				}
+				if committed {
+					stats.Committed++
+				} else {
+					stats.Discarded++
+				}
+			}
+		}
+		if youngInBucket > 0 || BucketStart(b+1).After(now.Add(-grace)) {
+			blocked = true
+		}
+		if !blocked {
+			settledThrough = b
+		}
+	}
+	if settledThrough >= from {
+		if err := st.s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, updated_at) VALUES (?, 0, ?, ?)`,
+			sweeperCheckpoint, settledThrough+1, now.UTC()).WithContext(ctx).Exec(); err != nil {
+			return stats, fmt.Errorf("recover intents: write checkpoint: %w", unavailable(err))
+		}
+	}
+	return stats, nil
+}
+
+func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int) ([]*intent, error) {
+	iter := st.s.Query(`SELECT attempt_id, aggregate_id, aggregate_type, expected_version, command_id, command_fingerprint,
+ envelopes, created_at FROM pending_appends WHERE bucket = ? AND shard = ?`, bucket, shard).WithContext(ctx).PageSize(200).Iter()
+	var out []*intent
+	for {
+		in := &intent{bucket: bucket, shard: shard}
+		var aggID gocql.UUID
+		if !iter.Scan(&in.attemptID, &aggID, &in.req.AggregateType, &in.req.ExpectedVersion, &in.req.CommandID,
+			&in.req.CommandFingerprint, &in.envelopes, &in.createdAt) {
+			break
+		}
+		in.req.AggregateID = aggID.String()
+		for _, b := range in.envelopes {
+			env, err := codec.UnmarshalEnvelope(b)
+			if err != nil {
+				_ = iter.Close()
+				return nil, fmt.Errorf("recover intent %s of %s: decode envelope: %w", in.attemptID, in.req.AggregateID, err)
+			}
+			in.req.Events = append(in.req.Events, env)
+		}
+		out = append(out, in)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("recover intents: read bucket %d shard %d: %w", bucket, shard, unavailable(err))
+	}
+	return out, nil
+}
+
+// settle rolls one intent forward or discards it, and reports whether its events are committed.
+func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
+	if len(in.req.Events) == 0 {
+		return false, st.deleteIntent(ctx, in)
+	}
+	applied, _, err := st.commit(ctx, in.req)
+	if err != nil {
+		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, unavailable(err))
+	}
+	committed := applied
+	if !applied {
+		if committed, err = st.ownsSequences(ctx, in.req); err != nil {
+			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, unavailable(err))
+		}
+	}
+	if committed {
+		if err := st.writeOutbox(ctx, in); err != nil {
+			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, unavailable(err))
+		}
+	}
+	if err := st.deleteIntent(ctx, in); err != nil {
+		return committed, fmt.Errorf("recover intent of %s: delete: %w", in.req.AggregateID, unavailable(err))
+	}
+	return committed, nil
+}
+
+// OutboxRow is one row of the outbox as the relay reads it.
+type OutboxRow struct {
+	// Bucket and Shard locate the row's partition; ID orders rows inside it.
+	Bucket int64
+	Shard  int
+	ID     gocql.UUID
+	// AggregateID, AggregateType and Sequence identify the event in its stream.
+	AggregateID, AggregateType string
+	Sequence                   int64
+	// EventID and EventType describe the event.
+	EventID, EventType string
+	// SchemaVersion is the payload's schema version.
+	SchemaVersion int32
+	// Topic and PartitionKey say where the event is published.
+	Topic, PartitionKey string
+	// Envelope is the protobuf EventEnvelope.
+	Envelope []byte
+	// CreatedAt is when the row was written.
+	CreatedAt time.Time
+}
+
+// ReadOutbox returns up to limit rows of one outbox partition with id after afterID (zero UUID
+// = from the start) and written before the given time, in id order.
+func ReadOutbox(ctx context.Context, s *gocql.Session, bucket int64, shard int, afterID gocql.UUID, before time.Time, limit int) ([]OutboxRow, error) {
+	if afterID == (gocql.UUID{}) {
+		afterID = gocql.MinTimeUUID(BucketStart(bucket).Add(-24 * time.Hour))
+	}
+	iter := s.Query(`SELECT id, aggregate_id, aggregate_type, sequence, event_id, event_type, schema_version, topic,
+ partition_key, envelope, created_at FROM outbox_messages WHERE bucket = ? AND shard = ? AND id > ? AND id < ? LIMIT ?`,
+		bucket, shard, afterID, gocql.MaxTimeUUID(before), limit).WithContext(ctx).PageSize(limit).Iter()
+	var out []OutboxRow
+	for {
+		r := OutboxRow{Bucket: bucket, Shard: shard}
+		var aggID, evID gocql.UUID
+		if !iter.Scan(&r.ID, &aggID, &r.AggregateType, &r.Sequence, &evID, &r.EventType, &r.SchemaVersion, &r.Topic,
+			&r.PartitionKey, &r.Envelope, &r.CreatedAt) {
+			break
+		}
+		r.AggregateID, r.EventID = aggID.String(), evID.String()
+		out = append(out, r)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read outbox bucket %d shard %d: %w", bucket, shard, unavailable(err))
+	}
+	return out, nil
+}

@@ -1,0 +1,83 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Rejection is a command outcome that appended nothing (a business rule rejected it), kept in
+// the command_rejections table so that a repeated command id returns the same rejection.
+// Successful commands are recorded in event_store's static commands map instead.
+type Rejection struct {
+	// AggregateID is the aggregate the command was sent to (a UUID).
+	AggregateID string
+	// CommandID is the client's command id.
+	CommandID string
+	// Fingerprint identifies the command's content.
+	Fingerprint string
+	// Code is the machine-readable reason, e.g. the rule id of an es.RuleError.
+	Code string
+	// Message is the human-readable reason.
+	Message string
+	// CreatedAt is when the rejection was recorded (zero: now).
+	CreatedAt time.Time
+}
+
+// Rejections stores command rejections in the command_rejections table, each for a limited
+// time (the table's default is 24h).
+type Rejections struct {
+	s   *gocql.Session
+	ttl time.Duration
+}
+
+// NewRejections returns the rejection store on the session's keyspace; entries live for ttl
+// (0: the table's default of 24h).
+func NewRejections(s *gocql.Session, ttl time.Duration) *Rejections {
+	return &Rejections{s: s, ttl: ttl}
+}
+
+// Save records r, replacing an earlier rejection of the same command id.
+func (r *Rejections) Save(ctx context.Context, rej Rejection) error {
+	aggID, err := parseUUID("aggregate_id", rej.AggregateID)
+	if err != nil {
+		return err
+	}
+	at := rej.CreatedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	stmt := `INSERT INTO command_rejections (aggregate_id, command_id, fingerprint, code, message, created_at) VALUES (?,?,?,?,?,?)`
+	args := []any{aggID, rej.CommandID, rej.Fingerprint, rej.Code, rej.Message, at.UTC()}
+	if secs := int((r.ttl + time.Second - 1) / time.Second); secs > 0 {
+		stmt += ` USING TTL ?`
+		args = append(args, secs)
+	}
+	if err := r.s.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, unavailable(err))
+	}
+	return nil
+}
+
+// Find returns the rejection recorded for commandID on the aggregate; found is false when
+// there is none (or it expired).
+func (r *Rejections) Find(ctx context.Context, aggregateID, commandID string) (rej Rejection, found bool, err error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return Rejection{}, false, err
+	}
+	rej = Rejection{AggregateID: aggregateID, CommandID: commandID}
+	err = r.s.Query(`SELECT fingerprint, code, message, created_at FROM command_rejections WHERE aggregate_id = ? AND command_id = ?`,
+		aggID, commandID).WithContext(ctx).Scan(&rej.Fingerprint, &rej.Code, &rej.Message, &rej.CreatedAt)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Rejection{}, false, nil
+	}
+	if err != nil {
+		return Rejection{}, false, fmt.Errorf("find rejection of command %s on %s: %w", commandID, aggregateID, unavailable(err))
+	}
+	rej.CreatedAt = rej.CreatedAt.UTC()
+	return rej, true, nil
+}

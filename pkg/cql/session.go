@@ -1,0 +1,76 @@
+package cql
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// SessionConfig says how to reach the CQL cluster.
+type SessionConfig struct {
+	// Hosts are host:port contact points.
+	Hosts []string
+	// Keyspace is the keyspace to use (empty for none, as migrations need before creating it).
+	Keyspace string
+	// Username and Password enable password authentication when Username is set.
+	Username, Password string
+	// LocalDC, when set, keeps requests in that datacenter (DC-aware, token-aware routing).
+	LocalDC string
+	// Consistency for reads and writes, e.g. "QUORUM" or "LOCAL_QUORUM".
+	Consistency string
+	// Timeout per request (default 10s).
+	Timeout time.Duration
+}
+
+// NewCluster returns the gocql cluster configuration for cfg.
+func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
+	if len(cfg.Hosts) == 0 {
+		return nil, fmt.Errorf("cql: no hosts")
+	}
+	c := gocql.NewCluster(cfg.Hosts...)
+	c.Keyspace = cfg.Keyspace
+	c.ProtoVersion = 4
+	c.Timeout = cfg.Timeout
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	c.ConnectTimeout = 10 * time.Second
+	c.WriteTimeout = c.Timeout
+	cons := gocql.Quorum
+	if cfg.Consistency != "" {
+		var err error
+		if cons, err = gocql.ParseConsistencyWrapper(strings.ToUpper(cfg.Consistency)); err != nil {
+			return nil, fmt.Errorf("cql: consistency %q: %w", cfg.Consistency, err)
+		}
+	}
+	c.Consistency = cons
+	c.SerialConsistency = gocql.Serial
+	if cfg.LocalDC != "" {
+		c.SerialConsistency = gocql.LocalSerial
+		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(cfg.LocalDC))
+	} else {
+		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	}
+	if cfg.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	// Writes are retried by the application (which knows whether they are idempotent); reads
+	// may be retried by the driver.
+	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
+	return c, nil
+}
+
+// Connect opens a session.
+func Connect(cfg SessionConfig) (*gocql.Session, error) {
+	c, err := NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cql: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+	}
+	return s, nil
+}

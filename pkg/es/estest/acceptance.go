@@ -1,0 +1,313 @@
+// Package estest holds the acceptance suite every es.EventStore implementation must pass.
+// Implementations run it from their own tests against a real backend:
+//
+//	estest.AcceptanceTest(t, func(t *testing.T) es.EventStore { return newStoreOnFreshKeyspace(t) })
+package estest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+)
+
+// AcceptanceTest runs the suite. newStore must return a store on empty storage whose registry
+// is codec.NewRegistry() (the suite appends Order events).
+func AcceptanceTest(t *testing.T, newStore func(t *testing.T) es.EventStore) {
+	t.Run("CreateLoadRoundTrip", func(t *testing.T) { testCreateLoad(t, newStore(t)) })
+	t.Run("MissingAggregate", func(t *testing.T) { testMissing(t, newStore(t)) })
+	t.Run("OptimisticConcurrency", func(t *testing.T) { testConflicts(t, newStore(t)) })
+	t.Run("ConcurrentWritersOneWins", func(t *testing.T) { testConcurrentWriters(t, newStore(t)) })
+	t.Run("PagedLoadAndRanges", func(t *testing.T) { testPaging(t, newStore(t)) })
+	t.Run("CommandRecords", func(t *testing.T) { testCommands(t, newStore(t)) })
+	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t)) })
+	t.Run("UpcastOnLoad", func(t *testing.T) { testUpcast(t, newStore(t)) })
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func items(n int) []order.Item {
+	out := make([]order.Item, n)
+	for i := range out {
+		out[i] = order.Item{ProductID: uuid.NewString(), Quantity: int32(i + 1), UnitPriceCents: int64(100 * (i + 1))}
+	}
+	return out
+}
+
+// envelopes wraps events for aggregate id starting after version.
+func envelopes(id string, version int64, evs ...es.Event) []es.Envelope {
+	a := order.New(id)
+	a.SetVersion(version)
+	return es.NewEnvelopes(a, evs, es.Metadata{
+		CausationID: uuid.NewString(), CorrelationID: "corr-" + id[:8], UserID: "user-1",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", TraceState: "k=v",
+		Extra: map[string]string{"source": "estest"},
+	}, time.Now().Truncate(time.Millisecond), uuid.NewString)
+}
+
+func created(id string) es.Event {
+	its := items(2)
+	total, _ := order.Total(its)
+	return order.OrderCreated{OrderID: id, CustomerID: uuid.NewString(), Items: its, TotalCents: total}
+}
+
+func updated(n int) es.Event {
+	its := items(n%5 + 1)
+	total, _ := order.Total(its)
+	return order.OrderItemsUpdated{Items: its, TotalCents: total, Reason: fmt.Sprintf("update %d", n)}
+}
+
+func appendReq(id string, expected int64, envs []es.Envelope) es.AppendRequest {
+	return es.AppendRequest{AggregateID: id, AggregateType: order.AggregateType, ExpectedVersion: expected, Events: envs}
+}
+
+func loadAll(t *testing.T, st es.EventStore, id string, from int64) ([]es.Envelope, es.StreamHead) {
+	t.Helper()
+	var out []es.Envelope
+	head, err := st.Load(ctx(t), id, from, func(e es.Envelope) error { out = append(out, e); return nil })
+	if err != nil {
+		t.Fatalf("load %s from %d: %v", id, from, err)
+	}
+	return out, head
+}
+
+func testCreateLoad(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	envs := envelopes(id, 0, created(id), order.OrderConfirmed{})
+	res, err := st.Append(ctx(t), appendReq(id, 0, envs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 || len(res.EventIDs) != 2 || res.EventIDs[0] != envs[0].EventID {
+		t.Fatalf("result %+v", res)
+	}
+	got, head := loadAll(t, st, id, 1)
+	if head.Version != 2 || len(got) != 2 {
+		t.Fatalf("head %+v, %d events", head, len(got))
+	}
+	for i := range envs {
+		want := envs[i]
+		g := got[i]
+		g.Payload, want.Payload = nil, nil
+		if !reflect.DeepEqual(g, want) {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, g, want)
+		}
+	}
+	if ok, err := st.Exists(ctx(t), id); err != nil || !ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	if h, err := st.Head(ctx(t), id); err != nil || h.Version != 2 {
+		t.Fatalf("head: %+v %v", h, err)
+	}
+}
+
+func testMissing(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	got, head := loadAll(t, st, id, 1)
+	if len(got) != 0 || head.Version != 0 {
+		t.Fatalf("missing aggregate: %d events, head %+v", len(got), head)
+	}
+	if _, head = loadAll(t, st, id, 7); head.Version != 0 {
+		t.Fatalf("missing aggregate from 7: head %+v", head)
+	}
+	if ok, err := st.Exists(ctx(t), id); err != nil || ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	if _, err := st.LatestSnapshot(ctx(t), id, 0); !errors.Is(err, es.ErrNotFound) {
+		t.Fatalf("snapshot of missing aggregate: %v", err)
+	}
+}
+
+func testConflicts(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	if _, err := st.Append(ctx(t), appendReq(id, 0, envelopes(id, 0, created(id)))); err != nil {
+		t.Fatal(err)
+	}
+	// creating again is refused
+	_, err := st.Append(ctx(t), appendReq(id, 0, envelopes(id, 0, created(id))))
+	if !errors.Is(err, es.ErrAlreadyExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	// a stale expected version is refused and reports the actual version
+	if _, err := st.Append(ctx(t), appendReq(id, 1, envelopes(id, 1, updated(1)))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Append(ctx(t), appendReq(id, 1, envelopes(id, 1, updated(2))))
+	var ce *es.ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, es.ErrConcurrencyConflict) || ce.Expected != 1 || ce.Actual != 2 {
+		t.Fatalf("stale append: %v (%+v)", err, ce)
+	}
+	// an expected version in the future is refused too
+	if _, err = st.Append(ctx(t), appendReq(id, 5, envelopes(id, 5, updated(3)))); !errors.Is(err, es.ErrConcurrencyConflict) {
+		t.Fatalf("future append: %v", err)
+	}
+	got, head := loadAll(t, st, id, 1)
+	if len(got) != 2 || head.Version != 2 {
+		t.Fatalf("after conflicts: %d events, head %+v", len(got), head)
+	}
+}
+
+func testConcurrentWriters(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	if _, err := st.Append(ctx(t), appendReq(id, 0, envelopes(id, 0, created(id)))); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	wins := make(chan es.AppendRequest, writers)
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			req := appendReq(id, 1, envelopes(id, 1, updated(w), order.OrderConfirmed{}))
+			_, err := st.Append(ctx(t), req)
+			switch {
+			case err == nil:
+				wins <- req
+			case errors.Is(err, es.ErrConcurrencyConflict):
+			default:
+				errs <- err
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(wins)
+	close(errs)
+	for err := range errs {
+		t.Errorf("writer: %v", err)
+	}
+	var won []es.AppendRequest
+	for r := range wins {
+		won = append(won, r)
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d writers won at the same version, want exactly 1", len(won))
+	}
+	got, head := loadAll(t, st, id, 1)
+	if head.Version != 3 || len(got) != 3 || got[1].EventID != won[0].Events[0].EventID || got[2].EventID != won[0].Events[1].EventID {
+		t.Fatalf("stream does not hold the winner's events: head %+v", head)
+	}
+}
+
+func testPaging(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	const batches, per = 12, 100 // 1200 events: more than two pages of any sane page size
+	var version int64
+	for b := 0; b < batches; b++ {
+		var evs []es.Event
+		if b == 0 {
+			evs = append(evs, created(id))
+		}
+		for len(evs) < per {
+			evs = append(evs, updated(len(evs)))
+		}
+		res, err := st.Append(ctx(t), appendReq(id, version, envelopes(id, version, evs...)))
+		if err != nil {
+			t.Fatalf("batch %d: %v", b, err)
+		}
+		version = res.Version
+	}
+	got, head := loadAll(t, st, id, 1)
+	if head.Version != batches*per || len(got) != batches*per {
+		t.Fatalf("head %+v, %d events", head, len(got))
+	}
+	for i, e := range got {
+		if e.Sequence != int64(i+1) {
+			t.Fatalf("event %d has sequence %d", i, e.Sequence)
+		}
+	}
+	tail, head := loadAll(t, st, id, 1150)
+	if len(tail) != 51 || tail[0].Sequence != 1150 || head.Version != 1200 {
+		t.Fatalf("tail from 1150: %d events, head %+v", len(tail), head)
+	}
+	if none, head := loadAll(t, st, id, 1201); len(none) != 0 || head.Version != 1200 {
+		t.Fatalf("from past the end: %d events, head %+v", len(none), head)
+	}
+	r, err := st.LoadRange(ctx(t), id, 10, 19)
+	if err != nil || len(r) != 10 || r[0].Sequence != 10 || r[9].Sequence != 19 {
+		t.Fatalf("range 10..19: %d events, %v", len(r), err)
+	}
+}
+
+func testCommands(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	cmd := uuid.NewString()
+	req := appendReq(id, 0, envelopes(id, 0, created(id), order.OrderConfirmed{}))
+	req.CommandID, req.CommandFingerprint = cmd, "fp-1"
+	if _, err := st.Append(ctx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.Head(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := es.CommandRecord{Fingerprint: "fp-1", FirstSequence: 1, LastSequence: 2}
+	if got := h.Commands[cmd]; got != want {
+		t.Fatalf("command record %+v, want %+v", got, want)
+	}
+	_, head := loadAll(t, st, id, 1)
+	if head.Commands[cmd] != want {
+		t.Fatalf("load head record %+v", head.Commands[cmd])
+	}
+}
+
+func testSnapshots(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	for v := int64(100); v <= 500; v += 100 {
+		s := es.Snapshot{AggregateID: id, AggregateType: order.AggregateType, Version: v, SchemaVersion: 1,
+			State: []byte(fmt.Sprintf("state-%d", v)), TakenAt: time.Now().UTC().Truncate(time.Millisecond)}
+		if err := st.SaveSnapshot(ctx(t), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := st.LatestSnapshot(ctx(t), id, 0)
+	if err != nil || s.Version != 500 || string(s.State) != "state-500" || s.AggregateType != order.AggregateType {
+		t.Fatalf("latest: %+v %v", s, err)
+	}
+	if s, err = st.LatestSnapshot(ctx(t), id, 450); err != nil || s.Version != 400 {
+		t.Fatalf("latest ≤ 450: %+v %v", s, err)
+	}
+}
+
+func testUpcast(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	its := items(3)
+	// An OrderCreated written by the first schema version, which had no total.
+	v1 := &ordersv1.OrderCreatedV1{OrderId: id, CustomerId: uuid.NewString()}
+	for _, it := range its {
+		v1.Items = append(v1.Items, &ordersv1.OrderItem{ProductId: it.ProductID, Quantity: it.Quantity, UnitPriceCents: it.UnitPriceCents})
+	}
+	payload, err := proto.Marshal(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs := envelopes(id, 0, created(id))
+	envs[0].Payload, envs[0].SchemaVersion = payload, 1
+	if _, err := st.Append(ctx(t), appendReq(id, 0, envs)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := loadAll(t, st, id, 1)
+	if len(got) != 1 || got[0].SchemaVersion != 1 {
+		t.Fatalf("loaded %+v", got)
+	}
+	oc, ok := got[0].Event.(order.OrderCreated)
+	want, _ := order.Total(its)
+	if !ok || oc.TotalCents != want || len(oc.Items) != 3 {
+		t.Fatalf("v1 OrderCreated loaded as %#v, want total %d", got[0].Event, want)
+	}
+}
