@@ -1,0 +1,190 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "ordersys.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name, truncated to leave room for the longest component
+suffix ("-cdc-relay", "-migrate-cql").
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "ordersys.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "ordersys.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "ordersys.labels" -}}
+helm.sh/chart: {{ include "ordersys.chart" . }}
+{{ include "ordersys.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ordersys
+{{- end }}
+
+{{/*
+Selector labels
+*/}}
+{{- define "ordersys.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ordersys.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component. Call with (dict "root" $ "name" "command").
+*/}}
+{{- define "ordersys.componentLabels" -}}
+{{ include "ordersys.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+Selector labels of one component. Call with (dict "root" $ "name" "command").
+*/}}
+{{- define "ordersys.componentSelectorLabels" -}}
+{{ include "ordersys.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "ordersys.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ordersys.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The four long-running services: values key, resource/binary name, whether the gRPC API is public
+(command, query) and whether it may have a HorizontalPodAutoscaler.
+Use: range (include "ordersys.components" . | fromYamlArray)
+*/}}
+{{- define "ordersys.components" -}}
+- {key: command, name: command, public: true, autoscale: true}
+- {key: query, name: query, public: true, autoscale: true}
+- {key: cdcRelay, name: cdc-relay, public: false, autoscale: false}
+- {key: projector, name: projector, public: false, autoscale: false}
+{{- end }}
+
+{{/*
+Image reference (digest wins over tag; tag defaults to the chart's appVersion).
+*/}}
+{{- define "ordersys.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the CQL credentials (existing, or created by the chart).
+*/}}
+{{- define "ordersys.cqlSecretName" -}}
+{{- if .Values.cql.existingSecret }}
+{{- .Values.cql.existingSecret }}
+{{- else }}
+{{- printf "%s-cql" (include "ordersys.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret the migration hook reads: it runs before the release's own Secret exists, so
+without an existing Secret the chart renders a hook copy of it.
+*/}}
+{{- define "ordersys.migrateSecretName" -}}
+{{- if .Values.cql.existingSecret }}
+{{- .Values.cql.existingSecret }}
+{{- else }}
+{{- printf "%s-migrate-cql" (include "ordersys.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+CQL credential env entries (from a Secret). Call with (dict "root" $ "secret" "<name>").
+*/}}
+{{- define "ordersys.cqlCredentialEnv" -}}
+- name: ORDERSYS_CQL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.cql.existingSecretUsernameKey }}
+- name: ORDERSYS_CQL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.cql.existingSecretPasswordKey }}
+{{- end }}
+
+{{/*
+Non-secret environment of one service, as ConfigMap data (docs/DESIGN.md; the list each binary
+reads is deploy/check/testdata/service-env.yaml). Call with (dict "root" $ "c" <component>).
+*/}}
+{{- define "ordersys.configEnv" -}}
+{{- $v := .root.Values }}
+{{- $s := index $v .c.key }}
+ORDERSYS_GRPC_ADDR: {{ printf "0.0.0.0:%v" $s.grpcPort | quote }}
+ORDERSYS_METRICS_ADDR: {{ printf "0.0.0.0:%v" $s.metricsPort | quote }}
+ORDERSYS_CQL_HOSTS: {{ join "," $v.cql.hosts | quote }}
+ORDERSYS_CQL_KEYSPACE: {{ $v.cql.keyspace | quote }}
+ORDERSYS_CQL_LOCAL_DC: {{ $v.cql.localDC | quote }}
+ORDERSYS_CQL_CONSISTENCY: {{ $v.cql.consistency | quote }}
+ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
+ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
+ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}
+ORDERSYS_SHUTDOWN_TIMEOUT: {{ $v.shutdownTimeout | quote }}
+{{- if eq .c.name "command" }}
+ORDERSYS_SNAPSHOT_EVERY: {{ $s.snapshotEvery | toString | quote }}
+ORDERSYS_COMMAND_MAX_RETRIES: {{ $s.maxRetries | toString | quote }}
+ORDERSYS_DEDUP_TTL: {{ $s.dedupTTL | quote }}
+{{- end }}
+{{- if or (eq .c.name "cdc-relay") (eq .c.name "projector") }}
+ORDERSYS_KAFKA_BROKERS: {{ join "," $v.kafka.brokers | quote }}
+{{- end }}
+{{- if eq .c.name "cdc-relay" }}
+ORDERSYS_RELAY_SOURCE: {{ $s.source | quote }}
+ORDERSYS_RELAY_POLL_INTERVAL: {{ $s.pollInterval | quote }}
+ORDERSYS_RELAY_SAFETY_WINDOW: {{ $s.safetyWindow | quote }}
+ORDERSYS_KAFKA_PARTITIONS: {{ $v.kafka.partitions | toString | quote }}
+ORDERSYS_KAFKA_REPLICATION_FACTOR: {{ $v.kafka.replicationFactor | toString | quote }}
+{{- end }}
+{{- if eq .c.name "projector" }}
+ORDERSYS_PROJECTOR_GROUP: {{ $s.consumerGroup | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Cross-field checks the JSON schema cannot express.
+*/}}
+{{- define "ordersys.validate" -}}
+{{- if and (eq .Values.cdcRelay.source "scylla-cdc") (ne .Values.cql.profile "scylla") }}
+{{- fail "cdcRelay.source=scylla-cdc needs cql.profile=scylla (the CDC log tables exist only in the scylla schema)" }}
+{{- end }}
+{{- if and .Values.cql.password .Values.cql.existingSecret }}
+{{- fail "set either cql.password or cql.existingSecret, not both" }}
+{{- end }}
+{{- end }}
