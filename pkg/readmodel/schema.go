@@ -1,0 +1,159 @@
+package readmodel
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/gocql/gocql"
+)
+
+// The projections: each is a set of tables built from the events of some topics, versioned and
+// rebuilt as a whole.
+const (
+	// ProjectionOrders holds order_read_model, orders_by_customer, orders_by_status and
+	// customer_contacts.
+	ProjectionOrders = "orders"
+	// ProjectionCustomers holds customer_read_model.
+	ProjectionCustomers = "customers"
+)
+
+// Base names of the read-model tables (version 1; version N ≥ 2 appends "_v<N>").
+const (
+	// TableOrderReadModel holds one row per order.
+	TableOrderReadModel = "order_read_model"
+	// TableOrdersByCustomer holds a customer's orders, newest first.
+	TableOrdersByCustomer = "orders_by_customer"
+	// TableOrdersByStatus holds the orders per status and shard, newest first.
+	TableOrdersByStatus = "orders_by_status"
+	// TableCustomerContacts holds the customer details copied into orders.
+	TableCustomerContacts = "customer_contacts"
+	// TableCustomerReadModel holds one row per customer.
+	TableCustomerReadModel = "customer_read_model"
+	// TableProjectionVersions says which version of each projection is active.
+	TableProjectionVersions = "projection_versions"
+)
+
+// StatusShards is the number of partitions each status of orders_by_status is spread over.
+// Writers and readers must agree on it, so it is a constant of the schema.
+const StatusShards = 8
+
+// StatusShard returns the orders_by_status shard of an order: FNV-32a of the order id (lower
+// case) modulo StatusShards.
+func StatusShard(orderID string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(strings.ToLower(orderID)))
+	return int(h.Sum32() % StatusShards)
+}
+
+// Projections returns the names of every projection.
+func Projections() []string { return []string{ProjectionOrders, ProjectionCustomers} }
+
+// ProjectionTables returns the base names of a projection's tables.
+func ProjectionTables(projection string) ([]string, error) {
+	switch projection {
+	case ProjectionOrders:
+		return []string{TableOrderReadModel, TableOrdersByCustomer, TableOrdersByStatus, TableCustomerContacts}, nil
+	case ProjectionCustomers:
+		return []string{TableCustomerReadModel}, nil
+	default:
+		return nil, fmt.Errorf("unknown projection %q (want %q or %q)", projection, ProjectionOrders, ProjectionCustomers)
+	}
+}
+
+// TableName returns the name of version v of a table: the base name for version 1 (created by
+// the migrations), base + "_v<N>" above.
+func TableName(base string, version int) string {
+	if version <= 1 {
+		return base
+	}
+	return fmt.Sprintf("%s_v%d", base, version)
+}
+
+// orderColumns are the columns every order table holds besides its key, in the order of the
+// migration.
+const orderValueColumns = `
+    items              text,
+    total_cents        bigint,
+    version            bigint,
+    tracking_number    text,
+    carrier            text,
+    cancel_reason      text,
+    delivery_signature text,
+    customer_email     text,
+    customer_name      text,
+    customer_version   bigint,`
+
+// ddl holds the CREATE TABLE statement of each table, with %s for the table name. They match
+// pkg/cql/migrations/common/0003_read_models.up.cql (a test checks it).
+var ddl = map[string]string{
+	TableOrderReadModel: `CREATE TABLE IF NOT EXISTS %s (
+    order_id           uuid PRIMARY KEY,
+    customer_id        uuid,
+    status             text,` + orderValueColumns + `
+    created_at         timestamp,
+    updated_at         timestamp
+)`,
+	TableOrdersByCustomer: `CREATE TABLE IF NOT EXISTS %s (
+    customer_id        uuid,
+    created_at         timestamp,
+    order_id           uuid,
+    status             text,` + orderValueColumns + `
+    updated_at         timestamp,
+    PRIMARY KEY ((customer_id), created_at, order_id)
+) WITH CLUSTERING ORDER BY (created_at DESC, order_id DESC)`,
+	TableOrdersByStatus: `CREATE TABLE IF NOT EXISTS %s (
+    status             text,
+    shard              int,
+    created_at         timestamp,
+    order_id           uuid,
+    customer_id        uuid,` + orderValueColumns + `
+    updated_at         timestamp,
+    PRIMARY KEY ((status, shard), created_at, order_id)
+) WITH CLUSTERING ORDER BY (created_at DESC, order_id DESC)`,
+	TableCustomerContacts: `CREATE TABLE IF NOT EXISTS %s (
+    customer_id uuid PRIMARY KEY,
+    email       text,
+    name        text,
+    version     bigint,
+    updated_at  timestamp
+)`,
+	TableCustomerReadModel: `CREATE TABLE IF NOT EXISTS %s (
+    customer_id     uuid PRIMARY KEY,
+    email           text,
+    first_name      text,
+    last_name       text,
+    phone           text,
+    addresses       text,
+    payment_methods text,
+    tier            text,
+    status          text,
+    version         bigint,
+    created_at      timestamp,
+    updated_at      timestamp
+)`,
+}
+
+// CreateTables creates version v of a projection's tables (if they do not exist yet) and waits
+// for the cluster to agree on the schema. Version 1 comes from the migrations; CreateTables
+// accepts it too, as a no-op on a migrated keyspace.
+func CreateTables(ctx context.Context, s *gocql.Session, projection string, v int) error {
+	if v < 1 {
+		return fmt.Errorf("create tables of %s: version %d, want ≥ 1", projection, v)
+	}
+	tables, err := ProjectionTables(projection)
+	if err != nil {
+		return err
+	}
+	for _, base := range tables {
+		name := TableName(base, v)
+		if err := s.Query(fmt.Sprintf(ddl[base], name)).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("create table %s: %w", name, err)
+		}
+	}
+	if err := s.AwaitSchemaAgreement(ctx); err != nil {
+		return fmt.Errorf("create tables of %s v%d: schema agreement: %w", projection, v, err)
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Versions is the row of projection_versions for one projection.
+type Versions struct {
+	// Projection names the projection.
+	Projection string
+	// Active is the version readers use (1 when the row does not exist).
+	Active int
+	// Building is the version a rebuild is filling, 0 when none is.
+	Building int
+	// Previous is the version that was active before the last switch, 0 when none was.
+	Previous int
+	// Latest is the highest version ever allocated.
+	Latest int
+	// SwitchedAt is when Active last changed (zero when it never did).
+	SwitchedAt time.Time
+}
+
+// Writable returns the versions the projector keeps up to date at now: the active one, the one
+// being built, and the previous one until grace has passed since the switch (readers that cached
+// the old pointer still read it meanwhile). The result is sorted and has no duplicates.
+func (v Versions) Writable(now time.Time, grace time.Duration) []int {
+	out := []int{v.Active}
+	if v.Building > 0 && v.Building != v.Active {
+		out = append(out, v.Building)
+	}
+	if v.Previous > 0 && v.Previous != v.Active && v.Previous != v.Building && now.Sub(v.SwitchedAt) < grace {
+		out = append(out, v.Previous)
+	}
+	for i := 1; i < len(out); i++ { // at most three entries: insertion sort
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// ErrRebuildConflict reports that projection_versions changed under a rebuild step (another
+// rebuild started, finished or was aborted meanwhile).
+var ErrRebuildConflict = errors.New("projection versions changed concurrently")
+
+// LoadVersions reads a projection's versions; a missing row means version 1 is active.
+func LoadVersions(ctx context.Context, s *gocql.Session, projection string) (Versions, error) {
+	return loadVersions(ctx, s, projection, 0)
+}
+
+func loadVersions(ctx context.Context, s *gocql.Session, projection string, cons gocql.Consistency) (Versions, error) {
+	if _, err := ProjectionTables(projection); err != nil {
+		return Versions{}, err
+	}
+	var active, building, previous, latest *int
+	var switched time.Time
+	q := s.Query(`SELECT active, building, previous, latest, switched_at FROM `+TableProjectionVersions+` WHERE projection = ?`, projection).WithContext(ctx)
+	if cons != 0 {
+		q = q.Consistency(cons)
+	}
+	err := q.Scan(&active, &building, &previous, &latest, &switched)
+	v := Versions{Projection: projection, Active: 1, Latest: 1}
+	if errors.Is(err, gocql.ErrNotFound) {
+		return v, nil
+	}
+	if err != nil {
+		return Versions{}, fmt.Errorf("read versions of %s: %w", projection, err)
+	}
+	if active != nil && *active > 0 {
+		v.Active = *active
+	}
+	if building != nil {
+		v.Building = *building
+	}
+	if previous != nil {
+		v.Previous = *previous
+	}
+	if latest != nil && *latest > v.Latest {
+		v.Latest = *latest
+	}
+	v.Latest = max(v.Latest, v.Active, v.Building)
+	v.SwitchedAt = switched
+	return v, nil
+}
+
+// ensureVersionsRow creates the projection's row (version 1 active) if it does not exist.
+func ensureVersionsRow(ctx context.Context, s *gocql.Session, projection string) error {
+	err := s.Query(`INSERT INTO `+TableProjectionVersions+` (projection, active, latest, updated_at) VALUES (?, 1, 1, ?) IF NOT EXISTS`,
+		projection, time.Now()).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("create versions row of %s: %w", projection, err)
+	}
+	return nil
+}
+
+// BeginRebuild starts (or resumes) a rebuild of the projection: when a version is already being
+// built it returns it with resumed true; otherwise it allocates the next version, creates its
+// tables and records it as building. Projectors that watch projection_versions start filling the
+// new version as soon as they see it.
+func BeginRebuild(ctx context.Context, s *gocql.Session, projection string) (version int, resumed bool, err error) {
+	if err := ensureVersionsRow(ctx, s, projection); err != nil {
+		return 0, false, err
+	}
+	v, err := loadVersions(ctx, s, projection, gocql.Serial)
+	if err != nil {
+		return 0, false, err
+	}
+	if v.Building > 0 {
+		if err := CreateTables(ctx, s, projection, v.Building); err != nil {
+			return 0, false, err
+		}
+		return v.Building, true, nil
+	}
+	next := max(v.Active, v.Latest) + 1
+	// Allocate the number first, so a crash before the tables exist only burns it.
+	applied, err := s.Query(`UPDATE `+TableProjectionVersions+` SET latest = ?, updated_at = ? WHERE projection = ? IF latest = ? AND building = null`,
+		next, time.Now(), projection, v.Latest).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return 0, false, fmt.Errorf("allocate version %d of %s: %w", next, projection, err)
+	}
+	if !applied {
+		return 0, false, fmt.Errorf("allocate version %d of %s: %w", next, projection, ErrRebuildConflict)
+	}
+	if err := CreateTables(ctx, s, projection, next); err != nil {
+		return 0, false, err
+	}
+	applied, err = s.Query(`UPDATE `+TableProjectionVersions+` SET building = ?, updated_at = ? WHERE projection = ? IF building = null AND latest = ?`,
+		next, time.Now(), projection, next).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return 0, false, fmt.Errorf("mark version %d of %s as building: %w", next, projection, err)
+	}
+	if !applied {
+		return 0, false, fmt.Errorf("mark version %d of %s as building: %w", next, projection, ErrRebuildConflict)
+	}
+	return next, false, nil
+}
+
+// Switch makes the building version the active one: readers move to it (within their cache
+// time), the formerly active version becomes Previous and stays written for a grace period.
+// Call it once the building version has caught up.
+func Switch(ctx context.Context, s *gocql.Session, projection string, building int) error {
+	v, err := loadVersions(ctx, s, projection, gocql.Serial)
+	if err != nil {
+		return err
+	}
+	if v.Building != building {
+		return fmt.Errorf("switch %s to version %d: building version is %d: %w", projection, building, v.Building, ErrRebuildConflict)
+	}
+	applied, err := s.Query(`UPDATE `+TableProjectionVersions+` SET active = ?, previous = ?, building = null, switched_at = ?, updated_at = ? WHERE projection = ? IF building = ? AND active = ?`,
+		building, v.Active, time.Now(), time.Now(), projection, building, v.Active).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return fmt.Errorf("switch %s to version %d: %w", projection, building, err)
+	}
+	if !applied {
+		return fmt.Errorf("switch %s to version %d: %w", projection, building, ErrRebuildConflict)
+	}
+	return nil
+}
+
+// AbortRebuild forgets the version being built (its tables stay, unused).
+func AbortRebuild(ctx context.Context, s *gocql.Session, projection string, building int) error {
+	applied, err := s.Query(`UPDATE `+TableProjectionVersions+` SET building = null, updated_at = ? WHERE projection = ? IF building = ?`,
+		time.Now(), projection, building).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return fmt.Errorf("abort rebuild of %s v%d: %w", projection, building, err)
+	}
+	if !applied {
+		return fmt.Errorf("abort rebuild of %s v%d: %w", projection, building, ErrRebuildConflict)
+	}
+	return nil
+}
+
+// versionCache resolves a projection's active version, caching it for ttl. When a refresh
+// fails, the last known version is used (a read model that cannot read its pointer cannot read
+// its tables either, so the error surfaces there).
+type versionCache struct {
+	s   *gocql.Session
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedVersions
+}
+
+type cachedVersions struct {
+	v  Versions
+	at time.Time
+}
+
+func newVersionCache(s *gocql.Session, ttl time.Duration, now func() time.Time) *versionCache {
+	return &versionCache{s: s, ttl: ttl, now: now, entries: map[string]cachedVersions{}}
+}
+
+// active returns the active version of projection.
+func (c *versionCache) active(ctx context.Context, projection string) (int, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[projection]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < c.ttl {
+		return e.v.Active, nil
+	}
+	v, err := LoadVersions(ctx, c.s, projection)
+	if err != nil {
+		if ok {
+			return e.v.Active, nil
+		}
+		return 0, err
+	}
+	c.mu.Lock()
+	c.entries[projection] = cachedVersions{v: v, at: now}
+	c.mu.Unlock()
+	return v.Active, nil
+}
