@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# The whole ordersys system on this machine: Cassandra, Kafka, Jaeger and the four services as
+# separate processes.
+#
+#   deploy/local/run.sh run      everything below, in the foreground; Ctrl-C (or SIGTERM) stops it all
+#   deploy/local/run.sh up       start everything and return (detached); `down` stops it
+#   deploy/local/run.sh down     stop the services (SIGTERM, then SIGKILL), Jaeger, then Cassandra/Kafka
+#   deploy/local/run.sh status   what runs and whether each service's gRPC health is SERVING
+#   deploy/local/run.sh build    only build the five binaries into .state/bin
+#   deploy/local/run.sh help     print how to call the services (grpcurl lines) and where to look
+#
+# `up`/`run`: infra-up (deploy/local/infra.sh), Jaeger (deploy/local/jaeger.sh, built on first use),
+# grpcurl (deploy/local/tools.sh), `go build` of command, query, cdc-relay, projector and migrate
+# into .state/bin, migrate (keyspace ORDERSYS_CQL_KEYSPACE, profile portable), then the services
+# with logs in .state/logs/<name>.log and pid files in .state/run/, and waits until every one
+# answers grpc.health.v1.Health/Check with SERVING.
+#
+# Stopping: the services first (command and query, then cdc-relay, then projector: each SIGTERM,
+# SIGKILL after RUN_STOP_TIMEOUT), then Jaeger (after the services flushed their spans), then
+# Cassandra and Kafka (`make infra-down`), unless RUN_KEEP_INFRA=1 leaves the two servers running
+# for the next start (they take a minute to come up). Data in Cassandra/Kafka survives a stop;
+# Jaeger keeps traces in memory only.
+#
+# Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
+# RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
+# spans not exported), ORDERSYS_LOG_LEVEL [info], and every ORDERSYS_* of docs/DESIGN.md, which
+# the services inherit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+STATE=$ROOT/.state
+BIN=$STATE/bin
+LOGS=$STATE/logs
+RUN=$STATE/run
+GRPCURL=$STATE/tools/bin/grpcurl
+KEEP_INFRA=${RUN_KEEP_INFRA:-0}
+STOP_TIMEOUT=${RUN_STOP_TIMEOUT:-20}
+HEALTH_TIMEOUT=${RUN_HEALTH_TIMEOUT:-120}
+WITH_JAEGER=${RUN_JAEGER:-1}
+JAEGER_UI=${JAEGER_QUERY_URL:-http://127.0.0.1:16686}
+
+export ORDERSYS_CQL_KEYSPACE=${ORDERSYS_CQL_KEYSPACE:-ordersys}
+export ORDERSYS_CQL_HOSTS=${ORDERSYS_CQL_HOSTS:-${INFRA_ADDR:-127.0.0.1}:${INFRA_CQL_PORT:-9042}}
+export ORDERSYS_KAFKA_BROKERS=${ORDERSYS_KAFKA_BROKERS:-${INFRA_ADDR:-127.0.0.1}:${INFRA_KAFKA_PORT:-9092}}
+export ORDERSYS_TRACE_SAMPLE_RATIO=${ORDERSYS_TRACE_SAMPLE_RATIO:-1.0}
+
+# Services in start order (the relay and projector before the command service would work too:
+# each waits for what it needs). Stop order is the reverse groups: writers and readers first.
+SERVICES=(projector cdc-relay query command)
+declare -A PKG=(
+	[command]=github.com/ordersys/ordersys/services/command/cmd/command
+	[migrate]=github.com/ordersys/ordersys/services/command/cmd/migrate
+	[query]=github.com/ordersys/ordersys/services/query/cmd/query
+	[cdc-relay]=github.com/ordersys/ordersys/services/cdc-relay/cmd/cdc-relay
+	[projector]=github.com/ordersys/ordersys/services/projector/cmd/projector
+)
+# Addresses: ORDERSYS_<NAME>_GRPC_ADDR / _METRICS_ADDR override the API.md defaults per service
+# (ORDERSYS_GRPC_ADDR itself is per process, so it cannot be set once for all four).
+declare -A GRPC=(
+	[command]=${ORDERSYS_COMMAND_GRPC_ADDR:-127.0.0.1:50051}
+	[query]=${ORDERSYS_QUERY_GRPC_ADDR:-127.0.0.1:50052}
+	[cdc-relay]=${ORDERSYS_CDC_RELAY_GRPC_ADDR:-127.0.0.1:50053}
+	[projector]=${ORDERSYS_PROJECTOR_GRPC_ADDR:-127.0.0.1:50054}
+)
+declare -A METRICS=(
+	[command]=${ORDERSYS_COMMAND_METRICS_ADDR:-:9101}
+	[query]=${ORDERSYS_QUERY_METRICS_ADDR:-:9102}
+	[cdc-relay]=${ORDERSYS_CDC_RELAY_METRICS_ADDR:-:9103}
+	[projector]=${ORDERSYS_PROJECTOR_METRICS_ADDR:-:9104}
+)
+
+T0=$SECONDS
+say() { printf '[run +%3ss] %s\n' "$((SECONDS - T0))" "$*"; }
+die() { say "ERROR: $*" >&2; exit 1; }
+rel() { printf '%s' "${1#"$ROOT"/}"; }
+
+pid_of() { # pid_of NAME: the pid of a service started by this script, if it still runs
+	local f=$RUN/$1.pid pid
+	[[ -f $f ]] || return 1
+	pid=$(cat "$f")
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+health() { # health NAME: prints the health status (SERVING, NOT_SERVING, ...) or nothing
+	"$GRPCURL" -plaintext -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null |
+		sed -n 's/.*"status": *"\([A-Z_]*\)".*/\1/p'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+cmd_build() {
+	mkdir -p "$BIN"
+	say "go build command query cdc-relay projector migrate -> $(rel "$BIN")"
+	local start=$SECONDS
+	(cd "$ROOT" && go build -o "$BIN/" "${PKG[@]}") || die "go build failed (see above)"
+	say "built in $((SECONDS - start))s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Start
+
+start_service() { # start_service NAME
+	local name=$1 pid
+	if pid=$(pid_of "$name"); then
+		say "$name already running (pid $pid)"
+		return 0
+	fi
+	mkdir -p "$LOGS" "$RUN"
+	say "starting $name on ${GRPC[$name]} (metrics ${METRICS[$name]}), log $(rel "$LOGS/$name.log")"
+	# setsid: each service in its own session, so a Ctrl-C on the terminal reaches only this script,
+	# whose trap stops the services in order.
+	ORDERSYS_GRPC_ADDR=${GRPC[$name]} ORDERSYS_METRICS_ADDR=${METRICS[$name]} \
+		setsid "$BIN/$name" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	echo $! >"$RUN/$name.pid"
+}
+
+wait_healthy() { # wait_healthy NAME
+	local name=$1 deadline=$((SECONDS + HEALTH_TIMEOUT)) status=""
+	while :; do
+		if ! pid_of "$name" >/dev/null; then
+			tail -n 30 "$LOGS/$name.log" >&2 || true
+			die "$name exited during start-up (log $(rel "$LOGS/$name.log"))"
+		fi
+		status=$(health "$name")
+		[[ $status == SERVING ]] && break
+		if ((SECONDS >= deadline)); then
+			tail -n 30 "$LOGS/$name.log" >&2 || true
+			die "$name not SERVING after ${HEALTH_TIMEOUT}s (last: ${status:-no answer}; log $(rel "$LOGS/$name.log"))"
+		fi
+		sleep 0.5
+	done
+	say "$name SERVING on ${GRPC[$name]}"
+}
+
+cmd_up() {
+	"$HERE/infra.sh" up
+	if [[ $WITH_JAEGER == 1 ]]; then
+		"$HERE/jaeger.sh" up || die "jaeger did not start (RUN_JAEGER=0 runs without it)"
+		export ORDERSYS_OTLP_ENDPOINT=${ORDERSYS_OTLP_ENDPOINT-127.0.0.1:4317}
+	else
+		say "RUN_JAEGER=0: spans are not exported"
+		export ORDERSYS_OTLP_ENDPOINT=
+	fi
+	"$HERE/tools.sh" grpcurl
+	cmd_build
+
+	mkdir -p "$LOGS"
+	say "migrate: keyspace $ORDERSYS_CQL_KEYSPACE (profile portable), log $(rel "$LOGS/migrate.log")"
+	ORDERSYS_CQL_PROFILE=${ORDERSYS_CQL_PROFILE:-portable} "$BIN/migrate" >>"$LOGS/migrate.log" 2>&1 || {
+		tail -n 20 "$LOGS/migrate.log" >&2
+		die "migrate failed (log $(rel "$LOGS/migrate.log"))"
+	}
+
+	local name
+	for name in "${SERVICES[@]}"; do start_service "$name"; done
+	for name in "${SERVICES[@]}"; do wait_healthy "$name"; done
+	say "all four services SERVING"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Stop
+
+stop_group() { # stop_group NAME...: SIGTERM to each, then wait; SIGKILL what outlives STOP_TIMEOUT
+	local name pid pids=() names=()
+	for name in "$@"; do
+		if pid=$(pid_of "$name"); then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+			names+=("$name")
+		else
+			rm -f "$RUN/$name.pid"
+		fi
+	done
+	((${#pids[@]})) || return 0
+	say "stopping ${names[*]} (SIGTERM)"
+	local deadline=$((SECONDS + STOP_TIMEOUT)) i alive
+	while :; do
+		alive=0
+		for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && alive=1; done
+		((alive)) || break
+		if ((SECONDS >= deadline)); then
+			for i in "${!pids[@]}"; do
+				if kill -0 "${pids[$i]}" 2>/dev/null; then
+					say "${names[$i]} (pid ${pids[$i]}) still running after ${STOP_TIMEOUT}s: SIGKILL"
+					kill -KILL "${pids[$i]}" 2>/dev/null || true
+				fi
+			done
+			break
+		fi
+		sleep 0.2
+	done
+	for name in "${names[@]}"; do rm -f "$RUN/$name.pid"; done
+}
+
+cmd_down() {
+	stop_group command query
+	stop_group cdc-relay
+	stop_group projector
+	"$HERE/jaeger.sh" down
+	if [[ $KEEP_INFRA == 1 ]]; then
+		say "RUN_KEEP_INFRA=1: Cassandra and Kafka keep running (make infra-down stops them)"
+	else
+		"$HERE/infra.sh" down
+	fi
+	say "stopped"
+}
+
+cmd_status() {
+	local name pid st ok=0
+	for name in "${SERVICES[@]}"; do
+		pid=$(pid_of "$name") || pid=""
+		st=$(health "$name")
+		printf '  %-10s %-22s pid %-8s health %s\n' "$name" "${GRPC[$name]}" "${pid:--}" "${st:-no answer}"
+		[[ $st == SERVING ]] || ok=1
+	done
+	"$HERE/jaeger.sh" status || ok=1
+	"$HERE/infra.sh" status || ok=1
+	return $ok
+}
+
+# ---------------------------------------------------------------------------------------------
+# How to call it
+
+metrics_url() { local a=${METRICS[$1]}; [[ $a == :* ]] && a=127.0.0.1$a; echo "http://$a/metrics"; }
+
+cmd_help() {
+	local g=$GRPCURL c=${GRPC[command]} q=${GRPC[query]}
+	[[ -x $g ]] || g=grpcurl
+	g=${g#"$ROOT"/}
+	cat <<EOF
+
+ordersys runs: command ${GRPC[command]}, query ${GRPC[query]}, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
+keyspace $ORDERSYS_CQL_KEYSPACE, Kafka $ORDERSYS_KAFKA_BROKERS (topics order-events, customer-events), logs $(rel "$LOGS")/
+
+Call it (from $ROOT; every server has reflection, so 'grpcurl -plaintext $c list' shows the API):
+
+  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","phone":"+441234567890"}' \\
+      $c orders.v1.CustomerCommandService/RegisterCustomer
+  $g -plaintext -H 'x-correlation-id: demo-1' -d '{"order_id":"22222222-2222-4222-8222-222222222222","customer_id":"11111111-1111-4111-8111-111111111111","items":[{"product_id":"sku-1","quantity":2,"unit_price_cents":1250}]}' \\
+      $c orders.v1.OrderCommandService/CreateOrder
+  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","expected_version":1}' $c orders.v1.OrderCommandService/ConfirmOrder
+  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","tracking_number":"TRK-1","carrier":"DHL"}' $c orders.v1.OrderCommandService/ShipOrder
+  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","min_version":3}' $q orders.v1.OrderQueryService/GetOrder
+  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222"}' $q orders.v1.OrderQueryService/GetOrderHistory
+  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","version":1}' $q orders.v1.OrderQueryService/GetOrderAt
+  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.OrderQueryService/ListOrdersByCustomer
+  $g -plaintext -d '{"status":"ORDER_STATUS_SHIPPED","page_size":10}' $q orders.v1.OrderQueryService/ListOrdersByStatus
+  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.CustomerQueryService/GetCustomer
+  $g -plaintext -d '{"service":""}' ${GRPC[projector]} grpc.health.v1.Health/Check
+  kcat -C -b $ORDERSYS_KAFKA_BROKERS -t order-events -o beginning -e -f '%k seq=%h\n'
+
+Look:
+  traces   $JAEGER_UI  (service command, cdc-relay, projector, query; tag correlation_id=demo-1)
+  metrics  $(metrics_url command)  $(metrics_url query)  $(metrics_url cdc-relay)  $(metrics_url projector)
+  logs     tail -f $(rel "$LOGS")/{command,query,cdc-relay,projector}.log
+
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+
+cmd_run() {
+	local stopping=0
+	on_signal() {
+		((stopping)) && return
+		stopping=1
+		echo
+		say "interrupted: stopping everything"
+		cmd_down
+		exit 0
+	}
+	trap on_signal INT TERM
+	# A failed start stops what it had started, too.
+	trap '[[ $? -ne 0 && $stopping -eq 0 ]] && { stopping=1; say "start failed: stopping what was started"; cmd_down; }' EXIT
+	cmd_up
+	cmd_help
+	say "running; Ctrl-C stops the services, Jaeger$([[ $KEEP_INFRA == 1 ]] || echo ', Cassandra and Kafka')"
+	# Watch the services: one that dies is reported, and the rest keep running.
+	local -A reported=()
+	local name
+	while :; do
+		for name in "${SERVICES[@]}"; do
+			if [[ -z ${reported[$name]:-} ]] && ! pid_of "$name" >/dev/null; then
+				reported[$name]=1
+				say "WARNING: $name exited; last lines of $(rel "$LOGS/$name.log"):"
+				tail -n 10 "$LOGS/$name.log" >&2 || true
+			fi
+		done
+		sleep 2 &
+		wait $! || true
+	done
+}
+
+case ${1:-} in
+run) cmd_run ;;
+up) cmd_up; cmd_help ;;
+down) cmd_down ;;
+status) cmd_status ;;
+build) cmd_build ;;
+help) cmd_help ;;
+*)
+	echo "usage: $0 run|up|down|status|build|help" >&2
+	exit 2
+	;;
+esac
