@@ -67,7 +67,7 @@ resolve() {
 	if [[ -f $lib/.stamp && $(cat "$lib/.stamp") == "$stamp" ]]; then
 		return 0
 	fi
-	say "resolving $name from Maven Central into $(rel "$lib") (first time only: about a minute)"
+	say "resolving $name from Maven Central into $(rel "$lib") (first time only: 1-2 minutes)"
 	local tmp=$lib.tmp.$$ attempt mvnlog=$STATE/maven-${name%% *}.log
 	mkdir -p "$STATE"
 	for attempt in 1 2 3; do
@@ -88,16 +88,28 @@ resolve() {
 	die "could not resolve $name with maven; see the errors above"
 }
 
+resolve_cassandra() {
+	resolve "cassandra $CASSANDRA_VERSION" "$HERE/cassandra" "$C_DIR/lib" -Dcassandra.version="$CASSANDRA_VERSION"
+}
+resolve_kafka() {
+	resolve "kafka $KAFKA_VERSION" "$HERE/kafka" "$K_DIR/lib" -Dkafka.version="$KAFKA_VERSION"
+}
+
+# port_open PORT: something accepts TCP connections on ADDR:PORT.
+port_open() { (exec 3<>"/dev/tcp/$ADDR/$1") 2>/dev/null; }
+
 # ---------------------------------------------------------------------------------------------
 # Readiness probe (pkg/testinfra/cmd/infraprobe), rebuilt when its sources change
 
+probe_fresh() {
+	local src=$ROOT/pkg
+	[[ -x $PROBE && -z $(find "$src/testinfra" "$src/go.mod" "$src/go.sum" -newer "$PROBE" \
+		\( -name '*.go' ! -name '*_test.go' -o -name 'go.*' \) -print -quit) ]]
+}
+
 build_probe() {
 	local src=$ROOT/pkg
-	if [[ -x $PROBE && -z $(find "$src/testinfra" "$src/go.mod" "$src/go.sum" -newer "$PROBE" \
-		\( -name '*.go' ! -name '*_test.go' -o -name 'go.*' \) -print -quit) ]]; then
-		return 0
-	fi
-	say "building the readiness probe (pkg/testinfra/cmd/infraprobe)"
+	probe_fresh && return 0
 	mkdir -p "$(dirname "$PROBE")"
 	# GOWORK=off: the probe needs pkg only, so half-edited service modules cannot break it.
 	(cd "$src" && GOWORK=off go build -buildvcs=false -o "$PROBE.tmp" ./testinfra/cmd/infraprobe)
@@ -123,6 +135,13 @@ pid_of() {
 	echo "$pid"
 }
 
+# keep_previous FILE...: move each FILE to FILE.prev, so that a failing start shows its own log.
+keep_previous() {
+	local f
+	for f in "$@"; do [[ -f $f ]] && mv -f "$f" "$f.prev"; done
+	return 0
+}
+
 render() { # render TEMPLATE OUT STATE_DIR
 	sed -e "s|@STATE@|$3|g" -e "s|@ADDR@|$ADDR|g" -e "s|@CQL_PORT@|$CQL_PORT|g" \
 		-e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@BROKER_PORT@|$KAFKA_PORT|g" \
@@ -130,12 +149,14 @@ render() { # render TEMPLATE OUT STATE_DIR
 }
 
 start_cassandra() {
+	resolve_cassandra
 	mkdir -p "$C_DIR"/{conf,data,commitlog,hints,saved_caches,cdc_raw,triggers,logs}
 	render "$HERE/cassandra/cassandra.yaml.in" "$C_DIR/conf/cassandra.yaml" "$C_DIR"
 	cp "$HERE/cassandra/logback.xml" "$HERE/cassandra/jvm17-server.args" "$C_DIR/conf/"
 	local jamm
 	jamm=$(find "$C_DIR/lib" -name 'jamm-*.jar' | head -n1)
 	[[ -n $jamm ]] || die "no jamm jar in $(rel "$C_DIR/lib")"
+	keep_previous "$C_DIR/logs/system.log" "$C_DIR/logs/stdout.log"
 	say "starting cassandra $CASSANDRA_VERSION on $ADDR:$CQL_PORT (log: $(rel "$C_DIR/logs/system.log"))"
 	# setsid: own session, so the server outlives the shell that started it; 9>&- : do not
 	# inherit the lock of this script.
@@ -159,6 +180,7 @@ start_cassandra() {
 }
 
 start_kafka() {
+	resolve_kafka
 	mkdir -p "$K_DIR"/{conf,data,logs}
 	render "$HERE/kafka/server.properties.in" "$K_DIR/conf/server.properties" "$K_DIR"
 	cp "$HERE/kafka/log4j2.xml" "$K_DIR/conf/"
@@ -166,13 +188,22 @@ start_kafka() {
 		-Djava.awt.headless=true -cp "$K_DIR/lib/*")
 	if [[ ! -f $K_DIR/data/meta.properties ]]; then
 		local id
-		[[ -s $K_DIR/cluster.id ]] || java "${jvm[@]}" kafka.tools.StorageTool random-uuid >"$K_DIR/cluster.id"
+		if [[ ! -s $K_DIR/cluster.id ]]; then
+			# What `StorageTool random-uuid` prints (a base64url UUID, not starting with '-'),
+			# without paying for a JVM start.
+			id=-
+			while [[ $id == -* ]]; do
+				id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-22)
+			done
+			echo "$id" >"$K_DIR/cluster.id"
+		fi
 		id=$(tr -d '[:space:]' <"$K_DIR/cluster.id")
 		say "formatting kafka storage (KRaft, cluster id $id)"
 		java "${jvm[@]}" kafka.tools.StorageTool format --standalone -t "$id" \
 			-c "$K_DIR/conf/server.properties" --ignore-formatted >"$K_DIR/logs/format.log" 2>&1 ||
 			{ cat "$K_DIR/logs/format.log" >&2; die "kafka storage format failed"; }
 	fi
+	keep_previous "$K_DIR/logs/server.log" "$K_DIR/logs/stdout.log"
 	say "starting kafka $KAFKA_VERSION on $ADDR:$KAFKA_PORT (log: $(rel "$K_DIR/logs/server.log"))"
 	setsid java -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
 		-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
@@ -263,15 +294,16 @@ cmd_up() {
 	need java mvn go setsid flock
 	lock
 	local probe_pid rc=0
+	probe_fresh || say "building the readiness probe (pkg/testinfra/cmd/infraprobe) in the background"
 	build_probe >"$STATE/probe-build.log" 2>&1 &
 	probe_pid=$!
-	resolve "cassandra $CASSANDRA_VERSION" "$HERE/cassandra" "$C_DIR/lib" -Dcassandra.version="$CASSANDRA_VERSION"
-	resolve "kafka $KAFKA_VERSION" "$HERE/kafka" "$K_DIR/lib" -Dkafka.version="$KAFKA_VERSION"
+	# While the probe builds: download what will have to start (nothing when both ports answer).
+	port_open "$CQL_PORT" || resolve_cassandra
+	port_open "$KAFKA_PORT" || resolve_kafka
 	if ! wait "$probe_pid"; then
 		cat "$STATE/probe-build.log" >&2
 		die "building the readiness probe failed"
 	fi
-	cat "$STATE/probe-build.log"
 	ensure cassandra
 	ensure kafka
 	local name
@@ -314,7 +346,7 @@ cmd_down() {
 
 cmd_status() {
 	local name pid out rc=0
-	[[ -x $PROBE ]] || build_probe
+	probe_fresh || build_probe
 	for name in cassandra kafka; do
 		pid=$(pid_of "$name") || pid=""
 		if out=$(probe "$name" 2>&1); then
