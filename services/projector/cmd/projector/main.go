@@ -1,0 +1,284 @@
+// Command projector runs the ordersys projector: it consumes the order-events and
+// customer-events topics in consumer groups and builds the read models the query service serves
+// (order_read_model, orders_by_customer, orders_by_status, customer_read_model; see
+// docs/read-models.md). It serves gRPC health and reflection (NOT_SERVING while Cassandra or
+// Kafka is unreachable) and Prometheus metrics.
+//
+// Usage:
+//
+//	projector                       run the projector (also: projector serve)
+//	projector rebuild <projection>  replay a projection (orders or customers) into a fresh table
+//	                                version and switch readers to it once it has caught up
+//	projector versions              print the table versions of every projection
+//
+// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md);
+// ORDERSYS_PROJECTOR_GROUP (default ordersys-projector) prefixes the consumer groups, one per
+// projection and table version: <group>.<projection>.v<N>.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/config"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/services/projector/internal/projector"
+)
+
+// serviceName names the service in logs, traces and metrics.
+const serviceName = "projector"
+
+// healthInterval is how often Cassandra and Kafka are probed for the health status.
+const healthInterval = 5 * time.Second
+
+// Config is the projector's configuration.
+type Config struct {
+	config.Common
+	// Group prefixes the consumer groups.
+	Group string `env:"ORDERSYS_PROJECTOR_GROUP" default:"ordersys-projector"`
+	// OrderTopic carries Order events.
+	OrderTopic string `env:"ORDERSYS_PROJECTOR_ORDER_TOPIC" default:"order-events"`
+	// CustomerTopic carries Customer events.
+	CustomerTopic string `env:"ORDERSYS_PROJECTOR_CUSTOMER_TOPIC" default:"customer-events"`
+	// RetireGrace is how long a formerly active version is still written after a rebuild switched
+	// readers away from it.
+	RetireGrace time.Duration `env:"ORDERSYS_PROJECTOR_RETIRE_GRACE" default:"30s"`
+	// Partitions and ReplicationFactor are used to create the dead-letter topics.
+	Partitions int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
+	// ReplicationFactor of the dead-letter topics.
+	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "projector: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches the subcommand.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx)
+	case "rebuild":
+		return rebuild(ctx, args, stdout)
+	case "versions":
+		return versions(ctx, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: projector [serve] | projector rebuild [-max-lag N] <orders|customers> | projector versions")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want serve, rebuild or versions)", cmd)
+	}
+}
+
+// loadConfig reads the configuration and sets up logging.
+func loadConfig() (Config, *slog.Logger, error) {
+	cfg := Config{Common: config.Defaults(config.ProjectorGRPCAddr, config.ProjectorMetricsAddr)}
+	if err := config.Load(&cfg); err != nil {
+		return cfg, nil, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.Group == "" || cfg.OrderTopic == "" || cfg.CustomerTopic == "" || cfg.Partitions < 1 || cfg.ReplicationFactor < 1 {
+		return cfg, nil, errors.New("configuration: ORDERSYS_PROJECTOR_GROUP and the topics must not be empty, partitions and replication factor at least 1")
+	}
+	log := telemetry.Logger(serviceName, cfg.LogLevel)
+	slog.SetDefault(log)
+	return cfg, log, nil
+}
+
+// connect opens the CQL session and checks the read-model schema is there.
+func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
+	session, err := cql.Connect(cql.SessionConfig{
+		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
+		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := readmodel.LoadVersions(pctx, session, readmodel.ProjectionOrders); err != nil {
+		session.Close()
+		return nil, fmt.Errorf("read models do not answer (is keyspace %s migrated? run migrate): %w", cfg.CQL.Keyspace, err)
+	}
+	return session, nil
+}
+
+// deps builds the projector's dependencies on an open session.
+func deps(cfg Config, session *gocql.Session, metrics *projector.Metrics, log *slog.Logger) projector.Deps {
+	registry := codec.NewRegistry()
+	return projector.Deps{
+		Session:     session,
+		Events:      cql.NewEventStore(session, registry, cql.Options{}),
+		Registry:    registry,
+		DeadLetters: projector.NewDeadLetters(cfg.Kafka.Brokers, session),
+		Metrics:     metrics,
+		Logger:      log,
+	}
+}
+
+func coreConfig(cfg Config) projector.Config {
+	return projector.Config{
+		Brokers:       cfg.Kafka.Brokers,
+		GroupBase:     cfg.Group,
+		OrderTopic:    cfg.OrderTopic,
+		CustomerTopic: cfg.CustomerTopic,
+		RetireGrace:   cfg.RetireGrace,
+	}
+}
+
+// serve runs the projector until ctx ends.
+func serve(ctx context.Context) error {
+	// -------------------------------------------------------------------------------------
+	// Configuration, logging, tracing and metrics
+
+	cfg, log, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "config", config.LogValue(cfg))
+	defer log.Info("stopped")
+
+	shutdownTracing, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName: serviceName, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,
+	})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+
+	registry := telemetry.NewRegistry()
+	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
+		return err
+	}
+
+	// -------------------------------------------------------------------------------------
+	// Cassandra (read models, event store for healing gaps) and Kafka (dead-letter topics)
+
+	session, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	d := deps(cfg, session, projector.NewMetrics(registry), log)
+	defer d.DeadLetters.Close()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := projector.EnsureTopics(tctx, cfg.Kafka.Brokers, cfg.Partitions, cfg.ReplicationFactor,
+		projector.DLQTopic(cfg.OrderTopic), projector.DLQTopic(cfg.CustomerTopic)); err != nil {
+		log.Warn("dead-letter topics not created; the first dead letter will try again", "err", err)
+	}
+	cancel()
+
+	// -------------------------------------------------------------------------------------
+	// gRPC server (health, reflection) and the health watch
+
+	srv := grpcx.NewServer(grpcx.ServerOptions{
+		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	ln, err := srv.Listen(cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
+
+	// -------------------------------------------------------------------------------------
+	// Projections: one consumer group per projection and table version
+
+	sup := projector.NewSupervisor(coreConfig(cfg), d)
+	supErr := sup.Run(ctx) // returns once ctx ended and every consumer committed and left
+	log.Info("shutting down")
+	return errors.Join(supErr, <-serveErr)
+}
+
+// rebuild runs `projector rebuild <projection>`.
+func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	maxLag := fs.Int64("max-lag", 0, "messages not yet processed at which the new version counts as caught up")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: projector rebuild [-max-lag N] <%s|%s>", readmodel.ProjectionOrders, readmodel.ProjectionCustomers)
+	}
+	projection := fs.Arg(0)
+	if _, err := readmodel.ProjectionTables(projection); err != nil {
+		return err
+	}
+	cfg, log, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	session, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	d := deps(cfg, session, projector.NewMetrics(nil), log)
+	defer d.DeadLetters.Close()
+	v, err := projector.Rebuild(ctx, coreConfig(cfg), d, projection, projector.RebuildOptions{
+		MaxLag: *maxLag,
+		Progress: func(p projector.RebuildProgress) {
+			if p.Switched {
+				fmt.Fprintf(stdout, "%s v%d caught up: readers switched to it\n", p.Projection, p.Version)
+				return
+			}
+			fmt.Fprintf(stdout, "%s v%d: %d messages to go\n", p.Projection, p.Version, p.Lag)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rebuild of %s done: version %d is active\n", projection, v)
+	return nil
+}
+
+// versions runs `projector versions`.
+func versions(ctx context.Context, stdout io.Writer) error {
+	cfg, _, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	session, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	for _, p := range readmodel.Projections() {
+		v, err := readmodel.LoadVersions(ctx, session, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%-10s active=%d building=%d previous=%d latest=%d switched_at=%s\n",
+			p, v.Active, v.Building, v.Previous, v.Latest, v.SwitchedAt.Format(time.RFC3339))
+	}
+	return nil
+}

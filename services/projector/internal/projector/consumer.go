@@ -1,0 +1,325 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+)
+
+// tracerName is the instrumentation scope of the projector's spans.
+const tracerName = "github.com/ordersys/ordersys/services/projector"
+
+// ConsumerConfig configures a Consumer.
+type ConsumerConfig struct {
+	// Brokers are the Kafka bootstrap brokers.
+	Brokers []string
+	// GroupID is the consumer group; each projection version has its own (GroupID).
+	GroupID string
+	// Topics are the topics consumed.
+	Topics []string
+	// Projection and Version name what is built (labels of metrics and spans).
+	Projection string
+	// Version is the table version written.
+	Version int
+	// Handler applies the events.
+	Handler Handler
+	// Registry decodes and upcasts event payloads.
+	Registry *es.Registry
+	// DeadLetters receives poison messages.
+	DeadLetters *DeadLetters
+	// Metrics receives the counters (required).
+	Metrics *Metrics
+	// Logger receives progress and failures (default slog.Default()).
+	Logger *slog.Logger
+	// CommitInterval is how often processed offsets are committed (default 250ms; they are
+	// committed only once the message's read-model writes are done).
+	CommitInterval time.Duration
+	// RetryBackoff is the first pause before retrying a transient failure (default 100ms,
+	// doubled up to MaxRetryBackoff).
+	RetryBackoff time.Duration
+	// MaxRetryBackoff caps the pause between retries (default 5s).
+	MaxRetryBackoff time.Duration
+	// PartitionBuffer is how many fetched messages wait per partition (default 256).
+	PartitionBuffer int
+}
+
+// GroupID returns the consumer group of a projection version: <base>.<projection>.v<version>.
+// A fresh group per version lets a rebuild replay the topics from their beginning.
+func GroupID(base, projection string, version int) string {
+	return fmt.Sprintf("%s.%s.v%d", base, projection, version)
+}
+
+// Consumer is a member of a consumer group that projects the messages of its partitions: each
+// partition in order on its own goroutine (so a slow or retried partition does not hold the
+// others back), committing a message's offset only after its read-model writes (or its dead
+// letter) are done.
+type Consumer struct {
+	cfg    ConsumerConfig
+	tracer trace.Tracer
+	labels []string
+}
+
+// NewConsumer returns a consumer; Run starts it.
+func NewConsumer(cfg ConsumerConfig) *Consumer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 250 * time.Millisecond
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxRetryBackoff <= 0 {
+		cfg.MaxRetryBackoff = 5 * time.Second
+	}
+	if cfg.PartitionBuffer <= 0 {
+		cfg.PartitionBuffer = 256
+	}
+	cfg.Logger = cfg.Logger.With("projection", cfg.Projection, "version", cfg.Version, "group", cfg.GroupID)
+	return &Consumer{
+		cfg:    cfg,
+		tracer: otel.Tracer(tracerName),
+		labels: []string{cfg.Projection, strconv.Itoa(cfg.Version)},
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// Run consumes until ctx ends, then stops the partition workers (a message being processed is
+// abandoned uncommitted and redelivered later), flushes the commits of the processed messages,
+// leaves the group and returns nil. It returns an error only when the reader cannot be used.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		GroupID:        c.cfg.GroupID,
+		GroupTopics:    c.cfg.Topics,
+		StartOffset:    kafka.FirstOffset,
+		CommitInterval: c.cfg.CommitInterval,
+		MinBytes:       1,
+		MaxBytes:       10 << 20,
+		MaxWait:        250 * time.Millisecond,
+		// A reader that fails to reach the coordinator keeps trying; errors surface in logs.
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.cfg.Logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
+		WatchPartitionChanges: true,
+	})
+	c.cfg.Logger.Info("consumer started", "topics", c.cfg.Topics)
+
+	var wg sync.WaitGroup
+	workers := map[topicPartition]chan kafka.Message{}
+	defer func() {
+		for _, ch := range workers {
+			close(ch)
+		}
+		wg.Wait()
+		if err := r.Close(); err != nil {
+			c.cfg.Logger.Warn("close kafka reader", "err", err)
+		}
+		c.cfg.Logger.Info("consumer stopped")
+	}()
+
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.cfg.Logger.Warn("fetch message", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		tp := topicPartition{m.Topic, m.Partition}
+		ch, ok := workers[tp]
+		if !ok {
+			ch = make(chan kafka.Message, c.cfg.PartitionBuffer)
+			workers[tp] = ch
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.work(ctx, r, ch)
+			}()
+		}
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// work processes one partition's messages in order.
+func (c *Consumer) work(ctx context.Context, r *kafka.Reader, ch <-chan kafka.Message) {
+	for m := range ch {
+		if ctx.Err() != nil {
+			continue // drain: uncommitted, redelivered to the next owner
+		}
+		if !c.process(ctx, m) {
+			continue
+		}
+		if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Warn("commit offset", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+		}
+		c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, strconv.Itoa(m.Partition)).
+			Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+	}
+}
+
+// process projects one message, retrying transient failures until ctx ends; it returns true
+// when the message is done with (applied, duplicate or dead-lettered) and may be committed.
+func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
+	eventType := header(m, headerEventType)
+	pctx := telemetry.ContextWithTraceContext(ctx, header(m, headerTraceParent), header(m, headerTraceState))
+	pctx, span := c.tracer.Start(pctx, "projector "+c.cfg.Projection+" "+orUnknown(eventType),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("messaging.consumer.group.name", c.cfg.GroupID),
+			attribute.Int("messaging.destination.partition.id", m.Partition),
+			attribute.Int64("messaging.kafka.offset", m.Offset),
+			attribute.String("projection", c.cfg.Projection),
+			attribute.Int("projection.version", c.cfg.Version),
+			attribute.String("event_type", eventType),
+			attribute.String("aggregate_id", header(m, headerAggregateID)),
+			attribute.String("correlation_id", header(m, headerCorrelationID)),
+			attribute.String("sequence", header(m, headerSequence)),
+		))
+	defer span.End()
+
+	env, err := c.decode(m)
+	if err == nil {
+		span.SetAttributes(
+			attribute.String("event_type", env.EventType),
+			attribute.String("aggregate_id", env.AggregateID),
+			attribute.String("correlation_id", env.CorrelationID),
+			attribute.Int64("sequence", env.Sequence),
+		)
+	}
+	backoff := c.cfg.RetryBackoff
+	for {
+		var res Result
+		if err == nil {
+			res, err = c.cfg.Handler.Project(pctx, env)
+		}
+		if err == nil {
+			c.record(pctx, span, env, res)
+			return true
+		}
+		if reason, ok := IsPoison(err); ok {
+			return c.deadLetter(pctx, span, m, reason, err)
+		}
+		if ctx.Err() != nil {
+			span.SetStatus(codes.Error, "stopped before the message was projected")
+			return false
+		}
+		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+		c.cfg.Logger.WarnContext(pctx, "projection failed, retrying", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "event", env.String(), "retry_in", backoff, "err", err)
+		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error())))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
+		err = nil
+	}
+}
+
+// decode turns a message into a decoded envelope; failures are poison.
+func (c *Consumer) decode(m kafka.Message) (es.Envelope, error) {
+	env, err := codec.UnmarshalEnvelope(m.Value)
+	if err != nil {
+		return es.Envelope{}, poison(ReasonUndecodable, err)
+	}
+	if env.AggregateID == "" || env.EventType == "" {
+		return es.Envelope{}, poison(ReasonUndecodable, fmt.Errorf("envelope without aggregate id or event type"))
+	}
+	if err := c.cfg.Registry.DecodeEnvelope(&env); err != nil {
+		return es.Envelope{}, poison(ReasonUnknownEvent, err)
+	}
+	return env, nil
+}
+
+func (c *Consumer) record(ctx context.Context, span trace.Span, env es.Envelope, res Result) {
+	if res.Duplicate {
+		c.cfg.Metrics.Duplicates.WithLabelValues(c.labels...).Inc()
+		span.SetAttributes(attribute.Bool("duplicate", true))
+		c.cfg.Logger.DebugContext(ctx, "duplicate skipped", "event", env.String())
+		return
+	}
+	if res.Healed > 0 {
+		c.cfg.Metrics.GapsHealed.WithLabelValues(c.labels...).Inc()
+		c.cfg.Metrics.HealedEvents.WithLabelValues(c.labels...).Add(float64(res.Healed))
+		span.SetAttributes(attribute.Int("healed_events", res.Healed))
+		c.cfg.Logger.InfoContext(ctx, "gap healed from the event store", "event", env.String(), "healed", res.Healed)
+	}
+	for _, t := range res.Applied {
+		c.cfg.Metrics.Applied.WithLabelValues(c.labels[0], c.labels[1], t).Inc()
+	}
+	if !env.OccurredAt.IsZero() {
+		c.cfg.Metrics.EventLag.WithLabelValues(c.labels...).Observe(time.Since(env.OccurredAt).Seconds())
+	}
+}
+
+// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends; it
+// returns true once the message may be committed.
+func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Message, reason string, cause error) bool {
+	span.SetStatus(codes.Error, cause.Error())
+	span.SetAttributes(attribute.String("dlq_reason", reason))
+	c.cfg.Logger.ErrorContext(ctx, "poison message sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition,
+		"offset", m.Offset, "reason", reason, "err", cause)
+	backoff := c.cfg.RetryBackoff
+	for {
+		err := c.cfg.DeadLetters.Send(ctx, c.cfg.Projection, m, reason, cause)
+		if err == nil || errors.Is(err, errRecordOnly) {
+			if err != nil {
+				c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
+			}
+			c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

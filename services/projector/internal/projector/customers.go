@@ -1,0 +1,55 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ordersys/ordersys/pkg/domain/customer"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+)
+
+// CustomersHandler builds one version of the customers projection (customer_read_model) by
+// applying Customer events to the Customer aggregate restored from its row.
+type CustomersHandler struct {
+	tables readmodel.CustomerTables
+	heal   healer
+}
+
+// NewCustomersHandler returns the handler writing tables, healing gaps from src.
+func NewCustomersHandler(tables readmodel.CustomerTables, src EventSource) *CustomersHandler {
+	return &CustomersHandler{tables: tables, heal: defaultHealer(src)}
+}
+
+// Project applies a Customer event.
+func (h *CustomersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
+	if env.AggregateType != customer.AggregateType {
+		return Result{}, poison(ReasonForeignAggregate, fmt.Errorf("%s: the customers projection holds Customer events", env))
+	}
+	state, err := h.tables.Get(ctx, env.AggregateID)
+	switch {
+	case err == nil:
+	case errors.Is(err, es.ErrNotFound):
+		state = customer.New(env.AggregateID)
+	case errors.Is(err, es.ErrInvalidArgument):
+		return Result{}, poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+	default:
+		return Result{}, err
+	}
+	events, healed, dup, err := h.heal.plan(ctx, state.Version(), env)
+	if err != nil {
+		return Result{}, err
+	}
+	if dup {
+		return Result{Duplicate: true}, nil
+	}
+	types, err := applyAll(state, events)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := h.tables.Save(ctx, state); err != nil {
+		return Result{}, err
+	}
+	return Result{Healed: healed, Applied: types}, nil
+}

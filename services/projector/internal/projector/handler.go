@@ -1,0 +1,162 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// Result says what projecting one message did.
+type Result struct {
+	// Duplicate is set when the message's sequence was already applied; nothing was written.
+	Duplicate bool
+	// Healed is the number of events read from the event store to fill a gap before it.
+	Healed int
+	// Applied lists the event types applied, healed ones first.
+	Applied []string
+}
+
+// Handler projects the decoded events of aggregate streams into one version of a projection.
+// Project is called for the events of one aggregate in the order of its partition; it applies
+// an event only when its sequence is the next one of the read-model row, skips a sequence already
+// applied, and fills a gap from the event store first. A failure that retrying cannot fix is a
+// *PoisonError; any other error is transient (the caller retries the same message).
+type Handler interface {
+	// Project applies one decoded envelope.
+	Project(ctx context.Context, env es.Envelope) (Result, error)
+}
+
+// EventSource reads stored events to heal gaps (pkg/cql.EventStore implements it).
+type EventSource interface {
+	// LoadRange returns the decoded events of the aggregate with from ≤ sequence ≤ to.
+	LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error)
+}
+
+// Poison reasons: the dlq_reason header and the reason label of projector_dead_letters_total.
+const (
+	// ReasonUndecodable: the message value is not an orders.v1.EventEnvelope.
+	ReasonUndecodable = "undecodable"
+	// ReasonUnknownEvent: the event type or schema version is unknown, or its payload is corrupt.
+	ReasonUnknownEvent = "unknown_event"
+	// ReasonForeignAggregate: the event belongs to an aggregate type the projection does not hold.
+	ReasonForeignAggregate = "foreign_aggregate"
+	// ReasonUnappliable: the aggregate refused the event (history that does not replay).
+	ReasonUnappliable = "unappliable"
+	// ReasonGapUnhealable: the events before it are missing from (or unreadable in) the event store.
+	ReasonGapUnhealable = "gap_unhealable"
+)
+
+// PoisonError is a message that can never be projected: it goes to the DLQ and the partition
+// moves on.
+type PoisonError struct {
+	// Reason is one of the Reason constants.
+	Reason string
+	// Err is the cause.
+	Err error
+}
+
+// Error describes the failure.
+func (e *PoisonError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *PoisonError) Unwrap() error { return e.Err }
+
+func poison(reason string, err error) error { return &PoisonError{Reason: reason, Err: err} }
+
+// IsPoison reports whether err is a *PoisonError and returns its reason.
+func IsPoison(err error) (string, bool) {
+	var pe *PoisonError
+	if errors.As(err, &pe) {
+		return pe.Reason, true
+	}
+	return "", false
+}
+
+// healer fills gaps from the event store.
+type healer struct {
+	src EventSource
+	// attempts bounds how often a short read is retried before the gap counts as unhealable.
+	attempts int
+	// backoff is the first pause between attempts (doubled each time).
+	backoff time.Duration
+}
+
+// load returns the events from..to of the aggregate, all of them and dense. Infrastructure
+// errors are returned as they are (transient); a stored event that cannot be decoded, or events
+// still missing after the retries, are poison.
+func (h healer) load(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
+	pause := h.backoff
+	for attempt := 1; ; attempt++ {
+		envs, err := h.src.LoadRange(ctx, aggregateID, from, to)
+		if err != nil {
+			if errors.Is(err, es.ErrUnavailable) || ctx.Err() != nil {
+				return nil, err
+			}
+			return nil, poison(ReasonGapUnhealable, fmt.Errorf("read %s#%d..%d from the event store: %w", aggregateID, from, to, err))
+		}
+		if dense(envs, from, to) {
+			return envs, nil
+		}
+		if attempt >= h.attempts {
+			return nil, poison(ReasonGapUnhealable, fmt.Errorf("event store holds %d of the events %s#%d..%d", len(envs), aggregateID, from, to))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
+func dense(envs []es.Envelope, from, to int64) bool {
+	if int64(len(envs)) != to-from+1 {
+		return false
+	}
+	for i, e := range envs {
+		if e.Sequence != from+int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// plan decides what to apply for env given the row's version: nil and duplicate true when env
+// is already applied, else the events to apply in order (healed ones, then env) and how many
+// were healed.
+func (h healer) plan(ctx context.Context, version int64, env es.Envelope) (events []es.Envelope, healed int, duplicate bool, err error) {
+	switch {
+	case env.Sequence < 1:
+		return nil, 0, false, poison(ReasonUnappliable, fmt.Errorf("%s: sequence %d", env, env.Sequence))
+	case env.Sequence <= version:
+		return nil, 0, true, nil
+	case env.Sequence == version+1:
+		return []es.Envelope{env}, 0, false, nil
+	}
+	missing, err := h.load(ctx, env.AggregateID, version+1, env.Sequence-1)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return append(missing, env), len(missing), false, nil
+}
+
+// applyAll applies the events to the aggregate in order; a refusal is poison.
+func applyAll(a es.Aggregate, events []es.Envelope) ([]string, error) {
+	types := make([]string, 0, len(events))
+	for _, e := range events {
+		if err := es.ApplyEnvelope(a, e); err != nil {
+			return nil, poison(ReasonUnappliable, err)
+		}
+		types = append(types, e.EventType)
+	}
+	return types, nil
+}
+
+// defaultHealer retries a short read of the event store four times over about two seconds
+// before calling the gap unhealable.
+func defaultHealer(src EventSource) healer {
+	return healer{src: src, attempts: 5, backoff: 125 * time.Millisecond}
+}

@@ -1,0 +1,141 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// adminTimeout bounds one administrative request to the brokers.
+const adminTimeout = 10 * time.Second
+
+// EnsureTopics creates the topics that do not exist yet with the given partition count
+// (replication factor rf). Existing topics are left as they are.
+func EnsureTopics(ctx context.Context, brokers []string, partitions, rf int, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: rf})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for t, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// PingKafka checks that the brokers answer a metadata request.
+func PingKafka(ctx context.Context, brokers []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
+	if err != nil {
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	if len(md.Brokers) == 0 {
+		return errors.New("kafka metadata: no brokers")
+	}
+	return nil
+}
+
+// PartitionLag is how far a consumer group is behind on one partition.
+type PartitionLag struct {
+	// Topic and Partition name the partition.
+	Topic     string
+	Partition int
+	// Committed is the group's committed offset (-1 when it never committed one).
+	Committed int64
+	// End is the partition's high-water mark.
+	End int64
+	// Lag is the number of messages after the committed position (from the first retained
+	// offset when nothing was committed).
+	Lag int64
+}
+
+// GroupLag returns, for every partition of the topics, how many messages the consumer group has
+// not processed yet (committed offsets are written only after the read-model writes).
+func GroupLag(ctx context.Context, brokers []string, group string, topics []string) ([]PartitionLag, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %v: %w", topics, err)
+	}
+	parts := map[string][]int{}
+	var out []PartitionLag
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			first, last, err := partitionOffsets(ctx, net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), t.Name, p.ID)
+			if err != nil {
+				return nil, err
+			}
+			parts[t.Name] = append(parts[t.Name], p.ID)
+			out = append(out, PartitionLag{Topic: t.Name, Partition: p.ID, Committed: first, End: last})
+		}
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("committed offsets of group %s: %w", group, resp.Error)
+	}
+	committed := map[topicPartition]int64{}
+	for topic, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("committed offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+			}
+			committed[topicPartition{topic, p.Partition}] = p.CommittedOffset
+		}
+	}
+	for i := range out {
+		pl := &out[i]
+		first := pl.Committed // the first retained offset, stored there above
+		pl.Committed = -1
+		pos := first
+		if c, ok := committed[topicPartition{pl.Topic, pl.Partition}]; ok && c >= 0 {
+			pl.Committed, pos = c, c
+		}
+		pl.Lag = max(pl.End-pos, 0)
+	}
+	return out, nil
+}
+
+// partitionOffsets returns the first retained offset and the high-water mark of a partition,
+// asking its leader.
+func partitionOffsets(ctx context.Context, leader, topic string, partition int) (int64, int64, error) {
+	dctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	conn, err := kafka.DialLeader(dctx, "tcp", leader, topic, partition)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(adminTimeout))
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, partition, err)
+	}
+	return first, last, nil
+}
+
+// TotalLag sums the lag of every partition.
+func TotalLag(ls []PartitionLag) int64 {
+	var n int64
+	for _, l := range ls {
+		n += l.Lag
+	}
+	return n
+}

@@ -1,0 +1,203 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ordersys/ordersys/pkg/domain/customer"
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+)
+
+// fanOutPageSize is how many of a customer's orders are read at a time when their customer
+// details change.
+const fanOutPageSize = 200
+
+// maxCustomerSync bounds the re-reads of a customer's details after an order write.
+const maxCustomerSync = 5
+
+// OrdersHandler builds one version of the orders projection: order_read_model,
+// orders_by_customer, orders_by_status from Order events, and customer_contacts (the customer
+// details orders carry) from Customer events.
+//
+// Customer details reach orders two ways, so that neither of two concurrent writers loses the
+// other's change: an order write copies the customer's contact row and, after writing, re-reads
+// it and patches the order if it changed meanwhile; a customer event writes the contact row
+// first, then patches every order of the customer (read through orders_by_customer) whose
+// details differ.
+type OrdersHandler struct {
+	tables readmodel.OrderTables
+	heal   healer
+}
+
+// NewOrdersHandler returns the handler writing tables, healing gaps from src.
+func NewOrdersHandler(tables readmodel.OrderTables, src EventSource) *OrdersHandler {
+	return &OrdersHandler{tables: tables, heal: defaultHealer(src)}
+}
+
+// Project applies an Order or Customer event.
+func (h *OrdersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
+	switch env.AggregateType {
+	case order.AggregateType:
+		return h.projectOrder(ctx, env)
+	case customer.AggregateType:
+		return h.projectContact(ctx, env)
+	default:
+		return Result{}, poison(ReasonForeignAggregate, fmt.Errorf("%s: the orders projection holds Order and Customer events", env))
+	}
+}
+
+func (h *OrdersHandler) projectOrder(ctx context.Context, env es.Envelope) (Result, error) {
+	var prev *readmodel.Order
+	state := order.New(env.AggregateID)
+	row, err := h.tables.Get(ctx, env.AggregateID)
+	switch {
+	case err == nil:
+		prev = &row
+		cp := *row.State // Apply never writes into the state's slices
+		state = &cp
+	case errors.Is(err, es.ErrNotFound):
+	case errors.Is(err, es.ErrInvalidArgument):
+		return Result{}, poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+	default:
+		return Result{}, err
+	}
+	events, healed, dup, err := h.heal.plan(ctx, state.Version(), env)
+	if err != nil {
+		return Result{}, err
+	}
+	if dup {
+		if env.Sequence == state.Version() {
+			// The last attempt may have stopped between its write and the customer re-check.
+			if err := h.syncCustomer(ctx, row); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Duplicate: true}, nil
+	}
+	types, err := applyAll(state, events)
+	if err != nil {
+		return Result{}, err
+	}
+	next := readmodel.Order{State: state}
+	if prev != nil {
+		next.CustomerEmail, next.CustomerName, next.CustomerVersion = prev.CustomerEmail, prev.CustomerName, prev.CustomerVersion
+	}
+	if prev == nil || prev.State.CustomerID != state.CustomerID {
+		c, err := h.tables.Contact(ctx, state.CustomerID)
+		switch {
+		case err == nil:
+			next.CustomerEmail, next.CustomerName, next.CustomerVersion = c.Email, c.Name, c.Version
+		case errors.Is(err, es.ErrNotFound): // the customer's events have not arrived yet
+		case errors.Is(err, es.ErrInvalidArgument):
+			return Result{}, poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+		default:
+			return Result{}, err
+		}
+	}
+	if err := h.tables.Save(ctx, prev, next); err != nil {
+		return Result{}, err
+	}
+	if err := h.syncCustomer(ctx, next); err != nil {
+		return Result{}, err
+	}
+	return Result{Healed: healed, Applied: types}, nil
+}
+
+// syncCustomer re-reads the customer's details after an order write and patches the order when
+// a customer event changed them while the order was being written.
+func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) error {
+	for range maxCustomerSync {
+		c, err := h.tables.Contact(ctx, o.State.CustomerID)
+		if errors.Is(err, es.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.Email == o.CustomerEmail && c.Name == o.CustomerName {
+			return nil
+		}
+		if err := h.tables.SetCustomer(ctx, o, c); err != nil {
+			return err
+		}
+		o.CustomerEmail, o.CustomerName, o.CustomerVersion = c.Email, c.Name, c.Version
+	}
+	return nil
+}
+
+func (h *OrdersHandler) projectContact(ctx context.Context, env es.Envelope) (Result, error) {
+	cur, err := h.tables.Contact(ctx, env.AggregateID)
+	switch {
+	case err == nil:
+	case errors.Is(err, es.ErrNotFound):
+		cur = readmodel.Contact{CustomerID: env.AggregateID}
+	case errors.Is(err, es.ErrInvalidArgument):
+		return Result{}, poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+	default:
+		return Result{}, err
+	}
+	events, healed, dup, err := h.heal.plan(ctx, cur.Version, env)
+	if err != nil {
+		return Result{}, err
+	}
+	if dup {
+		if env.Sequence == cur.Version {
+			// The last attempt may have stopped in the middle of the fan-out.
+			if err := h.fanOut(ctx, cur); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Duplicate: true}, nil
+	}
+	next := cur
+	types := make([]string, 0, len(events))
+	for _, e := range events {
+		if err := applyContact(&next, e); err != nil {
+			return Result{}, err
+		}
+		types = append(types, e.EventType)
+	}
+	if err := h.tables.SaveContact(ctx, next); err != nil {
+		return Result{}, err
+	}
+	if next.Email != cur.Email || next.Name != cur.Name {
+		if err := h.fanOut(ctx, next); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Healed: healed, Applied: types}, nil
+}
+
+// applyContact applies one Customer event to the contact details.
+func applyContact(c *readmodel.Contact, e es.Envelope) error {
+	if e.Event == nil {
+		return poison(ReasonUnappliable, fmt.Errorf("%s: no decoded event", e))
+	}
+	_, isRegister := e.Event.(customer.CustomerRegistered)
+	if isRegister != (e.Sequence == 1) {
+		return poison(ReasonUnappliable, fmt.Errorf("%s: CustomerRegistered must be the first event and only the first", e))
+	}
+	switch ev := e.Event.(type) {
+	case customer.CustomerRegistered:
+		c.Email, c.Name = ev.Email.String(), readmodel.FullName(ev.FirstName, ev.LastName)
+	case customer.CustomerProfileUpdated:
+		c.Name = readmodel.FullName(ev.FirstName, ev.LastName)
+	case customer.CustomerEmailChanged:
+		c.Email = ev.NewEmail.String()
+	}
+	c.Version, c.UpdatedAt = e.Sequence, e.OccurredAt
+	return nil
+}
+
+// fanOut writes the customer's details into every order of the customer that differs.
+func (h *OrdersHandler) fanOut(ctx context.Context, c readmodel.Contact) error {
+	return h.tables.CustomerOrders(ctx, c.CustomerID, fanOutPageSize, func(o readmodel.Order) error {
+		if o.CustomerEmail == c.Email && o.CustomerName == c.Name {
+			return nil
+		}
+		return h.tables.SetCustomer(ctx, o, c)
+	})
+}
