@@ -17,9 +17,10 @@
 #
 # Stopping: the services first (command and query, then cdc-relay, then projector: each SIGTERM,
 # SIGKILL after RUN_STOP_TIMEOUT), then Jaeger (after the services flushed their spans), then
-# Cassandra and Kafka (`make infra-down`), unless RUN_KEEP_INFRA=1 leaves the two servers running
-# for the next start (they take a minute to come up). Data in Cassandra/Kafka survives a stop;
-# Jaeger keeps traces in memory only.
+# Cassandra and Kafka (`make infra-down`). Everything this script started stops; what already ran
+# before it (Cassandra/Kafka of `make infra-up`, a Jaeger of `make jaeger-up`) is left running, and
+# RUN_KEEP_INFRA=1 keeps Cassandra and Kafka for the next start (they take a minute to come up).
+# Data in Cassandra/Kafka survives a stop; Jaeger keeps traces in memory only.
 #
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
@@ -135,8 +136,17 @@ wait_healthy() { # wait_healthy NAME
 }
 
 cmd_up() {
-	"$HERE/infra.sh" up
+	mkdir -p "$RUN"
+	# Stop only what this script started: Cassandra/Kafka or Jaeger already running (make
+	# infra-up, another user of the same servers) are left running by `down`.
+	if "$HERE/infra.sh" status >/dev/null 2>&1; then
+		say "Cassandra and Kafka already run: used as they are, and left running on stop"
+	else
+		touch "$RUN/infra.started"
+		"$HERE/infra.sh" up
+	fi
 	if [[ $WITH_JAEGER == 1 ]]; then
+		"$HERE/jaeger.sh" status >/dev/null 2>&1 || touch "$RUN/jaeger.started"
 		"$HERE/jaeger.sh" up || die "jaeger did not start (RUN_JAEGER=0 runs without it)"
 		export ORDERSYS_OTLP_ENDPOINT=${ORDERSYS_OTLP_ENDPOINT-127.0.0.1:4317}
 	else
@@ -198,11 +208,19 @@ cmd_down() {
 	stop_group command query
 	stop_group cdc-relay
 	stop_group projector
-	"$HERE/jaeger.sh" down
-	if [[ $KEEP_INFRA == 1 ]]; then
+	if [[ -f $RUN/jaeger.started ]]; then
+		"$HERE/jaeger.sh" down
+		rm -f "$RUN/jaeger.started"
+	elif [[ $WITH_JAEGER == 1 ]]; then
+		say "Jaeger was running before: left running (make jaeger-down stops it)"
+	fi
+	if [[ ! -f $RUN/infra.started ]]; then
+		say "Cassandra and Kafka were running before: left running (make infra-down stops them)"
+	elif [[ $KEEP_INFRA == 1 ]]; then
 		say "RUN_KEEP_INFRA=1: Cassandra and Kafka keep running (make infra-down stops them)"
 	else
 		"$HERE/infra.sh" down
+		rm -f "$RUN/infra.started"
 	fi
 	say "stopped"
 }
@@ -238,7 +256,7 @@ Call it (from $ROOT; every server has reflection, so 'grpcurl -plaintext $c list
 
   $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","phone":"+441234567890"}' \\
       $c orders.v1.CustomerCommandService/RegisterCustomer
-  $g -plaintext -H 'x-correlation-id: demo-1' -d '{"order_id":"22222222-2222-4222-8222-222222222222","customer_id":"11111111-1111-4111-8111-111111111111","items":[{"product_id":"sku-1","quantity":2,"unit_price_cents":1250}]}' \\
+  $g -plaintext -H 'x-correlation-id: demo-1' -d '{"order_id":"22222222-2222-4222-8222-222222222222","customer_id":"11111111-1111-4111-8111-111111111111","items":[{"product_id":"33333333-3333-4333-8333-333333333333","quantity":2,"unit_price_cents":1250}]}' \\
       $c orders.v1.OrderCommandService/CreateOrder
   $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","expected_version":1}' $c orders.v1.OrderCommandService/ConfirmOrder
   $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","tracking_number":"TRK-1","carrier":"DHL"}' $c orders.v1.OrderCommandService/ShipOrder
@@ -276,7 +294,10 @@ cmd_run() {
 	trap '[[ $? -ne 0 && $stopping -eq 0 ]] && { stopping=1; say "start failed: stopping what was started"; cmd_down; }' EXIT
 	cmd_up
 	cmd_help
-	say "running; Ctrl-C stops the services, Jaeger$([[ $KEEP_INFRA == 1 ]] || echo ', Cassandra and Kafka')"
+	local what="the four services"
+	[[ -f $RUN/jaeger.started ]] && what+=", Jaeger"
+	[[ -f $RUN/infra.started && $KEEP_INFRA != 1 ]] && what+=", Cassandra and Kafka"
+	say "running; Ctrl-C stops $what"
 	# Watch the services: one that dies is reported, and the rest keep running.
 	local -A reported=()
 	local name

@@ -1,0 +1,13 @@
+// Package e2e holds the end-to-end test of ordersys: the four services (command, query, cdc-relay,
+// projector) built from this workspace and started as separate OS processes against the real
+// Cassandra and Kafka of `make infra-up` and a real Jaeger, driven only through their public
+// surfaces: gRPC (the generated clients of pkg/gen/orders/v1), the Jaeger query API and the
+// Kafka topics read with kcat as an outside consumer.
+//
+// Run it with `make e2e` (or as part of `make test`); `make bench-e2e` measures the
+// command-to-query latency. The test builds the binaries itself (E2E_BIN_DIR points it at
+// prebuilt ones), works in a fresh keyspace and a fresh consumer group, and keeps every process's
+// log under .state/e2e/<run>/ for inspection. Environment: ORDERSYS_CQL_HOSTS and
+// ORDERSYS_KAFKA_BROKERS (the servers), E2E_JAEGER_BIN (default .state/tools/bin/jaeger),
+// E2E_KCAT (default kcat on PATH), E2E_KEEP=1 (keep the keyspace).
+package e2e

@@ -1,0 +1,534 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/testinfra"
+)
+
+// The services under test, in start order, and the packages of their main functions.
+var (
+	serviceNames = []string{"projector", "cdc-relay", "query", "command"}
+	mainPackages = map[string]string{
+		"command":   "github.com/ordersys/ordersys/services/command/cmd/command",
+		"migrate":   "github.com/ordersys/ordersys/services/command/cmd/migrate",
+		"query":     "github.com/ordersys/ordersys/services/query/cmd/query",
+		"cdc-relay": "github.com/ordersys/ordersys/services/cdc-relay/cmd/cdc-relay",
+		"projector": "github.com/ordersys/ordersys/services/projector/cmd/projector",
+	}
+)
+
+// Time limits of the system's start and stop, sized for a busy 2-core machine.
+const (
+	buildTimeout   = 10 * time.Minute
+	migrateTimeout = 3 * time.Minute
+	healthTimeout  = 2 * time.Minute
+	jaegerTimeout  = time.Minute
+	stopTimeout    = 20 * time.Second
+)
+
+// system is the running ordersys: four service processes, optionally a Jaeger, one keyspace.
+type system struct {
+	root     string // repository root
+	runDir   string // .state/e2e/<run>: binaries, logs, Jaeger config
+	binDir   string
+	keyspace string
+	group    string // the projector's consumer group
+	brokers  []string
+
+	jaeger     *process // nil when jaegerSkip says why
+	jaegerURL  string   // http://127.0.0.1:<port> of the Jaeger query API
+	jaegerOTLP string   // 127.0.0.1:<port> of its OTLP/gRPC receiver
+	jaegerSkip string
+
+	grpcAddr    map[string]string
+	metricsAddr map[string]string
+	procs       map[string]*process
+	conns       []*grpc.ClientConn
+
+	orders    ordersv1.OrderCommandServiceClient
+	customers ordersv1.CustomerCommandServiceClient
+	query     ordersv1.OrderQueryServiceClient
+	custQuery ordersv1.CustomerQueryServiceClient
+
+	progress bytes.Buffer // start-up log, printed when the start fails
+}
+
+// process is one child process with its log file.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, valid after done
+}
+
+func (p *process) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+var (
+	sysOnce sync.Once
+	sys     *system
+	sysErr  error
+)
+
+// TestMain stops the shared system after every test and benchmark of the package has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sys != nil {
+		sys.stop()
+	}
+	os.Exit(code)
+}
+
+// getSystem starts the system on first use (shared by the test and the benchmark) and returns it.
+// Under -short it skips: the e2e needs the real servers.
+func getSystem(tb testing.TB) *system {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("e2e: needs the real Cassandra, Kafka and the service binaries; skipped under -short")
+	}
+	sysOnce.Do(func() {
+		s := &system{}
+		sysErr = s.start()
+		sys = s
+		if sysErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: start-up log:\n%s", s.progress.String())
+		}
+	})
+	if sysErr != nil {
+		tb.Fatalf("e2e: start the system: %v", sysErr)
+	}
+	return sys
+}
+
+func (s *system) logf(format string, args ...any) {
+	line := fmt.Sprintf("e2e %s: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	s.progress.WriteString(line)
+	if testing.Verbose() {
+		os.Stderr.WriteString(line)
+	}
+}
+
+func (s *system) start() error {
+	// ---------------------------------------------------------------------------------------
+	// Where things go
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	s.root = filepath.Dir(wd) // the test runs in <root>/e2e
+	run := time.Now().Format("20060102-150405") + "-" + randomHex(3)
+	s.runDir = filepath.Join(s.root, ".state", "e2e", run)
+	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
+		return err
+	}
+	s.keyspace = "e2e_" + strings.ReplaceAll(run, "-", "_")
+	s.group = "e2e-projector-" + run
+	s.brokers = testinfra.KafkaBrokers()
+	s.logf("run %s: logs in %s, keyspace %s, projector group %s", run, rel(s.root, s.runDir), s.keyspace, s.group)
+
+	// ---------------------------------------------------------------------------------------
+	// The real servers must answer (make infra-up)
+
+	if _, err := testinfra.PingCassandra(testinfra.CQLHosts(), 10*time.Second); err != nil {
+		return fmt.Errorf("%w (start the servers with: make infra-up)", err)
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	_, err = testinfra.PingKafka(pctx, s.brokers)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w (start the servers with: make infra-up)", err)
+	}
+
+	// ---------------------------------------------------------------------------------------
+	// Binaries
+
+	if dir := os.Getenv("E2E_BIN_DIR"); dir != "" {
+		s.binDir = dir
+		s.logf("using prebuilt binaries in %s", dir)
+	} else {
+		s.binDir = filepath.Join(s.runDir, "bin")
+		if err := s.build(); err != nil {
+			return err
+		}
+	}
+
+	// ---------------------------------------------------------------------------------------
+	// Jaeger (the only part that may be missing: its absence skips the tracing checks alone)
+
+	if err := s.startJaeger(); err != nil {
+		return err
+	}
+
+	// ---------------------------------------------------------------------------------------
+	// Schema
+
+	if err := s.migrate(); err != nil {
+		return err
+	}
+
+	// ---------------------------------------------------------------------------------------
+	// Services
+
+	s.grpcAddr = map[string]string{}
+	s.metricsAddr = map[string]string{}
+	s.procs = map[string]*process{}
+	for _, name := range serviceNames {
+		s.grpcAddr[name] = freeAddr()
+		s.metricsAddr[name] = freeAddr()
+		env := append(s.serviceEnv(),
+			"ORDERSYS_GRPC_ADDR="+s.grpcAddr[name],
+			"ORDERSYS_METRICS_ADDR="+s.metricsAddr[name],
+		)
+		p, err := s.spawn(name, filepath.Join(s.binDir, name), nil, env)
+		if err != nil {
+			return err
+		}
+		s.procs[name] = p
+		s.logf("started %s (pid %d) on %s, metrics %s", name, p.cmd.Process.Pid, s.grpcAddr[name], s.metricsAddr[name])
+	}
+	for _, name := range serviceNames {
+		if err := s.waitServing(name); err != nil {
+			return err
+		}
+	}
+
+	// ---------------------------------------------------------------------------------------
+	// Clients
+
+	cmdConn, err := s.dial(s.grpcAddr["command"])
+	if err != nil {
+		return err
+	}
+	queryConn, err := s.dial(s.grpcAddr["query"])
+	if err != nil {
+		return err
+	}
+	s.orders = ordersv1.NewOrderCommandServiceClient(cmdConn)
+	s.customers = ordersv1.NewCustomerCommandServiceClient(cmdConn)
+	s.query = ordersv1.NewOrderQueryServiceClient(queryConn)
+	s.custQuery = ordersv1.NewCustomerQueryServiceClient(queryConn)
+	s.logf("all four services SERVING")
+	return nil
+}
+
+// build compiles the five binaries from the workspace (the build cache makes repeats cheap).
+func (s *system) build() error {
+	if err := os.MkdirAll(s.binDir, 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	args := []string{"build", "-o", s.binDir + string(filepath.Separator)}
+	for _, name := range append(append([]string{}, serviceNames...), "migrate") {
+		args = append(args, mainPackages[name])
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = s.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build of the services failed: %w\n%s", err, out)
+	}
+	s.logf("built command, query, cdc-relay, projector, migrate in %s", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// serviceEnv is the environment of every service and of migrate: this process's environment
+// without any ORDERSYS_* (a developer's settings must not leak in), plus the test's settings.
+func (s *system) serviceEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ORDERSYS_") {
+			env = append(env, kv)
+		}
+	}
+	otlp := ""
+	if s.jaeger != nil {
+		otlp = s.jaegerOTLP
+	}
+	return append(env,
+		"ORDERSYS_CQL_HOSTS="+strings.Join(testinfra.CQLHosts(), ","),
+		"ORDERSYS_CQL_KEYSPACE="+s.keyspace,
+		"ORDERSYS_KAFKA_BROKERS="+strings.Join(s.brokers, ","),
+		"ORDERSYS_OTLP_ENDPOINT="+otlp,
+		"ORDERSYS_TRACE_SAMPLE_RATIO=1",
+		"ORDERSYS_PROJECTOR_GROUP="+s.group,
+		"ORDERSYS_LOG_LEVEL=info",
+		"ORDERSYS_SHUTDOWN_TIMEOUT=10s",
+	)
+}
+
+func (s *system) migrate() error {
+	env := append(s.serviceEnv(), "ORDERSYS_CQL_PROFILE=portable", "ORDERSYS_MIGRATE_TIMEOUT="+migrateTimeout.String())
+	start := time.Now()
+	p, err := s.spawn("migrate", filepath.Join(s.binDir, "migrate"), nil, env)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+	case <-time.After(migrateTimeout + 30*time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("migrate did not finish within %s:\n%s", migrateTimeout, tail(p.log, 20))
+	}
+	if p.err != nil {
+		return fmt.Errorf("migrate of keyspace %s failed (%v):\n%s", s.keyspace, p.err, tail(p.log, 20))
+	}
+	s.logf("migrated keyspace %s in %s", s.keyspace, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// spawn starts bin with args and env in its own process group, its output in <runDir>/<name>.log.
+func (s *system) spawn(name, bin string, args, env []string) (*process, error) {
+	logPath := filepath.Join(s.runDir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Dir = s.runDir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// waitServing polls name's grpc.health.v1.Health/Check (service "") until SERVING.
+func (s *system) waitServing(name string) error {
+	conn, err := s.dial(s.grpcAddr[name])
+	if err != nil {
+		return err
+	}
+	client := healthpb.NewHealthClient(conn)
+	p := s.procs[name]
+	deadline := time.Now().Add(healthTimeout)
+	last := "no answer"
+	for {
+		if !p.running() {
+			return fmt.Errorf("%s exited during start-up (%v); last lines of %s:\n%s", name, p.err, rel(s.root, p.log), tail(p.log, 30))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil {
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				s.logf("%s SERVING", name)
+				return nil
+			}
+			last = resp.GetStatus().String()
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not SERVING after %s (last: %s); last lines of %s:\n%s", name, healthTimeout, last, rel(s.root, p.log), tail(p.log, 30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (s *system) dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("grpc client for %s: %w", addr, err)
+	}
+	s.conns = append(s.conns, conn)
+	return conn, nil
+}
+
+// stop ends the services (SIGTERM; SIGKILL after stopTimeout), then Jaeger, and drops the keyspace.
+func (s *system) stop() {
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	for _, group := range [][]string{{"command", "query"}, {"cdc-relay"}, {"projector"}} {
+		var ps []*process
+		for _, name := range group {
+			if p := s.procs[name]; p != nil {
+				ps = append(ps, p)
+			}
+		}
+		s.terminate(ps...)
+	}
+	if s.jaeger != nil {
+		s.terminate(s.jaeger)
+	}
+	if s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" {
+		s.dropKeyspace()
+	}
+	fmt.Fprintf(os.Stderr, "e2e: logs of this run: %s\n", rel(s.root, s.runDir))
+}
+
+func (s *system) terminate(ps ...*process) {
+	for _, p := range ps {
+		if p.running() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, p := range ps {
+		select {
+		case <-p.done:
+			if p.err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: %s exited after SIGTERM with %v\n", p.name, p.err)
+			}
+		case <-time.After(stopTimeout):
+			fmt.Fprintf(os.Stderr, "e2e: %s still running %s after SIGTERM: SIGKILL\n", p.name, stopTimeout)
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+}
+
+func (s *system) dropKeyspace() {
+	c := testinfra.Cluster(testinfra.CQLHosts(), "")
+	c.Timeout = time.Minute
+	session, err := c.CreateSession()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: drop keyspace %s: %v\n", s.keyspace, err)
+		return
+	}
+	defer session.Close()
+	if err := session.Query("DROP KEYSPACE IF EXISTS " + s.keyspace).Exec(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: drop keyspace %s: %v\n", s.keyspace, err)
+	}
+}
+
+// dumpLogs prints the last lines of every service's log (on a failed test).
+func (s *system) dumpLogs(tb testing.TB, lines int) {
+	tb.Helper()
+	for _, name := range serviceNames {
+		if p := s.procs[name]; p != nil {
+			state := "running"
+			if !p.running() {
+				state = fmt.Sprintf("exited: %v", p.err)
+			}
+			tb.Logf("---- %s (%s), last %d lines of %s:\n%s", name, state, lines, rel(s.root, p.log), tail(p.log, lines))
+		}
+	}
+}
+
+// checkAlive fails tb if a service has exited.
+func (s *system) checkAlive(tb testing.TB) {
+	tb.Helper()
+	for _, name := range serviceNames {
+		if p := s.procs[name]; p != nil && !p.running() {
+			tb.Errorf("%s exited during the test (%v); last lines:\n%s", name, p.err, tail(p.log, 30))
+		}
+	}
+}
+
+// metrics fetches name's /metrics page.
+func (s *system) metrics(name string) (string, error) {
+	addr := s.metricsAddr[name]
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
+	}
+	return b.String(), nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+
+// freeAddr returns 127.0.0.1:<port> of a port free right now.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("e2e: no free port: %v", err))
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func rel(root, path string) string {
+	if r, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}
+
+// errNotYet marks a condition polled for that has not been reached yet.
+var errNotYet = errors.New("not yet")
+
+// eventually calls f until it returns nil or timeout passes; it returns f's last error.
+func eventually(timeout, every time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(every)
+	}
+}
