@@ -1,0 +1,187 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// RuleVersionNotReached is the rule of the FAILED_PRECONDITION GetOrderAt returns for a version
+// beyond the order's current one.
+const RuleVersionNotReached = "order.at.version_not_reached"
+
+// maxSnapshotTries bounds how many snapshots GetOrderAt by time walks back through (the event
+// store keeps three) before replaying from the first event.
+const maxSnapshotTries = 4
+
+// errStop ends a Load early.
+var errStop = errors.New("stop")
+
+// notAnOrder is the error of an id whose stream belongs to another aggregate kind.
+func notAnOrder(id, aggregateType string) error {
+	return fmt.Errorf("order %s: the id names a %s, not an order: %w", id, aggregateType, es.ErrNotFound)
+}
+
+// GetOrderHistory returns every event of the order in sequence order, decoded and upcast.
+// Errors: es.ErrInvalidArgument (bad id), es.ErrNotFound (no events, or not an order),
+// es.ErrUnavailable.
+func (s *Service) GetOrderHistory(ctx context.Context, orderID string) (envs []es.Envelope, err error) {
+	id, err := checkID("order_id", orderID)
+	if err != nil {
+		return nil, err
+	}
+	ctx, span := s.tracer.Start(ctx, "load order history", trace.WithAttributes(attribute.String("ordersys.order_id", id)))
+	defer func() {
+		span.SetAttributes(attribute.Int("ordersys.events", len(envs)))
+		endSpan(span, err)
+	}()
+	_, err = s.store.Load(ctx, id, 1, func(env es.Envelope) error {
+		if env.AggregateType != order.AggregateType {
+			return notAnOrder(id, env.AggregateType)
+		}
+		envs = append(envs, env)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(envs) == 0 {
+		return nil, fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
+	}
+	return envs, nil
+}
+
+// GetOrderAtVersion rebuilds the order as it was right after the event with sequence version:
+// the newest snapshot at or below version, then the events up to version. Errors:
+// es.ErrInvalidArgument (bad id, version < 1), es.ErrNotFound (no such order), an *es.RuleError
+// RuleVersionNotReached (version beyond the current one), es.ErrUnavailable.
+func (s *Service) GetOrderAtVersion(ctx context.Context, orderID string, version int64) (o *order.Order, err error) {
+	var v es.Violations
+	id, err := checkID("order_id", orderID)
+	v.Merge("", err)
+	if version < 1 {
+		v.Add("version", "must be at least 1")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	ctx, span := s.tracer.Start(ctx, "rebuild order at version", trace.WithAttributes(
+		attribute.String("ordersys.order_id", id), attribute.Int64("ordersys.version", version)))
+	defer func() { endSpan(span, err) }()
+
+	o, start := s.fromSnapshot(ctx, id, version, nil)
+	replayed := 0
+	if o.Version() < version {
+		envs, err := s.store.LoadRange(ctx, id, o.Version()+1, version)
+		if err != nil {
+			return nil, err
+		}
+		for _, env := range envs {
+			if env.AggregateType != order.AggregateType {
+				return nil, notAnOrder(id, env.AggregateType)
+			}
+		}
+		if err := es.Replay(o, envs); err != nil {
+			return nil, fmt.Errorf("rebuild order %s at version %d: %w", id, version, err)
+		}
+		replayed = len(envs)
+	}
+	span.SetAttributes(attribute.String("ordersys.start", start), attribute.Int("ordersys.replayed", replayed))
+	s.opts.Metrics.observeRebuild("version", start, replayed)
+	switch {
+	case o.Version() == 0:
+		return nil, fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
+	case o.Version() < version:
+		return nil, es.Rule(RuleVersionNotReached, "order %s is at version %d; version %d does not exist yet", id, o.Version(), version)
+	}
+	return o, nil
+}
+
+// GetOrderAtTime rebuilds the order as it was at the time: the state after the longest prefix of
+// its stream whose events occurred at or before at (see the package comment for the snapshot
+// rule). Errors: es.ErrInvalidArgument (bad id, zero time), es.ErrNotFound (no such order, or
+// created after at), es.ErrUnavailable.
+func (s *Service) GetOrderAtTime(ctx context.Context, orderID string, at time.Time) (o *order.Order, err error) {
+	var v es.Violations
+	id, err := checkID("order_id", orderID)
+	v.Merge("", err)
+	if at.IsZero() {
+		v.Add("at", "must be a valid timestamp")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	at = at.UTC()
+	ctx, span := s.tracer.Start(ctx, "rebuild order at time", trace.WithAttributes(
+		attribute.String("ordersys.order_id", id), attribute.String("ordersys.at", at.Format(time.RFC3339Nano))))
+	defer func() { endSpan(span, err) }()
+
+	o, start := s.fromSnapshot(ctx, id, 0, func(o *order.Order) bool { return !o.UpdatedAt.After(at) })
+	replayed, later := 0, false
+	_, err = s.store.Load(ctx, id, o.Version()+1, func(env es.Envelope) error {
+		if env.AggregateType != order.AggregateType {
+			return notAnOrder(id, env.AggregateType)
+		}
+		if env.OccurredAt.After(at) {
+			later = true
+			return errStop
+		}
+		replayed++
+		return es.ApplyEnvelope(o, env)
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	span.SetAttributes(attribute.String("ordersys.start", start), attribute.Int("ordersys.replayed", replayed),
+		attribute.Int64("ordersys.version", o.Version()))
+	s.opts.Metrics.observeRebuild("time", start, replayed)
+	if o.Version() == 0 {
+		if later {
+			return nil, fmt.Errorf("order %s did not exist yet at %s: %w", id, at.Format(time.RFC3339Nano), es.ErrNotFound)
+		}
+		return nil, fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
+	}
+	return o, nil
+}
+
+// fromSnapshot returns the order restored from its newest usable snapshot at or below
+// maxVersion (0: any) that accept (nil: any) takes, walking back through older snapshots when
+// accept refuses one, or a fresh order at version 0 when none is usable. start says which.
+// Snapshots are an optimisation: a read error or an unreadable snapshot means replaying from
+// the first event, never a failure.
+func (s *Service) fromSnapshot(ctx context.Context, id string, maxVersion int64, accept func(*order.Order) bool) (*order.Order, string) {
+	for range maxSnapshotTries {
+		snap, err := s.store.LatestSnapshot(ctx, id, maxVersion)
+		if err != nil {
+			if !errors.Is(err, es.ErrNotFound) {
+				s.opts.Logger.DebugContext(ctx, "snapshot not read; replaying from the start", "order_id", id, "err", err)
+			}
+			break
+		}
+		if snap.AggregateType != order.AggregateType || snap.Version < 1 {
+			break
+		}
+		agg, err := s.opts.Snapshots.Restore(snap)
+		o, ok := agg.(*order.Order)
+		if err != nil || !ok {
+			s.opts.Logger.DebugContext(ctx, "snapshot not usable; replaying from the start", "order_id", id,
+				"snapshot_version", snap.Version, "err", err)
+			break
+		}
+		if accept == nil || accept(o) {
+			return o, StartSnapshot
+		}
+		if snap.Version <= 1 {
+			break
+		}
+		maxVersion = snap.Version - 1
+	}
+	return order.New(id), StartScratch
+}
