@@ -20,6 +20,9 @@ import (
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
+// commitTimeout bounds handing one processed offset to the reader's commit queue.
+const commitTimeout = 5 * time.Second
+
 // tracerName is the instrumentation scope of the projector's spans.
 const tracerName = "github.com/ordersys/ordersys/services/projector"
 
@@ -179,9 +182,14 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, ch <-chan kafka.Me
 		if !c.process(ctx, m) {
 			continue
 		}
-		if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+		// Not ctx: a message processed just before a stop must still be committed (the reader
+		// flushes pending commits when it closes, after every worker has returned). Bounded,
+		// because the commit queue is not drained while the group rebalances.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		if err := r.CommitMessages(cctx, m); err != nil {
 			c.cfg.Logger.Warn("commit offset", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
 		}
+		cancel()
 		c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, strconv.Itoa(m.Partition)).
 			Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -238,4 +239,22 @@ func metric(vec interface {
 	WithLabelValues(...string) prometheus.Counter
 }, projection string, extra ...string) float64 {
 	return testutil.ToFloat64(vec.WithLabelValues(append([]string{projection, "1"}, extra...)...))
+}
+
+// recordingHealth records the last serving status set.
+type recordingHealth struct {
+	mu     sync.Mutex
+	status string
+}
+
+func (h *recordingHealth) SetServingStatus(_ string, s healthpb.HealthCheckResponse_ServingStatus) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status = s.String()
+}
+
+func (h *recordingHealth) get() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status
 }

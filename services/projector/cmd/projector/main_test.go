@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/segmentio/kafka-go"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+	"github.com/ordersys/ordersys/pkg/testinfra"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeHealthMetricsProjectionAndVersions runs the projector binary's run function against
+// the real servers, calls its gRPC health service and metrics endpoint as a client would,
+// projects one event, runs `versions` and `rebuild`, and stops it with its context.
+func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
+	testinfra.Require(t)
+	s, ks := cqltest.Keyspace(t)
+	brokers := testinfra.KafkaBrokers()
+	orderTopic, customerTopic := testinfra.TopicName(t, "order-events"), testinfra.TopicName(t, "customer-events")
+	testinfra.CreateTopics(t, brokers, 2, orderTopic, customerTopic)
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{orderTopic + ".projector.dlq", customerTopic + ".projector.dlq"}})
+	})
+	grpcAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	for k, v := range map[string]string{
+		"ORDERSYS_CQL_HOSTS": strings.Join(testinfra.CQLHosts(), ","), "ORDERSYS_CQL_KEYSPACE": ks,
+		"ORDERSYS_KAFKA_BROKERS": strings.Join(brokers, ","), "ORDERSYS_GRPC_ADDR": grpcAddr, "ORDERSYS_METRICS_ADDR": metricsAddr,
+		"ORDERSYS_OTLP_ENDPOINT": "", "ORDERSYS_LOG_LEVEL": "warn", "ORDERSYS_PROJECTOR_GROUP": "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		"ORDERSYS_PROJECTOR_ORDER_TOPIC": orderTopic, "ORDERSYS_PROJECTOR_CUSTOMER_TOPIC": customerTopic,
+		"ORDERSYS_KAFKA_PARTITIONS": "2", "ORDERSYS_PROJECTOR_RETIRE_GRACE": "1s",
+	} {
+		t.Setenv(k, v)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, io.Discard) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+
+	conn, err := grpcx.ClientConn(grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	waitFor(t, func() error {
+		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health %s", resp.GetStatus())
+		}
+		return nil
+	})
+
+	// One order, stored and published as the relay would.
+	reg := codec.NewRegistry()
+	o := order.New(gocql.TimeUUID().String())
+	envs := es.NewEnvelopes(o, []es.Event{order.OrderCreated{OrderID: o.AggregateID(), CustomerID: gocql.TimeUUID().String(),
+		Items: []order.Item{{ProductID: gocql.TimeUUID().String(), Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100}},
+		es.Metadata{}, time.Now(), func() string { return gocql.TimeUUID().String() })
+	if err := reg.EncodeEnvelope(&envs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cql.NewEventStore(s, reg, cql.Options{}).Append(context.Background(), es.AppendRequest{
+		AggregateID: o.AggregateID(), AggregateType: order.AggregateType, Events: envs}); err != nil {
+		t.Fatal(err)
+	}
+	value, err := codec.MarshalEnvelope(envs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: orderTopic, Balancer: &kafka.Hash{}}
+	defer w.Close()
+	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(o.AggregateID()), Value: value,
+		Headers: []kafka.Header{{Key: "event_type", Value: []byte(order.EventOrderCreated)}}}); err != nil {
+		t.Fatal(err)
+	}
+	store := readmodel.NewStore(s, readmodel.Options{})
+	waitFor(t, func() error {
+		_, err := store.GetOrder(context.Background(), o.AggregateID())
+		return err
+	})
+
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"projector_events_applied_total", "projector_event_lag_seconds", "projector_consumer_lag", "grpc_server_handled_total"} {
+		if !bytes.Contains(body, []byte(name)) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+
+	// Rebuild the orders projection while serve runs, then list the versions.
+	var out bytes.Buffer
+	rctx, rcancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer rcancel()
+	if err := run(rctx, []string{"rebuild", readmodel.ProjectionOrders}, &out); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "version 2 is active") {
+		t.Fatalf("rebuild output:\n%s", out.String())
+	}
+	if got, err := readmodel.NewOrderTables(s, 2).Get(context.Background(), o.AggregateID()); err != nil || got.State.Version() != 1 {
+		t.Fatalf("rebuilt order: %+v %v", got, err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"versions"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "orders     active=2 building=0 previous=1") {
+		t.Fatalf("versions output:\n%s", out.String())
+	}
+	if err := run(context.Background(), []string{"rebuild", "nothing"}, io.Discard); err == nil {
+		t.Fatal("rebuild of an unknown projection succeeded")
+	}
+}
+
+func waitFor(t *testing.T, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
