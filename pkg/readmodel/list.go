@@ -75,6 +75,9 @@ func (p *partition) head() (scanned, bool) {
 	return scanned{}, false
 }
 
+// mayHaveMore reports whether rows beyond those fetched may exist (the fetch was full).
+func (p *partition) mayHaveMore() bool { return !p.prev.X && len(p.rows) >= p.limit }
+
 // cursor returns where the partition resumes after the rows consumed so far.
 func (p *partition) cursor() cursor {
 	if p.prev.X {
@@ -106,12 +109,21 @@ func merge(parts []*partition, size int, scope string) Page {
 	for len(page.Orders) < size {
 		best := -1
 		var bestRow scanned
+		stalled := false
 		for i, p := range parts {
-			if r, ok := p.head(); ok && (best < 0 || newer(r.key, bestRow.key)) {
+			r, ok := p.head()
+			if !ok {
+				// A shard whose fetched rows ran out but whose fetch was full may hold rows
+				// newer than every other shard's next row: end the page here rather than
+				// guess; the next page fetches more of it.
+				stalled = stalled || p.mayHaveMore()
+				continue
+			}
+			if best < 0 || newer(r.key, bestRow.key) {
 				best, bestRow = i, r
 			}
 		}
-		if best < 0 {
+		if stalled || best < 0 {
 			break
 		}
 		page.Orders = append(page.Orders, bestRow.order)
