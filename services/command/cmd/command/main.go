@@ -1,0 +1,155 @@
+// Command command runs the ordersys command service: the write side, serving
+// orders.v1.OrderCommandService and orders.v1.CustomerCommandService over gRPC (with health and
+// reflection) and Prometheus metrics over HTTP, appending events to the CQL event store.
+//
+// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md). The service
+// trusts the x-user-id request metadata: run it behind a gateway that authenticates callers
+// and sets that key.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/config"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/services/command/internal/app"
+	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
+	"github.com/ordersys/ordersys/services/command/internal/storage"
+)
+
+// serviceName names the service in logs, traces and metrics.
+const serviceName = "command"
+
+// healthInterval is how often the event store is probed for the health status.
+const healthInterval = 5 * time.Second
+
+// Config is the command service's configuration.
+type Config struct {
+	config.Common
+	// SnapshotEvery takes a snapshot of an aggregate every that many events (0 disables).
+	SnapshotEvery int `env:"ORDERSYS_SNAPSHOT_EVERY" default:"100"`
+	// MaxRetries bounds how often a command that lost a race is decided again.
+	MaxRetries int `env:"ORDERSYS_COMMAND_MAX_RETRIES" default:"5"`
+	// DedupTTL is how long command ids (and rejected command ids) are remembered.
+	DedupTTL time.Duration `env:"ORDERSYS_DEDUP_TTL" default:"24h"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "command: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	// -------------------------------------------------------------------------------------
+	// Configuration and logging
+
+	cfg := Config{Common: config.Defaults(config.CommandGRPCAddr, config.CommandMetricsAddr)}
+	if err := config.Load(&cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.SnapshotEvery < 0 || cfg.MaxRetries < 0 || cfg.DedupTTL < time.Second {
+		return errors.New("configuration: ORDERSYS_SNAPSHOT_EVERY and ORDERSYS_COMMAND_MAX_RETRIES must not be negative, ORDERSYS_DEDUP_TTL must be at least 1s")
+	}
+	log := telemetry.Logger(serviceName, cfg.LogLevel)
+	slog.SetDefault(log)
+	log.Info("starting", "config", config.LogValue(cfg))
+	defer log.Info("stopped")
+
+	// -------------------------------------------------------------------------------------
+	// Tracing and metrics
+
+	shutdownTracing, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName: serviceName, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,
+	})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+
+	registry := telemetry.NewRegistry()
+	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
+		return err
+	}
+
+	// -------------------------------------------------------------------------------------
+	// Event store
+
+	session, err := cql.Connect(cql.SessionConfig{
+		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
+		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+	})
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	defer session.Close()
+	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{CommandTTL: cfg.DedupTTL})
+	probe := func(ctx context.Context) error {
+		_, err := store.Head(ctx, "00000000-0000-0000-0000-000000000000")
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = probe(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("event store does not answer (is keyspace %s migrated? run migrate): %w", cfg.CQL.Keyspace, err)
+	}
+
+	// -------------------------------------------------------------------------------------
+	// Use cases
+
+	svc := app.NewService(store, app.Options{
+		SnapshotEvery: cfg.SnapshotEvery,
+		MaxRetries:    cfg.MaxRetries,
+		Rejections:    storage.NewRejectionLog(cql.NewRejections(session, cfg.DedupTTL)),
+		Metrics:       app.NewMetrics(registry),
+		Logger:        log,
+	})
+	orders := app.NewOrderHandler(svc, codec.OrderSnapshotCodec{})
+	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
+
+	// -------------------------------------------------------------------------------------
+	// gRPC server: SERVING from the start (the store answered above), NOT_SERVING while the
+	// store does not answer and from the start of the graceful stop.
+
+	srv := grpcapi.NewServer(orders, customers, grpcx.ServerOptions{
+		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	ln, err := srv.Listen(cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	go grpcapi.WatchHealth(ctx, srv.Health, probe, healthInterval, log)
+
+	serveErr := srv.ServeListener(ctx, ln) // returns once stopped (ctx ended) or failed
+	log.Info("shutting down")
+
+	// -------------------------------------------------------------------------------------
+	// Shutdown: the gRPC server has drained; let background snapshots finish.
+
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := svc.Wait(wctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return serveErr
+}

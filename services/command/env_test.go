@@ -1,0 +1,184 @@
+package command_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/pkg/testinfra"
+	"github.com/ordersys/ordersys/services/command/internal/app"
+	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
+	"github.com/ordersys/ordersys/services/command/internal/storage"
+)
+
+// shared is the migrated keyspace every test and benchmark of this binary uses (each with fresh
+// aggregate ids), made on first use and dropped by TestMain.
+var (
+	sharedOnce sync.Once
+	shared     *sharedEnv
+	sharedErr  error
+)
+
+type sharedEnv struct {
+	keyspace string
+	session  *gocql.Session
+	store    *cql.EventStore
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Valid, sampled spans everywhere, so that traceparents are recorded; nothing exported.
+	shutdown, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "command-test", SampleRatio: 1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = shutdown(context.Background())
+	if shared != nil {
+		shared.session.Close()
+		if err := dropKeyspace(shared.keyspace); err != nil {
+			fmt.Fprintf(os.Stderr, "drop keyspace %s: %v\n", shared.keyspace, err)
+		}
+	}
+	os.Exit(code)
+}
+
+// env requires Cassandra (skipping under -short) and returns the shared keyspace.
+func env(t testing.TB) *sharedEnv {
+	t.Helper()
+	testinfra.RequireCassandra(t)
+	sharedOnce.Do(func() { shared, sharedErr = newSharedEnv() })
+	if sharedErr != nil {
+		t.Fatalf("shared keyspace: %v", sharedErr)
+	}
+	return shared
+}
+
+func newSharedEnv() (*sharedEnv, error) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	ks := "t_command_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := cql.Migrate(ctx, cql.MigrateConfig{Session: cqltest.SessionConfig(ks), Profile: cql.ProfilePortable}); err != nil {
+		_ = dropKeyspace(ks)
+		return nil, fmt.Errorf("migrate %s: %w", ks, err)
+	}
+	s, err := cql.Connect(cqltest.SessionConfig(ks))
+	if err != nil {
+		_ = dropKeyspace(ks)
+		return nil, err
+	}
+	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})}, nil
+}
+
+func dropKeyspace(ks string) error {
+	c := testinfra.Cluster(testinfra.CQLHosts(), "")
+	c.Timeout = time.Minute
+	s, err := c.CreateSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+}
+
+// server is a running command service: the real gRPC server on 127.0.0.1:0 with the real store.
+type server struct {
+	svc       *app.Service
+	orders    *app.OrderHandler
+	customers *app.CustomerHandler
+	store     *cql.EventStore
+	registry  *prometheus.Registry
+	grpc      *grpcx.Server
+	conn      *grpc.ClientConn
+	oc        ordersv1.OrderCommandServiceClient
+	cc        ordersv1.CustomerCommandServiceClient
+}
+
+// quietLogger drops log records (the tests provoke failures on purpose).
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startServer runs a command service on store (and session, for rejections) with opts; it stops
+// when t ends.
+func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, opts app.Options) *server {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if opts.Metrics == nil {
+		opts.Metrics = app.NewMetrics(reg)
+	}
+	if opts.Logger == nil {
+		opts.Logger = quietLogger
+	}
+	if opts.Rejections == nil {
+		opts.Rejections = storage.NewRejectionLog(cql.NewRejections(session, 0))
+	}
+	svc := app.NewService(store, opts)
+	s := &server{
+		svc:       svc,
+		orders:    app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}),
+		customers: app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{}),
+		store:     store,
+		registry:  reg,
+	}
+	s.grpc = grpcapi.NewServer(s.orders, s.customers, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.grpc.ServeListener(ctx, ln) }()
+	conn, err := grpcx.ClientConn(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer wcancel()
+		if err := svc.Wait(wctx); err != nil {
+			t.Errorf("background snapshots: %v", err)
+		}
+	})
+	s.conn = conn
+	s.oc = ordersv1.NewOrderCommandServiceClient(conn)
+	s.cc = ordersv1.NewCustomerCommandServiceClient(conn)
+	return s
+}
+
+// defaultServer is a server on the shared keyspace with snapshots every 10 events and 5 retries.
+func defaultServer(t testing.TB) *server {
+	e := env(t)
+	return startServer(t, e.store, e.session, app.Options{SnapshotEvery: 10, MaxRetries: 5})
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

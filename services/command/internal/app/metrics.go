@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// Outcomes of a command, the values of the outcome label of ordersys_commands_total.
+const (
+	OutcomeOK            = "ok"             // events appended
+	OutcomeDuplicate     = "duplicate"      // repeated command id: first outcome returned, nothing appended
+	OutcomeInvalid       = "invalid"        // bad input (or a command id reused for other content)
+	OutcomeRejected      = "rejected"       // business rule violated
+	OutcomeConflict      = "conflict"       // version conflict reported to the client
+	OutcomeNotFound      = "not_found"      // unknown aggregate
+	OutcomeAlreadyExists = "already_exists" // creation of an existing aggregate
+	OutcomeUnavailable   = "unavailable"    // the store did not answer
+	OutcomeCanceled      = "canceled"       // the caller's context ended
+	OutcomeError         = "error"          // anything else (a bug)
+)
+
+// Metrics are the command service's Prometheus metrics.
+type Metrics struct {
+	commands *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	conflict *prometheus.CounterVec
+	retries  *prometheus.CounterVec
+	appends  *prometheus.HistogramVec
+	snapshot *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not registered). Registering
+// twice on one registry reuses the collectors already there.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_commands_total",
+			Help: "Commands handled, by command type and outcome (ok, duplicate, invalid, rejected, conflict, not_found, already_exists, unavailable, canceled, error).",
+		}, []string{"command", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordersys_command_duration_seconds",
+			Help:    "Time to execute a command (load, decide, append, retries included), by command type and outcome.",
+			Buckets: buckets,
+		}, []string{"command", "outcome"}),
+		conflict: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_command_conflicts_total",
+			Help: "Appends that lost an optimistic-concurrency race, by command type.",
+		}, []string{"command"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_command_retries_total",
+			Help: "Commands decided again after a lost race, by command type.",
+		}, []string{"command"}),
+		appends: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordersys_event_store_append_duration_seconds",
+			Help:    "Time of one event-store append, by aggregate type and result (ok, conflict, error).",
+			Buckets: buckets,
+		}, []string{"aggregate_type", "result"}),
+		snapshot: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_snapshots_total",
+			Help: "Snapshots written in the background, by aggregate type and result (ok, error).",
+		}, []string{"aggregate_type", "result"}),
+	}
+	if reg != nil {
+		m.commands = register(reg, m.commands)
+		m.latency = register(reg, m.latency)
+		m.conflict = register(reg, m.conflict)
+		m.retries = register(reg, m.retries)
+		m.appends = register(reg, m.appends)
+		m.snapshot = register(reg, m.snapshot)
+	}
+	return m
+}
+
+// register registers c, or returns the identical collector already registered.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+		panic("app: register metrics: " + err.Error())
+	}
+	return c
+}
+
+func (m *Metrics) observeCommand(command, outcome string, d time.Duration) {
+	m.commands.WithLabelValues(command, outcome).Inc()
+	m.latency.WithLabelValues(command, outcome).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeAppend(aggregateType string, err error, d time.Duration) {
+	result := "ok"
+	switch {
+	case errors.Is(err, es.ErrConcurrencyConflict), errors.Is(err, es.ErrAlreadyExists):
+		result = "conflict"
+	case err != nil:
+		result = "error"
+	}
+	m.appends.WithLabelValues(aggregateType, result).Observe(d.Seconds())
+}
+
+// Outcome classifies the result of a command for metrics and logs.
+func Outcome(err error, duplicate bool) string {
+	switch {
+	case err == nil && duplicate:
+		return OutcomeDuplicate
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, es.ErrCommandIDReused), errors.Is(err, es.ErrInvalidArgument):
+		return OutcomeInvalid
+	case errors.Is(err, es.ErrRuleViolation):
+		return OutcomeRejected
+	case errors.Is(err, es.ErrConcurrencyConflict):
+		return OutcomeConflict
+	case errors.Is(err, es.ErrNotFound):
+		return OutcomeNotFound
+	case errors.Is(err, es.ErrAlreadyExists):
+		return OutcomeAlreadyExists
+	case errors.Is(err, es.ErrUnavailable):
+		return OutcomeUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return OutcomeCanceled
+	default:
+		return OutcomeError
+	}
+}

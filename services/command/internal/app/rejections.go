@@ -1,0 +1,24 @@
+package app
+
+import "context"
+
+// Rejection is what the service remembers of a command id whose command a business rule
+// rejected, so that repeating the command returns the same rejection.
+type Rejection struct {
+	// Fingerprint identifies the rejected command's content.
+	Fingerprint string
+	// Rule is the rule id of the es.RuleError (its Rule field).
+	Rule string
+	// Reason is the rule error's reason (its Reason field).
+	Reason string
+}
+
+// RejectionLog is the port through which rejected command ids are remembered for a while.
+// Implementations expire entries (the command service keeps them as long as command ids).
+type RejectionLog interface {
+	// Remember records the rejection of commandID on the aggregate.
+	Remember(ctx context.Context, aggregateID, commandID string, r Rejection) error
+	// Recall returns the rejection recorded for commandID on the aggregate; found is false when
+	// there is none.
+	Recall(ctx context.Context, aggregateID, commandID string) (r Rejection, found bool, err error)
+}
