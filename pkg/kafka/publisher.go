@@ -1,0 +1,161 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// Defaults of PublisherConfig.
+const (
+	DefaultBatchTimeout    = 2 * time.Millisecond
+	DefaultWriteTimeout    = 5 * time.Second
+	DefaultMaxMessageBytes = 1_000_000
+)
+
+// ErrMessageTooLarge marks a record larger than the publisher's MaxMessageBytes; it is not sent.
+var ErrMessageTooLarge = errors.New("message too large")
+
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	// Brokers are the bootstrap brokers.
+	Brokers []string
+	// BatchTimeout is how long a partial batch waits for more records (default 2ms: latency over
+	// throughput).
+	BatchTimeout time.Duration
+	// WriteTimeout bounds one produce request, including the wait for acknowledgements
+	// (default 5s).
+	WriteTimeout time.Duration
+	// MaxMessageBytes is the largest record (key, value and headers) sent; keep it below the
+	// broker's max.message.bytes (1048588 by default). Default 1,000,000.
+	MaxMessageBytes int
+	// Logger receives the client's error log lines (nil: none).
+	Logger *slog.Logger
+}
+
+// Publisher writes keyed records with acknowledgement from all in-sync replicas. Records are
+// placed by the murmur2 partitioner of the Java client (PartitionForKey). It makes one attempt
+// per call: callers decide about retries (and so keep their ordering guarantees).
+type Publisher struct {
+	w        *kafkago.Writer
+	brokers  []string
+	maxBytes int
+}
+
+// NewPublisher returns a publisher; it connects lazily.
+func NewPublisher(cfg PublisherConfig) *Publisher {
+	if cfg.BatchTimeout <= 0 {
+		cfg.BatchTimeout = DefaultBatchTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	w := &kafkago.Writer{
+		Addr:         kafkago.TCP(cfg.Brokers...),
+		Transport:    &kafkago.Transport{MetadataTTL: 10 * time.Second},
+		Balancer:     NewBalancer(),
+		RequiredAcks: kafkago.RequireAll,
+		MaxAttempts:  1,
+		BatchTimeout: cfg.BatchTimeout,
+		BatchSize:    1000,
+		BatchBytes:   int64(cfg.MaxMessageBytes),
+		WriteTimeout: cfg.WriteTimeout,
+		ReadTimeout:  cfg.WriteTimeout,
+	}
+	if cfg.Logger != nil {
+		w.ErrorLogger = kafkago.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
+		})
+	}
+	return &Publisher{w: w, brokers: cfg.Brokers, maxBytes: cfg.MaxMessageBytes}
+}
+
+// MaxMessageBytes returns the size limit of one record.
+func (p *Publisher) MaxMessageBytes() int { return p.maxBytes }
+
+// Brokers returns the bootstrap brokers.
+func (p *Publisher) Brokers() []string { return p.brokers }
+
+// MessageSize returns an upper bound of the space a record takes in a batch.
+func MessageSize(m kafkago.Message) int {
+	n := 64 + len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += 10 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// Publish writes msgs (each names its Topic) in one attempt and returns one error per message:
+// nil when all in-sync replicas acknowledged it. Records to one partition are written in the
+// order given. A record over MaxMessageBytes is not sent and gets ErrMessageTooLarge.
+func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error {
+	errs := make([]error, len(msgs))
+	send := make([]kafkago.Message, 0, len(msgs))
+	idx := make([]int, 0, len(msgs))
+	for i, m := range msgs {
+		if n := MessageSize(m); n > p.maxBytes {
+			errs[i] = fmt.Errorf("%w: record of about %d bytes exceeds the limit of %d bytes", ErrMessageTooLarge, n, p.maxBytes)
+			continue
+		}
+		send = append(send, m)
+		idx = append(idx, i)
+	}
+	if len(send) == 0 {
+		return errs
+	}
+	err := p.w.WriteMessages(ctx, send...)
+	if err == nil {
+		return errs
+	}
+	var werrs kafkago.WriteErrors
+	var tooLarge kafkago.MessageTooLargeError
+	switch {
+	case errors.As(err, &werrs) && len(werrs) == len(send):
+		for j, e := range werrs {
+			errs[idx[j]] = e
+		}
+	case errors.As(err, &tooLarge):
+		// The writer's own size check: not expected given the check above; nothing was sent.
+		for _, i := range idx {
+			errs[i] = fmt.Errorf("not sent: another record of the call is too large: %w", err)
+		}
+	default:
+		for _, i := range idx {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// Ping asks the brokers for metadata.
+func (p *Publisher) Ping(ctx context.Context) error { return Ping(ctx, p.brokers) }
+
+// Close flushes and closes the writer.
+func (p *Publisher) Close() error {
+	err := p.w.Close()
+	if tr, ok := p.w.Transport.(*kafkago.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	return err
+}
+
+// IsPermanent reports whether a publish error can never go away by retrying the same record:
+// the record is too large, or the broker rejects it as invalid. Broker outages, timeouts,
+// leader changes and unknown topics are not permanent.
+func IsPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	return errors.Is(err, ErrMessageTooLarge) ||
+		errors.Is(err, kafkago.MessageSizeTooLarge) ||
+		errors.Is(err, kafkago.RecordListTooLarge) ||
+		errors.Is(err, kafkago.InvalidRecord) ||
+		errors.Is(err, kafkago.InvalidTopic)
+}

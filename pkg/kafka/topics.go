@@ -1,0 +1,168 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// TopicSpec describes a topic to create.
+type TopicSpec struct {
+	// Name is the topic's name.
+	Name string
+	// Partitions is the number of partitions (default 1).
+	Partitions int
+	// ReplicationFactor is the number of replicas of each partition (default 1).
+	ReplicationFactor int
+	// Configs are topic-level settings such as "min.insync.replicas".
+	Configs map[string]string
+}
+
+// EnsureTopics creates the topics that do not exist yet and waits, until ctx ends, for every
+// partition of every topic to have a leader. An existing topic is left as it is (its partition
+// count is not changed). It is safe to call from several processes at once.
+func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	// A transport of its own: pooled connections of a shared one may be stale after a broker
+	// restart.
+	client, done := newClient(brokers, 30*time.Second)
+	defer done()
+	req := &kafkago.CreateTopicsRequest{}
+	names := make([]string, 0, len(specs))
+	for _, s := range specs {
+		tc := kafkago.TopicConfig{Topic: s.Name, NumPartitions: max(s.Partitions, 1), ReplicationFactor: max(s.ReplicationFactor, 1)}
+		for k, v := range s.Configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		req.Topics = append(req.Topics, tc)
+		names = append(names, s.Name)
+	}
+	created := false
+	for {
+		var err error
+		if !created {
+			err = createTopics(ctx, client, req)
+			created = err == nil
+		}
+		if created {
+			if err = topicsReady(ctx, client, names); err == nil {
+				return nil
+			}
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v not ready: %w (last: %v)", names, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+
+func createTopics(ctx context.Context, client *kafkago.Client, req *kafkago.CreateTopicsRequest) error {
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for name, err := range resp.Errors {
+		if err == nil || errors.Is(err, kafkago.TopicAlreadyExists) {
+			continue
+		}
+		if errors.Is(err, kafkago.InvalidTopic) || errors.Is(err, kafkago.InvalidPartitionNumber) ||
+			errors.Is(err, kafkago.InvalidReplicationFactor) || errors.Is(err, kafkago.InvalidConfiguration) ||
+			errors.Is(err, kafkago.TopicAuthorizationFailed) || errors.Is(err, kafkago.ClusterAuthorizationFailed) {
+			return &permanentError{fmt.Errorf("create topic %s: %w", name, err)}
+		}
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	return nil
+}
+
+func topicsReady(ctx context.Context, client *kafkago.Client, names []string) error {
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
+	if err != nil {
+		return err
+	}
+	found := map[string]kafkago.Topic{}
+	for _, t := range md.Topics {
+		found[t.Name] = t
+	}
+	offsets := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for _, n := range names {
+		t, ok := found[n]
+		if !ok {
+			return fmt.Errorf("topic %s not in metadata", n)
+		}
+		if t.Error != nil {
+			return fmt.Errorf("topic %s: %w", n, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("topic %s has no partitions yet", n)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("topic %s partition %d has no leader yet", n, p.ID)
+			}
+			offsets.Topics[n] = append(offsets.Topics[n], kafkago.FirstOffsetOf(p.ID))
+		}
+	}
+	// The metadata may name a leader before that broker serves the partition: ask each leader.
+	resp, err := client.ListOffsets(ctx, offsets)
+	if err != nil {
+		return err
+	}
+	for n, parts := range resp.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("topic %s partition %d: %w", n, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
+}
+
+// Ping opens a new connection to the brokers, one after the other, and asks for the cluster's
+// brokers; it fails when none answers. (A client's cached metadata would hide an outage.)
+func Ping(ctx context.Context, brokers []string) error {
+	var errs []error
+	for _, addr := range brokers {
+		err := pingOne(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("kafka at %v does not answer: %w", brokers, errors.Join(errs...))
+}
+
+func pingOne(ctx context.Context, addr string) error {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := (&kafkago.Dialer{Timeout: 5 * time.Second}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := dctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	bs, err := conn.Brokers()
+	if err != nil {
+		return err
+	}
+	if len(bs) == 0 {
+		return fmt.Errorf("%s: no brokers in metadata", addr)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/cdcsource"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/outboxpoll"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
+)
+
+// ServiceName names the relay in logs, traces and metrics.
+const ServiceName = "cdc-relay"
+
+// LeaseName is the lease held by the publishing instance.
+const LeaseName = "cdc-relay"
+
+// Listeners lets callers (tests) pass listeners bound in advance; nil fields are bound from the
+// configured addresses.
+type Listeners struct {
+	GRPC, Metrics net.Listener
+}
+
+// Serve runs the relay until ctx ends: metrics, the gRPC server (health and reflection), the
+// health probes, and the leadership loop in which the lease holder publishes. It returns after
+// a graceful stop.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) error {
+	// -------------------------------------------------------------------------------------
+	// Metrics
+
+	registry := telemetry.NewRegistry()
+	metrics := relay.NewMetrics(registry)
+	if lns.Metrics == nil {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		lns.Metrics = ln
+	}
+	telemetry.ServeMetricsListener(ctx, lns.Metrics, registry, log)
+
+	// -------------------------------------------------------------------------------------
+	// CQL session
+
+	session, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+
+	// -------------------------------------------------------------------------------------
+	// Kafka publisher
+
+	pub := okafka.NewPublisher(okafka.PublisherConfig{
+		Brokers: cfg.Kafka.Brokers, BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.WriteTimeout,
+		MaxMessageBytes: cfg.MaxMessageBytes, Logger: log,
+	})
+	defer pub.Close()
+
+	// -------------------------------------------------------------------------------------
+	// gRPC server: health (NOT_SERVING while the store or the broker does not answer) and
+	// reflection.
+
+	srv := grpcx.NewServer(grpcx.ServerOptions{Logger: log, Registry: registry, ServiceName: ServiceName, ShutdownTimeout: cfg.ShutdownTimeout})
+	if lns.GRPC == nil {
+		if lns.GRPC, err = srv.Listen(cfg.GRPCAddr); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveErr <- srv.ServeListener(ctx, lns.GRPC)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchHealth(ctx, srv, session, pub, metrics, cfg.HealthInterval, log)
+	}()
+
+	// -------------------------------------------------------------------------------------
+	// Leadership: the lease holder publishes; the others wait to take over.
+
+	r := NewRelay(cfg, session, pub, metrics, log)
+	runErr := r.Run(ctx)
+	log.Info("shutting down")
+	wg.Wait()
+	return errors.Join(runErr, <-serveErr)
+}
+
+// connect opens the CQL session, retrying while the store does not answer.
+func connect(ctx context.Context, cfg Config, log *slog.Logger) (*gocql.Session, error) {
+	sc := cql.SessionConfig{Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username,
+		Password: cfg.CQL.Password, LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency}
+	for attempt := 1; ; attempt++ {
+		s, err := cql.Connect(sc)
+		if err == nil {
+			return s, nil
+		}
+		log.Warn("cannot connect to the store, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store: %w", err)
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
+// watchHealth probes the store and the broker and sets the overall health status.
+func watchHealth(ctx context.Context, srv *grpcx.Server, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	prev := healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+	for {
+		pctx, cancel := context.WithTimeout(ctx, max(every, time.Second))
+		cerr := store.Ping(pctx, s)
+		kerr := pub.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		m.DependencyUp.WithLabelValues("cql").Set(up(cerr))
+		m.DependencyUp.WithLabelValues("kafka").Set(up(kerr))
+		status := healthpb.HealthCheckResponse_SERVING
+		if cerr != nil || kerr != nil {
+			status = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		srv.Health.SetServingStatus("", status)
+		if status != prev {
+			log.Info("health", "status", status.String(), "cql_err", errString(cerr), "kafka_err", errString(kerr))
+			prev = status
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func up(err error) float64 {
+	if err != nil {
+		return 0
+	}
+	return 1
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Relay is one relay instance: it competes for the lease and, while holding it, publishes.
+type Relay struct {
+	cfg     Config
+	s       *gocql.Session
+	pub     *okafka.Publisher
+	metrics *relay.Metrics
+	log     *slog.Logger
+	lease   *cql.Lease
+	events  *cql.EventStore
+}
+
+// NewRelay returns a relay instance on the session's keyspace.
+func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, log *slog.Logger) *Relay {
+	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log,
+		lease: cql.NewLease(s, LeaseName, "", cfg.LeaseTTL),
+		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
+			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}}),
+	}
+}
+
+// Owner returns this instance's lease owner id.
+func (r *Relay) Owner() string { return r.lease.Owner() }
+
+// Run competes for the lease until ctx ends, publishing while it holds it.
+func (r *Relay) Run(ctx context.Context) error {
+	r.log.Info("waiting for the relay lease", "lease", LeaseName, "owner", r.lease.Owner(), "ttl", r.cfg.LeaseTTL)
+	return r.lease.Run(ctx, r.lead)
+}
+
+// lead is one leadership term: it ends when ctx ends or the lease is lost.
+func (r *Relay) lead(ctx context.Context) error {
+	r.metrics.Leader.Set(1)
+	defer r.metrics.Leader.Set(0)
+	r.log.Info("leading: publishing the outbox", "owner", r.lease.Owner(), "source", r.cfg.Source)
+	defer func() { r.log.Info("leadership ended", "owner", r.lease.Owner(), "cause", context.Cause(ctx)) }()
+
+	if err := r.ensureTopics(ctx); err != nil {
+		return nil // ctx ended
+	}
+	pipeline := relay.NewPipeline(relay.Config{
+		Lanes: r.cfg.Lanes, MaxInFlight: r.cfg.MaxInFlight, RetryInitial: r.cfg.RetryInitial, RetryMax: r.cfg.RetryMax,
+		TopicFor: r.cfg.TopicFor,
+	}, relay.Deps{
+		Progress: store.NewProgress(r.s), Events: store.NewEvents(r.s), DeadLetters: store.NewDeadLetters(r.s),
+		Publisher: &ensuringPublisher{Publisher: r.pub, ensure: r.ensureTopic},
+		Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: uint32(r.cfg.BreakerFailures), OpenTimeout: r.cfg.BreakerOpenTimeout},
+			r.metrics, r.log),
+		Metrics: r.metrics, Logger: r.log,
+	})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = pipeline.Run(ctx) }()
+	go func() { defer wg.Done(); r.recover(ctx) }()
+
+	src := r.source()
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		err := src.Run(ctx, pipeline)
+		if ctx.Err() != nil {
+			break
+		}
+		r.metrics.SourceRestarts.WithLabelValues(src.Name()).Inc()
+		r.log.Error("source stopped, restarting", "source", src.Name(), "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(attempt)*time.Second, 30*time.Second)):
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Relay) source() relay.Source {
+	if r.cfg.Source == SourceScyllaCDC {
+		cons, err := gocql.ParseConsistencyWrapper(strings.ToUpper(r.cfg.CQL.Consistency))
+		if err != nil {
+			cons = gocql.Quorum
+		}
+		return cdcsource.New(cdcsource.Config{
+			Keyspace: r.cfg.CQL.Keyspace, ProgressTable: r.cfg.CDCProgressTable, ConfidenceWindow: r.cfg.SafetyWindow,
+			PollInterval: r.cfg.PollInterval, ChangeAgeLimit: r.cfg.StartLookback, Consistency: cons,
+		}, r.s, r.metrics, r.log)
+	}
+	return outboxpoll.New(outboxpoll.Config{
+		PollInterval: r.cfg.PollInterval, SafetyWindow: r.cfg.SafetyWindow, RescanWindow: r.cfg.RescanWindow,
+		RescanInterval: r.cfg.RescanInterval, BucketSkew: r.cfg.BucketSkew, StartLookback: r.cfg.StartLookback,
+		BatchSize: r.cfg.BatchSize,
+	}, r.s, r.metrics, r.log)
+}
+
+// topicSpecs are the topics created at the start of a term.
+func (r *Relay) topicSpecs(names ...string) []okafka.TopicSpec {
+	var specs []okafka.TopicSpec
+	for _, n := range names {
+		for _, t := range []string{n, okafka.DLQTopic(n)} {
+			specs = append(specs, okafka.TopicSpec{Name: t, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor})
+		}
+	}
+	return specs
+}
+
+// ensureTopics creates the configured topics, retrying until it works or ctx ends.
+func (r *Relay) ensureTopics(ctx context.Context) error {
+	specs := r.topicSpecs(r.cfg.OrderTopic, r.cfg.CustomerTopic)
+	for attempt := 1; ; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, specs...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		r.log.Warn("cannot create topics yet", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
+// ensureTopic creates a topic met at run time (a row naming a topic not configured).
+func (r *Relay) ensureTopic(ctx context.Context, topic string) {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, okafka.TopicSpec{Name: topic, Partitions: r.cfg.Partitions,
+		ReplicationFactor: r.cfg.ReplicationFactor}); err != nil {
+		r.log.Warn("cannot create topic", "topic", topic, "err", err)
+	}
+}
+
+// recover settles abandoned append intents every RecoveryInterval (the roll-forward recovery of
+// docs/outbox-protocol.md).
+func (r *Relay) recover(ctx context.Context) {
+	t := time.NewTicker(r.cfg.RecoveryInterval)
+	defer t.Stop()
+	for {
+		st, err := r.events.RecoverIntents(ctx, r.cfg.RecoveryGrace)
+		if ctx.Err() != nil {
+			return
+		}
+		r.metrics.Recovered.WithLabelValues("committed").Add(float64(st.Committed))
+		r.metrics.Recovered.WithLabelValues("discarded").Add(float64(st.Discarded))
+		if err != nil {
+			r.metrics.StoreErrors.WithLabelValues("recover_intents").Inc()
+			r.log.Warn("intent recovery failed", "err", err)
+		} else if st.Committed+st.Discarded > 0 {
+			r.log.Info("intents recovered", "committed", st.Committed, "discarded", st.Discarded, "young", st.Young)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

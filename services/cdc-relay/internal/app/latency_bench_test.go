@@ -1,0 +1,103 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/pkg/testinfra"
+)
+
+// BenchmarkCommandToTopic measures, with the relay's default settings (outbox-poll, poll 50ms,
+// safety window 250ms), the time from the start of a command (the event store's Append, the
+// command service's write path) to the moment a consumer in its own group reads the event from
+// the topic. Eight writers append one or two events per command to their own orders, back to
+// back with 20ms pauses; b.N is the number of events. It reports p50, p90, p99 and max in ms.
+//
+//	go test -run '^$' -bench BenchmarkCommandToTopic -benchtime 400x ./internal/app/
+func BenchmarkCommandToTopic(b *testing.B) {
+	testinfra.Require(b)
+	e := newEnv(b, testinfra.KafkaBrokers())
+	c := collect(b, e.brokers, e.orderTopic)
+	// Defaults of the relay, except where this test's keyspace, topics and ports must go.
+	r := e.startInProcess("bench", map[string]string{
+		"ORDERSYS_RELAY_RESCAN_WINDOW": "30s", "ORDERSYS_RELAY_LEASE_TTL": "10s", "ORDERSYS_RELAY_RECOVERY_INTERVAL": "3s",
+		"ORDERSYS_RELAY_HEALTH_INTERVAL": "2s", "ORDERSYS_KAFKA_PARTITIONS": "3",
+	})
+	waitUntil(b, "leadership", 30*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	const writers = 8
+	var mu sync.Mutex
+	issued := map[string]time.Time{}
+	var appends []time.Duration
+	var wg sync.WaitGroup
+	var total int
+	b.ResetTimer()
+	for w := 0; w < writers; w++ {
+		n := b.N / writers
+		if w < b.N%writers {
+			n++
+		}
+		total += n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			agg, seq := uuid.NewString(), 0
+			for done := 0; done < n; {
+				if seq >= 20 {
+					agg, seq = uuid.NewString(), 0
+				}
+				k := min(1+done%2, n-done)
+				start := time.Now()
+				got, err := e.appendOrder(ctx, agg, seq, k)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				appends = append(appends, time.Since(start))
+				for s, at := range got {
+					issued[fmt.Sprintf("%s#%d", agg, s)] = at
+				}
+				mu.Unlock()
+				seq += k
+				done += k
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	c.waitDistinct(b, total, 2*time.Minute)
+	b.StopTimer()
+
+	first := map[string]time.Time{}
+	for _, rec := range c.records() {
+		k := fmt.Sprintf("%s#%d", rec.agg, rec.seq)
+		if _, ok := first[k]; !ok {
+			first[k] = rec.at
+		}
+	}
+	var lat []time.Duration
+	for k, at := range issued {
+		if got, ok := first[k]; ok {
+			lat = append(lat, got.Sub(at))
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(percentile(lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(lat, 0.90)), "p90-ms")
+	b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+	b.ReportMetric(ms(percentile(lat, 1)), "max-ms")
+	b.ReportMetric(ms(percentile(appends, 0.50)), "append-p50-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d events from %d writers: command-to-topic p50 %s p90 %s p99 %s max %s (the append itself: p50 %s p99 %s)",
+		len(lat), writers, percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.9).Round(time.Millisecond),
+		percentile(lat, 0.99).Round(time.Millisecond), percentile(lat, 1).Round(time.Millisecond),
+		percentile(appends, 0.5).Round(time.Millisecond), percentile(appends, 0.99).Round(time.Millisecond))
+}

@@ -1,0 +1,299 @@
+// Package cdcsource is the relay source for ScyllaDB: it reads the CDC log of outbox_messages
+// with github.com/scylladb/scylla-cdc-go, keeps its position per CDC stream in a table
+// (TableBackedProgressManager) so that a restart resumes where it stopped, advances quiet streams
+// on the library's empty notifications, and never acknowledges a change before the pipeline has
+// settled it: a change that cannot be handed over stops the reader with an error (the relay
+// restarts it) rather than being skipped.
+//
+// It needs ScyllaDB with CDC enabled on the outbox (the scylla schema profile); it has not been
+// run against a live ScyllaDB in this repository (only its translation is unit-tested).
+package cdcsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
+)
+
+// Config tunes the CDC source.
+type Config struct {
+	// Keyspace holds outbox_messages and the progress table.
+	Keyspace string
+	// ProgressTable is the table of per-stream positions (default cdc_relay_progress; created by
+	// the library if missing).
+	ProgressTable string
+	// ApplicationName keys the positions in the progress table (default cdc-relay).
+	ApplicationName string
+	// ConfidenceWindow is the library's safety window: changes younger than it are not read yet
+	// (default 250ms; the library's own default is 30s).
+	ConfidenceWindow time.Duration
+	// PollInterval is the pause between queries of a stream batch (default 50ms).
+	PollInterval time.Duration
+	// ChangeAgeLimit is how far back the first start reads (default 24h, capped by the CDC TTL).
+	ChangeAgeLimit time.Duration
+	// Consistency of the CDC log reads (default QUORUM; use LOCAL_QUORUM with several DCs).
+	Consistency gocql.Consistency
+	// SaveEvery bounds how often a stream's position is written (default 1s).
+	SaveEvery time.Duration
+}
+
+// Source reads outbox changes from ScyllaDB CDC.
+type Source struct {
+	cfg Config
+	s   *gocql.Session
+	m   *relay.Metrics
+	log *slog.Logger
+}
+
+// New returns the CDC source.
+func New(cfg Config, s *gocql.Session, m *relay.Metrics, log *slog.Logger) *Source {
+	if cfg.ProgressTable == "" {
+		cfg.ProgressTable = "cdc_relay_progress"
+	}
+	if cfg.ApplicationName == "" {
+		cfg.ApplicationName = "cdc-relay"
+	}
+	if cfg.ConfidenceWindow <= 0 {
+		cfg.ConfidenceWindow = 250 * time.Millisecond
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.ChangeAgeLimit <= 0 {
+		cfg.ChangeAgeLimit = 24 * time.Hour
+	}
+	if cfg.Consistency == 0 {
+		cfg.Consistency = gocql.Quorum
+	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = time.Second
+	}
+	if m == nil {
+		m = relay.NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{cfg: cfg, s: s, m: m, log: log}
+}
+
+// Name implements relay.Source.
+func (s *Source) Name() string { return "scylla-cdc" }
+
+// Run reads the CDC log until ctx ends or the library stops with an error.
+func (s *Source) Run(ctx context.Context, sink relay.Sink) error {
+	pm, err := scyllacdc.NewTableBackedProgressManager(s.s, s.cfg.Keyspace+"."+s.cfg.ProgressTable, s.cfg.ApplicationName)
+	if err != nil {
+		return fmt.Errorf("cdc progress table %s.%s: %w", s.cfg.Keyspace, s.cfg.ProgressTable, err)
+	}
+	f := &factory{src: s, sink: sink, consumers: map[*consumer]struct{}{}}
+	reader, err := scyllacdc.NewReader(ctx, &scyllacdc.ReaderConfig{
+		Session:               s.s,
+		TableNames:            []string{s.cfg.Keyspace + ".outbox_messages"},
+		Consistency:           s.cfg.Consistency,
+		ChangeConsumerFactory: f,
+		ProgressManager:       pm,
+		Logger:                logAdapter{s.log},
+		Advanced: scyllacdc.AdvancedReaderConfig{
+			ConfidenceWindowSize:   s.cfg.ConfidenceWindow,
+			PostNonEmptyQueryDelay: s.cfg.PollInterval,
+			PostEmptyQueryDelay:    s.cfg.PollInterval,
+			PostFailedQueryDelay:   time.Second,
+			QueryTimeWindowSize:    30 * time.Second,
+			ChangeAgeLimit:         s.cfg.ChangeAgeLimit,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start cdc reader on %s.outbox_messages: %w", s.cfg.Keyspace, err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	stop := func() { once.Do(reader.Stop) }
+	go func() {
+		<-runCtx.Done()
+		stop()
+	}()
+	saverDone := make(chan struct{})
+	go func() {
+		defer close(saverDone)
+		f.saveLoop(runCtx)
+	}()
+	err = reader.Run(runCtx)
+	cancel()
+	<-saverDone
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err == nil {
+		err = errors.New("cdc reader stopped")
+	}
+	return err
+}
+
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Printf(format string, v ...interface{}) {
+	a.l.Debug("scylla-cdc: " + fmt.Sprintf(format, v...))
+}
+
+// factory creates one consumer per CDC stream and saves their positions periodically.
+type factory struct {
+	src  *Source
+	sink relay.Sink
+
+	mu        sync.Mutex
+	consumers map[*consumer]struct{}
+}
+
+// CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
+func (f *factory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
+	c := &consumer{f: f, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}
+	f.mu.Lock()
+	f.consumers[c] = struct{}{}
+	f.mu.Unlock()
+	return c, nil
+}
+
+func (f *factory) saveLoop(ctx context.Context) {
+	t := time.NewTicker(f.src.cfg.SaveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f.mu.Lock()
+		cs := make([]*consumer, 0, len(f.consumers))
+		for c := range f.consumers {
+			cs = append(cs, c)
+		}
+		f.mu.Unlock()
+		var oldest time.Time
+		for _, c := range cs {
+			c.save(ctx)
+			c.mu.Lock()
+			if t := c.settled.Time(); c.settled != (gocql.UUID{}) && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
+			c.mu.Unlock()
+		}
+		if !oldest.IsZero() {
+			f.src.m.CheckpointAge.WithLabelValues("scylla-cdc").Set(time.Since(oldest).Seconds())
+		}
+	}
+}
+
+// cmark is one CDC time of a stream, settled when all its changes are.
+type cmark struct {
+	t         gocql.UUID
+	remaining int
+}
+
+// consumer handles one CDC stream. The library calls Consume and Empty sequentially; settlement
+// callbacks come from the pipeline's goroutines.
+type consumer struct {
+	f        *factory
+	reporter *scyllacdc.ProgressReporter
+	stream   string
+
+	mu      sync.Mutex
+	q       []*cmark
+	settled gocql.UUID // every change up to this time is settled
+
+	saveMu sync.Mutex
+	saved  gocql.UUID
+}
+
+// Consume implements scyllacdc.ChangeConsumer: it hands each outbox row of the change to the
+// pipeline. An error stops the reader; the change's position is not saved, so it is read again.
+func (c *consumer) Consume(ctx context.Context, change scyllacdc.Change) error {
+	changes, skipped := Translate(FromChange(change))
+	m := c.f.src.m
+	m.RowsRead.WithLabelValues("scylla-cdc").Add(float64(len(changes)))
+	if skipped > 0 {
+		c.f.src.log.Debug("scylla-cdc: skipped non-insert rows", "stream", c.stream, "rows", skipped)
+	}
+	mk := &cmark{t: change.Time, remaining: len(changes)}
+	c.mu.Lock()
+	c.q = append(c.q, mk)
+	c.advance()
+	c.mu.Unlock()
+	for _, ch := range changes {
+		ch.OnDone = func(relay.Outcome) {
+			c.mu.Lock()
+			mk.remaining--
+			c.advance()
+			c.mu.Unlock()
+		}
+		if err := c.f.sink.Submit(ctx, ch); err != nil {
+			return fmt.Errorf("hand over cdc change %s: %w", describe(ch), err)
+		}
+	}
+	return nil
+}
+
+// Empty implements scyllacdc.ChangeOrEmptyNotificationConsumer: the stream has nothing up to
+// ackTime, so its position may move there once earlier changes are settled.
+func (c *consumer) Empty(_ context.Context, ackTime gocql.UUID) error {
+	c.mu.Lock()
+	c.q = append(c.q, &cmark{t: ackTime})
+	c.advance()
+	c.mu.Unlock()
+	return nil
+}
+
+// End implements scyllacdc.ChangeConsumer: it saves the settled position.
+func (c *consumer) End() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.save(ctx)
+	c.f.mu.Lock()
+	delete(c.f.consumers, c)
+	c.f.mu.Unlock()
+	return nil
+}
+
+func (c *consumer) advance() {
+	n := 0
+	for n < len(c.q) && c.q[n].remaining <= 0 {
+		if scyllacdc.CompareTimeUUID(c.q[n].t, c.settled) > 0 {
+			c.settled = c.q[n].t
+		}
+		n++
+	}
+	if n > 0 {
+		c.q = append(c.q[:0], c.q[n:]...)
+	}
+}
+
+func (c *consumer) save(ctx context.Context) {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	c.mu.Lock()
+	pos := c.settled
+	c.mu.Unlock()
+	if pos == (gocql.UUID{}) || pos == c.saved {
+		return
+	}
+	if err := c.reporter.MarkProgress(ctx, scyllacdc.Progress{LastProcessedRecordTime: pos}); err != nil {
+		c.f.src.m.StoreErrors.WithLabelValues("save_cdc_progress").Inc()
+		c.f.src.log.Warn("scylla-cdc: cannot save stream position", "stream", c.stream, "err", err)
+		return
+	}
+	c.saved = pos
+}
+
+var (
+	_ scyllacdc.ChangeConsumerFactory             = (*factory)(nil)
+	_ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
+)

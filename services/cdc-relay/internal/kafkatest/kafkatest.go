@@ -1,0 +1,197 @@
+// Package kafkatest starts a private, single-node Apache Kafka (KRaft) for tests that must stop
+// the broker, so that the shared broker on 127.0.0.1:9092, which other packages' tests use at the
+// same time, is never touched. It runs the jars that `make infra-up` resolved under
+// .state/kafka/lib, on free ports, with its data in a temporary directory.
+package kafkatest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+)
+
+// Broker is a private Kafka node.
+type Broker struct {
+	t          testing.TB
+	dir        string
+	lib        string
+	log4j      string
+	Port       int
+	ctrlPort   int
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	startedAt  time.Time
+	javaBinary string
+}
+
+// Addr returns the broker's bootstrap address.
+func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
+
+// repoRoot finds the repository root (the directory holding go.work) from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.work above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start formats a fresh data directory and starts the broker, waiting until it answers. The
+// broker is killed when t ends. The test is skipped under -short and fails when Java or the jars
+// are missing (run `make infra-up` once to resolve them).
+func Start(t testing.TB) *Broker {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("private Kafka: integration test skipped under -short")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	state := os.Getenv("INFRA_STATE_DIR")
+	if state == "" {
+		state = filepath.Join(root, ".state")
+	}
+	lib := filepath.Join(state, "kafka", "lib")
+	if _, err := os.Stat(filepath.Join(lib, ".stamp")); err != nil {
+		t.Fatalf("kafkatest: no Kafka jars in %s (run `make infra-up` once): %v", lib, err)
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Fatalf("kafkatest: java not found: %v", err)
+	}
+	b := &Broker{t: t, dir: t.TempDir(), lib: lib, log4j: filepath.Join(root, "deploy", "local", "kafka", "log4j2.xml"), javaBinary: java}
+	if b.Port, err = freePort(); err != nil {
+		t.Fatal(err)
+	}
+	if b.ctrlPort, err = freePort(); err != nil {
+		t.Fatal(err)
+	}
+	props := fmt.Sprintf(`process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=%[3]s/data
+auto.create.topics.enable=false
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.enable=false
+`, b.Port, b.ctrlPort, b.dir)
+	if err := os.WriteFile(filepath.Join(b.dir, "server.properties"), []byte(props), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(b.dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "random-uuid")...).Output()
+	if err != nil {
+		t.Fatalf("kafkatest: StorageTool random-uuid: %v", err)
+	}
+	out, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "format", "--standalone",
+		"-t", strings.TrimSpace(string(id)), "-c", filepath.Join(b.dir, "server.properties"), "--ignore-formatted")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kafkatest: format storage: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { b.Kill() })
+	b.Restart()
+	return b
+}
+
+func (b *Broker) jvm() []string {
+	return []string{"-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+		"-Dlog4j2.configurationFile=" + b.log4j, "-Dkafka.logs.dir=" + filepath.Join(b.dir, "logs"),
+		"-Djava.awt.headless=true", "-cp", filepath.Join(b.lib, "*")}
+}
+
+// Restart starts the broker process (again) on the same ports and data, and waits until it
+// serves metadata.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	if b.cmd != nil {
+		b.t.Fatal("kafkatest: broker already running")
+	}
+	var stdout bytes.Buffer
+	cmd := exec.Command(b.javaBinary, append(b.jvm(), "kafka.Kafka", filepath.Join(b.dir, "server.properties"))...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.t.Fatalf("kafkatest: start kafka: %v", err)
+	}
+	b.cmd, b.exited, b.startedAt = cmd, make(chan struct{}), time.Now()
+	go func() { _ = cmd.Wait(); close(b.exited) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		err := okafka.Ping(pctx, []string{b.Addr()})
+		pcancel()
+		if err == nil {
+			b.t.Logf("kafkatest: private broker on %s ready after %s", b.Addr(), time.Since(b.startedAt).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-b.exited:
+			b.t.Fatalf("kafkatest: kafka exited before answering:\n%s", stdout.String())
+		case <-ctx.Done():
+			b.Kill()
+			b.t.Fatalf("kafkatest: kafka did not answer within 90s: %v\n%s", err, stdout.String())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Kill stops the broker with SIGKILL (a crash) and waits for the process to end.
+func (b *Broker) Kill() {
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGKILL)
+	<-b.exited
+	b.cmd = nil
+}

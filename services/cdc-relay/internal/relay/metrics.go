@@ -1,0 +1,112 @@
+package relay
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the relay's Prometheus metrics (namespace ordersys_relay).
+type Metrics struct {
+	Published       *prometheus.CounterVec // by topic
+	Failed          *prometheus.CounterVec // publish attempts that failed, by kind (transient, permanent, rejected)
+	Retried         prometheus.Counter     // publish attempts that repeat an earlier failed one
+	DeadLettered    *prometheus.CounterVec // by topic and reason
+	Duplicates      *prometheus.CounterVec // changes dropped because already published, by cursor
+	GapFilled       prometheus.Counter     // events published from event_store to fill a gap
+	BreakerState    prometheus.Gauge       // 0 closed, 1 half-open, 2 open
+	BreakerChanges  *prometheus.CounterVec // transitions, by new state
+	PublishDelay    prometheus.Histogram   // commit → broker ack
+	CheckpointAge   *prometheus.GaugeVec   // now − position of the oldest shard's checkpoint, by cursor
+	RowsRead        *prometheus.CounterVec // by cursor
+	InFlight        prometheus.Gauge       // changes submitted and not settled
+	Leader          prometheus.Gauge       // 1 while this instance holds the lease
+	Recovered       *prometheus.CounterVec // intents settled by recovery, by outcome
+	StoreErrors     *prometheus.CounterVec // CQL failures, by operation
+	DependencyUp    *prometheus.GaugeVec   // 1 when the dependency answers, by dependency (cql, kafka)
+	SourceRestarts  *prometheus.CounterVec // by source
+	lastCommitNanos atomic.Int64           // commit time of the last published event
+	lagFunc         prometheus.GaugeFunc
+	now             func() time.Time
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns = "ordersys_relay"
+	m := &Metrics{
+		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "published_total",
+			Help: "Events acknowledged by the broker, by topic."}, []string{"topic"}),
+		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "publish_failures_total",
+			Help: "Publish attempts that failed, by kind: transient (retried), permanent (dead-lettered), rejected (circuit breaker open)."}, []string{"kind"}),
+		Retried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_retries_total",
+			Help: "Publish attempts that repeat a failed one."}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_lettered_total",
+			Help: "Messages sent to the dead-letter path, by original topic and reason."}, []string{"topic", "reason"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "duplicates_dropped_total",
+			Help: "Outbox changes dropped because their event was already published, by cursor."}, []string{"cursor"}),
+		GapFilled: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "gap_filled_total",
+			Help: "Events read from event_store to fill a sequence gap before a later event."}),
+		BreakerState: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "breaker_state",
+			Help: "State of the circuit breaker around the broker: 0 closed, 1 half-open, 2 open."}),
+		BreakerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "breaker_transitions_total",
+			Help: "Circuit breaker state changes, by the new state."}, []string{"to"}),
+		PublishDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "publish_delay_seconds",
+			Help:    "Time from the outbox row's commit to the broker's acknowledgement.",
+			Buckets: []float64{.05, .1, .2, .3, .4, .5, .75, 1, 2, 5, 10, 30, 60, 300}}),
+		CheckpointAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "checkpoint_age_seconds",
+			Help: "Now minus the time up to which every outbox row is settled, for the shard furthest behind, by cursor."}, []string{"cursor"}),
+		RowsRead: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rows_read_total",
+			Help: "Outbox changes read, by cursor."}, []string{"cursor"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "in_flight",
+			Help: "Changes handed to the pipeline and not yet settled."}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "leader",
+			Help: "1 while this instance holds the relay lease and publishes."}),
+		Recovered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recovered_intents_total",
+			Help: "Append intents settled by the recovery sweeper, by outcome (committed, discarded)."}, []string{"outcome"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
+			Help: "CQL operations that failed, by operation."}, []string{"op"}),
+		DependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "dependency_up",
+			Help: "1 when the dependency answered the last health probe, by dependency."}, []string{"dependency"}),
+		SourceRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "source_restarts_total",
+			Help: "Times a source stopped with an error and was restarted, by source."}, []string{"source"}),
+		now: time.Now,
+	}
+	m.lagFunc = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "lag_seconds",
+		Help: "Now minus the commit time of the last event published (0 before the first)."}, m.lag)
+	if reg != nil {
+		reg.MustRegister(m.Published, m.Failed, m.Retried, m.DeadLettered, m.Duplicates, m.GapFilled, m.BreakerState,
+			m.BreakerChanges, m.PublishDelay, m.CheckpointAge, m.RowsRead, m.InFlight, m.Leader, m.Recovered,
+			m.StoreErrors, m.DependencyUp, m.SourceRestarts, m.lagFunc)
+	}
+	for _, k := range []string{"transient", "permanent", "rejected"} {
+		m.Failed.WithLabelValues(k)
+	}
+	for _, s := range []string{"closed", "half-open", "open"} {
+		m.BreakerChanges.WithLabelValues(s)
+	}
+	return m
+}
+
+func (m *Metrics) lag() float64 {
+	n := m.lastCommitNanos.Load()
+	if n == 0 {
+		return 0
+	}
+	return m.now().Sub(time.Unix(0, n)).Seconds()
+}
+
+// observePublished records a published event committed at t.
+func (m *Metrics) observePublished(topic string, committed time.Time) {
+	m.Published.WithLabelValues(topic).Inc()
+	if committed.IsZero() {
+		return
+	}
+	m.PublishDelay.Observe(m.now().Sub(committed).Seconds())
+	for {
+		old := m.lastCommitNanos.Load()
+		if committed.UnixNano() <= old || m.lastCommitNanos.CompareAndSwap(old, committed.UnixNano()) {
+			return
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// ErrNotFound is returned when a dead letter does not exist.
+var ErrNotFound = es.ErrNotFound
+
+// DeadLetter is a message that can never be published as it is.
+type DeadLetter struct {
+	// Topic is the topic the message was meant for; ID identifies the record in that topic.
+	Topic string
+	ID    gocql.UUID
+	// AggregateID, Sequence, EventID and EventType describe the event (zero when unknown).
+	AggregateID string
+	Sequence    int64
+	EventID     string
+	EventType   string
+	// Reason says why it could not be published.
+	Reason string
+	// Envelope holds the bytes as found (the protobuf EventEnvelope when it decodes).
+	Envelope []byte
+	// CreatedAt is when it was dead-lettered; RedrivenAt when it was last re-driven (zero: never).
+	CreatedAt, RedrivenAt time.Time
+}
+
+// DeadLetters reads and writes the dead_letters table.
+type DeadLetters struct{ s *gocql.Session }
+
+// NewDeadLetters returns the dead-letter store on the session's keyspace.
+func NewDeadLetters(s *gocql.Session) *DeadLetters { return &DeadLetters{s: s} }
+
+func uuidOrNil(s string) any {
+	if u, err := gocql.ParseUUID(s); err == nil {
+		return u
+	}
+	return nil
+}
+
+// Put records a dead letter; a zero ID is filled with a new time UUID.
+func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
+	if dl.ID == (gocql.UUID{}) {
+		dl.ID = gocql.TimeUUID()
+	}
+	if dl.CreatedAt.IsZero() {
+		dl.CreatedAt = time.Now().UTC()
+	}
+	if err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
+ VALUES (?,?,?,?,?,?,?,?,?)`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
+		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, unavailable(err))
+	}
+	return nil
+}
+
+const selectDeadLetter = `SELECT topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at, redriven_at FROM dead_letters`
+
+func scanDeadLetter(scan func(...any) bool) (*DeadLetter, bool) {
+	dl := &DeadLetter{}
+	var agg, ev *gocql.UUID
+	var redriven *time.Time
+	if !scan(&dl.Topic, &dl.ID, &agg, &dl.Sequence, &ev, &dl.EventType, &dl.Reason, &dl.Envelope, &dl.CreatedAt, &redriven) {
+		return nil, false
+	}
+	if agg != nil {
+		dl.AggregateID = agg.String()
+	}
+	if ev != nil {
+		dl.EventID = ev.String()
+	}
+	if redriven != nil {
+		dl.RedrivenAt = redriven.UTC()
+	}
+	dl.CreatedAt = dl.CreatedAt.UTC()
+	return dl, true
+}
+
+// List returns up to limit dead letters of topic, oldest first.
+func (d *DeadLetters) List(ctx context.Context, topic string, limit int) ([]*DeadLetter, error) {
+	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? LIMIT ?`, topic, limit).WithContext(ctx).Iter()
+	var out []*DeadLetter
+	for {
+		dl, ok := scanDeadLetter(iter.Scan)
+		if !ok {
+			break
+		}
+		out = append(out, dl)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("list dead letters of %s: %w", topic, unavailable(err))
+	}
+	return out, nil
+}
+
+// Get returns one dead letter, or ErrNotFound.
+func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*DeadLetter, error) {
+	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Iter()
+	dl, ok := scanDeadLetter(iter.Scan)
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, unavailable(err))
+	}
+	if !ok {
+		return nil, fmt.Errorf("dead letter %s in %s: %w", id, topic, ErrNotFound)
+	}
+	return dl, nil
+}
+
+// MarkRedriven records that the dead letter was published again at t.
+func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.UUID, t time.Time) error {
+	if err := d.s.Query(`UPDATE dead_letters SET redriven_at = ? WHERE topic = ? AND id = ?`, t.UTC(), topic, id).
+		WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, unavailable(err))
+	}
+	return nil
+}
+
+// IsNotFound reports whether err says the dead letter does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
