@@ -132,7 +132,7 @@ func run(ctx context.Context) error {
 	// store does not answer and from the start of the graceful stop.
 
 	srv := grpcapi.NewServer(orders, customers, grpcx.ServerOptions{
-		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger: log, Registry: registry, ShutdownTimeout: cfg.ShutdownTimeout, // log already names the service
 	})
 	ln, err := srv.Listen(cfg.GRPCAddr)
 	if err != nil {

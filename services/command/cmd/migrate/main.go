@@ -76,6 +76,6 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keyspace %s: %w", cfg.CQL.Keyspace, err)
 	}
-	log.Info("schema up to date", "keyspace", cfg.CQL.Keyspace, "profile", profile, "version", version)
+	log.Info("migration finished", "keyspace", cfg.CQL.Keyspace, "profile", profile, "version", version)
 	return nil
 }

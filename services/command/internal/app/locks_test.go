@@ -57,7 +57,7 @@ func TestKeyedMutexWaitEndsWithContext(t *testing.T) {
 	if _, err := k.lock(ctx, "a"); err == nil {
 		t.Fatal("second holder of a held key")
 	}
-	other, err := k.lock(ctx, "b")
+	other, err := k.lock(context.Background(), "b")
 	if err != nil {
 		t.Fatalf("other key: %v", err)
 	}

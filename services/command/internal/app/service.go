@@ -349,8 +349,11 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	if err := es.Replay(agg, envs); err != nil {
 		s.cache.remove(h.cacheKey(req.AggregateID))
 		s.opts.Logger.WarnContext(ctx, "apply own events", "aggregate_id", req.AggregateID, "err", err)
-	} else if es.SnapshotDue(before, out.Version, s.opts.SnapshotEvery) && h.kind.Snapshots != nil {
-		h.snapshotLater(ctx, agg)
+	} else {
+		s.cache.put(h.cacheKey(req.AggregateID), agg) // already there unless just created
+		if es.SnapshotDue(before, out.Version, s.opts.SnapshotEvery) && h.kind.Snapshots != nil {
+			h.snapshotLater(ctx, agg)
+		}
 	}
 	return Result{AggregateID: req.AggregateID, Version: out.Version, EventIDs: out.EventIDs}, false, nil
 }
