@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +53,7 @@ type system struct {
 	root     string // repository root
 	runDir   string // .state/e2e/<run>: binaries, logs, Jaeger config
 	binDir   string
+	builtBin bool // binDir was built by this run (and is removed by stop)
 	keyspace string
 	group    string // the projector's consumer group
 	brokers  []string
@@ -176,6 +178,7 @@ func (s *system) start() error {
 		s.logf("using prebuilt binaries in %s", dir)
 	} else {
 		s.binDir = filepath.Join(s.runDir, "bin")
+		s.builtBin = true
 		if err := s.build(); err != nil {
 			return err
 		}
@@ -395,6 +398,10 @@ func (s *system) stop() {
 	if s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" {
 		s.dropKeyspace()
 	}
+	if s.builtBin {
+		_ = os.RemoveAll(s.binDir) // ~150 MB per run; the build cache makes the next build cheap
+	}
+	pruneRuns(filepath.Dir(s.runDir), keepRuns)
 	fmt.Fprintf(os.Stderr, "e2e: logs of this run: %s\n", rel(s.root, s.runDir))
 }
 
@@ -513,6 +520,28 @@ func rel(root, path string) string {
 		return r
 	}
 	return path
+}
+
+// keepRuns is how many run folders (logs) .state/e2e keeps.
+const keepRuns = 5
+
+// pruneRuns removes all but the newest keep run folders under dir (their names sort by time).
+func pruneRuns(dir string, keep int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var runs []string
+	for _, e := range entries {
+		if e.IsDir() && len(e.Name()) > 8 && e.Name()[0] >= '0' && e.Name()[0] <= '9' {
+			runs = append(runs, e.Name())
+		}
+	}
+	sort.Strings(runs)
+	for len(runs) > keep {
+		_ = os.RemoveAll(filepath.Join(dir, runs[0]))
+		runs = runs[1:]
+	}
 }
 
 // errNotYet marks a condition polled for that has not been reached yet.

@@ -84,7 +84,7 @@ pid_of() { # pid_of NAME: the pid of a service started by this script, if it sti
 }
 
 health() { # health NAME: prints the health status (SERVING, NOT_SERVING, ...) or nothing
-	"$GRPCURL" -plaintext -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null |
+	{ "$GRPCURL" -plaintext -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null || true; } |
 		sed -n 's/.*"status": *"\([A-Z_]*\)".*/\1/p'
 }
 
@@ -137,6 +137,10 @@ wait_healthy() { # wait_healthy NAME
 
 cmd_up() {
 	mkdir -p "$RUN"
+	# Markers of a previous run that ended without `down` (killed): none of its services runs.
+	local n alive=0
+	for n in "${SERVICES[@]}"; do pid_of "$n" >/dev/null && alive=1; done
+	((alive)) || rm -f "$RUN/infra.started" "$RUN/jaeger.started"
 	# Stop only what this script started: Cassandra/Kafka or Jaeger already running (make
 	# infra-up, another user of the same servers) are left running by `down`.
 	if "$HERE/infra.sh" status >/dev/null 2>&1; then
@@ -211,7 +215,7 @@ cmd_down() {
 	if [[ -f $RUN/jaeger.started ]]; then
 		"$HERE/jaeger.sh" down
 		rm -f "$RUN/jaeger.started"
-	elif [[ $WITH_JAEGER == 1 ]]; then
+	elif "$HERE/jaeger.sh" status >/dev/null 2>&1; then
 		say "Jaeger was running before: left running (make jaeger-down stops it)"
 	fi
 	if [[ ! -f $RUN/infra.started ]]; then
