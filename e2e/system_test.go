@@ -278,7 +278,7 @@ func (s *system) serviceEnv() []string {
 	if s.jaeger != nil {
 		otlp = s.jaegerOTLP
 	}
-	return append(env,
+	env = append(env,
 		"ORDERSYS_CQL_HOSTS="+strings.Join(testinfra.CQLHosts(), ","),
 		"ORDERSYS_CQL_KEYSPACE="+s.keyspace,
 		"ORDERSYS_KAFKA_BROKERS="+strings.Join(s.brokers, ","),
@@ -288,6 +288,13 @@ func (s *system) serviceEnv() []string {
 		"ORDERSYS_LOG_LEVEL=info",
 		"ORDERSYS_SHUTDOWN_TIMEOUT=10s",
 	)
+	// E2E_ORDERSYS_X=v passes ORDERSYS_X=v to every service (tuning for the benchmark), last wins.
+	for _, kv := range os.Environ() {
+		if rest, ok := strings.CutPrefix(kv, "E2E_ORDERSYS_"); ok {
+			env = append(env, "ORDERSYS_"+rest)
+		}
+	}
+	return env
 }
 
 func (s *system) migrate() error {
