@@ -265,8 +265,9 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 // attempt runs the command once; retry reports a lost race that Execute may retry.
 func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Metadata) (res Result, retry bool, err error) {
 	s := h.svc
+	unseen := false // the command id is neither recorded nor remembered as rejected
 	if req.ExpectedVersion != nil {
-		if err := h.checkExpectedVersion(ctx, req); err != nil {
+		if unseen, err = h.checkExpectedVersion(ctx, req); err != nil {
 			return Result{}, false, err
 		}
 	}
@@ -275,6 +276,13 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		return Result{}, false, fmt.Errorf("%s %s: wait for the commands before it: %w", req.Name, req.AggregateID, err)
 	}
 	defer unlock()
+	if unseen {
+		// The head showed the expected version and no record of this command id a moment ago;
+		// if the aggregate has since gone past it (versions only grow), fail without a read.
+		if cached, ok := s.cache.get(h.cacheKey(req.AggregateID)); ok && cached.Version() > *req.ExpectedVersion {
+			return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: cached.Version()}
+		}
+	}
 	agg, head, rej, err := h.loadForCommand(ctx, req)
 	if err != nil {
 		return Result{}, false, err
@@ -361,8 +369,10 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 // checkExpectedVersion fails fast, without queueing behind the aggregate's other commands,
 // when the stream head shows the aggregate is not at the client's expected version and the
 // command id is neither recorded nor remembered as rejected (those return the first outcome).
-// A nil error means: go on, the full check follows under the aggregate's lock.
-func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]) error {
+// A nil error means: go on, the full check follows under the aggregate's lock; unseen then
+// reports that the head was read, at the expected version, without a record of the command id
+// or a remembered rejection.
+func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]) (unseen bool, err error) {
 	var ch chan bool
 	if req.CommandID != "" && h.svc.opts.Rejections != nil {
 		ch = make(chan bool, 1)
@@ -373,13 +383,16 @@ func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]
 	}
 	head, err := h.svc.store.Head(ctx, req.AggregateID)
 	remembered := ch != nil && <-ch
-	if err != nil || remembered || head.Version == *req.ExpectedVersion {
-		return nil
+	if err != nil || remembered {
+		return false, nil
 	}
 	if _, recorded := head.Commands[req.CommandID]; recorded && req.CommandID != "" {
-		return nil
+		return false, nil
 	}
-	return &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: head.Version}
+	if head.Version == *req.ExpectedVersion {
+		return true, nil
+	}
+	return false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: head.Version}
 }
 
 // loadForCommand loads the aggregate and, when the request has a command id, recalls a
