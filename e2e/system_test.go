@@ -100,11 +100,15 @@ var (
 	sysErr  error
 )
 
-// TestMain stops the shared system after every test and benchmark of the package has run.
+// TestMain stops the shared system after every test and benchmark of the package has run, and
+// fails the run when a service did not stop cleanly (exit status 0 within stopTimeout of SIGTERM).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if sys != nil {
-		sys.stop()
+		if unclean := sys.stop(); len(unclean) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: not a clean stop on SIGTERM: %s\n", strings.Join(unclean, "; "))
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -386,7 +390,8 @@ func (s *system) dial(addr string) (*grpc.ClientConn, error) {
 }
 
 // stop ends the services (SIGTERM; SIGKILL after stopTimeout), then Jaeger, and drops the keyspace.
-func (s *system) stop() {
+// It returns what did not stop cleanly.
+func (s *system) stop() (unclean []string) {
 	for _, c := range s.conns {
 		_ = c.Close()
 	}
@@ -397,10 +402,10 @@ func (s *system) stop() {
 				ps = append(ps, p)
 			}
 		}
-		s.terminate(ps...)
+		unclean = append(unclean, s.terminate(ps...)...)
 	}
 	if s.jaeger != nil {
-		s.terminate(s.jaeger)
+		s.terminate(s.jaeger) // not ours: its exit status is reported, not judged
 	}
 	if s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" {
 		s.dropKeyspace()
@@ -410,26 +415,34 @@ func (s *system) stop() {
 	}
 	pruneRuns(filepath.Dir(s.runDir), keepRuns)
 	fmt.Fprintf(os.Stderr, "e2e: logs of this run: %s\n", rel(s.root, s.runDir))
+	return unclean
 }
 
-func (s *system) terminate(ps ...*process) {
+// terminate sends SIGTERM to every running process of ps, waits up to stopTimeout for each, then
+// SIGKILLs its process group. It returns the processes that did not exit with status 0 in time
+// (one that had exited before is reported too).
+func (s *system) terminate(ps ...*process) (unclean []string) {
 	for _, p := range ps {
 		if p.running() {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
+	deadline := time.Now().Add(stopTimeout)
 	for _, p := range ps {
 		select {
 		case <-p.done:
 			if p.err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: %s exited after SIGTERM with %v\n", p.name, p.err)
+				unclean = append(unclean, fmt.Sprintf("%s: %v", p.name, p.err))
 			}
-		case <-time.After(stopTimeout):
+		case <-time.After(time.Until(deadline)):
 			fmt.Fprintf(os.Stderr, "e2e: %s still running %s after SIGTERM: SIGKILL\n", p.name, stopTimeout)
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 			<-p.done
+			unclean = append(unclean, fmt.Sprintf("%s: still running %s after SIGTERM", p.name, stopTimeout))
 		}
 	}
+	return unclean
 }
 
 func (s *system) dropKeyspace() {
