@@ -92,3 +92,24 @@ func TestIsPermanent(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishRefusesOversizedCalls(t *testing.T) {
+	p := okafka.NewPublisher(okafka.PublisherConfig{Brokers: []string{"127.0.0.1:1"}, MaxMessageBytes: 2000})
+	defer p.Close()
+	ctx := context.Background()
+	many := make([]kafkago.Message, okafka.MaxCallRecords+1)
+	for i := range many {
+		many[i] = kafkago.Message{Topic: "t", Key: []byte("k"), Value: []byte("v")}
+	}
+	for _, err := range p.Publish(ctx, many) {
+		if !errors.Is(err, okafka.ErrCallTooLarge) {
+			t.Fatalf("record of a call over %d records: %v, want ErrCallTooLarge", okafka.MaxCallRecords, err)
+		}
+	}
+	heavy := []kafkago.Message{{Topic: "t", Value: make([]byte, 1500)}, {Topic: "t", Value: make([]byte, 1500)}}
+	for _, err := range p.Publish(ctx, heavy) {
+		if !errors.Is(err, okafka.ErrCallTooLarge) {
+			t.Fatalf("record of a call over MaxMessageBytes in total: %v, want ErrCallTooLarge", err)
+		}
+	}
+}

@@ -33,15 +33,32 @@ type PublisherConfig struct {
 	// MaxMessageBytes is the largest record (key, value and headers) sent; keep it below the
 	// broker's max.message.bytes (1048588 by default). Default 1,000,000.
 	MaxMessageBytes int
+	// Slots is the number of calls that may be in flight at once (default 16); each has a
+	// producer of its own (see Publish).
+	Slots int
 	// Logger receives the client's error log lines (nil: none).
 	Logger *slog.Logger
 }
 
+// MaxCallRecords is the most records one Publish call may carry.
+const MaxCallRecords = 1000
+
+// ErrCallTooLarge is returned for every record of a call over MaxCallRecords records or
+// MaxMessageBytes bytes in total.
+var ErrCallTooLarge = errors.New("publish call too large")
+
 // Publisher writes keyed records with acknowledgement from all in-sync replicas. Records are
 // placed by the murmur2 partitioner of the Java client (PartitionForKey). It makes one attempt
 // per call: callers decide about retries (and so keep their ordering guarantees).
+//
+// Atomicity: each call runs on a kafka-go Writer of its own (a slot), so the records of one call
+// that go to one partition form one batch and one produce request — written together or not at
+// all, in the order given — as long as the call stays within MaxCallRecords records and
+// MaxMessageBytes bytes in total (larger calls are refused). Two calls never share a batch.
 type Publisher struct {
-	w        *kafkago.Writer
+	slots    chan *kafkago.Writer
+	all      []*kafkago.Writer
+	tr       *kafkago.Transport
 	brokers  []string
 	maxBytes int
 }
@@ -57,24 +74,33 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	w := &kafkago.Writer{
-		Addr:         kafkago.TCP(cfg.Brokers...),
-		Transport:    &kafkago.Transport{MetadataTTL: 10 * time.Second},
-		Balancer:     NewBalancer(),
-		RequiredAcks: kafkago.RequireAll,
-		MaxAttempts:  1,
-		BatchTimeout: cfg.BatchTimeout,
-		BatchSize:    1000,
-		BatchBytes:   int64(cfg.MaxMessageBytes),
-		WriteTimeout: cfg.WriteTimeout,
-		ReadTimeout:  cfg.WriteTimeout,
+	if cfg.Slots <= 0 {
+		cfg.Slots = 16
 	}
-	if cfg.Logger != nil {
-		w.ErrorLogger = kafkago.LoggerFunc(func(msg string, args ...any) {
-			cfg.Logger.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
-		})
+	p := &Publisher{slots: make(chan *kafkago.Writer, cfg.Slots), tr: &kafkago.Transport{MetadataTTL: 10 * time.Second},
+		brokers: cfg.Brokers, maxBytes: cfg.MaxMessageBytes}
+	for i := 0; i < cfg.Slots; i++ {
+		w := &kafkago.Writer{
+			Addr:         kafkago.TCP(cfg.Brokers...),
+			Transport:    p.tr,
+			Balancer:     NewBalancer(),
+			RequiredAcks: kafkago.RequireAll,
+			MaxAttempts:  1,
+			BatchTimeout: cfg.BatchTimeout,
+			BatchSize:    MaxCallRecords,
+			BatchBytes:   int64(cfg.MaxMessageBytes),
+			WriteTimeout: cfg.WriteTimeout,
+			ReadTimeout:  cfg.WriteTimeout,
+		}
+		if cfg.Logger != nil {
+			w.ErrorLogger = kafkago.LoggerFunc(func(msg string, args ...any) {
+				cfg.Logger.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
+			})
+		}
+		p.all = append(p.all, w)
+		p.slots <- w
 	}
-	return &Publisher{w: w, brokers: cfg.Brokers, maxBytes: cfg.MaxMessageBytes}
+	return p
 }
 
 // MaxMessageBytes returns the size limit of one record.
@@ -93,24 +119,44 @@ func MessageSize(m kafkago.Message) int {
 }
 
 // Publish writes msgs (each names its Topic) in one attempt and returns one error per message:
-// nil when all in-sync replicas acknowledged it. Records to one partition are written in the
-// order given. A record over MaxMessageBytes is not sent and gets ErrMessageTooLarge.
+// nil when all in-sync replicas acknowledged it. A record over MaxMessageBytes is not sent and
+// gets ErrMessageTooLarge; a call over the limits of the type's documentation gets
+// ErrCallTooLarge for every record.
 func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error {
 	errs := make([]error, len(msgs))
 	send := make([]kafkago.Message, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
+	total := 0
 	for i, m := range msgs {
-		if n := MessageSize(m); n > p.maxBytes {
+		n := MessageSize(m)
+		if n > p.maxBytes {
 			errs[i] = fmt.Errorf("%w: record of about %d bytes exceeds the limit of %d bytes", ErrMessageTooLarge, n, p.maxBytes)
 			continue
 		}
+		total += n
 		send = append(send, m)
 		idx = append(idx, i)
 	}
 	if len(send) == 0 {
 		return errs
 	}
-	err := p.w.WriteMessages(ctx, send...)
+	if len(send) > MaxCallRecords || total > p.maxBytes {
+		for _, i := range idx {
+			errs[i] = fmt.Errorf("%w: %d records, %d bytes (limits %d, %d)", ErrCallTooLarge, len(send), total, MaxCallRecords, p.maxBytes)
+		}
+		return errs
+	}
+	var w *kafkago.Writer
+	select {
+	case w = <-p.slots:
+	case <-ctx.Done():
+		for _, i := range idx {
+			errs[i] = ctx.Err()
+		}
+		return errs
+	}
+	err := w.WriteMessages(ctx, send...)
+	p.slots <- w
 	if err == nil {
 		return errs
 	}
@@ -137,13 +183,14 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error
 // Ping asks the brokers for metadata.
 func (p *Publisher) Ping(ctx context.Context) error { return Ping(ctx, p.brokers) }
 
-// Close flushes and closes the writer.
+// Close flushes and closes the writers.
 func (p *Publisher) Close() error {
-	err := p.w.Close()
-	if tr, ok := p.w.Transport.(*kafkago.Transport); ok {
-		tr.CloseIdleConnections()
+	var errs []error
+	for _, w := range p.all {
+		errs = append(errs, w.Close())
 	}
-	return err
+	p.tr.CloseIdleConnections()
+	return errors.Join(errs...)
 }
 
 // IsPermanent reports whether a publish error can never go away by retrying the same record:

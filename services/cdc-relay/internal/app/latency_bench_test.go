@@ -18,7 +18,7 @@ import (
 // the topic. Eight writers append one or two events per command to their own orders, back to
 // back with 20ms pauses; b.N is the number of events. It reports p50, p90, p99 and max in ms.
 //
-//	go test -run '^$' -bench BenchmarkCommandToTopic -benchtime 400x ./internal/app/
+//	go test -run '^$' -bench BenchmarkCommandToTopic -benchtime 1000x ./internal/app/
 func BenchmarkCommandToTopic(b *testing.B) {
 	testinfra.Require(b)
 	e := newEnv(b, testinfra.KafkaBrokers())
@@ -95,6 +95,13 @@ func BenchmarkCommandToTopic(b *testing.B) {
 	b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
 	b.ReportMetric(ms(percentile(lat, 1)), "max-ms")
 	b.ReportMetric(ms(percentile(appends, 0.50)), "append-p50-ms")
+	if m, err := r.metrics(); err == nil {
+		var hist []string
+		for _, le := range []string{"0.1", "0.2", "0.3", "0.4", "0.5", "0.75", "1", "2", "+Inf"} {
+			hist = append(hist, fmt.Sprintf("≤%ss:%v", le, m[`ordersys_relay_publish_delay_seconds_bucket{le="`+le+`"}`]))
+		}
+		b.Logf("relay commit→ack histogram (cumulative): %v", hist)
+	}
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d events from %d writers: command-to-topic p50 %s p90 %s p99 %s max %s (the append itself: p50 %s p99 %s)",
 		len(lat), writers, percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.9).Round(time.Millisecond),

@@ -297,8 +297,10 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 			s.lastID = r.ID
 		}
 		c.p.metrics.RowsRead.WithLabelValues(c.name).Add(float64(len(rows)))
+		if len(rows) > 0 {
+			more = true // rows may be right behind: look again at once
+		}
 		if len(rows) >= c.p.cfg.BatchSize {
-			more = true
 			continue
 		}
 		s.tr.pollEnd(horizon)

@@ -126,7 +126,8 @@ func NewPipeline(cfg Config, d Deps) *Pipeline {
 	}
 	p := &Pipeline{cfg: cfg, d: d, sem: make(chan struct{}, cfg.MaxInFlight)}
 	for i := 0; i < cfg.Lanes; i++ {
-		p.lanes = append(p.lanes, &lane{p: p, id: i, in: make(chan *Change, 1024), aggs: map[string]*aggState{}, active: map[*aggState]struct{}{}})
+		p.lanes = append(p.lanes, &lane{p: p, id: i, in: make(chan *Change, 1024), results: make(chan *callResult, 1024),
+			commits: make(chan []*flight, 64), aggs: map[string]*aggState{}, active: map[*aggState]struct{}{}})
 	}
 	return p
 }
@@ -196,6 +197,7 @@ type entry struct {
 	changes   []*Change // outbox changes settled with this entry (none for gap fills)
 	attempts  int
 	solo      bool // publish alone (a broker size refusal inside a batch must be confirmed)
+	size      int  // upper bound of the record's size
 
 	// Dead-letter path.
 	dlqReason   string // non-empty: never publishable, goes to the DLQ
@@ -215,14 +217,26 @@ type aggState struct {
 	retryAt  time.Time
 	bo       *backoff.ExponentialBackOff
 	lastUsed time.Time
+	inFlight bool // a record of this aggregate is being published
 }
 
 func (a *aggState) busy() bool { return len(a.pending) > 0 || len(a.poison) > 0 }
 
+// callsPerLane bounds the publish calls a lane has in flight at once (each holds at most one
+// record per aggregate).
+const callsPerLane = 8
+
+// lane owns a set of aggregates. Its goroutine does the sequencing and starts publish calls
+// without waiting for them; results come back on results; the lane's committer writes
+// publish_progress and settles the changes.
 type lane struct {
 	p            *Pipeline
 	id           int
 	in           chan *Change
+	results      chan *callResult
+	commits      chan []*flight
+	ctx          context.Context
+	calls        int
 	aggs         map[string]*aggState
 	active       map[*aggState]struct{}
 	blockedUntil time.Time
@@ -243,31 +257,44 @@ func (l *lane) state(id string) *aggState {
 }
 
 func (l *lane) run(ctx context.Context) {
+	l.ctx = ctx
+	committerDone := make(chan struct{})
+	go func() {
+		defer close(committerDone)
+		l.committer(ctx)
+	}()
+	defer func() { <-committerDone }()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		l.drain()
 		now := time.Now()
 		l.sweep(now)
-		ready, wake := l.ready(now)
-		if len(ready) == 0 {
-			timer.Reset(wake)
-			select {
-			case c := <-l.in:
-				l.add(c)
-			case <-timer.C:
-			case <-ctx.Done():
-				return
-			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+		var ready []*aggState
+		wake := time.Hour
+		if l.calls < callsPerLane {
+			ready, wake = l.ready(now)
+		}
+		if len(ready) > 0 {
+			l.round(ctx, ready)
 			continue
 		}
-		l.round(ctx, ready)
+		timer.Reset(wake)
+		select {
+		case c := <-l.in:
+			l.add(c)
+		case r := <-l.results:
+			l.apply(r)
+		case <-timer.C:
+		case <-ctx.Done():
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
 	}
 }
 
@@ -277,6 +304,8 @@ func (l *lane) drain() {
 		select {
 		case c := <-l.in:
 			l.add(c)
+		case r := <-l.results:
+			l.apply(r)
 		default:
 			return
 		}
@@ -293,6 +322,9 @@ func (l *lane) ready(now time.Time) ([]*aggState, time.Duration) {
 	for a := range l.active {
 		if !a.busy() {
 			delete(l.active, a)
+			continue
+		}
+		if a.inFlight {
 			continue
 		}
 		if a.retryAt.After(now) {
@@ -317,7 +349,7 @@ func (l *lane) sweep(now time.Time) {
 		if len(l.aggs) <= l.p.cfg.IdleAggregates*3/4 {
 			return
 		}
-		if !a.busy() && now.Sub(a.lastUsed) > time.Minute {
+		if !a.busy() && !a.inFlight && now.Sub(a.lastUsed) > time.Minute {
 			delete(l.aggs, id)
 		}
 	}
@@ -353,7 +385,7 @@ func (l *lane) add(c *Change) {
 		}
 		return
 	}
-	a.pending[c.Sequence] = &entry{seq: c.Sequence, env: env, value: c.Envelope, topic: topic, committed: c.CommittedAt, changes: []*Change{c}}
+	a.pending[c.Sequence] = l.newEntry(env, c.Envelope, topic, c.CommittedAt, []*Change{c})
 }
 
 // matches checks that an envelope is the event its outbox row says it is.
@@ -380,18 +412,44 @@ func isUUID(s string) bool {
 
 // flight is one record of a publish call.
 type flight struct {
-	a    *aggState
-	e    *entry
-	dlq  bool
-	span trace.Span
+	a      *aggState
+	e      *entry
+	dlq    bool
+	poison bool // an unsequenced row (set when done): no progress to save
+	span   trace.Span
 }
 
-// round does the due work of the ready aggregates: sequencing, gap filling, one publish call,
-// progress, settling.
+// callResult is the outcome of one publish call, per flight.
+type callResult struct {
+	flights  []*flight
+	errs     []error
+	rejected bool // the breaker did not let the call through
+}
+
+// Budget of one ordinary publish call (within okafka.MaxCallRecords), and the most records of
+// one aggregate sent together.
+const (
+	callRecords   = 500
+	recordsPerAgg = 100
+)
+
+// round prepares the due work of the ready aggregates (progress, sequencing, gap filling) and
+// starts publish calls: ordinary records packed into calls within the budget (all records of one
+// aggregate in the same call, consecutive, so they go out in one produce request), dead letters
+// and records that must be tried alone in calls of their own.
 func (l *lane) round(ctx context.Context, ready []*aggState) {
+	l.loadProgress(ctx, ready)
+	maxBytes := l.p.d.Publisher.MaxMessageBytes()
 	var batch, solo []*flight
+	records, bytes := 0, 0
+	flush := func() {
+		if len(batch) > 0 {
+			l.start(ctx, batch)
+		}
+		batch, records, bytes = nil, 0, 0
+	}
 	for _, a := range ready {
-		e, err := l.prepare(ctx, a)
+		es, err := l.prepare(ctx, a)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -400,50 +458,92 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 			l.backOff(a)
 			continue
 		}
-		if e == nil {
+		if len(es) == 0 {
 			continue
 		}
-		f := &flight{a: a, e: e, dlq: e.dlqReason != ""}
-		if e.solo || f.dlq {
-			solo = append(solo, f)
-		} else {
-			batch = append(batch, f)
+		if es[0].dlqReason != "" || es[0].solo {
+			solo = append(solo, &flight{a: a, e: es[0], dlq: es[0].dlqReason != ""})
+			continue
 		}
+		// Keep as many of the aggregate's records as fit an empty call.
+		n, size := 0, 0
+		for _, e := range es {
+			if n+1 > callRecords || size+e.size > maxBytes {
+				break
+			}
+			n, size = n+1, size+e.size
+		}
+		if records+n > callRecords || bytes+size > maxBytes {
+			flush()
+		}
+		for _, e := range es[:n] {
+			batch = append(batch, &flight{a: a, e: e})
+		}
+		records, bytes = records+n, bytes+size
 	}
-	var done []*flight
-	if len(batch) > 0 {
-		done = append(done, l.publish(ctx, batch)...)
-	}
+	flush()
 	for _, f := range solo {
-		if f.dlq {
-			if !l.recordDeadLetter(ctx, f) {
+		l.start(ctx, []*flight{f})
+	}
+}
+
+// loadProgress reads, concurrently, the last published sequence of the aggregates seen for the
+// first time.
+func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
+	var todo []*aggState
+	for _, a := range ready {
+		if !a.loaded {
+			if !isUUID(a.id) {
+				a.loaded = true // only poison can live here
 				continue
 			}
+			todo = append(todo, a)
 		}
-		done = append(done, l.publish(ctx, []*flight{f})...)
 	}
-	l.finish(ctx, done)
+	if len(todo) == 0 {
+		return
+	}
+	d := l.p.d
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, a := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if last, err := d.Progress.Load(ctx, a.id); err == nil {
+				a.last, a.loaded = last, true
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// start runs a publish call in the background; its result comes back on l.results.
+func (l *lane) start(ctx context.Context, flights []*flight) {
+	for _, f := range flights {
+		f.a.inFlight = true
+	}
+	l.calls++
+	go func() { l.results <- l.call(ctx, flights) }()
 }
 
 func (l *lane) backOff(a *aggState) {
 	a.retryAt = time.Now().Add(a.bo.NextBackOff())
 }
 
-// prepare loads the aggregate's progress, drops what is already published, settles poison rows,
-// fills a gap before the next event, and returns the entry to publish next (nil: none now).
-func (l *lane) prepare(ctx context.Context, a *aggState) (*entry, error) {
+// prepare drops what is already published, settles poison rows, fills a gap before the next
+// event, and returns what to publish next: the run of consecutive entries from last+1 (at most
+// recordsPerAgg), or a single entry that must go alone (a dead letter, a record to retry alone).
+func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 	d := l.p.d
 	if !a.loaded {
-		if !isUUID(a.id) {
-			a.loaded = true // only poison can live here
-		} else {
-			last, err := d.Progress.Load(ctx, a.id)
-			if err != nil {
-				d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
-				return nil, err
-			}
-			a.last, a.loaded = last, true
+		last, err := d.Progress.Load(ctx, a.id)
+		if err != nil {
+			d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
+			return nil, err
 		}
+		a.last, a.loaded = last, true
 	}
 	for seq, e := range a.pending {
 		if seq <= a.last {
@@ -479,13 +579,13 @@ func (l *lane) prepare(ctx context.Context, a *aggState) (*entry, error) {
 						e.changes = append(e.changes, p.changes...)
 						continue
 					}
-					a.pending[p.seq] = &entry{seq: p.seq, env: envs[0], value: value, topic: p.topic, committed: p.committed, changes: p.changes}
+					a.pending[p.seq] = l.newEntry(envs[0], value, p.topic, p.committed, p.changes)
 					continue
 				}
 			}
 		}
 		p.checked = true
-		return p, nil
+		return []*entry{p}, nil
 	}
 	if len(a.pending) == 0 {
 		return nil, nil
@@ -509,8 +609,9 @@ func (l *lane) prepare(ctx context.Context, a *aggState) (*entry, error) {
 			if env.Sequence < next || env.Sequence > to || a.pending[env.Sequence] != nil {
 				continue
 			}
-			e := &entry{seq: env.Sequence, env: env, topic: topic}
-			if e.value, err = codec.MarshalEnvelope(env); err != nil {
+			value, err := codec.MarshalEnvelope(env)
+			e := l.newEntry(env, value, topic, time.Time{}, nil)
+			if err != nil {
 				e.dlqReason, e.dlqKind = "event_store row cannot be encoded: "+err.Error(), "unencodable"
 			}
 			a.pending[env.Sequence] = e
@@ -520,25 +621,50 @@ func (l *lane) prepare(ctx context.Context, a *aggState) (*entry, error) {
 			return nil, fmt.Errorf("sequence %d of %s is not in event_store yet (next outbox row has %d)", next, a.id, first)
 		}
 	}
-	return a.pending[next], nil
+	if e := a.pending[next]; e.dlqReason != "" || e.solo {
+		return []*entry{e}, nil
+	}
+	run := []*entry{}
+	for seq := next; len(run) < recordsPerAgg; seq++ {
+		e := a.pending[seq]
+		if e == nil || e.dlqReason != "" || e.solo {
+			break
+		}
+		run = append(run, e)
+	}
+	return run, nil
 }
 
-// recordDeadLetter writes the dead letter's CQL record once; false when it failed.
-func (l *lane) recordDeadLetter(ctx context.Context, f *flight) bool {
-	e := f.e
+// newEntry builds a pending entry; a record too large to publish is marked for the dead-letter
+// path at once.
+func (l *lane) newEntry(env es.Envelope, value []byte, topic string, committed time.Time, changes []*Change) *entry {
+	e := &entry{seq: env.Sequence, env: env, value: value, topic: topic, committed: committed, changes: changes}
+	// The traceparent header is rewritten at publish time with one of the same length.
+	e.size = okafka.MessageSize(kafkago.Message{Key: []byte(env.AggregateID), Value: value,
+		Headers: okafka.EnvelopeHeaders(env, traceparentShape, env.TraceState)})
+	if max := l.p.d.Publisher.MaxMessageBytes(); e.size > max {
+		e.dlqReason, e.dlqKind = fmt.Sprintf("%s: record of about %d bytes exceeds the limit of %d bytes",
+			okafka.ErrMessageTooLarge, e.size, max), "too_large"
+	}
+	return e
+}
+
+// traceparentShape has the length of every W3C traceparent of version 00.
+const traceparentShape = "00-00000000000000000000000000000000-0000000000000000-00"
+
+// recordDeadLetter writes the dead letter's CQL record once.
+func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 	if e.dlqRecorded {
-		return true
+		return nil
 	}
 	dl := &store.DeadLetter{Topic: e.topic, AggregateID: e.env.AggregateID, Sequence: e.seq, EventID: e.env.EventID,
 		EventType: e.env.EventType, Reason: e.dlqReason, Envelope: e.value}
 	if err := l.p.d.DeadLetters.Put(ctx, dl); err != nil {
 		l.p.d.Metrics.StoreErrors.WithLabelValues("dead_letter").Inc()
-		l.p.d.Logger.Warn("relay: cannot record dead letter", "aggregate_id", e.env.AggregateID, "sequence", e.seq, "err", err)
-		l.backOff(f.a)
-		return false
+		return err
 	}
 	e.dlqRecorded, e.dlqID = true, dl.ID
-	return true
+	return nil
 }
 
 // message builds the record of a flight and starts its span.
@@ -580,154 +706,232 @@ func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
 	return msg
 }
 
-// publish sends one call through the breaker and returns the flights that are done (acked, or
-// acked on the dead-letter topic). Failed ones are scheduled for retry or for the dead-letter
-// path.
-func (l *lane) publish(ctx context.Context, flights []*flight) []*flight {
+// call runs one publish call through the breaker (in its own goroutine: it touches only its
+// flights' entries, which the lane leaves alone while they are in flight).
+func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 	d := l.p.d
+	res := &callResult{flights: flights, errs: make([]error, len(flights))}
+	var send []*flight
+	var idx []int
+	for i, f := range flights {
+		if f.dlq {
+			// The record in the store comes first: it keeps the full bytes and the reason.
+			if err := l.recordDeadLetter(ctx, f.e); err != nil {
+				res.errs[i] = fmt.Errorf("record dead letter: %w", err)
+				continue
+			}
+		}
+		send = append(send, f)
+		idx = append(idx, i)
+	}
+	if len(send) == 0 {
+		return res
+	}
 	allow, ok := d.Breaker.Allow()
 	if !ok {
-		d.Metrics.Failed.WithLabelValues("rejected").Add(float64(len(flights)))
-		l.blockedUntil = time.Now().Add(100 * time.Millisecond)
-		return nil
+		d.Metrics.Failed.WithLabelValues("rejected").Add(float64(len(send)))
+		res.rejected = true
+		for _, i := range idx {
+			res.errs[i] = ErrBrokerUnavailable
+		}
+		return res
 	}
-	msgs := make([]kafkago.Message, len(flights))
-	for i, f := range flights {
+	msgs := make([]kafkago.Message, len(send))
+	for j, f := range send {
 		if f.e.attempts > 0 {
 			d.Metrics.Retried.Inc()
 		}
-		msgs[i] = l.message(ctx, f)
+		msgs[j] = l.message(ctx, f)
 	}
 	errs := d.Publisher.Publish(ctx, msgs)
 	var callErr error
 	failedAll := true
-	var done []*flight
-	for i, f := range flights {
-		err := errs[i]
-		f.e.attempts++
+	for j, f := range send {
+		err := errs[j]
+		res.errs[idx[j]] = err
 		switch {
 		case err == nil:
 			failedAll = false
-			f.span.End()
-			done = append(done, f)
-		case okafka.IsPermanent(err) && !f.dlq:
-			failedAll = false
-			d.Metrics.Failed.WithLabelValues("permanent").Inc()
+		case okafka.IsPermanent(err):
+			failedAll = false // the record's own trouble, not the broker's
 			f.span.RecordError(err)
 			f.span.SetStatus(codes.Error, err.Error())
-			f.span.End()
-			switch {
-			case errors.Is(err, okafka.ErrMessageTooLarge):
-				f.e.dlqReason, f.e.dlqKind = err.Error(), "too_large"
-			case f.e.solo:
-				f.e.dlqReason, f.e.dlqKind = "refused by the broker: "+err.Error(), "refused"
-			default:
-				f.e.solo = true
-			}
 		default:
-			if okafka.IsPermanent(err) {
-				failedAll = false // the dead letter itself is refused: retried below, not a broker outage
-			} else if callErr == nil {
+			if callErr == nil {
 				callErr = err
 			}
-			d.Metrics.Failed.WithLabelValues("transient").Inc()
 			f.span.RecordError(err)
 			f.span.SetStatus(codes.Error, err.Error())
-			f.span.End()
-			if ctx.Err() == nil {
-				d.Logger.Debug("relay: publish failed, will retry", "aggregate_id", f.a.id, "sequence", f.e.seq, "attempt", f.e.attempts, "err", err)
-			}
-			l.backOff(f.a)
 		}
+		f.span.End()
 	}
 	if failedAll && callErr != nil && ctx.Err() == nil {
 		allow(callErr)
 	} else {
 		allow(nil)
 	}
-	return done
+	return res
 }
 
-// finish advances the aggregates past the acknowledged events, saves their progress, and settles
-// the outbox changes.
-func (l *lane) finish(ctx context.Context, done []*flight) {
-	if len(done) == 0 {
-		return
-	}
+// apply takes a call's outcome into the lane's state: acknowledged records advance their
+// aggregate and go to the committer; failed ones are scheduled for retry or for the dead-letter
+// path. An aggregate's records in a call are consecutive; once one fails, the later ones are
+// not counted as published even if acknowledged (they went in the same produce request, so
+// this does not happen; if it did, they would only be sent again).
+func (l *lane) apply(r *callResult) {
 	d := l.p.d
-	type save struct {
-		id  string
-		seq int64
+	l.calls--
+	if r.rejected {
+		l.blockedUntil = time.Now().Add(100 * time.Millisecond)
 	}
-	var saves []save
-	for _, f := range done {
-		a, e := f.a, f.e
-		a.bo.Reset()
-		a.retryAt = time.Time{}
-		if e.dlqKind == "undecodable" && !isSequenced(a, e) {
-			// A poison row is not part of the stream: progress stays.
-			for i, p := range a.poison {
-				if p == e {
-					a.poison = append(a.poison[:i], a.poison[i+1:]...)
-					break
-				}
-			}
+	var done []*flight
+	failed := map[*aggState]bool{}
+	for i, f := range r.flights {
+		a, e, err := f.a, f.e, r.errs[i]
+		a.inFlight = false
+		if err == nil && failed[a] {
+			d.Logger.Warn("relay: record acknowledged after an earlier record of its aggregate failed in the same call; it will be sent again",
+				"aggregate_id", a.id, "sequence", e.seq)
 			continue
 		}
-		if e.seq > a.last {
-			a.last = e.seq
+		switch {
+		case err == nil:
+			a.bo.Reset()
+			a.retryAt = time.Time{}
+			if e.dlqKind == "undecodable" && !isSequenced(a, e) {
+				// A poison row is not part of the stream: progress stays.
+				f.poison = true
+				for k, p := range a.poison {
+					if p == e {
+						a.poison = append(a.poison[:k], a.poison[k+1:]...)
+						break
+					}
+				}
+			} else {
+				if e.seq > a.last {
+					a.last = e.seq
+				}
+				delete(a.pending, e.seq)
+			}
+			done = append(done, f)
+		case r.rejected:
+			// Not an attempt: the breaker is open.
+		case okafka.IsPermanent(err) && !f.dlq:
+			failed[a] = true
+			e.attempts++
+			d.Metrics.Failed.WithLabelValues("permanent").Inc()
+			switch {
+			case errors.Is(err, okafka.ErrMessageTooLarge):
+				e.dlqReason, e.dlqKind = err.Error(), "too_large"
+			case e.solo:
+				e.dlqReason, e.dlqKind = "refused by the broker: "+err.Error(), "refused"
+			default:
+				e.solo = true // a batch may have been refused because of another record
+			}
+		default:
+			if !failed[a] {
+				l.backOff(a)
+			}
+			failed[a] = true
+			e.attempts++
+			d.Metrics.Failed.WithLabelValues("transient").Inc()
+			d.Logger.Debug("relay: publish failed, will retry", "aggregate_id", a.id, "sequence", e.seq, "attempt", e.attempts, "err", err)
 		}
-		delete(a.pending, e.seq)
-		saves = append(saves, save{a.id, a.last})
 	}
-	// Progress is written only after the broker's acknowledgement; a failure here is a store
-	// outage: retry until it works or the term ends.
+	if len(done) > 0 {
+		select {
+		case l.commits <- done:
+		case <-l.ctx.Done():
+		}
+	}
+}
+
+// committer writes publish_progress for acknowledged records (only after the broker's
+// acknowledgement, in order per aggregate) and then settles their outbox changes.
+func (l *lane) committer(ctx context.Context) {
+	d := l.p.d
+	for {
+		var done []*flight
+		select {
+		case <-ctx.Done():
+			return
+		case done = <-l.commits:
+		}
+	more:
+		for len(done) < 4096 {
+			select {
+			case x := <-l.commits:
+				done = append(done, x...)
+			default:
+				break more
+			}
+		}
+		latest := map[string]int64{}
+		for _, f := range done {
+			if f.poison {
+				continue
+			}
+			if f.e.seq > latest[f.a.id] {
+				latest[f.a.id] = f.e.seq
+			}
+		}
+		if !l.saveProgress(ctx, latest) {
+			return
+		}
+		for _, f := range done {
+			e := f.e
+			if f.dlq {
+				d.Metrics.DeadLettered.WithLabelValues(e.topic, e.dlqKind).Inc()
+				d.Logger.Warn("relay: dead-lettered", "topic", e.topic, "aggregate_id", e.env.AggregateID, "sequence", e.seq,
+					"event_id", e.env.EventID, "dead_letter_id", e.dlqID.String(), "reason", e.dlqReason)
+				for _, c := range e.changes {
+					c.settle(DeadLettered)
+				}
+				continue
+			}
+			d.Metrics.observePublished(e.topic, e.committed)
+			for _, c := range e.changes {
+				c.settle(Published)
+			}
+		}
+	}
+}
+
+// saveProgress writes the given last sequences, retrying failures until they succeed or ctx
+// ends (a store outage: nothing is settled meanwhile).
+func (l *lane) saveProgress(ctx context.Context, latest map[string]int64) bool {
+	d := l.p.d
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = 50*time.Millisecond, 5*time.Second
-	for len(saves) > 0 {
+	for len(latest) > 0 {
 		var mu sync.Mutex
-		var failed []save
+		failed := map[string]int64{}
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 16)
-		for _, s := range saves {
+		for id, seq := range latest {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := d.Progress.Save(ctx, s.id, s.seq); err != nil {
+				if err := d.Progress.Save(ctx, id, seq); err != nil {
 					mu.Lock()
-					failed = append(failed, s)
+					failed[id] = seq
 					mu.Unlock()
 				}
 			}()
 		}
 		wg.Wait()
-		saves = failed
-		if len(saves) > 0 {
-			d.Metrics.StoreErrors.WithLabelValues("save_progress").Add(float64(len(saves)))
+		latest = failed
+		if len(latest) > 0 {
+			d.Metrics.StoreErrors.WithLabelValues("save_progress").Add(float64(len(latest)))
 			select {
 			case <-ctx.Done():
-				return
+				return false
 			case <-time.After(bo.NextBackOff()):
 			}
 		}
 	}
-	for _, f := range done {
-		e := f.e
-		if f.dlq {
-			d.Metrics.DeadLettered.WithLabelValues(e.topic, e.dlqKind).Inc()
-			d.Logger.Warn("relay: dead-lettered", "topic", e.topic, "aggregate_id", e.env.AggregateID, "sequence", e.seq,
-				"event_id", e.env.EventID, "dead_letter_id", e.dlqID.String(), "reason", e.dlqReason)
-			for _, c := range e.changes {
-				c.settle(DeadLettered)
-			}
-			continue
-		}
-		d.Metrics.observePublished(e.topic, e.committed)
-		for _, c := range e.changes {
-			c.settle(Published)
-		}
-	}
+	return true
 }
 
 // isSequenced says whether e is the aggregate's pending entry at its sequence (not a poison row).
