@@ -34,6 +34,7 @@ COPY services/query/go.* services/query/
 COPY services/cdc-relay/go.* services/cdc-relay/
 COPY services/projector/go.* services/projector/
 COPY deploy/check/go.* deploy/check/
+COPY e2e/go.* e2e/
 COPY pkg/ pkg/
 COPY services/ services/
 ARG VERSION=dev
