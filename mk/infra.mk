@@ -39,9 +39,13 @@ infra-status:
 infra-logs:
 	@"$(INFRA_SH)" logs all 50
 
+# Static checks that run before the tests (defined in mk/proto.mk): buf lint and format, generated
+# code up to date, gofmt. go vet runs in test-vet.
+TEST_CHECKS := proto-lint proto-format-check proto-stale-check lint-gofmt
+
 .SECONDEXPANSION:
 ## test: every test: infra-up, $(TEST_PREREQS), go vet and go test -race over all modules.
-test: infra-up $$(TEST_PREREQS) test-vet test-go
+test: infra-up $$(TEST_PREREQS) $(TEST_CHECKS) test-vet test-go
 	@echo "test: all steps passed"
 
 ## test-vet: go vet ./... in every module of go.work.
