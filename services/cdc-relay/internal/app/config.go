@@ -57,9 +57,10 @@ type Config struct {
 	RecoveryInterval time.Duration `env:"ORDERSYS_RELAY_RECOVERY_INTERVAL" default:"3s"`
 	RecoveryGrace    time.Duration `env:"ORDERSYS_RELAY_RECOVERY_GRACE" default:"5s"`
 	// OrderTopic and CustomerTopic are the topics created at start (with their .dlq) and used
-	// for rows that name no topic.
-	OrderTopic    string `env:"ORDERSYS_RELAY_ORDER_TOPIC" default:"order-events"`
-	CustomerTopic string `env:"ORDERSYS_RELAY_CUSTOMER_TOPIC" default:"customer-events"`
+	// for rows that name no topic. The command service (which writes the topic into each outbox
+	// row) and the projector read the same two variables.
+	OrderTopic    string `env:"ORDERSYS_ORDER_TOPIC" default:"order-events"`
+	CustomerTopic string `env:"ORDERSYS_CUSTOMER_TOPIC" default:"customer-events"`
 	// Partitions and ReplicationFactor of the topics the relay creates.
 	Partitions        int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
@@ -125,7 +126,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("ORDERSYS_KAFKA_PARTITIONS and ORDERSYS_KAFKA_REPLICATION_FACTOR must be at least 1"))
 	}
 	if c.OrderTopic == "" || c.CustomerTopic == "" {
-		errs = append(errs, errors.New("ORDERSYS_RELAY_ORDER_TOPIC and ORDERSYS_RELAY_CUSTOMER_TOPIC must not be empty"))
+		errs = append(errs, errors.New("ORDERSYS_ORDER_TOPIC and ORDERSYS_CUSTOMER_TOPIC must not be empty"))
 	}
 	return errors.Join(errs...)
 }

@@ -42,6 +42,11 @@ type Config struct {
 	MaxRetries int `env:"ORDERSYS_COMMAND_MAX_RETRIES" default:"5"`
 	// DedupTTL is how long command ids (and rejected command ids) are remembered.
 	DedupTTL time.Duration `env:"ORDERSYS_DEDUP_TTL" default:"24h"`
+	// OrderTopic is the topic written into the outbox rows of Order events (the relay publishes
+	// each row to the topic it names).
+	OrderTopic string `env:"ORDERSYS_ORDER_TOPIC" default:"order-events"`
+	// CustomerTopic is the topic written into the outbox rows of Customer events.
+	CustomerTopic string `env:"ORDERSYS_CUSTOMER_TOPIC" default:"customer-events"`
 }
 
 func main() {
@@ -63,6 +68,9 @@ func run(ctx context.Context) error {
 	}
 	if cfg.SnapshotEvery < 0 || cfg.MaxRetries < 0 || cfg.DedupTTL < time.Second {
 		return errors.New("configuration: ORDERSYS_SNAPSHOT_EVERY and ORDERSYS_COMMAND_MAX_RETRIES must not be negative, ORDERSYS_DEDUP_TTL must be at least 1s")
+	}
+	if cfg.OrderTopic == "" || cfg.CustomerTopic == "" {
+		return errors.New("configuration: ORDERSYS_ORDER_TOPIC and ORDERSYS_CUSTOMER_TOPIC must not be empty")
 	}
 	log := telemetry.Logger(serviceName, cfg.LogLevel)
 	slog.SetDefault(log)
@@ -102,7 +110,10 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer session.Close()
-	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{CommandTTL: cfg.DedupTTL})
+	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{
+		CommandTTL: cfg.DedupTTL,
+		Topics:     map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic},
+	})
 	probe := func(ctx context.Context) error {
 		_, err := store.Head(ctx, "00000000-0000-0000-0000-000000000000")
 		return err
