@@ -34,6 +34,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
@@ -50,16 +51,17 @@ type Config struct {
 	config.Common
 	// Group prefixes the consumer groups.
 	Group string `env:"ORDERSYS_PROJECTOR_GROUP" default:"ordersys-projector"`
-	// OrderTopic carries Order events.
-	OrderTopic string `env:"ORDERSYS_PROJECTOR_ORDER_TOPIC" default:"order-events"`
+	// OrderTopic carries Order events (the same variable as the command service and the relay).
+	OrderTopic string `env:"ORDERSYS_ORDER_TOPIC" default:"order-events"`
 	// CustomerTopic carries Customer events.
-	CustomerTopic string `env:"ORDERSYS_PROJECTOR_CUSTOMER_TOPIC" default:"customer-events"`
+	CustomerTopic string `env:"ORDERSYS_CUSTOMER_TOPIC" default:"customer-events"`
 	// RetireGrace is how long a formerly active version is still written after a rebuild switched
 	// readers away from it.
 	RetireGrace time.Duration `env:"ORDERSYS_PROJECTOR_RETIRE_GRACE" default:"30s"`
-	// Partitions and ReplicationFactor are used to create the dead-letter topics.
+	// Partitions and ReplicationFactor are used to create the dead-letter topics, and the
+	// order and customer topics when the projector finds them missing (as the relay would).
 	Partitions int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
-	// ReplicationFactor of the dead-letter topics.
+	// ReplicationFactor of the topics the projector creates.
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
 }
 
@@ -211,12 +213,49 @@ func serve(ctx context.Context) error {
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 
 	// -------------------------------------------------------------------------------------
+	// The topics the projections consume: they must exist, every partition led, before the
+	// consumer groups join. A group whose leader assigns partitions while a topic is missing or
+	// still being created can stay without any partition (kafka-go's partition watcher takes its
+	// baseline after that assignment), and a broker that auto-creates topics would create them
+	// on the consumer's metadata request with its own defaults. So the projector creates them
+	// with the relay's spec when they are missing (whoever comes first; an existing topic is
+	// left as it is).
+
+	if err := ensureSourceTopics(ctx, cfg, log); err != nil {
+		log.Info("shutting down", "err", err)
+		return <-serveErr
+	}
+
+	// -------------------------------------------------------------------------------------
 	// Projections: one consumer group per projection and table version
 
 	sup := projector.NewSupervisor(coreConfig(cfg), d)
 	supErr := sup.Run(ctx) // returns once ctx ended and every consumer committed and left
 	log.Info("shutting down")
 	return errors.Join(supErr, <-serveErr)
+}
+
+// ensureSourceTopics creates the order and customer topics when missing and waits until every
+// partition has a leader, retrying until it works; it fails only when ctx ends.
+func ensureSourceTopics(ctx context.Context, cfg Config, log *slog.Logger) error {
+	var specs []okafka.TopicSpec
+	for _, t := range []string{cfg.OrderTopic, cfg.CustomerTopic} {
+		specs = append(specs, okafka.TopicSpec{Name: t, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor})
+	}
+	for attempt := 1; ; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := okafka.EnsureTopics(tctx, cfg.Kafka.Brokers, specs...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("topics not ready, the projections wait", "topics", []string{cfg.OrderTopic, cfg.CustomerTopic}, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %s, %s: %w", cfg.OrderTopic, cfg.CustomerTopic, ctx.Err())
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
 }
 
 // rebuild runs `projector rebuild <projection>`.

@@ -50,74 +50,12 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{orderTopic + ".projector.dlq", customerTopic + ".projector.dlq"}})
 	})
 	grpcAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	for k, v := range map[string]string{
-		"ORDERSYS_CQL_HOSTS": strings.Join(testinfra.CQLHosts(), ","), "ORDERSYS_CQL_KEYSPACE": ks,
-		"ORDERSYS_KAFKA_BROKERS": strings.Join(brokers, ","), "ORDERSYS_GRPC_ADDR": grpcAddr, "ORDERSYS_METRICS_ADDR": metricsAddr,
-		"ORDERSYS_OTLP_ENDPOINT": "", "ORDERSYS_LOG_LEVEL": "warn", "ORDERSYS_PROJECTOR_GROUP": "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		"ORDERSYS_PROJECTOR_ORDER_TOPIC": orderTopic, "ORDERSYS_PROJECTOR_CUSTOMER_TOPIC": customerTopic,
-		"ORDERSYS_KAFKA_PARTITIONS": "2", "ORDERSYS_PROJECTOR_RETIRE_GRACE": "1s",
-	} {
-		t.Setenv(k, v)
-	}
+	serveProjector(t, ks, brokers, orderTopic, customerTopic, grpcAddr, metricsAddr)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, io.Discard) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-
-	conn, err := grpcx.ClientConn(grpcAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
-	waitFor(t, func() error {
-		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("health %s", resp.GetStatus())
-		}
-		return nil
-	})
-
-	// One order, stored and published as the relay would.
-	reg := codec.NewRegistry()
-	o := order.New(gocql.TimeUUID().String())
-	envs := es.NewEnvelopes(o, []es.Event{order.OrderCreated{OrderID: o.AggregateID(), CustomerID: gocql.TimeUUID().String(),
-		Items: []order.Item{{ProductID: gocql.TimeUUID().String(), Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100}},
-		es.Metadata{}, time.Now(), func() string { return gocql.TimeUUID().String() })
-	if err := reg.EncodeEnvelope(&envs[0]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cql.NewEventStore(s, reg, cql.Options{}).Append(context.Background(), es.AppendRequest{
-		AggregateID: o.AggregateID(), AggregateType: order.AggregateType, Events: envs}); err != nil {
-		t.Fatal(err)
-	}
-	value, err := codec.MarshalEnvelope(envs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: orderTopic, Balancer: &kafka.Hash{}}
-	defer w.Close()
-	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(o.AggregateID()), Value: value,
-		Headers: []kafka.Header{{Key: "event_type", Value: []byte(order.EventOrderCreated)}}}); err != nil {
-		t.Fatal(err)
-	}
+	id := publishOrder(t, s, brokers, orderTopic)
 	store := readmodel.NewStore(s, readmodel.Options{})
 	waitFor(t, func() error {
-		_, err := store.GetOrder(context.Background(), o.AggregateID())
+		_, err := store.GetOrder(context.Background(), id)
 		return err
 	})
 
@@ -143,7 +81,7 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 	if !strings.Contains(out.String(), "version 2 is active") {
 		t.Fatalf("rebuild output:\n%s", out.String())
 	}
-	if got, err := readmodel.NewOrderTables(s, 2).Get(context.Background(), o.AggregateID()); err != nil || got.State.Version() != 1 {
+	if got, err := readmodel.NewOrderTables(s, 2).Get(context.Background(), id); err != nil || got.State.Version() != 1 {
 		t.Fatalf("rebuilt order: %+v %v", got, err)
 	}
 	out.Reset()
@@ -171,4 +109,118 @@ func waitFor(t *testing.T, check func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// serveProjector sets the projector's environment, runs `projector serve` until the test ends
+// (then checks it stops cleanly) and waits until its gRPC health says SERVING.
+func serveProjector(t *testing.T, keyspace string, brokers []string, orderTopic, customerTopic, grpcAddr, metricsAddr string) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"ORDERSYS_CQL_HOSTS": strings.Join(testinfra.CQLHosts(), ","), "ORDERSYS_CQL_KEYSPACE": keyspace,
+		"ORDERSYS_KAFKA_BROKERS": strings.Join(brokers, ","), "ORDERSYS_GRPC_ADDR": grpcAddr, "ORDERSYS_METRICS_ADDR": metricsAddr,
+		"ORDERSYS_OTLP_ENDPOINT": "", "ORDERSYS_LOG_LEVEL": "warn", "ORDERSYS_PROJECTOR_GROUP": "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		"ORDERSYS_ORDER_TOPIC": orderTopic, "ORDERSYS_CUSTOMER_TOPIC": customerTopic,
+		"ORDERSYS_KAFKA_PARTITIONS": "2", "ORDERSYS_PROJECTOR_RETIRE_GRACE": "1s",
+	} {
+		t.Setenv(k, v)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+
+	conn, err := grpcx.ClientConn(grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	health := healthpb.NewHealthClient(conn)
+	waitFor(t, func() error {
+		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health %s", resp.GetStatus())
+		}
+		return nil
+	})
+}
+
+// publishOrder stores one OrderCreated in the event store and publishes it to topic as the relay
+// would; it returns the order id.
+func publishOrder(t *testing.T, s *gocql.Session, brokers []string, topic string) string {
+	t.Helper()
+	reg := codec.NewRegistry()
+	o := order.New(gocql.TimeUUID().String())
+	envs := es.NewEnvelopes(o, []es.Event{order.OrderCreated{OrderID: o.AggregateID(), CustomerID: gocql.TimeUUID().String(),
+		Items: []order.Item{{ProductID: gocql.TimeUUID().String(), Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100}},
+		es.Metadata{}, time.Now(), func() string { return gocql.TimeUUID().String() })
+	if err := reg.EncodeEnvelope(&envs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cql.NewEventStore(s, reg, cql.Options{}).Append(context.Background(), es.AppendRequest{
+		AggregateID: o.AggregateID(), AggregateType: order.AggregateType, Events: envs}); err != nil {
+		t.Fatal(err)
+	}
+	value, err := codec.MarshalEnvelope(envs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}}
+	defer w.Close()
+	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(o.AggregateID()), Value: value,
+		Headers: []kafka.Header{{Key: "event_type", Value: []byte(order.EventOrderCreated)}}}); err != nil {
+		t.Fatal(err)
+	}
+	return o.AggregateID()
+}
+
+// TestServeCreatesMissingTopicsBeforeConsuming starts the projector before any relay created its
+// topics: it creates them with ORDERSYS_KAFKA_PARTITIONS partitions before its consumer groups
+// join (a group joining a topic still being created may be left without partitions), and it
+// projects what is published afterwards.
+func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
+	testinfra.Require(t)
+	s, ks := cqltest.Keyspace(t)
+	brokers := testinfra.KafkaBrokers()
+	orderTopic, customerTopic := testinfra.TopicName(t, "order-events"), testinfra.TopicName(t, "customer-events")
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{orderTopic, customerTopic,
+			orderTopic + ".projector.dlq", customerTopic + ".projector.dlq"}})
+	})
+	serveProjector(t, ks, brokers, orderTopic, customerTopic, freeAddr(t), freeAddr(t))
+
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	waitFor(t, func() error {
+		md, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{orderTopic, customerTopic}})
+		if err != nil {
+			return err
+		}
+		for _, tp := range md.Topics {
+			if tp.Error != nil || len(tp.Partitions) != 2 {
+				return fmt.Errorf("topic %s: %d partitions (%v), want 2", tp.Name, len(tp.Partitions), tp.Error)
+			}
+		}
+		return nil
+	})
+
+	id := publishOrder(t, s, brokers, orderTopic)
+	store := readmodel.NewStore(s, readmodel.Options{})
+	waitFor(t, func() error {
+		_, err := store.GetOrder(context.Background(), id)
+		return err
+	})
 }
