@@ -519,7 +519,7 @@ func TestE2E(t *testing.T) {
 		var recs []kcatRecord
 		err := eventually(convergeTimeout, time.Second, func() error {
 			var err error
-			if recs, err = s.kcatRead("order-events", keys); err != nil {
+			if recs, err = s.kcatRead(s.topics["Order"], keys); err != nil {
 				return err
 			}
 			seen := map[string]map[string]bool{}
@@ -531,13 +531,13 @@ func TestE2E(t *testing.T) {
 			}
 			for _, m := range all {
 				if int64(len(seen[m.id])) < m.version {
-					return fmt.Errorf("%w: order %s: %d of %d events on order-events", errNotYet, m.id, len(seen[m.id]), m.version)
+					return fmt.Errorf("%w: order %s: %d of %d events on %s", errNotYet, m.id, len(seen[m.id]), m.version, s.topics["Order"])
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("kcat order-events: %v", err)
+			t.Fatalf("kcat %s: %v", s.topics["Order"], err)
 		}
 		checkRecords(t, recs, models, traced.id, traceID)
 
@@ -546,7 +546,7 @@ func TestE2E(t *testing.T) {
 			ckeys[c.id] = true
 		}
 		err = eventually(convergeTimeout, time.Second, func() error {
-			crecs, err := s.kcatRead("customer-events", ckeys)
+			crecs, err := s.kcatRead(s.topics["Customer"], ckeys)
 			if err != nil {
 				return err
 			}
@@ -558,12 +558,12 @@ func TestE2E(t *testing.T) {
 				got[r.Key] = true
 			}
 			if len(got) != len(customers) {
-				return fmt.Errorf("%w: %d of %d customers on customer-events", errNotYet, len(got), len(customers))
+				return fmt.Errorf("%w: %d of %d customers on %s", errNotYet, len(got), len(customers), s.topics["Customer"])
 			}
 			return nil
 		})
 		if err != nil {
-			t.Errorf("kcat customer-events: %v", err)
+			t.Errorf("kcat %s: %v", s.topics["Customer"], err)
 		}
 	})
 
@@ -855,7 +855,7 @@ func checkRecords(t *testing.T, recs []kcatRecord, models map[string]*orderModel
 			t.Errorf("order %s: events 1..%d on the topic, want 1..%d", id, next[id]-1, m.version)
 		}
 	}
-	t.Logf("kcat: %d records of %d orders on order-events, %d duplicates", len(recs), len(models), dups)
+	t.Logf("kcat: %d records of %d orders on the run's order topic, %d duplicates", len(recs), len(models), dups)
 }
 
 func keysOf[V any](m map[string]V) []string {

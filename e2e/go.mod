@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ordersys/ordersys/pkg v0.0.0
+	github.com/segmentio/kafka-go v0.4.51
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -13,7 +14,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.16 // indirect
-	github.com/segmentio/kafka-go v0.4.51 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -57,6 +58,10 @@ type system struct {
 	keyspace string
 	group    string // the projector's consumer group
 	brokers  []string
+	// topics are this run's own Kafka topics, by aggregate type ("Order", "Customer"), given to
+	// command, cdc-relay and projector through ORDERSYS_ORDER_TOPIC / ORDERSYS_CUSTOMER_TOPIC so
+	// that the run shares no topic with a `make run` system; deleted by stop.
+	topics map[string]string
 
 	jaeger     *process // nil when jaegerSkip says why
 	jaegerURL  string   // http://127.0.0.1:<port> of the Jaeger query API
@@ -158,8 +163,10 @@ func (s *system) start() error {
 	}
 	s.keyspace = "e2e_" + strings.ReplaceAll(run, "-", "_")
 	s.group = "e2e-projector-" + run
+	s.topics = map[string]string{"Order": "e2e-" + run + "-order-events", "Customer": "e2e-" + run + "-customer-events"}
 	s.brokers = testinfra.KafkaBrokers()
-	s.logf("run %s: logs in %s, keyspace %s, projector group %s", run, rel(s.root, s.runDir), s.keyspace, s.group)
+	s.logf("run %s: logs in %s, keyspace %s, projector group %s, topics %s and %s", run, rel(s.root, s.runDir),
+		s.keyspace, s.group, s.topics["Order"], s.topics["Customer"])
 
 	// ---------------------------------------------------------------------------------------
 	// The real servers must answer (make infra-up)
@@ -211,7 +218,7 @@ func (s *system) start() error {
 	for _, name := range serviceNames {
 		s.grpcAddr[name] = freeAddr()
 		s.metricsAddr[name] = freeAddr()
-		env := append(s.serviceEnv(),
+		env := append(s.serviceEnv(name),
 			"ORDERSYS_GRPC_ADDR="+s.grpcAddr[name],
 			"ORDERSYS_METRICS_ADDR="+s.metricsAddr[name],
 		)
@@ -269,9 +276,9 @@ func (s *system) build() error {
 	return nil
 }
 
-// serviceEnv is the environment of every service and of migrate: this process's environment
+// serviceEnv is the environment of the service (or migrate) name: this process's environment
 // without any ORDERSYS_* (a developer's settings must not leak in), plus the test's settings.
-func (s *system) serviceEnv() []string {
+func (s *system) serviceEnv(name string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ORDERSYS_") {
@@ -292,6 +299,10 @@ func (s *system) serviceEnv() []string {
 		"ORDERSYS_LOG_LEVEL=info",
 		"ORDERSYS_SHUTDOWN_TIMEOUT=10s",
 	)
+	switch name {
+	case "command", "cdc-relay", "projector": // the binaries that read the topic names
+		env = append(env, "ORDERSYS_ORDER_TOPIC="+s.topics["Order"], "ORDERSYS_CUSTOMER_TOPIC="+s.topics["Customer"])
+	}
 	// E2E_ORDERSYS_X=v passes ORDERSYS_X=v to every service (tuning for the benchmark), last wins.
 	for _, kv := range os.Environ() {
 		if rest, ok := strings.CutPrefix(kv, "E2E_ORDERSYS_"); ok {
@@ -302,7 +313,7 @@ func (s *system) serviceEnv() []string {
 }
 
 func (s *system) migrate() error {
-	env := append(s.serviceEnv(), "ORDERSYS_CQL_PROFILE=portable", "ORDERSYS_MIGRATE_TIMEOUT="+migrateTimeout.String())
+	env := append(s.serviceEnv("migrate"), "ORDERSYS_CQL_PROFILE=portable", "ORDERSYS_MIGRATE_TIMEOUT="+migrateTimeout.String())
 	start := time.Now()
 	p, err := s.spawn("migrate", filepath.Join(s.binDir, "migrate"), nil, env)
 	if err != nil {
@@ -409,6 +420,7 @@ func (s *system) stop() (unclean []string) {
 	}
 	if s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" {
 		s.dropKeyspace()
+		s.deleteTopics()
 	}
 	if s.builtBin {
 		_ = os.RemoveAll(s.binDir) // ~150 MB per run; the build cache makes the next build cheap
@@ -456,6 +468,29 @@ func (s *system) dropKeyspace() {
 	defer session.Close()
 	if err := session.Query("DROP KEYSPACE IF EXISTS " + s.keyspace).Exec(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: drop keyspace %s: %v\n", s.keyspace, err)
+	}
+}
+
+// deleteTopics deletes this run's topics and their dead-letter topics (the relay's <topic>.dlq,
+// the projector's <topic>.projector.dlq); a topic that was never created is no error.
+func (s *system) deleteTopics() {
+	var names []string
+	for _, t := range s.topics {
+		names = append(names, t, t+".dlq", t+".projector.dlq")
+	}
+	sort.Strings(names)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := &kafkago.Client{Addr: kafkago.TCP(s.brokers...), Transport: &kafkago.Transport{}}
+	resp, err := client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: names})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: delete topics %v: %v\n", names, err)
+		return
+	}
+	for name, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafkago.UnknownTopicOrPartition) {
+			fmt.Fprintf(os.Stderr, "e2e: delete topic %s: %v\n", name, err)
+		}
 	}
 }
 
