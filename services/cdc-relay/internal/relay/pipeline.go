@@ -685,6 +685,11 @@ func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
 			attribute.String("ordersys.event_type", e.env.EventType),
 			attribute.Int64("ordersys.sequence", e.seq),
 			attribute.Int("ordersys.attempt", e.attempts+1),
+			// The same keys as the command service's and the projector's spans, so one search
+			// by correlation_id finds the command's trace in every service.
+			attribute.String("correlation_id", e.env.CorrelationID),
+			attribute.String("causation_id", e.env.CausationID),
+			attribute.String("aggregate_id", e.env.AggregateID),
 		))
 	f.span = span
 	tp, ts := telemetry.TraceContextFromContext(sctx)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gocql/gocql"
 	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -413,6 +414,15 @@ func TestPipelinePublishSpanContinuesCommandTrace(t *testing.T) {
 	s := spans[0]
 	if s.Parent().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || s.Parent().SpanID().String() != "00f067aa0ba902b7" {
 		t.Fatalf("publish span parent %v, want the command's span", s.Parent())
+	}
+	attrs := map[attribute.Key]string{}
+	for _, kv := range s.Attributes() {
+		attrs[kv.Key] = kv.Value.Emit()
+	}
+	for k, want := range map[attribute.Key]string{"correlation_id": "corr", "causation_id": "cmd-1", "aggregate_id": agg} {
+		if attrs[k] != want {
+			t.Errorf("publish span attribute %s = %q, want %q", k, attrs[k], want)
+		}
 	}
 	h.broker.mu.Lock()
 	tp, _ := okafka.Header(h.broker.got[0].Headers, okafka.HeaderTraceParent)
