@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -476,6 +478,11 @@ func TestMetadataIsStored(t *testing.T) {
 			!strings.HasPrefix(e.TraceParent, "00-"+traceID+"-") || e.Metadata["command"] != "CreateOrder" {
 			t.Fatalf("stored envelope %+v, want correlation corr-123, user alice, causation %s, trace %s", e, cmdID, traceID)
 		}
+		// The call's server span carries the ids that find this command's trace.
+		want := map[string]string{"correlation_id": "corr-123", "aggregate_id": id, "command_id": cmdID, "causation_id": cmdID}
+		if got := serverSpanAttrs(t, span.SpanContext().TraceID()); !maps.Equal(subset(got, want), want) {
+			t.Fatalf("server span attributes %v, want %v", got, want)
+		}
 	})
 
 	t.Run("generated correlation and causation ids", func(t *testing.T) {
@@ -497,13 +504,50 @@ func TestMetadataIsStored(t *testing.T) {
 
 	t.Run("correlation id echoed on errors too", func(t *testing.T) {
 		var header metadata.MD
-		mctx := metadata.AppendToOutgoingContext(ctx, grpcapi.MetadataCorrelationID, "corr-err")
+		tctx, span := otel.Tracer("client").Start(ctx, "client call")
+		defer span.End()
+		mctx := metadata.AppendToOutgoingContext(tctx, grpcapi.MetadataCorrelationID, "corr-err")
 		_, err := s.oc.ConfirmOrder(mctx, &ordersv1.ConfirmOrderRequest{OrderId: ids.New()}, grpc.Header(&header))
 		wantCode(t, err, codes.NotFound)
 		if got := header.Get(grpcapi.MetadataCorrelationID); !slices.Equal(got, []string{"corr-err"}) {
 			t.Fatalf("response header %s = %v", grpcapi.MetadataCorrelationID, got)
 		}
+		if got := serverSpanAttrs(t, span.SpanContext().TraceID()); got["correlation_id"] != "corr-err" {
+			t.Fatalf("server span of a failed call: attributes %v, want correlation_id corr-err", got)
+		}
 	})
+}
+
+// serverSpanAttrs waits for the server span of trace id to end and returns its attributes.
+func serverSpanAttrs(t *testing.T, id trace.TraceID) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, sp := range recordedSpans.Ended() {
+			if sp.SpanContext().TraceID() == id && sp.SpanKind() == trace.SpanKindServer {
+				attrs := map[string]string{}
+				for _, kv := range sp.Attributes() {
+					attrs[string(kv.Key)] = kv.Value.Emit()
+				}
+				return attrs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no server span of trace %s ended", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// subset returns the entries of m whose keys are in keys.
+func subset(m, keys map[string]string) map[string]string {
+	out := map[string]string{}
+	for k := range keys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func TestIdempotency(t *testing.T) {

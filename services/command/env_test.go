@@ -16,6 +16,9 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 
 	"github.com/ordersys/ordersys/pkg/codec"
@@ -29,6 +32,9 @@ import (
 	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
 	"github.com/ordersys/ordersys/services/command/internal/storage"
 )
+
+// recordedSpans holds every span ended in this test binary (TestMain registers it).
+var recordedSpans = tracetest.NewSpanRecorder()
 
 // shared is the migrated keyspace every test and benchmark of this binary uses (each with fresh
 // aggregate ids), made on first use and dropped by TestMain.
@@ -51,6 +57,10 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	// Ended spans are recorded, for the tests that check the attributes of the server spans.
+	if tp, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider); ok {
+		tp.RegisterSpanProcessor(recordedSpans)
 	}
 	code := m.Run()
 	_ = shutdown(context.Background())

@@ -31,6 +31,20 @@ const (
 	DefaultCacheSize = 10000
 )
 
+// Attributes Handler.Execute sets on the caller's span (the gRPC server span of the call): the
+// same keys as the relay's publish spans and the projector's spans, so a search by
+// correlation_id finds one command's trace in every service.
+const (
+	// SpanAttrCorrelationID is the correlation id of the business request.
+	SpanAttrCorrelationID = "correlation_id"
+	// SpanAttrAggregateID is the aggregate the command addresses.
+	SpanAttrAggregateID = "aggregate_id"
+	// SpanAttrCommandID is the client's command id (set only when the request has one).
+	SpanAttrCommandID = "command_id"
+	// SpanAttrCausationID is the causation id of the events (the command id, or a fresh id).
+	SpanAttrCausationID = "causation_id"
+)
+
 // tracerName names the tracer of the load, decide and append spans.
 const tracerName = "github.com/ordersys/ordersys/services/command/internal/app"
 
@@ -227,6 +241,16 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 	if causation == "" {
 		causation = s.opts.NewID()
 	}
+	// The caller's span (the gRPC server span) carries the ids that find this command's trace.
+	attrs := []attribute.KeyValue{
+		attribute.String(SpanAttrCorrelationID, req.Meta.CorrelationID),
+		attribute.String(SpanAttrAggregateID, req.AggregateID),
+		attribute.String(SpanAttrCausationID, causation),
+	}
+	if req.CommandID != "" {
+		attrs = append(attrs, attribute.String(SpanAttrCommandID, req.CommandID))
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attrs...)
 	traceparent, tracestate := telemetry.TraceContextFromContext(ctx)
 	meta := es.Metadata{
 		CausationID:   causation,

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -39,8 +41,8 @@ type metaKey struct{}
 
 // MetadataInterceptor returns the unary server interceptor that reads the caller's correlation
 // and user ids from the request metadata, makes a correlation id when there is none, sends it
-// back in the response header x-correlation-id, and hands both to the handlers through the
-// context (see MetaFromContext). A user id longer than MaxUserIDLen characters or not valid
+// back in the response header x-correlation-id, sets it as attribute correlation_id on the
+// call's span, and hands both to the handlers through the context (see MetaFromContext). A user id longer than MaxUserIDLen characters or not valid
 // UTF-8 fails the call with an *es.ValidationError on "x-user-id".
 func MetadataInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -51,6 +53,9 @@ func MetadataInterceptor() grpc.UnaryServerInterceptor {
 		}
 		// Sent with the response, or with the status when the call fails.
 		_ = grpc.SetHeader(ctx, metadata.Pairs(MetadataCorrelationID, m.CorrelationID))
+		// On the call's server span (otelgrpc's), also when the call fails before the handler;
+		// the handler adds aggregate_id, command_id and causation_id (app.Handler.Execute).
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String(app.SpanAttrCorrelationID, m.CorrelationID))
 		switch {
 		case !utf8.ValidString(m.UserID):
 			return nil, es.Invalid(MetadataUserID, "metadata must be valid UTF-8")
