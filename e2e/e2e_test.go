@@ -591,6 +591,15 @@ func TestE2E(t *testing.T) {
 					return fmt.Errorf("%w: trace %s has spans of %v, none of %s yet", errNotYet, traceID, keysOf(svcs), w)
 				}
 			}
+			// Each service tags a span of the command's trace with its correlation id (command:
+			// the gRPC server span; cdc-relay: the publish span; projector: the process span).
+			tagged := tr.tagged("correlation_id", tracedCorr)
+			for _, w := range want {
+				if len(tagged[w]) == 0 {
+					return fmt.Errorf("%w: no span of %s in trace %s carries tag correlation_id=%s (spans of %s: %v; tagged: %v)",
+						errNotYet, w, traceID, tracedCorr, w, svcs[w], tagged)
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -599,9 +608,6 @@ func TestE2E(t *testing.T) {
 		t.Logf("trace %s: %d spans: %v", traceID, len(tr.Spans), tr.services())
 		tagged := tr.tagged("correlation_id", tracedCorr)
 		t.Logf("spans with correlation_id=%s: %v", tracedCorr, tagged)
-		if len(tagged) == 0 {
-			t.Errorf("no span of trace %s carries tag correlation_id=%s", traceID, tracedCorr)
-		}
 		// The correlation id finds the trace through Jaeger's tag search too.
 		tags, _ := json.Marshal(map[string]string{"correlation_id": tracedCorr})
 		for svc := range tagged {
