@@ -94,3 +94,40 @@ func TestPublisherUnreachableBrokerIsTransient(t *testing.T) {
 		t.Fatal("Ping of a closed port succeeded")
 	}
 }
+
+// TestEnsureTopicsSetsRetentionAndLeavesAnExistingTopicAlone creates an event topic with
+// retention.ms=-1 (what a projector rebuild replaying from the first offset needs), reads the
+// setting back with DescribeConfigs, and checks that a second EnsureTopics with another spec
+// changes neither the retention nor the partition count.
+func TestEnsureTopicsSetsRetentionAndLeavesAnExistingTopicAlone(t *testing.T) {
+	testinfra.RequireKafka(t)
+	brokers := testinfra.KafkaBrokers()
+	topic := testinfra.TopicName(t, "order-events")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+		_, _ = c.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
+	})
+	if err := okafka.EnsureTopics(ctx, brokers, okafka.EventTopic(topic, 2, 1, okafka.RetentionForever)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := okafka.TopicConfigs(ctx, brokers, topic, okafka.ConfigRetentionMs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[okafka.ConfigRetentionMs] != "-1" {
+			t.Fatalf("%s: retention.ms = %q, want -1", when, got[okafka.ConfigRetentionMs])
+		}
+		if n, err := okafka.PartitionCount(ctx, brokers, topic); err != nil || n != 2 {
+			t.Fatalf("%s: %d partitions (%v), want 2", when, n, err)
+		}
+	}
+	check("created")
+	if err := okafka.EnsureTopics(ctx, brokers, okafka.EventTopic(topic, 4, 1, 3_600_000)); err != nil {
+		t.Fatalf("EnsureTopics of the existing topic: %v", err)
+	}
+	check("after EnsureTopics with another spec")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -21,9 +22,46 @@ type TopicSpec struct {
 	Configs map[string]string
 }
 
-// EnsureTopics creates the topics that do not exist yet and waits, until ctx ends, for every
-// partition of every topic to have a leader. An existing topic is left as it is (its partition
-// count is not changed). It is safe to call from several processes at once.
+// ConfigRetentionMs is the topic-level setting that bounds how long records are kept.
+const ConfigRetentionMs = "retention.ms"
+
+// RetentionForever is the retention.ms that keeps every record until the topic is deleted.
+const RetentionForever int64 = -1
+
+// EventTopic is the spec of an event topic (order-events, customer-events): its partitions,
+// replication factor and retention.ms (RetentionForever: a projector rebuild replays the topic
+// from its first offset, so every event stays; the event store remains the source of truth).
+func EventTopic(name string, partitions, replicationFactor int, retentionMs int64) TopicSpec {
+	return TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: replicationFactor,
+		Configs: map[string]string{ConfigRetentionMs: strconv.FormatInt(retentionMs, 10)}}
+}
+
+// TopicConfigs returns the named topic-level settings of topic as the broker reports them
+// (DescribeConfigs), explicit or default; a name the broker does not know is absent.
+func TopicConfigs(ctx context.Context, brokers []string, topic string, names ...string) (map[string]string, error) {
+	client, done := newClient(brokers, 10*time.Second)
+	defer done()
+	resp, err := client.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{
+		{ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: names}}})
+	if err != nil {
+		return nil, fmt.Errorf("describe configs of topic %s: %w", topic, err)
+	}
+	out := map[string]string{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("describe configs of topic %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			out[e.ConfigName] = e.ConfigValue
+		}
+	}
+	return out, nil
+}
+
+// EnsureTopics creates the topics that do not exist yet, with their Configs, and waits, until
+// ctx ends, for every partition of every topic to have a leader. An existing topic is left as it
+// is (neither its partition count nor its settings are changed; compare them with TopicConfigs).
+// It is safe to call from several processes at once.
 func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
 	if len(specs) == 0 {
 		return nil
