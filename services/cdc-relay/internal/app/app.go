@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -258,15 +259,33 @@ func (r *Relay) source() relay.Source {
 	}, r.s, r.metrics, r.log)
 }
 
-// topicSpecs are the topics created at the start of a term.
+// topicSpecs are the topics created at the start of a term: the event topics with the
+// configured retention, their .dlq with the broker's.
 func (r *Relay) topicSpecs(names ...string) []okafka.TopicSpec {
 	var specs []okafka.TopicSpec
 	for _, n := range names {
-		for _, t := range []string{n, okafka.DLQTopic(n)} {
-			specs = append(specs, okafka.TopicSpec{Name: t, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor})
-		}
+		specs = append(specs, okafka.EventTopic(n, r.cfg.Partitions, r.cfg.ReplicationFactor, r.cfg.RetentionMs),
+			okafka.TopicSpec{Name: okafka.DLQTopic(n), Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor})
 	}
 	return specs
+}
+
+// checkRetention logs a warning for each event topic whose retention.ms differs from the
+// configured one (a topic created before, by hand or by a broker's auto-creation, is left as it
+// is: change it with the broker's tools).
+func (r *Relay) checkRetention(ctx context.Context, topics ...string) {
+	want := strconv.FormatInt(r.cfg.RetentionMs, 10)
+	for _, t := range topics {
+		got, err := okafka.TopicConfigs(ctx, r.cfg.Kafka.Brokers, t, okafka.ConfigRetentionMs)
+		if err != nil {
+			r.log.Warn("cannot read the topic's retention", "topic", t, "err", err)
+			continue
+		}
+		if v, ok := got[okafka.ConfigRetentionMs]; ok && v != want {
+			r.log.Warn("existing topic has another retention than ORDERSYS_KAFKA_RETENTION_MS; a projector rebuild replays only what the topic still holds (gaps are healed from the event store)",
+				"topic", t, "retention_ms", v, "want", want)
+		}
+	}
 }
 
 // ensureTopics creates the configured topics, retrying until it works or ctx ends.
@@ -275,6 +294,9 @@ func (r *Relay) ensureTopics(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, specs...)
+		if err == nil {
+			r.checkRetention(tctx, r.cfg.OrderTopic, r.cfg.CustomerTopic)
+		}
 		cancel()
 		if err == nil {
 			return nil
@@ -292,8 +314,11 @@ func (r *Relay) ensureTopics(ctx context.Context) error {
 func (r *Relay) ensureTopic(ctx context.Context, topic string) {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, okafka.TopicSpec{Name: topic, Partitions: r.cfg.Partitions,
-		ReplicationFactor: r.cfg.ReplicationFactor}); err != nil {
+	spec := okafka.EventTopic(topic, r.cfg.Partitions, r.cfg.ReplicationFactor, r.cfg.RetentionMs)
+	if strings.HasSuffix(topic, okafka.DLQSuffix) {
+		spec = okafka.TopicSpec{Name: topic, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor}
+	}
+	if err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, spec); err != nil {
 		r.log.Warn("cannot create topic", "topic", topic, "err", err)
 	}
 }

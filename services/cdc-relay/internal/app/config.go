@@ -64,6 +64,10 @@ type Config struct {
 	// Partitions and ReplicationFactor of the topics the relay creates.
 	Partitions        int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
+	// RetentionMs is the retention.ms of the event topics the relay creates (not of their
+	// .dlq): -1 keeps every event, which a projector rebuild (replaying from the first offset)
+	// relies on. An existing topic is left as it is; a different retention is logged.
+	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"-1"`
 	// BatchTimeout, WriteTimeout and MaxMessageBytes tune the producer.
 	BatchTimeout    time.Duration `env:"ORDERSYS_KAFKA_BATCH_TIMEOUT" default:"2ms"`
 	WriteTimeout    time.Duration `env:"ORDERSYS_KAFKA_WRITE_TIMEOUT" default:"5s"`
@@ -124,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 1 || c.ReplicationFactor < 1 {
 		errs = append(errs, errors.New("ORDERSYS_KAFKA_PARTITIONS and ORDERSYS_KAFKA_REPLICATION_FACTOR must be at least 1"))
+	}
+	if c.RetentionMs != -1 && c.RetentionMs < 1 {
+		errs = append(errs, errors.New("ORDERSYS_KAFKA_RETENTION_MS must be -1 (keep every event) or positive"))
 	}
 	if c.OrderTopic == "" || c.CustomerTopic == "" {
 		errs = append(errs, errors.New("ORDERSYS_ORDER_TOPIC and ORDERSYS_CUSTOMER_TOPIC must not be empty"))

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
@@ -67,6 +68,39 @@ func TestRelayConcurrentCommandsArriveInOrder(t *testing.T) {
 	})
 	if st := health(t, r.grpcAddr); st != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("health %v, want SERVING", st)
+	}
+}
+
+// TestRelayCreatesEventTopicsKeepingEveryEvent: at the start of its term the relay creates the
+// order and customer topics with retention.ms=-1 (ORDERSYS_KAFKA_RETENTION_MS's default; a
+// projector rebuild replays them from the first offset) and ORDERSYS_KAFKA_PARTITIONS
+// partitions, and their .dlq with the broker's retention. Nothing else touches the topics here
+// (DescribeConfigs does not auto-create), so what is read is what the relay created.
+func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
+	testinfra.Require(t)
+	e := newEnv(t, testinfra.KafkaBrokers())
+	e.startInProcess("r1", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	retention := func(topic string) string {
+		var got map[string]string
+		waitUntil(t, "topic "+topic+" created", 30*time.Second, func() bool {
+			var err error
+			got, err = okafka.TopicConfigs(ctx, e.brokers, topic, okafka.ConfigRetentionMs)
+			return err == nil
+		})
+		return got[okafka.ConfigRetentionMs]
+	}
+	for _, topic := range []string{e.orderTopic, e.customerTopic} {
+		if got := retention(topic); got != "-1" {
+			t.Errorf("topic %s: retention.ms = %q, want -1", topic, got)
+		}
+		if n, err := okafka.PartitionCount(ctx, e.brokers, topic); err != nil || n != 3 {
+			t.Errorf("topic %s: %d partitions (%v), want 3 (ORDERSYS_KAFKA_PARTITIONS)", topic, n, err)
+		}
+		if got := retention(okafka.DLQTopic(topic)); got == "-1" {
+			t.Errorf("topic %s: retention.ms = -1, want the broker's default", okafka.DLQTopic(topic))
+		}
 	}
 }
 

@@ -63,6 +63,9 @@ type Config struct {
 	Partitions int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
 	// ReplicationFactor of the topics the projector creates.
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
+	// RetentionMs is the retention.ms of the order and customer topics when the projector creates
+	// them (the relay's setting: -1 keeps every event, which rebuild replays).
+	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"-1"`
 }
 
 func main() {
@@ -103,6 +106,9 @@ func loadConfig() (Config, *slog.Logger, error) {
 	}
 	if cfg.Group == "" || cfg.OrderTopic == "" || cfg.CustomerTopic == "" || cfg.Partitions < 1 || cfg.ReplicationFactor < 1 {
 		return cfg, nil, errors.New("configuration: ORDERSYS_PROJECTOR_GROUP and the topics must not be empty, partitions and replication factor at least 1")
+	}
+	if cfg.RetentionMs != -1 && cfg.RetentionMs < 1 {
+		return cfg, nil, errors.New("configuration: ORDERSYS_KAFKA_RETENTION_MS must be -1 (keep every event) or positive")
 	}
 	log := telemetry.Logger(serviceName, cfg.LogLevel)
 	slog.SetDefault(log)
@@ -240,7 +246,7 @@ func serve(ctx context.Context) error {
 func ensureSourceTopics(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var specs []okafka.TopicSpec
 	for _, t := range []string{cfg.OrderTopic, cfg.CustomerTopic} {
-		specs = append(specs, okafka.TopicSpec{Name: t, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor})
+		specs = append(specs, okafka.EventTopic(t, cfg.Partitions, cfg.ReplicationFactor, cfg.RetentionMs))
 	}
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -22,6 +22,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 )
@@ -188,7 +189,8 @@ func publishOrder(t *testing.T, s *gocql.Session, brokers []string, topic string
 }
 
 // TestServeCreatesMissingTopicsBeforeConsuming starts the projector before any relay created its
-// topics: it creates them with ORDERSYS_KAFKA_PARTITIONS partitions before its consumer groups
+// topics: it creates them with ORDERSYS_KAFKA_PARTITIONS partitions and retention.ms=-1 (the
+// relay's spec) before its consumer groups
 // join (a group joining a topic still being created may be left without partitions), and it
 // projects what is published afterwards.
 func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
@@ -216,6 +218,12 @@ func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
 		}
 		return nil
 	})
+	for _, topic := range []string{orderTopic, customerTopic} {
+		got, err := okafka.TopicConfigs(context.Background(), brokers, topic, okafka.ConfigRetentionMs)
+		if err != nil || got[okafka.ConfigRetentionMs] != "-1" {
+			t.Errorf("topic %s: retention.ms %q (%v), want -1 (the relay's spec)", topic, got[okafka.ConfigRetentionMs], err)
+		}
+	}
 
 	id := publishOrder(t, s, brokers, orderTopic)
 	store := readmodel.NewStore(s, readmodel.Options{})
