@@ -60,13 +60,15 @@ type CQL struct {
 	Consistency string `env:"ORDERSYS_CQL_CONSISTENCY" default:"QUORUM"`
 }
 
-// Kafka holds the Kafka connection settings.
+// Kafka holds the Kafka connection settings. Only the services that talk to Kafka (cdc-relay,
+// projector) embed it in their configuration; it is not part of Common.
 type Kafka struct {
 	// Brokers are the bootstrap brokers, host:port.
 	Brokers []string `env:"ORDERSYS_KAFKA_BROKERS" default:"127.0.0.1:9092"`
 }
 
-// Common is the configuration every service embeds.
+// Common is the configuration every service embeds: exactly the variables every long-running
+// service reads (deploy/check/testdata/service-env.yaml lists them as common).
 //
 // GRPCAddr and MetricsAddr have no tag default: they differ per service, so start from
 // Defaults(grpcAddr, metricsAddr), which pre-fills them, and Load keeps a pre-filled value
@@ -78,8 +80,6 @@ type Common struct {
 	MetricsAddr string `env:"ORDERSYS_METRICS_ADDR"`
 	// CQL holds the database settings.
 	CQL CQL
-	// Kafka holds the broker settings.
-	Kafka Kafka
 	// OTLPEndpoint is the OTLP/gRPC collector address; empty disables trace export.
 	OTLPEndpoint string `env:"ORDERSYS_OTLP_ENDPOINT" default:"127.0.0.1:4317"`
 	// TraceSampleRatio is the fraction of new traces sampled (parent-based), 0..1.

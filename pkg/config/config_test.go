@@ -41,7 +41,6 @@ func TestLoadDefaults(t *testing.T) {
 				Keyspace:    "ordersys",
 				Consistency: "QUORUM",
 			},
-			Kafka:            config.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			OTLPEndpoint:     "127.0.0.1:4317",
 			TraceSampleRatio: 1.0,
 			LogLevel:         "info",

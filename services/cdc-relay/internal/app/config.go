@@ -20,6 +20,8 @@ const (
 // Config is the relay's configuration (docs/DESIGN.md and docs/relay.md list every variable).
 type Config struct {
 	config.Common
+	// Kafka holds the brokers.
+	Kafka config.Kafka
 
 	// Source is outbox-poll (any CQL store) or scylla-cdc (ScyllaDB with CDC on the outbox).
 	Source string `env:"ORDERSYS_RELAY_SOURCE" default:"outbox-poll"`

@@ -49,6 +49,8 @@ const healthInterval = 5 * time.Second
 // Config is the projector's configuration.
 type Config struct {
 	config.Common
+	// Kafka holds the brokers.
+	Kafka config.Kafka
 	// Group prefixes the consumer groups.
 	Group string `env:"ORDERSYS_PROJECTOR_GROUP" default:"ordersys-projector"`
 	// OrderTopic carries Order events (the same variable as the command service and the relay).
