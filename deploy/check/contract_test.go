@@ -22,22 +22,57 @@ type serviceEntry struct {
 	Package     string   `json:"package"`
 	GRPCPort    int32    `json:"grpcPort"`
 	MetricsPort int32    `json:"metricsPort"`
-	Env         []string `json:"env"`
+	Env         []string `json:"env"`      // must be set by the chart and compose
+	Optional    []string `json:"optional"` // read, with a default; may be left unset
 }
 
 type jobEntry struct {
-	Package string   `json:"package"`
-	Env     []string `json:"env"`
+	Package  string   `json:"package"`
+	Env      []string `json:"env"`
+	Optional []string `json:"optional"`
 }
 
-// serviceEnv is the complete, sorted list of variables the service reads.
+// serviceEnv is the sorted list of variables the chart and compose must set for the service
+// (common and env).
 func (c contract) serviceEnv(name string) []string {
 	return sortedUnique(append(slices.Clone(c.Common), c.Services[name].Env...))
 }
 
-// jobEnv is the complete, sorted list of variables the job reads.
+// jobEnv is the sorted list of variables the chart and compose must set for the job.
 func (c contract) jobEnv(name string) []string {
 	return sortedUnique(slices.Clone(c.Jobs[name].Env))
+}
+
+// optional is the sorted list of variables binary (service or job) reads that may be left unset.
+func (c contract) optional(binary string) []string {
+	if s, ok := c.Services[binary]; ok {
+		return sortedUnique(slices.Clone(s.Optional))
+	}
+	return sortedUnique(slices.Clone(c.Jobs[binary].Optional))
+}
+
+// reads is the sorted list of every variable binary reads (set or optional).
+func (c contract) reads(binary string) []string {
+	if _, ok := c.Services[binary]; ok {
+		return sortedUnique(append(c.serviceEnv(binary), c.optional(binary)...))
+	}
+	return sortedUnique(append(c.jobEnv(binary), c.optional(binary)...))
+}
+
+// checkEnvNames fails t unless got (the ORDERSYS_* names a deployment sets for a binary) holds
+// every required variable and nothing the binary does not read.
+func checkEnvNames(t *testing.T, got, required, optional []string) {
+	t.Helper()
+	for _, v := range required {
+		if !slices.Contains(got, v) {
+			t.Errorf("ORDERSYS_* environment lacks %s (required by service-env.yaml)\ngot %v", v, got)
+		}
+	}
+	for _, v := range got {
+		if !slices.Contains(required, v) && !slices.Contains(optional, v) {
+			t.Errorf("ORDERSYS_* environment sets %s, which this binary does not read (service-env.yaml)", v)
+		}
+	}
 }
 
 // serviceNames are the long-running services, sorted.
@@ -60,6 +95,34 @@ func (c contract) binaries() map[string]string {
 		out[n] = j.Package
 	}
 	return out
+}
+
+// perServiceVars are the variables whose value differs by service (its own addresses).
+var perServiceVars = []string{"ORDERSYS_GRPC_ADDR", "ORDERSYS_METRICS_ADDR"}
+
+// checkOneValuePerVariable fails t when a variable has different values for two services
+// (envs: service → variable → value), per-service addresses aside: one fact, one name, one value,
+// e.g. the topic names the command service writes, the relay publishes to and the projector reads.
+func checkOneValuePerVariable(t *testing.T, envs map[string]map[string]string) {
+	t.Helper()
+	value, owner := map[string]string{}, map[string]string{}
+	names := make([]string, 0, len(envs))
+	for n := range envs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, svc := range names {
+		for k, v := range envs[svc] {
+			if slices.Contains(perServiceVars, k) {
+				continue
+			}
+			if prev, ok := value[k]; ok && prev != v {
+				t.Errorf("%s is %q for %s but %q for %s: one value across services", k, prev, owner[k], v, svc)
+				continue
+			}
+			value[k], owner[k] = v, svc
+		}
+	}
 }
 
 func sortedUnique(s []string) []string {
@@ -109,6 +172,14 @@ func TestContractIsConsistent(t *testing.T) {
 		}
 		if len(c.serviceEnv(name)) != len(c.Common)+len(s.Env) {
 			t.Errorf("service %s: env repeats a common variable", name)
+		}
+		if len(c.reads(name)) != len(c.Common)+len(s.Env)+len(s.Optional) {
+			t.Errorf("service %s: a variable is listed twice across common, env and optional", name)
+		}
+	}
+	for name, j := range c.Jobs {
+		if len(c.reads(name)) != len(j.Env)+len(j.Optional) {
+			t.Errorf("job %s: a variable is listed twice across env and optional", name)
 		}
 	}
 	for _, v := range c.Secret {

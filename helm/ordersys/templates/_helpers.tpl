@@ -162,15 +162,20 @@ ORDERSYS_SNAPSHOT_EVERY: {{ $s.snapshotEvery | toString | quote }}
 ORDERSYS_COMMAND_MAX_RETRIES: {{ $s.maxRetries | toString | quote }}
 ORDERSYS_DEDUP_TTL: {{ $s.dedupTTL | quote }}
 {{- end }}
+{{- if has .c.name (list "command" "cdc-relay" "projector") }}
+ORDERSYS_ORDER_TOPIC: {{ $v.kafka.topics.order | quote }}
+ORDERSYS_CUSTOMER_TOPIC: {{ $v.kafka.topics.customer | quote }}
+{{- end }}
 {{- if or (eq .c.name "cdc-relay") (eq .c.name "projector") }}
 ORDERSYS_KAFKA_BROKERS: {{ join "," $v.kafka.brokers | quote }}
+ORDERSYS_KAFKA_PARTITIONS: {{ $v.kafka.partitions | int64 | toString | quote }}
+ORDERSYS_KAFKA_REPLICATION_FACTOR: {{ $v.kafka.replicationFactor | int64 | toString | quote }}
+ORDERSYS_KAFKA_RETENTION_MS: {{ $v.kafka.retentionMs | int64 | toString | quote }}
 {{- end }}
 {{- if eq .c.name "cdc-relay" }}
 ORDERSYS_RELAY_SOURCE: {{ $s.source | quote }}
 ORDERSYS_RELAY_POLL_INTERVAL: {{ $s.pollInterval | quote }}
 ORDERSYS_RELAY_SAFETY_WINDOW: {{ $s.safetyWindow | quote }}
-ORDERSYS_KAFKA_PARTITIONS: {{ $v.kafka.partitions | toString | quote }}
-ORDERSYS_KAFKA_REPLICATION_FACTOR: {{ $v.kafka.replicationFactor | toString | quote }}
 {{- end }}
 {{- if eq .c.name "projector" }}
 ORDERSYS_PROJECTOR_GROUP: {{ $s.consumerGroup | quote }}
