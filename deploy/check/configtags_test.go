@@ -36,6 +36,7 @@ type goPackage struct {
 	structs map[string]*ast.StructType
 	imports map[string]map[string]string // type name → import name → import path
 	deps    []string                     // import paths of the package's non-test files
+	consts  map[string]string            // string constants declared with a literal value
 }
 
 // sourceTree parses Go packages of the repository on demand (non-test files only).
@@ -54,7 +55,8 @@ func (st *sourceTree) pkg(dir string) *goPackage {
 	if p, ok := st.pkgs[dir]; ok {
 		return p
 	}
-	p := &goPackage{dir: dir, structs: map[string]*ast.StructType{}, imports: map[string]map[string]string{}}
+	p := &goPackage{dir: dir, structs: map[string]*ast.StructType{}, imports: map[string]map[string]string{},
+		consts: map[string]string{}}
 	st.pkgs[dir] = p
 	entries, err := os.ReadDir(filepath.Join(st.root, dir))
 	if err != nil {
@@ -81,6 +83,18 @@ func (st *sourceTree) pkg(dir string) *goPackage {
 		}
 		for _, decl := range f.Decls {
 			gd, ok := decl.(*ast.GenDecl)
+			if ok && gd.Tok == token.CONST {
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, name := range vs.Names {
+						if i < len(vs.Values) {
+							if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+								p.consts[name.Name], _ = strconv.Unquote(lit.Value)
+							}
+						}
+					}
+				}
+			}
 			if !ok || gd.Tok != token.TYPE {
 				continue
 			}
