@@ -11,6 +11,7 @@
 // ORDERSYS_ORDER_TOPIC / ORDERSYS_CUSTOMER_TOPIC and deleted at the end), and keeps every
 // process's log under .state/e2e/<run>/ for inspection. Environment: ORDERSYS_CQL_HOSTS and
 // ORDERSYS_KAFKA_BROKERS (the servers), E2E_JAEGER_BIN (default .state/tools/bin/jaeger),
-// E2E_KCAT (default kcat on PATH), E2E_KEEP=1 (keep the keyspace), E2E_ORDERSYS_<X>=v (passed to
+// E2E_KCAT (default kcat on PATH), E2E_KEEP=1 (keep the keyspace), CI=true (a missing Jaeger
+// fails the tracing check instead of skipping it), E2E_ORDERSYS_<X>=v (passed to
 // every service as ORDERSYS_<X>=v, e.g. E2E_ORDERSYS_RELAY_SAFETY_WINDOW=50ms for the benchmark).
 package e2e

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -572,6 +573,9 @@ func TestE2E(t *testing.T) {
 
 	t.Run("jaeger_trace", func(t *testing.T) {
 		if s.jaeger == nil {
+			if tracingRequired() {
+				t.Fatalf("CI=%s requires the tracing check: %s", os.Getenv("CI"), s.jaegerSkip)
+			}
 			t.Skip(s.jaegerSkip)
 		}
 		want := []string{"command", "cdc-relay", "projector"}

@@ -52,9 +52,17 @@ exporters:
     trace_storage: memstore
 `
 
+// tracingRequired says whether the tracing checks must run: under CI (CI=true or CI=1, as
+// `make e2e-tools` decides too) a missing Jaeger fails them instead of skipping them.
+func tracingRequired() bool {
+	ci := os.Getenv("CI")
+	return ci == "true" || ci == "1"
+}
+
 // startJaeger starts the Jaeger binary built by deploy/local/jaeger.sh (E2E_JAEGER_BIN overrides)
-// with jaegerConfig. A missing binary is not an error: jaegerSkip then says why, and only the
-// tracing checks skip. A binary that does not start is an error.
+// with jaegerConfig. A missing binary does not stop the start: jaegerSkip then says why, and only
+// the tracing checks skip (or fail, under CI: tracingRequired). A binary that does not start is an
+// error.
 func (s *system) startJaeger() error {
 	bin := os.Getenv("E2E_JAEGER_BIN")
 	if bin == "" {
@@ -62,7 +70,11 @@ func (s *system) startJaeger() error {
 	}
 	if _, err := os.Stat(bin); err != nil {
 		s.jaegerSkip = fmt.Sprintf("no Jaeger binary at %s (deploy/local/jaeger.sh build, run by `make e2e-tools`, builds it): %v", rel(s.root, bin), err)
-		s.logf("WARNING: %s; traces are not exported and the tracing checks skip", s.jaegerSkip)
+		if tracingRequired() {
+			s.logf("ERROR: %s; traces are not exported and, under CI, the tracing checks fail", s.jaegerSkip)
+		} else {
+			s.logf("WARNING: %s; traces are not exported and the tracing checks skip (under CI=true they fail)", s.jaegerSkip)
+		}
 		return nil
 	}
 	queryHTTP, queryGRPC := freeAddr(), freeAddr()
