@@ -3,6 +3,7 @@ package customer
 import (
 	"strings"
 
+	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -120,11 +121,11 @@ func (Deactivate) isCustomerCommand()          {}
 // Validate checks the id, the email, the names and the optional phone.
 func (c Register) Validate() error {
 	var v es.Violations
-	checkUUID(&v, "customer_id", c.CustomerID)
+	check.UUID(&v, "customer_id", c.CustomerID)
 	_, err := NewEmail(c.Email)
 	v.Merge("email", err)
-	checkText(&v, "first_name", c.FirstName, MaxNameLen, true)
-	checkText(&v, "last_name", c.LastName, MaxNameLen, true)
+	check.PlainText(&v, "first_name", c.FirstName, MaxNameLen, true)
+	check.PlainText(&v, "last_name", c.LastName, MaxNameLen, true)
 	if strings.TrimSpace(c.Phone) != "" {
 		_, err := NewPhoneNumber(c.Phone)
 		v.Merge("phone", err)
@@ -135,8 +136,8 @@ func (c Register) Validate() error {
 // Validate checks the names.
 func (c UpdateProfile) Validate() error {
 	var v es.Violations
-	checkText(&v, "first_name", c.FirstName, MaxNameLen, true)
-	checkText(&v, "last_name", c.LastName, MaxNameLen, true)
+	check.PlainText(&v, "first_name", c.FirstName, MaxNameLen, true)
+	check.PlainText(&v, "last_name", c.LastName, MaxNameLen, true)
 	return v.Err()
 }
 
@@ -175,7 +176,7 @@ func (c UpdateAddress) Validate() error {
 // Validate checks the address id.
 func (c RemoveAddress) Validate() error {
 	var v es.Violations
-	checkUUID(&v, "address_id", strings.TrimSpace(c.AddressID))
+	check.UUID(&v, "address_id", strings.TrimSpace(c.AddressID))
 	return v.Err()
 }
 
@@ -189,7 +190,7 @@ func (c AddPaymentMethod) Validate() error {
 // Validate checks the payment method id.
 func (c RemovePaymentMethod) Validate() error {
 	var v es.Violations
-	checkUUID(&v, "payment_method_id", strings.TrimSpace(c.PaymentMethodID))
+	check.UUID(&v, "payment_method_id", strings.TrimSpace(c.PaymentMethodID))
 	return v.Err()
 }
 
@@ -204,7 +205,7 @@ func (c UpgradeTier) Validate() error {
 // Validate checks the reason.
 func (c Suspend) Validate() error {
 	var v es.Violations
-	checkText(&v, "reason", c.Reason, MaxReasonLen, true)
+	check.PlainText(&v, "reason", c.Reason, MaxReasonLen, true)
 	return v.Err()
 }
 
@@ -214,6 +215,6 @@ func (Reactivate) Validate() error { return nil }
 // Validate checks the reason.
 func (c Deactivate) Validate() error {
 	var v es.Violations
-	checkText(&v, "reason", c.Reason, MaxReasonLen, true)
+	check.PlainText(&v, "reason", c.Reason, MaxReasonLen, true)
 	return v.Err()
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -200,13 +200,13 @@ func (a Address) Normalized() Address {
 func (a Address) Validate() error {
 	a = a.Normalized()
 	var v es.Violations
-	checkUUID(&v, "address_id", a.AddressID)
-	checkText(&v, "label", a.Label, MaxLabelLen, false)
-	checkText(&v, "line1", a.Line1, MaxAddressLineLen, true)
-	checkText(&v, "line2", a.Line2, MaxAddressLineLen, false)
-	checkText(&v, "city", a.City, MaxCityLen, true)
-	checkText(&v, "region", a.Region, MaxCityLen, false)
-	checkText(&v, "postal_code", a.PostalCode, MaxPostalCodeLen, true)
+	check.UUID(&v, "address_id", a.AddressID)
+	check.PlainText(&v, "label", a.Label, MaxLabelLen, false)
+	check.PlainText(&v, "line1", a.Line1, MaxAddressLineLen, true)
+	check.PlainText(&v, "line2", a.Line2, MaxAddressLineLen, false)
+	check.PlainText(&v, "city", a.City, MaxCityLen, true)
+	check.PlainText(&v, "region", a.Region, MaxCityLen, false)
+	check.PlainText(&v, "postal_code", a.PostalCode, MaxPostalCodeLen, true)
 	if cc := a.CountryCode; len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
 		v.Addf("country_code", "must be two upper-case letters (ISO 3166-1 alpha-2), got %q", cc)
 	}
@@ -278,13 +278,13 @@ func (p PaymentMethod) Normalized() PaymentMethod {
 func (p PaymentMethod) Validate() error {
 	p = p.Normalized()
 	var v es.Violations
-	checkUUID(&v, "payment_method_id", p.PaymentMethodID)
+	check.UUID(&v, "payment_method_id", p.PaymentMethodID)
 	switch p.Kind {
 	case KindCard, KindBankAccount, KindWallet:
 	default:
 		v.Addf("kind", "must be CARD, BANK_ACCOUNT or WALLET, got %s", p.Kind)
 	}
-	checkText(&v, "brand", p.Brand, MaxBrandLen, true)
+	check.PlainText(&v, "brand", p.Brand, MaxBrandLen, true)
 	switch {
 	case p.Last4 == "" && (p.Kind == KindCard || p.Kind == KindBankAccount):
 		v.Addf("last4", "is required for a %s", p.Kind)
@@ -317,43 +317,4 @@ func (p PaymentMethod) ExpiredAt(now time.Time) bool {
 	}
 	firstInvalid := time.Date(int(p.ExpYear), time.Month(p.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)
 	return !now.Before(firstInvalid)
-}
-
-// checkUUID records a violation unless s is a UUID, and reports whether it is one.
-func checkUUID(v *es.Violations, field, s string) bool {
-	switch {
-	case s == "":
-		v.Add(field, "is required")
-	case !ids.IsUUID(s):
-		v.Addf(field, "must be a UUID (8-4-4-4-12 hexadecimal digits), got %q", truncate(s))
-	default:
-		return true
-	}
-	return false
-}
-
-// checkText records a violation when s, trimmed, is missing but required, is not UTF-8, holds a
-// control character, or is longer than max characters.
-func checkText(v *es.Violations, field, s string, max int, required bool) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		v.Add(field, "must be valid UTF-8")
-	case s == "" && required:
-		v.Add(field, "is required")
-	case utf8.RuneCountInString(s) > max:
-		v.Addf(field, "must be at most %d characters, got %d", max, utf8.RuneCountInString(s))
-	case strings.ContainsFunc(s, isControl):
-		v.Add(field, "must not contain control characters")
-	}
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// truncate shortens an echoed input so an error message stays readable.
-func truncate(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	return s[:40] + "…"
 }

@@ -5,9 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -117,8 +116,8 @@ func (Cancel) isOrderCommand()      {}
 // Validate checks the ids and the items.
 func (c Create) Validate() error {
 	var v es.Violations
-	checkUUID(&v, "order_id", c.OrderID)
-	checkUUID(&v, "customer_id", c.CustomerID)
+	check.UUID(&v, "order_id", c.OrderID)
+	check.UUID(&v, "customer_id", c.CustomerID)
 	validateItems(&v, c.Items)
 	return v.Err()
 }
@@ -127,7 +126,7 @@ func (c Create) Validate() error {
 func (c UpdateItems) Validate() error {
 	var v es.Violations
 	validateItems(&v, c.Items)
-	checkText(&v, "reason", c.Reason, MaxReasonLen, false)
+	check.Text(&v, "reason", c.Reason, MaxReasonLen, false)
 	return v.Err()
 }
 
@@ -137,23 +136,23 @@ func (Confirm) Validate() error { return nil }
 // Validate checks the tracking number and the carrier.
 func (c Ship) Validate() error {
 	var v es.Violations
-	checkText(&v, "tracking_number", c.TrackingNumber, MaxShippingFieldLen, true)
-	checkText(&v, "carrier", c.Carrier, MaxShippingFieldLen, true)
+	check.Text(&v, "tracking_number", c.TrackingNumber, MaxShippingFieldLen, true)
+	check.Text(&v, "carrier", c.Carrier, MaxShippingFieldLen, true)
 	return v.Err()
 }
 
 // Validate checks the signature.
 func (c Deliver) Validate() error {
 	var v es.Violations
-	checkText(&v, "signature", c.Signature, MaxSignatureLen, false)
+	check.Text(&v, "signature", c.Signature, MaxSignatureLen, false)
 	return v.Err()
 }
 
 // Validate checks the reason and who cancelled.
 func (c Cancel) Validate() error {
 	var v es.Violations
-	checkText(&v, "reason", c.Reason, MaxReasonLen, false)
-	checkText(&v, "cancelled_by", c.CancelledBy, MaxCancelledByLen, false)
+	check.Text(&v, "reason", c.Reason, MaxReasonLen, false)
+	check.Text(&v, "cancelled_by", c.CancelledBy, MaxCancelledByLen, false)
 	return v.Err()
 }
 
@@ -170,7 +169,7 @@ func validateItems(v *es.Violations, items []Item) {
 	linesOK := true
 	for i, it := range items {
 		p := "items[" + strconv.Itoa(i) + "]."
-		if checkUUID(v, p+"product_id", it.ProductID) {
+		if check.UUID(v, p+"product_id", it.ProductID) {
 			key := strings.ToLower(it.ProductID)
 			if j, dup := seen[key]; dup {
 				v.Addf(p+"product_id", "repeats items[%d].product_id; give each product once with its total quantity", j)
@@ -202,39 +201,4 @@ func validateItems(v *es.Violations, items []Item) {
 			v.Add("items", "total of quantity × unit price overflows int64 cents")
 		}
 	}
-}
-
-// checkUUID records a violation unless s is a UUID, and reports whether it is one.
-func checkUUID(v *es.Violations, field, s string) bool {
-	switch {
-	case s == "":
-		v.Add(field, "is required")
-	case !ids.IsUUID(s):
-		v.Addf(field, "must be a UUID (8-4-4-4-12 hexadecimal digits), got %q", truncate(s))
-	default:
-		return true
-	}
-	return false
-}
-
-// checkText records a violation when s, trimmed, is missing but required, is not UTF-8, or is
-// longer than max characters.
-func checkText(v *es.Violations, field, s string, max int, required bool) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		v.Add(field, "must be valid UTF-8")
-	case s == "" && required:
-		v.Add(field, "is required")
-	case utf8.RuneCountInString(s) > max:
-		v.Addf(field, "must be at most %d characters, got %d", max, utf8.RuneCountInString(s))
-	}
-}
-
-// truncate shortens an echoed input so an error message stays readable.
-func truncate(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	return s[:40] + "…"
 }
