@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"regexp"
 	"testing/fstest"
+	"time"
 
 	"github.com/gocql/gocql"
 	"github.com/golang-migrate/migrate/v4"
@@ -28,6 +29,9 @@ const (
 	ProfilePortable Profile = "portable"
 	ProfileScylla   Profile = "scylla"
 )
+
+// ddlTimeout bounds one schema statement.
+const ddlTimeout = 2 * time.Minute
 
 // DefaultReplication is the keyspace replication used when none is configured.
 const DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
@@ -100,6 +104,11 @@ func Migrate(ctx context.Context, cfg MigrateConfig) (uint, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
+	// Schema changes wait for the cluster to agree on the new schema and may flush tables: on a
+	// loaded node one statement can take far longer than a query, so DDL gets its own timeout.
+	if cfg.Session.Timeout < ddlTimeout {
+		cfg.Session.Timeout = ddlTimeout
+	}
 	admin := cfg.Session
 	admin.Keyspace = ""
 	adminSession, err := Connect(admin)
