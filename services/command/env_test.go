@@ -2,8 +2,6 @@ package command_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +25,6 @@ import (
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry"
-	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/command/internal/app"
 	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
 	"github.com/ordersys/ordersys/services/command/internal/storage"
@@ -39,9 +36,9 @@ var recordedSpans = tracetest.NewSpanRecorder()
 // shared is the migrated keyspace every test and benchmark of this binary uses (each with fresh
 // aggregate ids), made on first use and dropped by TestMain.
 var (
-	sharedOnce sync.Once
-	shared     *sharedEnv
-	sharedErr  error
+	sharedKeyspace = cqltest.NewShared("command")
+	sharedOnce     sync.Once
+	shared         *sharedEnv
 )
 
 type sharedEnv struct {
@@ -64,11 +61,8 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = shutdown(context.Background())
-	if shared != nil {
-		shared.session.Close()
-		if err := dropKeyspace(shared.keyspace); err != nil {
-			fmt.Fprintf(os.Stderr, "drop keyspace %s: %v\n", shared.keyspace, err)
-		}
+	if err := sharedKeyspace.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
@@ -76,41 +70,13 @@ func TestMain(m *testing.M) {
 // env requires Cassandra (skipping under -short) and returns the shared keyspace.
 func env(t testing.TB) *sharedEnv {
 	t.Helper()
-	testinfra.RequireCassandra(t)
-	sharedOnce.Do(func() { shared, sharedErr = newSharedEnv() })
-	if sharedErr != nil {
-		t.Fatalf("shared keyspace: %v", sharedErr)
-	}
+	s, ks := sharedKeyspace.Session(t)
+	sharedOnce.Do(func() { shared = newSharedEnv(s, ks) })
 	return shared
 }
 
-func newSharedEnv() (*sharedEnv, error) {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	ks := "t_command_" + hex.EncodeToString(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := cql.Migrate(ctx, cql.MigrateConfig{Session: cqltest.SessionConfig(ks), Profile: cql.ProfilePortable}); err != nil {
-		_ = dropKeyspace(ks)
-		return nil, fmt.Errorf("migrate %s: %w", ks, err)
-	}
-	s, err := cql.Connect(cqltest.SessionConfig(ks))
-	if err != nil {
-		_ = dropKeyspace(ks)
-		return nil, err
-	}
-	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})}, nil
-}
-
-func dropKeyspace(ks string) error {
-	c := testinfra.Cluster(testinfra.CQLHosts(), "")
-	c.Timeout = time.Minute
-	s, err := c.CreateSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
+	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})}
 }
 
 // server is a running command service: the real gRPC server on 127.0.0.1:0 with the real store.

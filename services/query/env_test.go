@@ -2,8 +2,6 @@ package query_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +28,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
-	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/query/internal/app"
 	"github.com/ordersys/ordersys/services/query/internal/grpcapi"
 	"github.com/ordersys/ordersys/services/query/internal/storage"
@@ -39,9 +36,9 @@ import (
 // shared is the migrated keyspace every test of this binary uses (each with fresh ids), made on
 // first use and dropped by TestMain.
 var (
-	sharedOnce sync.Once
-	shared     *sharedEnv
-	sharedErr  error
+	sharedKeyspace = cqltest.NewShared("query")
+	sharedOnce     sync.Once
+	shared         *sharedEnv
 )
 
 type sharedEnv struct {
@@ -63,11 +60,8 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = shutdown(context.Background())
-	if shared != nil {
-		shared.session.Close()
-		if err := dropKeyspace(shared.keyspace); err != nil {
-			fmt.Fprintf(os.Stderr, "drop keyspace %s: %v\n", shared.keyspace, err)
-		}
+	if err := sharedKeyspace.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
@@ -75,29 +69,12 @@ func TestMain(m *testing.M) {
 // env requires Cassandra (skipping under -short) and returns the shared keyspace.
 func env(t testing.TB) *sharedEnv {
 	t.Helper()
-	testinfra.RequireCassandra(t)
-	sharedOnce.Do(func() { shared, sharedErr = newSharedEnv() })
-	if sharedErr != nil {
-		t.Fatalf("shared keyspace: %v", sharedErr)
-	}
+	s, ks := sharedKeyspace.Session(t)
+	sharedOnce.Do(func() { shared = newSharedEnv(s, ks) })
 	return shared
 }
 
-func newSharedEnv() (*sharedEnv, error) {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	ks := "t_query_" + hex.EncodeToString(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := cql.Migrate(ctx, cql.MigrateConfig{Session: cqltest.SessionConfig(ks), Profile: cql.ProfilePortable}); err != nil {
-		_ = dropKeyspace(ks)
-		return nil, fmt.Errorf("migrate %s: %w", ks, err)
-	}
-	s, err := cql.Connect(cqltest.SessionConfig(ks))
-	if err != nil {
-		_ = dropKeyspace(ks)
-		return nil, err
-	}
+func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
 	return &sharedEnv{
 		keyspace: ks,
 		session:  s,
@@ -105,18 +82,7 @@ func newSharedEnv() (*sharedEnv, error) {
 		rm:       readmodel.NewStore(s, readmodel.Options{}),
 		orders:   readmodel.NewOrderTables(s, 1),
 		custs:    readmodel.NewCustomerTables(s, 1),
-	}, nil
-}
-
-func dropKeyspace(ks string) error {
-	c := testinfra.Cluster(testinfra.CQLHosts(), "")
-	c.Timeout = time.Minute
-	s, err := c.CreateSession()
-	if err != nil {
-		return err
 	}
-	defer s.Close()
-	return s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
 }
 
 // quietLogger drops log records (the tests provoke failures on purpose).
