@@ -2,7 +2,6 @@ package grpcx
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
 // recoveryUnary turns a handler panic into an Internal status, logging the panic with its stack.
@@ -77,24 +78,9 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"grpc_service", "grpc_method", "grpc_type"}),
 	}
-	m.handled = registerOrReuse(reg, m.handled)
-	m.latency = registerOrReuse(reg, m.latency)
+	m.handled = telemetry.RegisterOrReuse(reg, m.handled)
+	m.latency = telemetry.RegisterOrReuse(reg, m.latency)
 	return m
-}
-
-// registerOrReuse registers c, or returns the identical collector already registered (two
-// servers in one process sharing a registry, as in tests).
-func registerOrReuse[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		panic("grpcx: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *serverMetrics) observe(fullMethod, typ string, err error, d time.Duration) {

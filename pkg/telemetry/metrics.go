@@ -25,6 +25,22 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// RegisterOrReuse registers c on reg and returns it or, when reg already holds an identical
+// collector (two servers or services in one process sharing a registry, as in tests), returns
+// that one. It panics on any other registration error, as MustRegister does.
+func RegisterOrReuse[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+		panic("telemetry: register metrics: " + err.Error())
+	}
+	return c
+}
+
 // ServeMetrics listens on addr and serves /metrics (the metrics gathered from reg) and /healthz
 // (200 "ok") over HTTP. It binds synchronously, so an unusable address (e.g. in use) is returned
 // as an error, then serves in a goroutine. The returned server's Addr is the bound address

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
 // Outcomes of a command, the values of the outcome label of ordersys_commands_total.
@@ -67,28 +68,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"aggregate_type", "result"}),
 	}
 	if reg != nil {
-		m.commands = register(reg, m.commands)
-		m.latency = register(reg, m.latency)
-		m.conflict = register(reg, m.conflict)
-		m.retries = register(reg, m.retries)
-		m.appends = register(reg, m.appends)
-		m.snapshot = register(reg, m.snapshot)
+		m.commands = telemetry.RegisterOrReuse(reg, m.commands)
+		m.latency = telemetry.RegisterOrReuse(reg, m.latency)
+		m.conflict = telemetry.RegisterOrReuse(reg, m.conflict)
+		m.retries = telemetry.RegisterOrReuse(reg, m.retries)
+		m.appends = telemetry.RegisterOrReuse(reg, m.appends)
+		m.snapshot = telemetry.RegisterOrReuse(reg, m.snapshot)
 	}
 	return m
-}
-
-// register registers c, or returns the identical collector already registered.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		panic("app: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *Metrics) observeCommand(command, outcome string, d time.Duration) {

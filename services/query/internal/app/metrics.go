@@ -1,10 +1,11 @@
 package app
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
 // Outcomes of a wait for a read-model version, the values of the outcome label of
@@ -71,29 +72,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"start"}),
 	}
 	if reg != nil {
-		m.minVersion = register(reg, m.minVersion)
-		m.waits = register(reg, m.waits)
-		m.timeouts = register(reg, m.timeouts)
-		m.waitTime = register(reg, m.waitTime)
-		m.polls = register(reg, m.polls)
-		m.rebuilds = register(reg, m.rebuilds)
-		m.replayed = register(reg, m.replayed)
+		m.minVersion = telemetry.RegisterOrReuse(reg, m.minVersion)
+		m.waits = telemetry.RegisterOrReuse(reg, m.waits)
+		m.timeouts = telemetry.RegisterOrReuse(reg, m.timeouts)
+		m.waitTime = telemetry.RegisterOrReuse(reg, m.waitTime)
+		m.polls = telemetry.RegisterOrReuse(reg, m.polls)
+		m.rebuilds = telemetry.RegisterOrReuse(reg, m.rebuilds)
+		m.replayed = telemetry.RegisterOrReuse(reg, m.replayed)
 	}
 	return m
-}
-
-// register registers c, or returns the identical collector already registered.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		panic("app: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *Metrics) observeWait(outcome string, polls int, d time.Duration) {
