@@ -177,7 +177,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		return es.AppendResult{}, err
 	}
 	if err := st.writeIntent(ctx, in); err != nil {
-		return es.AppendResult{}, fmt.Errorf("append to %s: write intent: %w", req.AggregateID, unavailable(err))
+		return es.AppendResult{}, fmt.Errorf("append to %s: write intent: %w", req.AggregateID, Unavailable(err))
 	}
 	st.opts.Hook(StepIntentWritten)
 
@@ -189,20 +189,18 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		committed, err = st.ownsSequences(rctx, req)
 		cancel()
 		if err != nil {
-			return es.AppendResult{}, fmt.Errorf("append to %s: outcome unknown, recovery will settle it: %w", req.AggregateID, unavailable(err))
+			return es.AppendResult{}, fmt.Errorf("append to %s: outcome unknown, recovery will settle it: %w", req.AggregateID, Unavailable(err))
 		}
 		actual = -1
 	} else if !committed {
 		// A recovery sweeper may have committed our own intent already.
 		if committed, err = st.ownsSequences(ctx, req); err != nil {
-			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, unavailable(err))
+			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, Unavailable(err))
 		}
 	}
 	if !committed {
-		if err := st.deleteIntent(ctx, in); err != nil {
-			// Harmless: recovery finds the events are not ours and deletes it.
-			_ = err
-		}
+		// A failed delete is harmless: recovery finds the events are not ours and deletes it.
+		_ = st.deleteIntent(ctx, in)
 		if req.ExpectedVersion == 0 {
 			return es.AppendResult{}, fmt.Errorf("create %s %s: %w", req.AggregateType, req.AggregateID, es.ErrAlreadyExists)
 		}
@@ -210,10 +208,9 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	}
 	st.opts.Hook(StepCommitted)
 
-	if err := st.writeOutbox(ctx, in); err != nil {
-		// Committed: recovery will write the outbox rows from the intent. Report success.
-		_ = err
-	} else {
+	// Committed, so the append succeeded whatever happens next: if the outbox rows or the intent's
+	// deletion fail, the intent stays and recovery writes the outbox rows from it.
+	if err := st.writeOutbox(ctx, in); err == nil {
 		st.opts.Hook(StepOutboxWritten)
 		if err := st.deleteIntent(ctx, in); err == nil {
 			st.opts.Hook(StepIntentSettled)
@@ -292,8 +289,10 @@ func (st *EventStore) ownsSequences(ctx context.Context, req es.AppendRequest) (
 	return id.String() == first.EventID, nil
 }
 
-// unavailable marks infrastructure errors so the edge maps them to Unavailable.
-func unavailable(err error) error {
+// Unavailable marks an infrastructure error (the store could not be reached or did not answer)
+// with es.ErrUnavailable, so the edge maps it to Unavailable; sentinels and context errors are
+// returned as they are.
+func Unavailable(err error) error {
 	if err == nil || errors.Is(err, es.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -304,12 +303,48 @@ const selectEvents = `SELECT aggregate_type, version, commands, sequence, event_
  causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate
  FROM event_store WHERE aggregate_id = ? AND sequence >= ?`
 
-// Load streams events with sequence ≥ from, page by page.
-func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
+// scan calls fn for each stored row of the aggregate with start ≤ sequence (and ≤ to when
+// to > 0), in order, page by page, payloads as stored (not decoded). It returns the number of
+// rows read and the stream head that came with the first of them.
+func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, fn func(es.Envelope) error) (int, es.StreamHead, error) {
 	aggID, err := parseUUID("aggregate_id", aggregateID)
 	if err != nil {
-		return es.StreamHead{}, err
+		return 0, es.StreamHead{}, err
 	}
+	stmt, args := selectEvents, []any{aggID, start}
+	if to > 0 {
+		stmt, args = stmt+` AND sequence <= ?`, append(args, to)
+	}
+	iter := st.s.Query(stmt, args...).WithContext(ctx).PageSize(st.opts.PageSize).Iter()
+	head := es.StreamHead{}
+	rows := 0
+	for {
+		var env es.Envelope
+		var evID gocql.UUID
+		var commands map[string]string
+		var version int64
+		if !iter.Scan(&env.AggregateType, &version, &commands, &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
+			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
+			break
+		}
+		if rows == 0 {
+			head = headFrom(version, commands)
+		}
+		rows++
+		env.AggregateID, env.EventID, env.OccurredAt = aggregateID, evID.String(), env.OccurredAt.UTC()
+		if err := fn(env); err != nil {
+			_ = iter.Close()
+			return rows, head, err
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return rows, head, fmt.Errorf("load %s: %w", aggregateID, Unavailable(err))
+	}
+	return rows, head, nil
+}
+
+// Load streams events with sequence ≥ from, page by page, decoded and upcast.
+func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
 	if from < 1 {
 		from = 1
 	}
@@ -319,44 +354,40 @@ func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, 
 	if from > 1 {
 		start = from - 1
 	}
-	iter := st.s.Query(selectEvents, aggID, start).WithContext(ctx).PageSize(st.opts.PageSize).Iter()
-	head := es.StreamHead{}
-	rows := 0
-	for {
-		var env es.Envelope
-		var evID gocql.UUID
-		var aggType string
-		var commands map[string]string
-		var version int64
-		if !iter.Scan(&aggType, &version, &commands, &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
-			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
-			break
-		}
-		if rows == 0 {
-			head = headFrom(version, commands)
-		}
-		rows++
+	rows, head, err := st.scan(ctx, aggregateID, start, 0, func(env es.Envelope) error {
 		if env.Sequence < from {
-			continue
+			return nil
 		}
-		env.AggregateID, env.AggregateType, env.EventID = aggregateID, aggType, evID.String()
-		env.OccurredAt = env.OccurredAt.UTC()
 		if err := st.reg.DecodeEnvelope(&env); err != nil {
-			_ = iter.Close()
-			return head, fmt.Errorf("load %s: %w", aggregateID, err)
+			return fmt.Errorf("load %s: %w", aggregateID, err)
 		}
-		if err := fn(env); err != nil {
-			_ = iter.Close()
-			return head, err
-		}
-	}
-	if err := iter.Close(); err != nil {
-		return head, fmt.Errorf("load %s: %w", aggregateID, unavailable(err))
+		return fn(env)
+	})
+	if err != nil {
+		return head, err
 	}
 	if rows == 0 && from > 1 {
 		return st.Head(ctx, aggregateID)
 	}
 	return head, nil
+}
+
+// LoadRaw returns the events with from ≤ sequence ≤ to with their payloads as stored, not
+// decoded: for forwarding bytes (the relay), where an event type this build does not know must
+// not block anything.
+func (st *EventStore) LoadRaw(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
+	if from < 1 {
+		from = 1
+	}
+	if to < from {
+		return nil, nil
+	}
+	var out []es.Envelope
+	_, _, err := st.scan(ctx, aggregateID, from, to, func(env es.Envelope) error {
+		out = append(out, env)
+		return nil
+	})
+	return out, err
 }
 
 func headFrom(version int64, commands map[string]string) es.StreamHead {
@@ -369,19 +400,16 @@ func headFrom(version int64, commands map[string]string) es.StreamHead {
 	return h
 }
 
-// LoadRange returns the events with from ≤ sequence ≤ to.
+// LoadRange returns the decoded events with from ≤ sequence ≤ to.
 func (st *EventStore) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
-	var out []es.Envelope
-	errStop := errors.New("stop")
-	_, err := st.Load(ctx, aggregateID, from, func(e es.Envelope) error {
-		if e.Sequence > to {
-			return errStop
-		}
-		out = append(out, e)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	out, err := st.LoadRaw(ctx, aggregateID, from, to)
+	if err != nil {
 		return nil, err
+	}
+	for i := range out {
+		if err := st.reg.DecodeEnvelope(&out[i]); err != nil {
+			return nil, fmt.Errorf("load %s: %w", aggregateID, err)
+		}
 	}
 	return out, nil
 }
@@ -400,7 +428,7 @@ func (st *EventStore) Head(ctx context.Context, aggregateID string) (es.StreamHe
 		return es.StreamHead{Commands: map[string]es.CommandRecord{}}, nil
 	}
 	if err != nil {
-		return es.StreamHead{}, fmt.Errorf("head %s: %w", aggregateID, unavailable(err))
+		return es.StreamHead{}, fmt.Errorf("head %s: %w", aggregateID, Unavailable(err))
 	}
 	return headFrom(version, commands), nil
 }
@@ -419,7 +447,7 @@ func (st *EventStore) SaveSnapshot(ctx context.Context, s es.Snapshot) error {
 	}
 	if err := st.s.Query(`INSERT INTO snapshots (aggregate_id, version, aggregate_type, schema_version, state, taken_at) VALUES (?,?,?,?,?,?)`,
 		aggID, s.Version, s.AggregateType, s.SchemaVersion, s.State, s.TakenAt.UTC()).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save snapshot %s@%d: %w", s.AggregateID, s.Version, unavailable(err))
+		return fmt.Errorf("save snapshot %s@%d: %w", s.AggregateID, s.Version, Unavailable(err))
 	}
 	var versions []int64
 	iter := st.s.Query(`SELECT version FROM snapshots WHERE aggregate_id = ? LIMIT 4`, aggID).WithContext(ctx).Iter()
@@ -449,7 +477,7 @@ func (st *EventStore) LatestSnapshot(ctx context.Context, aggregateID string, ma
 		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, es.ErrNotFound)
 	}
 	if err != nil {
-		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, unavailable(err))
+		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, Unavailable(err))
 	}
 	s.TakenAt = s.TakenAt.UTC()
 	return s, nil

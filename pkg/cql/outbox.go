@@ -95,7 +95,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	if errors.Is(err, gocql.ErrNotFound) {
 		from = Bucket(now.Add(-st.opts.RecoveryLookback))
 	} else if err != nil {
-		return stats, fmt.Errorf("recover intents: read checkpoint: %w", unavailable(err))
+		return stats, fmt.Errorf("recover intents: read checkpoint: %w", Unavailable(err))
 	}
 	settledThrough := from - 1
 	blocked := false
@@ -134,7 +134,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	if settledThrough >= from {
 		if err := st.s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, updated_at) VALUES (?, 0, ?, ?)`,
 			sweeperCheckpoint, settledThrough+1, now.UTC()).WithContext(ctx).Exec(); err != nil {
-			return stats, fmt.Errorf("recover intents: write checkpoint: %w", unavailable(err))
+			return stats, fmt.Errorf("recover intents: write checkpoint: %w", Unavailable(err))
 		}
 	}
 	return stats, nil
@@ -163,7 +163,7 @@ func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int) 
 		out = append(out, in)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("recover intents: read bucket %d shard %d: %w", bucket, shard, unavailable(err))
+		return nil, fmt.Errorf("recover intents: read bucket %d shard %d: %w", bucket, shard, Unavailable(err))
 	}
 	return out, nil
 }
@@ -175,21 +175,21 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 	}
 	applied, _, err := st.commit(ctx, in.req)
 	if err != nil {
-		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, unavailable(err))
+		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(err))
 	}
 	committed := applied
 	if !applied {
 		if committed, err = st.ownsSequences(ctx, in.req); err != nil {
-			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, unavailable(err))
+			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, Unavailable(err))
 		}
 	}
 	if committed {
 		if err := st.writeOutbox(ctx, in); err != nil {
-			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, unavailable(err))
+			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, Unavailable(err))
 		}
 	}
 	if err := st.deleteIntent(ctx, in); err != nil {
-		return committed, fmt.Errorf("recover intent of %s: delete: %w", in.req.AggregateID, unavailable(err))
+		return committed, fmt.Errorf("recover intent of %s: delete: %w", in.req.AggregateID, Unavailable(err))
 	}
 	return committed, nil
 }
@@ -236,7 +236,7 @@ func ReadOutbox(ctx context.Context, s *gocql.Session, bucket int64, shard int, 
 		out = append(out, r)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("read outbox bucket %d shard %d: %w", bucket, shard, unavailable(err))
+		return nil, fmt.Errorf("read outbox bucket %d shard %d: %w", bucket, shard, Unavailable(err))
 	}
 	return out, nil
 }

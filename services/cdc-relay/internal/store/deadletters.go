@@ -8,6 +8,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -56,7 +57,7 @@ func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	if err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
  VALUES (?,?,?,?,?,?,?,?,?)`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
 		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, unavailable(err))
+		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, cql.Unavailable(err))
 	}
 	return nil
 }
@@ -95,7 +96,7 @@ func (d *DeadLetters) List(ctx context.Context, topic string, limit int) ([]*Dea
 		out = append(out, dl)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("list dead letters of %s: %w", topic, unavailable(err))
+		return nil, fmt.Errorf("list dead letters of %s: %w", topic, cql.Unavailable(err))
 	}
 	return out, nil
 }
@@ -105,7 +106,7 @@ func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*De
 	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Iter()
 	dl, ok := scanDeadLetter(iter.Scan)
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, unavailable(err))
+		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, cql.Unavailable(err))
 	}
 	if !ok {
 		return nil, fmt.Errorf("dead letter %s in %s: %w", id, topic, ErrNotFound)
@@ -117,7 +118,7 @@ func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*De
 func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.UUID, t time.Time) error {
 	if err := d.s.Query(`UPDATE dead_letters SET redriven_at = ? WHERE topic = ? AND id = ?`, t.UTC(), topic, id).
 		WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, unavailable(err))
+		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, cql.Unavailable(err))
 	}
 	return nil
 }

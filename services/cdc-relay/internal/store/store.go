@@ -1,5 +1,5 @@
 // Package store holds the relay's own CQL state: per-aggregate publish progress, reader
-// checkpoints, dead letters, and a raw (undecoded) reader of event_store used to fill gaps.
+// checkpoints and dead letters (gaps are filled through pkg/cql's EventStore.LoadRaw).
 // The tables are created by pkg/cql's migrations (0002_relay).
 package store
 
@@ -11,16 +11,9 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 )
-
-// unavailable marks infrastructure errors so that callers can tell them from bad data.
-func unavailable(err error) error {
-	if err == nil || errors.Is(err, es.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
-}
 
 // Progress reads and writes publish_progress: per aggregate, the last sequence published.
 type Progress struct{ s *gocql.Session }
@@ -40,7 +33,7 @@ func (p *Progress) Load(ctx context.Context, aggregateID string) (int64, error) 
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("load publish progress of %s: %w", aggregateID, unavailable(err))
+		return 0, fmt.Errorf("load publish progress of %s: %w", aggregateID, cql.Unavailable(err))
 	}
 	return seq, nil
 }
@@ -53,7 +46,7 @@ func (p *Progress) Save(ctx context.Context, aggregateID string, seq int64) erro
 	}
 	if err := p.s.Query(`INSERT INTO publish_progress (aggregate_id, sequence, updated_at) VALUES (?, ?, ?)`,
 		id, seq, time.Now().UTC()).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save publish progress of %s at %d: %w", aggregateID, seq, unavailable(err))
+		return fmt.Errorf("save publish progress of %s at %d: %w", aggregateID, seq, cql.Unavailable(err))
 	}
 	return nil
 }
@@ -84,7 +77,7 @@ func (c *Checkpoints) Load(ctx context.Context, name string, shard int) (Checkpo
 		return Checkpoint{}, false, nil
 	}
 	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("load checkpoint %s/%d: %w", name, shard, unavailable(err))
+		return Checkpoint{}, false, fmt.Errorf("load checkpoint %s/%d: %w", name, shard, cql.Unavailable(err))
 	}
 	if last != nil {
 		cp.LastID = *last
@@ -100,50 +93,16 @@ func (c *Checkpoints) Save(ctx context.Context, name string, shard int, cp Check
 	}
 	if err := c.s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, last_id, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		name, shard, cp.Bucket, last, time.Now().UTC()).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save checkpoint %s/%d: %w", name, shard, unavailable(err))
+		return fmt.Errorf("save checkpoint %s/%d: %w", name, shard, cql.Unavailable(err))
 	}
 	return nil
-}
-
-// Events reads event_store rows as stored, without decoding the payloads: the relay forwards
-// bytes and never needs to understand them, so an event type it does not know cannot block it.
-type Events struct{ s *gocql.Session }
-
-// NewEvents returns the raw event reader on the session's keyspace.
-func NewEvents(s *gocql.Session) *Events { return &Events{s: s} }
-
-// LoadRaw returns the aggregate's events with from ≤ sequence ≤ to in sequence order, payloads
-// as stored.
-func (e *Events) LoadRaw(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
-	aggID, err := gocql.ParseUUID(aggregateID)
-	if err != nil {
-		return nil, fmt.Errorf("load events of %q: %w", aggregateID, es.Invalid("aggregate_id", "must be a UUID"))
-	}
-	iter := e.s.Query(`SELECT aggregate_type, sequence, event_id, event_type, schema_version, payload, causation_id,
- correlation_id, user_id, occurred_at, metadata, traceparent, tracestate FROM event_store
- WHERE aggregate_id = ? AND sequence >= ? AND sequence <= ?`, aggID, from, to).WithContext(ctx).PageSize(500).Iter()
-	var out []es.Envelope
-	for {
-		var env es.Envelope
-		var evID gocql.UUID
-		if !iter.Scan(&env.AggregateType, &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
-			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
-			break
-		}
-		env.AggregateID, env.EventID, env.OccurredAt = aggregateID, evID.String(), env.OccurredAt.UTC()
-		out = append(out, env)
-	}
-	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("load events %d..%d of %s: %w", from, to, aggregateID, unavailable(err))
-	}
-	return out, nil
 }
 
 // Ping runs a trivial query to check that the store answers.
 func Ping(ctx context.Context, s *gocql.Session) error {
 	var v string
 	if err := s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Consistency(gocql.One).Scan(&v); err != nil {
-		return fmt.Errorf("cql ping: %w", unavailable(err))
+		return fmt.Errorf("cql ping: %w", cql.Unavailable(err))
 	}
 	return nil
 }
