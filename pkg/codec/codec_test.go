@@ -292,7 +292,7 @@ func TestEnvelopeEdgeCases(t *testing.T) {
 func TestEventsThroughTheWire(t *testing.T) {
 	reg := codec.NewRegistry()
 	o := order.New(orderID)
-	evs, err := o.Decide(order.Create{OrderID: orderID, CustomerID: customerID, Items: items()}, t0)
+	evs, err := o.Decide(order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func snapshotRoundTrip(t *testing.T, sc es.SnapshotCodec, a es.Aggregate) es.Agg
 func TestOrderSnapshotRoundTrip(t *testing.T) {
 	o := order.New(orderID)
 	drive[*order.Order, order.Command](t, o,
-		order.Create{OrderID: orderID, CustomerID: customerID, Items: items()},
+		order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()},
 		order.UpdateItems{Items: items()[:1], Reason: "split"},
 		order.Confirm{},
 		order.Ship{TrackingNumber: "1Z", Carrier: "UPS"},
@@ -452,7 +452,7 @@ func TestOrderSnapshotRoundTrip(t *testing.T) {
 
 	cancelled := order.New(orderID)
 	drive[*order.Order, order.Command](t, cancelled,
-		order.Create{OrderID: orderID, CustomerID: customerID, Items: items()},
+		order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()},
 		order.Cancel{Reason: "dup", CancelledBy: "me"})
 	snapshotRoundTrip(t, sc, cancelled)
 }
@@ -492,7 +492,7 @@ func TestCustomerSnapshotRoundTrip(t *testing.T) {
 
 func TestSnapshotRefusals(t *testing.T) {
 	o := order.New(orderID)
-	drive[*order.Order, order.Command](t, o, order.Create{OrderID: orderID, CustomerID: customerID, Items: items()})
+	drive[*order.Order, order.Command](t, o, order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()})
 	oc, cc := codec.OrderSnapshotCodec{}, codec.CustomerSnapshotCodec{}
 	state, err := oc.Take(o)
 	if err != nil {
@@ -603,7 +603,7 @@ func TestValueMappings(t *testing.T) {
 func TestReadModelMappings(t *testing.T) {
 	o := order.New(orderID)
 	drive[*order.Order, order.Command](t, o,
-		order.Create{OrderID: orderID, CustomerID: customerID, Items: items()},
+		order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()},
 		order.Confirm{}, order.Ship{TrackingNumber: "1Z", Carrier: "UPS"}, order.Deliver{Signature: "sig"})
 	p := codec.OrderToProto(o)
 	if p.GetOrderId() != orderID || p.GetCustomerId() != customerID || p.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_DELIVERED ||

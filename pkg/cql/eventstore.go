@@ -11,6 +11,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -112,12 +113,13 @@ func Bucket(t time.Time) int64 { return t.Unix() / 60 }
 // BucketStart returns the first instant of a minute bucket.
 func BucketStart(b int64) time.Time { return time.Unix(b*60, 0).UTC() }
 
+// parseUUID converts an identifier that passes ids.Valid (the rule every service shares) to
+// gocql's type, or returns a validation error naming field.
 func parseUUID(field, s string) (gocql.UUID, error) {
-	u, err := gocql.ParseUUID(s)
-	if err != nil {
-		return u, es.Invalid(field, "must be a UUID")
+	if !ids.Valid(s) {
+		return gocql.UUID{}, es.Invalid(field, ids.Reason)
 	}
-	return u, nil
+	return gocql.ParseUUID(s)
 }
 
 func (st *EventStore) validate(req *es.AppendRequest) error {
@@ -138,13 +140,14 @@ func (st *EventStore) validate(req *es.AppendRequest) error {
 		if want := req.ExpectedVersion + int64(i) + 1; e.Sequence != want {
 			return fmt.Errorf("append to %s: event %d has sequence %d, want %d", req.AggregateID, i, e.Sequence, want)
 		}
-		if _, err := gocql.ParseUUID(e.EventID); err != nil {
-			return fmt.Errorf("append to %s: event %d id %q is not a UUID", req.AggregateID, i, e.EventID)
-		}
 		if e.Payload == nil {
 			if err := st.reg.EncodeEnvelope(e); err != nil {
 				return fmt.Errorf("append to %s: %w", req.AggregateID, err)
 			}
+		}
+		// What the relay and the projector would refuse is never stored.
+		if err := e.Check(); err != nil {
+			return fmt.Errorf("append to %s: event %d: %w", req.AggregateID, i, err)
 		}
 	}
 	return nil

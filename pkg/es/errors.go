@@ -111,6 +111,9 @@ type RuleError struct {
 	Rule string
 	// Reason is the human explanation, e.g. "order is CREATED; only a CONFIRMED order can ship".
 	Reason string
+	// Subject names what the rule is about when it is not the command's own aggregate, e.g.
+	// the customer id of an order refused because its customer is suspended (may be empty).
+	Subject string
 }
 
 // Error returns the reason.

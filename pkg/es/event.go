@@ -1,8 +1,11 @@
 package es
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 )
 
 // Event is a domain event: a fact that happened to one aggregate, named in the past tense.
@@ -63,4 +66,35 @@ type Metadata struct {
 	TraceParent, TraceState string
 	// Extra is copied into every envelope's Metadata.
 	Extra map[string]string
+}
+
+// ErrMalformedEnvelope marks an envelope whose identity (ids, sequence, event type, schema
+// version) breaks the contract every service shares; see Envelope.Check.
+var ErrMalformedEnvelope = errors.New("malformed event envelope")
+
+// Check reports whether the envelope's identity is what every service accepts: event and
+// aggregate ids valid and canonical (ids.Valid, ids.Canonical), the aggregate type named, a
+// sequence of at least 1, an event type and a schema version of at least 1. The event store
+// refuses to append an envelope that fails it, and the relay and the projector apply the same
+// check to what they read, so a writer can never store what a reader would refuse. The error
+// wraps ErrMalformedEnvelope and names the first field that fails.
+func (e Envelope) Check() error {
+	bad := func(field, reason string) error {
+		return fmt.Errorf("%w: %s %s", ErrMalformedEnvelope, field, reason)
+	}
+	switch {
+	case !ids.Valid(e.EventID) || ids.Canonical(e.EventID) != e.EventID:
+		return bad("event_id", fmt.Sprintf("%q: %s, in lower case", e.EventID, ids.Reason))
+	case !ids.Valid(e.AggregateID) || ids.Canonical(e.AggregateID) != e.AggregateID:
+		return bad("aggregate_id", fmt.Sprintf("%q: %s, in lower case", e.AggregateID, ids.Reason))
+	case e.AggregateType == "":
+		return bad("aggregate_type", "is empty")
+	case e.Sequence < 1:
+		return bad("sequence", fmt.Sprintf("is %d, must be at least 1", e.Sequence))
+	case e.EventType == "":
+		return bad("event_type", "is empty")
+	case e.SchemaVersion < 1:
+		return bad("schema_version", fmt.Sprintf("is %d, must be at least 1", e.SchemaVersion))
+	}
+	return nil
 }

@@ -68,7 +68,7 @@ func ToStatus(err error) error {
 			return status.Error(codes.FailedPrecondition, err.Error())
 		}
 		return withDetails(codes.FailedPrecondition, re.Reason, &errdetails.PreconditionFailure{
-			Violations: []*errdetails.PreconditionFailure_Violation{{Type: re.Rule, Description: re.Reason}},
+			Violations: []*errdetails.PreconditionFailure_Violation{{Type: re.Rule, Subject: re.Subject, Description: re.Reason}},
 		})
 	case errors.Is(err, es.ErrConcurrencyConflict):
 		var ce *es.ConflictError

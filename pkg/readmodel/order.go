@@ -11,6 +11,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -94,11 +95,10 @@ func ms(t time.Time) time.Time {
 
 // uuidOf parses a UUID, naming the field in the error.
 func uuidOf(field, s string) (gocql.UUID, error) {
-	u, err := gocql.ParseUUID(s)
-	if err != nil {
-		return u, es.Invalid(field, "must be a UUID")
+	if !ids.Valid(s) {
+		return gocql.UUID{}, es.Invalid(field, ids.Reason)
 	}
-	return u, nil
+	return gocql.ParseUUID(s)
 }
 
 // OrderTables reads and writes one version of the orders projection's tables.

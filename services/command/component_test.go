@@ -493,11 +493,11 @@ func TestMetadataIsStored(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := header.Get(grpcapi.MetadataCorrelationID)
-		if len(got) != 1 || !ids.IsUUID(got[0]) {
+		if len(got) != 1 || !ids.Valid(got[0]) {
 			t.Fatalf("generated correlation id %v", got)
 		}
 		e := loadEvents(t, s.store, id)[0]
-		if e.CorrelationID != got[0] || !ids.IsUUID(e.CausationID) || e.UserID != "" || e.TraceParent == "" {
+		if e.CorrelationID != got[0] || !ids.Valid(e.CausationID) || e.UserID != "" || e.TraceParent == "" {
 			t.Fatalf("stored envelope %+v", e)
 		}
 	})

@@ -110,10 +110,11 @@ func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, op
 		opts.Rejections = storage.NewRejectionLog(cql.NewRejections(session, 0))
 	}
 	svc := app.NewService(store, opts)
+	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
 	s := &server{
 		svc:       svc,
-		orders:    app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}),
-		customers: app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{}),
+		orders:    app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers),
+		customers: customers,
 		store:     store,
 		registry:  reg,
 	}

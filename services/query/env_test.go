@@ -243,7 +243,7 @@ func appendOrder(t testing.TB, store es.EventStore, id string, steps ...step) []
 func lifecycle(id, customerID string, t0 time.Time) []step {
 	at := func(i int) time.Time { return ms(t0).Add(time.Duration(i) * time.Second) }
 	return []step{
-		{order.Create{OrderID: id, CustomerID: customerID, Items: items(2)}, at(0)},
+		{order.Create{Customer: order.CustomerActive, OrderID: id, CustomerID: customerID, Items: items(2)}, at(0)},
 		{order.UpdateItems{Items: items(3), Reason: "one more"}, at(1)},
 		{order.Confirm{}, at(2)},
 		{order.Ship{TrackingNumber: "TRK-1", Carrier: "DHL"}, at(3)},

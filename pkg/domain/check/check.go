@@ -11,13 +11,14 @@ import (
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
-// UUID records a violation unless s is a UUID (see ids.IsUUID), and reports whether it is one.
+// UUID records a violation unless s is an identifier (see ids.Valid), and reports whether it
+// is one. Callers pass the id in canonical form (ids.Canonical).
 func UUID(v *es.Violations, field, s string) bool {
 	switch {
 	case s == "":
 		v.Add(field, "is required")
-	case !ids.IsUUID(s):
-		v.Addf(field, "must be a UUID (8-4-4-4-12 hexadecimal digits), got %q", truncate(s))
+	case !ids.Valid(s):
+		v.Addf(field, "%s, got %q", ids.Reason, truncate(s))
 	default:
 		return true
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ordersys/ordersys/pkg/domain/check"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -18,8 +19,9 @@ func TestUUID(t *testing.T) {
 	}{
 		{"123e4567-e89b-12d3-a456-426614174000", true, ""},
 		{"", false, "is required"},
-		{"nope", false, `must be a UUID (8-4-4-4-12 hexadecimal digits), got "nope"`},
-		{long, false, `must be a UUID (8-4-4-4-12 hexadecimal digits), got "` + long[:40] + `…"`},
+		{"nope", false, ids.Reason + `, got "nope"`},
+		{ids.Nil, false, ids.Reason + `, got "` + ids.Nil + `"`},
+		{long, false, ids.Reason + `, got "` + long[:40] + `…"`},
 	}
 	for _, c := range cases {
 		var v es.Violations

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/ordersys/ordersys/pkg/domain/check"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -121,7 +122,7 @@ func (Deactivate) isCustomerCommand()          {}
 // Validate checks the id, the email, the names and the optional phone.
 func (c Register) Validate() error {
 	var v es.Violations
-	check.UUID(&v, "customer_id", c.CustomerID)
+	check.UUID(&v, "customer_id", ids.Canonical(c.CustomerID))
 	_, err := NewEmail(c.Email)
 	v.Merge("email", err)
 	check.PlainText(&v, "first_name", c.FirstName, MaxNameLen, true)
@@ -176,7 +177,7 @@ func (c UpdateAddress) Validate() error {
 // Validate checks the address id.
 func (c RemoveAddress) Validate() error {
 	var v es.Violations
-	check.UUID(&v, "address_id", strings.TrimSpace(c.AddressID))
+	check.UUID(&v, "address_id", ids.Canonical(c.AddressID))
 	return v.Err()
 }
 
@@ -190,7 +191,7 @@ func (c AddPaymentMethod) Validate() error {
 // Validate checks the payment method id.
 func (c RemovePaymentMethod) Validate() error {
 	var v es.Violations
-	check.UUID(&v, "payment_method_id", strings.TrimSpace(c.PaymentMethodID))
+	check.UUID(&v, "payment_method_id", ids.Canonical(c.PaymentMethodID))
 	return v.Err()
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -123,12 +124,13 @@ func actions(cmd Command) (action string, ok bool) {
 func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 	switch cmd := cmd.(type) {
 	case Register:
-		if cmd.CustomerID != c.AggregateID() {
-			return nil, es.Invalid("customer_id", fmt.Sprintf("is %s but the command was sent to customer %s", cmd.CustomerID, c.AggregateID()))
+		id := ids.Canonical(cmd.CustomerID)
+		if id != c.AggregateID() {
+			return nil, es.Invalid("customer_id", fmt.Sprintf("is %s but the command was sent to customer %s", id, c.AggregateID()))
 		}
 		email, _ := NewEmail(cmd.Email)
 		return CustomerRegistered{
-			CustomerID: cmd.CustomerID,
+			CustomerID: id,
 			Email:      email,
 			FirstName:  strings.TrimSpace(cmd.FirstName),
 			LastName:   strings.TrimSpace(cmd.LastName),
@@ -184,9 +186,9 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 		return CustomerAddressUpdated{Address: a}, nil
 
 	case RemoveAddress:
-		old, ok := c.Address(strings.TrimSpace(cmd.AddressID))
+		old, ok := c.Address(ids.Canonical(cmd.AddressID))
 		if !ok {
-			return nil, es.Rule(RuleAddressUnknown, "the customer has no address %s", strings.TrimSpace(cmd.AddressID))
+			return nil, es.Rule(RuleAddressUnknown, "the customer has no address %s", ids.Canonical(cmd.AddressID))
 		}
 		return CustomerAddressRemoved{AddressID: old.AddressID}, nil
 
@@ -207,9 +209,9 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 		return CustomerPaymentMethodAdded{PaymentMethod: p}, nil
 
 	case RemovePaymentMethod:
-		old, ok := c.PaymentMethod(strings.TrimSpace(cmd.PaymentMethodID))
+		old, ok := c.PaymentMethod(ids.Canonical(cmd.PaymentMethodID))
 		if !ok {
-			return nil, es.Rule(RulePaymentMethodUnknown, "the customer has no payment method %s", strings.TrimSpace(cmd.PaymentMethodID))
+			return nil, es.Rule(RulePaymentMethodUnknown, "the customer has no payment method %s", ids.Canonical(cmd.PaymentMethodID))
 		}
 		return CustomerPaymentMethodRemoved{PaymentMethodID: old.PaymentMethodID}, nil
 

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ordersys/ordersys/pkg/domain/check"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -182,9 +183,10 @@ type Address struct {
 	IsDefault bool
 }
 
-// Normalized returns the address with every text field trimmed of surrounding spaces.
+// Normalized returns the address with every text field trimmed of surrounding spaces and its
+// id in canonical form (ids.Canonical).
 func (a Address) Normalized() Address {
-	a.AddressID = strings.TrimSpace(a.AddressID)
+	a.AddressID = ids.Canonical(a.AddressID)
 	a.Label = strings.TrimSpace(a.Label)
 	a.Line1 = strings.TrimSpace(a.Line1)
 	a.Line2 = strings.TrimSpace(a.Line2)
@@ -264,9 +266,10 @@ type PaymentMethod struct {
 	IsDefault bool
 }
 
-// Normalized returns the payment method with its text fields trimmed.
+// Normalized returns the payment method with its text fields trimmed and its id in canonical
+// form (ids.Canonical).
 func (p PaymentMethod) Normalized() PaymentMethod {
-	p.PaymentMethodID = strings.TrimSpace(p.PaymentMethodID)
+	p.PaymentMethodID = ids.Canonical(p.PaymentMethodID)
 	p.Brand = strings.TrimSpace(p.Brand)
 	p.Last4 = strings.TrimSpace(p.Last4)
 	return p

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"strings"
-
+	
 	"github.com/ordersys/ordersys/pkg/domain/check"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -16,6 +16,12 @@ const (
 	MaxItems = 100
 	// MaxQuantity is the largest quantity of one line.
 	MaxQuantity = 10000
+	// MaxUnitPriceCents is the largest unit price, in cents (100 million currency units). With
+	// MaxItems and MaxQuantity it bounds every total by MaxTotalCents, so no sum can overflow.
+	MaxUnitPriceCents int64 = 10_000_000_000
+	// MaxTotalCents is the largest total an order can reach: MaxItems × MaxQuantity ×
+	// MaxUnitPriceCents = 10^16 cents, three orders of magnitude below the int64 limit.
+	MaxTotalCents = MaxItems * MaxQuantity * MaxUnitPriceCents
 	// MaxReasonLen bounds an items-update or cancellation reason, in characters.
 	MaxReasonLen = 500
 	// MaxShippingFieldLen bounds the tracking number and the carrier, in characters.
@@ -71,6 +77,43 @@ type Create struct {
 	CustomerID string
 	// Items are the order lines: 1 to MaxItems, each product at most once.
 	Items []Item
+	// Customer is the customer's standing as the caller read it from the event store just
+	// before deciding; Decide refuses the order unless it is CustomerActive. The zero value,
+	// CustomerUnchecked, is refused too, so a caller that forgets the look-up cannot place an
+	// order for a customer nobody checked.
+	Customer CustomerStanding
+}
+
+// CustomerStanding is what an order knows of its customer when it is placed.
+type CustomerStanding int
+
+const (
+	// CustomerUnchecked means nobody looked the customer up (the zero value; refused).
+	CustomerUnchecked CustomerStanding = iota
+	// CustomerMissing means the event store holds no such customer.
+	CustomerMissing
+	// CustomerActive means the customer exists and may order.
+	CustomerActive
+	// CustomerSuspended means the customer exists but is suspended.
+	CustomerSuspended
+	// CustomerDeactivated means the customer's account is closed for good.
+	CustomerDeactivated
+)
+
+// String names the standing in upper case, e.g. "SUSPENDED".
+func (s CustomerStanding) String() string {
+	switch s {
+	case CustomerMissing:
+		return "MISSING"
+	case CustomerActive:
+		return "ACTIVE"
+	case CustomerSuspended:
+		return "SUSPENDED"
+	case CustomerDeactivated:
+		return "DEACTIVATED"
+	default:
+		return "UNCHECKED"
+	}
 }
 
 // UpdateItems replaces the lines of a CREATED order.
@@ -100,7 +143,7 @@ type Deliver struct {
 
 // Cancel stops an order that is neither DELIVERED nor already CANCELLED.
 type Cancel struct {
-	// Reason is optional, trimmed, at most MaxReasonLen characters; the order keeps it.
+	// Reason is required, trimmed, at most MaxReasonLen characters; the order keeps it.
 	Reason string
 	// CancelledBy names who cancelled (optional, at most MaxCancelledByLen characters).
 	CancelledBy string
@@ -116,8 +159,8 @@ func (Cancel) isOrderCommand()      {}
 // Validate checks the ids and the items.
 func (c Create) Validate() error {
 	var v es.Violations
-	check.UUID(&v, "order_id", c.OrderID)
-	check.UUID(&v, "customer_id", c.CustomerID)
+	check.UUID(&v, "order_id", ids.Canonical(c.OrderID))
+	check.UUID(&v, "customer_id", ids.Canonical(c.CustomerID))
 	validateItems(&v, c.Items)
 	return v.Err()
 }
@@ -151,13 +194,14 @@ func (c Deliver) Validate() error {
 // Validate checks the reason and who cancelled.
 func (c Cancel) Validate() error {
 	var v es.Violations
-	check.Text(&v, "reason", c.Reason, MaxReasonLen, false)
+	check.Text(&v, "reason", c.Reason, MaxReasonLen, true)
 	check.Text(&v, "cancelled_by", c.CancelledBy, MaxCancelledByLen, false)
 	return v.Err()
 }
 
-// validateItems records every problem of an item list: emptiness, count, each line's fields,
-// repeated products and a total that overflows.
+// validateItems records every problem of an item list: emptiness, count, each line's fields
+// and repeated products. The bounds on count, quantity and unit price keep every total at most
+// MaxTotalCents, so no sum overflows.
 func validateItems(v *es.Violations, items []Item) {
 	switch {
 	case len(items) == 0:
@@ -166,11 +210,9 @@ func validateItems(v *es.Violations, items []Item) {
 		v.Addf("items", "must hold at most %d items, got %d", MaxItems, len(items))
 	}
 	seen := make(map[string]int, len(items))
-	linesOK := true
 	for i, it := range items {
 		p := "items[" + strconv.Itoa(i) + "]."
-		if check.UUID(v, p+"product_id", it.ProductID) {
-			key := strings.ToLower(it.ProductID)
+		if key := ids.Canonical(it.ProductID); check.UUID(v, p+"product_id", key) {
 			if j, dup := seen[key]; dup {
 				v.Addf(p+"product_id", "repeats items[%d].product_id; give each product once with its total quantity", j)
 			} else {
@@ -180,25 +222,14 @@ func validateItems(v *es.Violations, items []Item) {
 		switch {
 		case it.Quantity <= 0:
 			v.Addf(p+"quantity", "must be greater than 0, got %d", it.Quantity)
-			linesOK = false
 		case it.Quantity > MaxQuantity:
 			v.Addf(p+"quantity", "must be at most %d, got %d", MaxQuantity, it.Quantity)
-			linesOK = false
 		}
-		if it.UnitPriceCents < 0 {
+		switch {
+		case it.UnitPriceCents < 0:
 			v.Addf(p+"unit_price_cents", "must not be negative, got %d", it.UnitPriceCents)
-			linesOK = false
-		}
-		if linesOK {
-			if _, ok := lineTotal(it); !ok {
-				v.Add(p+"unit_price_cents", "quantity × unit price overflows int64 cents")
-				linesOK = false
-			}
-		}
-	}
-	if linesOK && len(items) > 0 {
-		if _, err := Total(items); err != nil {
-			v.Add("items", "total of quantity × unit price overflows int64 cents")
+		case it.UnitPriceCents > MaxUnitPriceCents:
+			v.Addf(p+"unit_price_cents", "must be at most %d, got %d", MaxUnitPriceCents, it.UnitPriceCents)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -26,6 +27,11 @@ const (
 	RuleCancelNotDelivered = "order.cancel.not_delivered"
 	// RuleCancelNotCancelled: a CANCELLED order cannot be cancelled again.
 	RuleCancelNotCancelled = "order.cancel.not_cancelled"
+	// RuleCreateCustomerExists: an order belongs to a registered customer.
+	RuleCreateCustomerExists = "order.create.customer_exists"
+	// RuleCreateCustomerActive: only an ACTIVE customer may place an order (not a suspended or
+	// deactivated one).
+	RuleCreateCustomerActive = "order.create.customer_active"
 )
 
 // Decide checks cmd against the order's current state and returns the events it produces,
@@ -92,34 +98,59 @@ func (o *Order) Decide(cmd Command, now time.Time) ([]es.Event, error) {
 }
 
 func (o *Order) create(c Create) ([]es.Event, error) {
-	if c.OrderID != o.AggregateID() {
-		return nil, es.Invalid("order_id", fmt.Sprintf("is %s but the command was sent to order %s", c.OrderID, o.AggregateID()))
+	orderID, customerID := ids.Canonical(c.OrderID), ids.Canonical(c.CustomerID)
+	if orderID != o.AggregateID() {
+		return nil, es.Invalid("order_id", fmt.Sprintf("is %s but the command was sent to order %s", orderID, o.AggregateID()))
 	}
-	total, err := Total(c.Items)
+	switch c.Customer {
+	case CustomerActive:
+	case CustomerMissing:
+		return nil, &es.RuleError{Rule: RuleCreateCustomerExists, Subject: customerID,
+			Reason: fmt.Sprintf("customer %s is not registered; register the customer before ordering", customerID)}
+	case CustomerUnchecked:
+		return nil, &es.RuleError{Rule: RuleCreateCustomerExists, Subject: customerID,
+			Reason: fmt.Sprintf("customer %s was not looked up; an order needs a checked, active customer", customerID)}
+	default:
+		return nil, &es.RuleError{Rule: RuleCreateCustomerActive, Subject: customerID,
+			Reason: fmt.Sprintf("customer %s is %s; only an ACTIVE customer may place an order", customerID, c.Customer)}
+	}
+	items := canonicalItems(c.Items)
+	total, err := Total(items)
 	if err != nil { // unreachable after Validate; kept so a total is never guessed
 		return nil, es.Invalid("items", err.Error())
 	}
 	return []es.Event{OrderCreated{
-		OrderID:    c.OrderID,
-		CustomerID: c.CustomerID,
-		Items:      cloneItems(c.Items),
+		OrderID:    orderID,
+		CustomerID: customerID,
+		Items:      items,
 		TotalCents: total,
 	}}, nil
+}
+
+// canonicalItems copies items with each product id in canonical form (ids.Canonical), the
+// form the order stores and compares.
+func canonicalItems(items []Item) []Item {
+	out := cloneItems(items)
+	for i := range out {
+		out[i].ProductID = ids.Canonical(out[i].ProductID)
+	}
+	return out
 }
 
 func (o *Order) updateItems(c UpdateItems) ([]es.Event, error) {
 	if o.Status != StatusCreated {
 		return nil, es.Rule(RuleUpdateItemsRequiresCreated, "order is %s; items can change only while the order is CREATED", o.Status)
 	}
-	if slices.Equal(o.Items, c.Items) {
+	items := canonicalItems(c.Items)
+	if slices.Equal(o.Items, items) {
 		return nil, es.Rule(RuleUpdateItemsUnchanged, "the new items are the order's current items; nothing to update")
 	}
-	total, err := Total(c.Items)
+	total, err := Total(items)
 	if err != nil {
 		return nil, es.Invalid("items", err.Error())
 	}
 	return []es.Event{OrderItemsUpdated{
-		Items:      cloneItems(c.Items),
+		Items:      items,
 		TotalCents: total,
 		Reason:     strings.TrimSpace(c.Reason),
 	}}, nil

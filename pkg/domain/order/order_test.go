@@ -32,7 +32,7 @@ func items() []order.Item {
 }
 
 func createCmd() order.Create {
-	return order.Create{OrderID: orderID, CustomerID: customerID, Items: items()}
+	return order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: items()}
 }
 
 // harness drives one order the way the command service does: decide, wrap the events in
@@ -138,6 +138,10 @@ func TestValidateFieldPaths(t *testing.T) {
 		many[i] = order.Item{ProductID: ids.New(), Quantity: 1}
 	}
 	hundred := many[:order.MaxItems]
+	maxed := make([]order.Item, order.MaxItems)
+	for i := range maxed {
+		maxed[i] = order.Item{ProductID: ids.New(), Quantity: order.MaxQuantity, UnitPriceCents: order.MaxUnitPriceCents}
+	}
 	long := func(n int) string { return strings.Repeat("é", n) }
 	cases := []struct {
 		name string
@@ -145,31 +149,31 @@ func TestValidateFieldPaths(t *testing.T) {
 		want []string // nil: valid
 	}{
 		{"create ok", createCmd(), nil},
-		{"create 100 items ok", order.Create{OrderID: orderID, CustomerID: customerID, Items: hundred}, nil},
-		{"create zero price ok", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{{ProductID: productA, Quantity: order.MaxQuantity}}}, nil},
-		{"create upper-case uuids ok", order.Create{OrderID: strings.ToUpper(orderID), CustomerID: strings.ToUpper(customerID), Items: items()}, nil},
-		{"create missing ids", order.Create{Items: items()}, []string{"order_id", "customer_id"}},
-		{"create malformed ids", order.Create{OrderID: "123", CustomerID: "7c9e6679742540de944be07fc1f90ae7", Items: items()}, []string{"order_id", "customer_id"}},
-		{"create no items", order.Create{OrderID: orderID, CustomerID: customerID}, []string{"items"}},
-		{"create too many items", order.Create{OrderID: orderID, CustomerID: customerID, Items: many}, []string{"items"}},
-		{"create bad lines", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{
+		{"create 100 items ok", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: hundred}, nil},
+		{"create zero price ok", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: []order.Item{{ProductID: productA, Quantity: order.MaxQuantity}}}, nil},
+		{"create upper-case uuids ok", order.Create{Customer: order.CustomerActive, OrderID: strings.ToUpper(orderID), CustomerID: strings.ToUpper(customerID), Items: items()}, nil},
+		{"create missing ids", order.Create{Customer: order.CustomerActive, Items: items()}, []string{"order_id", "customer_id"}},
+		{"create malformed ids", order.Create{Customer: order.CustomerActive, OrderID: "123", CustomerID: "7c9e6679742540de944be07fc1f90ae7", Items: items()}, []string{"order_id", "customer_id"}},
+		{"create no items", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID}, []string{"items"}},
+		{"create too many items", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: many}, []string{"items"}},
+		{"create bad lines", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: []order.Item{
 			{ProductID: productA, Quantity: 1, UnitPriceCents: -1},
 			{ProductID: "nope", Quantity: order.MaxQuantity + 1, UnitPriceCents: 5},
 			{ProductID: productB, Quantity: 0, UnitPriceCents: 5},
 			{ProductID: "", Quantity: -3, UnitPriceCents: 5},
 		}}, []string{"items[0].unit_price_cents", "items[1].product_id", "items[1].quantity", "items[2].quantity", "items[3].product_id", "items[3].quantity"}},
-		{"create repeated product", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{
+		{"create repeated product", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: []order.Item{
 			{ProductID: productA, Quantity: 1}, {ProductID: productB, Quantity: 1}, {ProductID: strings.ToUpper(productA), Quantity: 1},
 		}}, []string{"items[2].product_id"}},
-		{"create line overflow", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{
-			{ProductID: productA, Quantity: 1, UnitPriceCents: 1}, {ProductID: productB, Quantity: 2, UnitPriceCents: math.MaxInt64/2 + 1},
+		{"create nil uuids", order.Create{Customer: order.CustomerActive, OrderID: ids.Nil, CustomerID: ids.Nil, Items: []order.Item{{ProductID: ids.Nil, Quantity: 1}}},
+			[]string{"order_id", "customer_id", "items[0].product_id"}},
+		{"create price above max", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: []order.Item{
+			{ProductID: productA, Quantity: 1, UnitPriceCents: 1}, {ProductID: productB, Quantity: 1, UnitPriceCents: order.MaxUnitPriceCents + 1},
 		}}, []string{"items[1].unit_price_cents"}},
-		{"create total overflow", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{
-			{ProductID: productA, Quantity: 1, UnitPriceCents: math.MaxInt64}, {ProductID: productB, Quantity: 1, UnitPriceCents: 1},
-		}}, []string{"items"}},
-		{"create total exactly max ok", order.Create{OrderID: orderID, CustomerID: customerID, Items: []order.Item{
-			{ProductID: productA, Quantity: 1, UnitPriceCents: math.MaxInt64 - 1}, {ProductID: productB, Quantity: 1, UnitPriceCents: 1},
-		}}, nil},
+		{"create price 2^63-1 refused on the item", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: []order.Item{
+			{ProductID: productA, Quantity: 1, UnitPriceCents: math.MaxInt64},
+		}}, []string{"items[0].unit_price_cents"}},
+		{"create largest order ok", order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: customerID, Items: maxed}, nil},
 		{"update ok", order.UpdateItems{Items: items(), Reason: long(order.MaxReasonLen)}, nil},
 		{"update bad", order.UpdateItems{Items: []order.Item{{ProductID: productA, Quantity: 0}}, Reason: long(order.MaxReasonLen + 1)}, []string{"items[0].quantity", "reason"}},
 		{"update empty", order.UpdateItems{}, []string{"items"}},
@@ -181,7 +185,8 @@ func TestValidateFieldPaths(t *testing.T) {
 		{"deliver empty ok", order.Deliver{}, nil},
 		{"deliver long", order.Deliver{Signature: long(order.MaxSignatureLen + 1)}, []string{"signature"}},
 		{"deliver at limit ok", order.Deliver{Signature: long(order.MaxSignatureLen)}, nil},
-		{"cancel empty ok", order.Cancel{}, nil},
+		{"cancel without reason", order.Cancel{Reason: "  "}, []string{"reason"}},
+		{"cancel ok", order.Cancel{Reason: "r"}, nil},
 		{"cancel long", order.Cancel{Reason: long(order.MaxReasonLen + 1), CancelledBy: long(order.MaxCancelledByLen + 1)}, []string{"reason", "cancelled_by"}},
 	}
 	for _, c := range cases {
@@ -218,7 +223,7 @@ func TestCreateMustTargetTheAggregate(t *testing.T) {
 func TestExistence(t *testing.T) {
 	others := []order.Command{
 		order.UpdateItems{Items: items()}, order.Confirm{}, order.Ship{TrackingNumber: "x", Carrier: "y"},
-		order.Deliver{}, order.Cancel{},
+		order.Deliver{}, order.Cancel{Reason: "r"},
 	}
 	for _, c := range others {
 		if _, err := order.New(orderID).Decide(c, t0); !errors.Is(err, es.ErrNotFound) {
@@ -321,7 +326,7 @@ func TestTransitionMatrix(t *testing.T) {
 func TestDecideDoesNotChangeState(t *testing.T) {
 	h := at(t, order.StatusCreated)
 	before := *h.o
-	for _, c := range []order.Command{order.UpdateItems{Items: []order.Item{{ProductID: productC, Quantity: 1}}}, order.Confirm{}, order.Cancel{}} {
+	for _, c := range []order.Command{order.UpdateItems{Items: []order.Item{{ProductID: productC, Quantity: 1}}}, order.Confirm{}, order.Cancel{Reason: "r"}} {
 		if _, err := h.o.Decide(c, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +468,7 @@ func TestStatusNames(t *testing.T) {
 }
 
 func TestValidationReasons(t *testing.T) {
-	err := order.Create{OrderID: orderID, CustomerID: "nope", Items: []order.Item{
+	err := order.Create{Customer: order.CustomerActive, OrderID: orderID, CustomerID: "nope", Items: []order.Item{
 		{ProductID: productA, Quantity: 1, UnitPriceCents: -5},
 		{ProductID: productA, Quantity: 0, UnitPriceCents: 5},
 		{ProductID: productB, Quantity: order.MaxQuantity + 1},
@@ -473,7 +478,7 @@ func TestValidationReasons(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	want := []es.FieldViolation{
-		{Field: "customer_id", Reason: `must be a UUID (8-4-4-4-12 hexadecimal digits), got "nope"`},
+		{Field: "customer_id", Reason: ids.Reason + `, got "nope"`},
 		{Field: "items[0].unit_price_cents", Reason: "must not be negative, got -5"},
 		{Field: "items[1].product_id", Reason: "repeats items[0].product_id; give each product once with its total quantity"},
 		{Field: "items[1].quantity", Reason: "must be greater than 0, got 0"},
@@ -481,5 +486,44 @@ func TestValidationReasons(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ve.Violations, want) {
 		t.Fatalf("violations\n%v\nwant\n%v", ve.Violations, want)
+	}
+}
+
+func TestCreateNeedsAnActiveCustomer(t *testing.T) {
+	cases := []struct {
+		standing order.CustomerStanding
+		rule     string // "" for allowed
+	}{
+		{order.CustomerActive, ""},
+		{order.CustomerUnchecked, order.RuleCreateCustomerExists},
+		{order.CustomerMissing, order.RuleCreateCustomerExists},
+		{order.CustomerSuspended, order.RuleCreateCustomerActive},
+		{order.CustomerDeactivated, order.RuleCreateCustomerActive},
+	}
+	for _, c := range cases {
+		cmd := createCmd()
+		cmd.Customer = c.standing
+		_, err := order.New(orderID).Decide(cmd, t0)
+		var re *es.RuleError
+		switch {
+		case c.rule == "" && err != nil:
+			t.Errorf("%s: %v, want the order placed", c.standing, err)
+		case c.rule != "" && (!errors.As(err, &re) || re.Rule != c.rule || re.Subject != customerID):
+			t.Errorf("%s: %v, want rule %s about customer %s", c.standing, err, c.rule, customerID)
+		}
+	}
+}
+
+func TestIDsAreStoredCanonical(t *testing.T) {
+	cmd := createCmd()
+	cmd.OrderID, cmd.CustomerID = strings.ToUpper(orderID), " "+strings.ToUpper(customerID)
+	cmd.Items = []order.Item{{ProductID: strings.ToUpper(productA), Quantity: 1}}
+	evs, err := order.New(orderID).Decide(cmd, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := evs[0].(order.OrderCreated)
+	if oc.OrderID != orderID || oc.CustomerID != customerID || oc.Items[0].ProductID != productA {
+		t.Fatalf("OrderCreated %+v: ids not canonical", oc)
 	}
 }

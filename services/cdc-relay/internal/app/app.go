@@ -99,7 +99,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// -------------------------------------------------------------------------------------
 	// Leadership: the lease holder publishes; the others wait to take over.
 
-	r := NewRelay(cfg, session, pub, metrics, log)
+	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log), log)
 	runErr := r.Run(ctx)
 	log.Info("shutting down")
 	wg.Wait()
@@ -179,11 +179,13 @@ type Relay struct {
 	log     *slog.Logger
 	lease   *cql.Lease
 	events  *cql.EventStore
+	decode  *grpcx.DecodeWatch
 }
 
-// NewRelay returns a relay instance on the session's keyspace.
-func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, log *slog.Logger) *Relay {
-	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log,
+// NewRelay returns a relay instance on the session's keyspace; decode reports events that break
+// the envelope contract (nil: only the dead-letter path).
+func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, decode *grpcx.DecodeWatch, log *slog.Logger) *Relay {
+	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, decode: decode,
 		lease: cql.NewLease(s, LeaseName, "", cfg.LeaseTTL),
 		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
 			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}}),
@@ -217,7 +219,7 @@ func (r *Relay) lead(ctx context.Context) error {
 		Publisher: &ensuringPublisher{Publisher: r.pub, ensure: r.ensureTopic},
 		Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: uint32(r.cfg.BreakerFailures), OpenTimeout: r.cfg.BreakerOpenTimeout},
 			r.metrics, r.log),
-		Metrics: r.metrics, Logger: r.log,
+		Metrics: r.metrics, Logger: r.log, Decode: r.decode,
 	})
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -18,7 +18,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
@@ -76,6 +78,8 @@ type Deps struct {
 	Breaker     *Breaker
 	Metrics     *Metrics
 	Logger      *slog.Logger
+	// Decode reports, loudly, rows whose envelope breaks the shared contract (nil: silent).
+	Decode *grpcx.DecodeWatch
 	// Tracer starts the publish spans (default: the global tracer provider's).
 	Tracer trace.Tracer
 }
@@ -373,8 +377,9 @@ func (l *lane) add(c *Change) {
 		err = matches(env, c)
 	}
 	if err != nil {
+		l.p.d.Decode.Undecodable(context.Background(), c.AggregateID, c.Sequence, c.EventID, "envelope", topic+".dlq", err)
 		a.poison = append(a.poison, &entry{seq: c.Sequence, topic: topic, value: c.Envelope, committed: c.CommittedAt,
-			changes: []*Change{c}, dlqReason: "undecodable envelope: " + err.Error(), dlqKind: "undecodable",
+			changes: []*Change{c}, dlqReason: "undecodable envelope: " + err.Error(), dlqKind: dlqUndecodable,
 			env: es.Envelope{AggregateID: c.AggregateID, AggregateType: c.AggregateType, Sequence: c.Sequence, EventID: c.EventID}})
 		return
 	}
@@ -388,26 +393,20 @@ func (l *lane) add(c *Change) {
 	a.pending[c.Sequence] = l.newEntry(env, c.Envelope, topic, c.CommittedAt, []*Change{c})
 }
 
-// matches checks that an envelope is the event its outbox row says it is.
+// matches checks that an envelope passes the contract every service shares (es.Envelope.Check,
+// the same check the event store made before storing it) and is the event its outbox row says
+// it is.
 func matches(env es.Envelope, c *Change) error {
+	if err := env.Check(); err != nil {
+		return err
+	}
 	switch {
-	case c.Sequence <= 0:
-		return fmt.Errorf("row sequence %d", c.Sequence)
-	case !isUUID(c.AggregateID):
-		return fmt.Errorf("row aggregate id %q is not a UUID", c.AggregateID)
 	case env.AggregateID != c.AggregateID, env.Sequence != c.Sequence:
 		return fmt.Errorf("envelope is %s#%d, row says %s#%d", env.AggregateID, env.Sequence, c.AggregateID, c.Sequence)
 	case c.EventID != "" && env.EventID != c.EventID:
 		return fmt.Errorf("envelope event id %s, row says %s", env.EventID, c.EventID)
-	case env.EventType == "" || env.SchemaVersion < 1:
-		return fmt.Errorf("envelope without event type or schema version")
 	}
 	return nil
-}
-
-func isUUID(s string) bool {
-	u, err := gocql.ParseUUID(s)
-	return err == nil && u != (gocql.UUID{})
 }
 
 // flight is one record of a publish call.
@@ -493,7 +492,7 @@ func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
 	var todo []*aggState
 	for _, a := range ready {
 		if !a.loaded {
-			if !isUUID(a.id) {
+			if !ids.Valid(a.id) {
 				a.loaded = true // only poison can live here
 				continue
 			}
@@ -558,7 +557,7 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 	// anything else goes to the dead-letter path, one per round.
 	for i := 0; i < len(a.poison); i++ {
 		p := a.poison[i]
-		if !p.checked && isUUID(a.id) && p.seq > 0 {
+		if !p.checked && ids.Valid(a.id) && p.seq > 0 {
 			envs, err := d.Events.LoadRaw(ctx, a.id, p.seq, p.seq)
 			if err != nil {
 				d.Metrics.StoreErrors.WithLabelValues("load_events").Inc()
@@ -612,7 +611,7 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 			value, err := codec.MarshalEnvelope(env)
 			e := l.newEntry(env, value, topic, time.Time{}, nil)
 			if err != nil {
-				e.dlqReason, e.dlqKind = "event_store row cannot be encoded: "+err.Error(), "unencodable"
+				e.dlqReason, e.dlqKind = "event_store row cannot be encoded: "+err.Error(), dlqUnencodable
 			}
 			a.pending[env.Sequence] = e
 			d.Metrics.GapFilled.Inc()
@@ -664,8 +663,18 @@ func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 		return err
 	}
 	e.dlqRecorded, e.dlqID = true, dl.ID
+	if e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable {
+		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, e.dlqKind, e.topic+".dlq", errors.New(e.dlqReason))
+	}
 	return nil
 }
+
+// Kinds of dead letters (the metric label and entry.dlqKind) that mean an event breaks the
+// shared envelope contract rather than a limit of the broker.
+const (
+	dlqUndecodable = "undecodable"
+	dlqUnencodable = "unencodable"
+)
 
 // message builds the record of a flight and starts its span.
 func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
@@ -803,7 +812,7 @@ func (l *lane) apply(r *callResult) {
 		case err == nil:
 			a.bo.Reset()
 			a.retryAt = time.Time{}
-			if e.dlqKind == "undecodable" && !isSequenced(a, e) {
+			if e.dlqKind == dlqUndecodable && !isSequenced(a, e) {
 				// A poison row is not part of the stream: progress stays.
 				f.poison = true
 				for k, p := range a.poison {

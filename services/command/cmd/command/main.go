@@ -135,8 +135,8 @@ func run(ctx context.Context) error {
 		Metrics:       app.NewMetrics(registry),
 		Logger:        log,
 	})
-	orders := app.NewOrderHandler(svc, codec.OrderSnapshotCodec{})
 	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
+	orders := app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)
 
 	// -------------------------------------------------------------------------------------
 	// gRPC server: SERVING from the start (the store answered above), NOT_SERVING while the

@@ -24,8 +24,8 @@ func TestCachedStateFollowsOtherWriters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	a := NewOrderHandler(NewService(store, Options{MaxRetries: 3, SnapshotEvery: 3}), codec.OrderSnapshotCodec{})
-	b := NewOrderHandler(NewService(store, Options{MaxRetries: 3, SnapshotEvery: 3}), codec.OrderSnapshotCodec{})
+	a := NewOrderHandler(NewService(store, Options{MaxRetries: 3, SnapshotEvery: 3}), codec.OrderSnapshotCodec{}, nil)
+	b := NewOrderHandler(NewService(store, Options{MaxRetries: 3, SnapshotEvery: 3}), codec.OrderSnapshotCodec{}, nil)
 	id := ids.New()
 	item := func(q int32) []order.Item {
 		return []order.Item{{ProductID: ids.New(), Quantity: q, UnitPriceCents: 10}}
@@ -33,7 +33,7 @@ func TestCachedStateFollowsOtherWriters(t *testing.T) {
 	exec := func(h *OrderHandler, cmd order.Command) (Result, error) {
 		return h.Execute(ctx, Request[order.Command]{AggregateID: id, Command: cmd, Name: "test"})
 	}
-	if _, err := exec(a, order.Create{OrderID: id, CustomerID: ids.New(), Items: item(1)}); err != nil {
+	if _, err := exec(a, order.Create{Customer: order.CustomerActive, OrderID: id, CustomerID: ids.New(), Items: item(1)}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 8 {

@@ -1,7 +1,11 @@
 package app
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/ordersys/ordersys/pkg/domain/customer"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -13,10 +17,23 @@ type OrderHandler = Handler[*order.Order, order.Command]
 type CustomerHandler = Handler[*customer.Customer, customer.Command]
 
 // NewOrderHandler returns the handler of order commands; snapshots encodes Order snapshots
-// (nil disables them).
-func NewOrderHandler(svc *Service, snapshots es.SnapshotCodec) *OrderHandler {
+// (nil disables them). customers is where a CreateOrder looks up its customer's standing, from
+// the event store (snapshot + tail, through the service's cache, caught up on every read).
+func NewOrderHandler(svc *Service, snapshots es.SnapshotCodec, customers *CustomerHandler) *OrderHandler {
 	return NewHandler(svc, Kind[*order.Order, order.Command]{
 		AggregateType: order.AggregateType, New: order.New, Snapshots: snapshots,
+		Prepare: func(ctx context.Context, cmd order.Command) (order.Command, error) {
+			create, ok := cmd.(order.Create)
+			if !ok {
+				return cmd, nil
+			}
+			standing, err := CustomerStanding(ctx, customers, create.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			create.Customer = standing
+			return create, nil
+		},
 	})
 }
 
@@ -26,4 +43,28 @@ func NewCustomerHandler(svc *Service, snapshots es.SnapshotCodec) *CustomerHandl
 	return NewHandler(svc, Kind[*customer.Customer, customer.Command]{
 		AggregateType: customer.AggregateType, New: customer.New, Snapshots: snapshots,
 	})
+}
+
+// CustomerStanding reads the customer's current state from the event store and says whether
+// it exists and may order. An id that is not valid is reported as CustomerMissing (the order's
+// own validation names the field first).
+func CustomerStanding(ctx context.Context, customers *CustomerHandler, customerID string) (order.CustomerStanding, error) {
+	standing := order.CustomerMissing
+	if customerID = ids.Canonical(customerID); !ids.Valid(customerID) {
+		return standing, nil
+	}
+	err := customers.Read(ctx, customerID, func(c *customer.Customer) {
+		switch c.Status {
+		case customer.StatusActive:
+			standing = order.CustomerActive
+		case customer.StatusSuspended:
+			standing = order.CustomerSuspended
+		case customer.StatusDeactivated:
+			standing = order.CustomerDeactivated
+		}
+	})
+	if err != nil {
+		return order.CustomerUnchecked, fmt.Errorf("look up customer %s: %w", customerID, err)
+	}
+	return standing, nil
 }

@@ -205,6 +205,10 @@ type Kind[A Decider[C], C any] struct {
 	New func(id string) A
 	// Snapshots encodes and restores snapshots; nil disables them for this kind.
 	Snapshots es.SnapshotCodec
+	// Prepare completes a command with what Decide needs from outside its aggregate (an
+	// order's Create gets its customer's standing); it runs on every attempt, after the
+	// command id was found new, so a retry sees current data. nil: nothing to add.
+	Prepare func(ctx context.Context, cmd C) (C, error)
 }
 
 // Handler executes the commands of one aggregate kind.
@@ -334,10 +338,16 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: before}
 	}
 
+	cmd := req.Command
+	if h.kind.Prepare != nil {
+		if cmd, err = h.kind.Prepare(ctx, cmd); err != nil {
+			return Result{}, false, err
+		}
+	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	_, span := s.tracer.Start(ctx, "decide "+req.Name, trace.WithAttributes(
 		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.version", before)))
-	events, err := agg.Decide(req.Command, now)
+	events, err := agg.Decide(cmd, now)
 	endSpan(span, err)
 	if err != nil {
 		var re *es.RuleError
@@ -447,6 +457,24 @@ func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, 
 		}
 	}
 	return agg, head, rej, err
+}
+
+// Read calls read with the aggregate at its current version (through the cache, caught up with
+// the store like a command's load) while holding the aggregate's lock, so read sees a state no
+// command of this process is changing. read is called even when the aggregate does not exist
+// (version 0).
+func (h *Handler[A, C]) Read(ctx context.Context, aggregateID string, read func(A)) error {
+	unlock, err := h.svc.locks.lock(ctx, aggregateID)
+	if err != nil {
+		return fmt.Errorf("read %s %s: %w", h.kind.AggregateType, aggregateID, err)
+	}
+	defer unlock()
+	agg, _, err := h.loadCached(ctx, aggregateID)
+	if err != nil {
+		return err
+	}
+	read(agg)
+	return nil
 }
 
 // Load returns the aggregate at its current version from the store: the newest snapshot,

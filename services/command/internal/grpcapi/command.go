@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/services/command/internal/app"
@@ -57,11 +58,11 @@ func execute[A app.Decider[C], C validator](ctx context.Context, h *app.Handler[
 		return false
 	}
 	if !reported(c.idField) {
-		checkUUID(&v, c.idField, c.id)
+		check.UUID(&v, c.idField, c.id)
 	}
-	cmdID := c.req.GetCommandId()
-	if cmdID != "" && !ids.IsUUID(cmdID) {
-		v.Add(fieldCommandID, "must be a UUID (8-4-4-4-12 hexadecimal digits) or empty")
+	cmdID := ids.Canonical(c.req.GetCommandId())
+	if cmdID != "" {
+		check.UUID(&v, fieldCommandID, cmdID)
 	}
 	expected, hasExpected := expectedVersion(c.req)
 	if hasExpected && expected < 0 {
@@ -75,7 +76,7 @@ func execute[A app.Decider[C], C validator](ctx context.Context, h *app.Handler[
 		return app.Result{}, err
 	}
 	req := app.Request[C]{
-		AggregateID: strings.ToLower(c.id),
+		AggregateID: ids.Canonical(c.id),
 		Command:     c.cmd,
 		Name:        c.method[strings.LastIndexByte(c.method, '/')+1:],
 		CommandID:   cmdID,
@@ -93,16 +94,6 @@ func execute[A app.Decider[C], C validator](ctx context.Context, h *app.Handler[
 		res.EventIDs = []string{}
 	}
 	return res, nil
-}
-
-// checkUUID records a violation unless s is a UUID.
-func checkUUID(v *es.Violations, field, s string) {
-	switch {
-	case s == "":
-		v.Add(field, "is required")
-	case !ids.IsUUID(s):
-		v.Add(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")
-	}
 }
 
 // expectedVersion reads the optional expected_version field.

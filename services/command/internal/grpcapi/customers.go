@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
@@ -41,7 +42,7 @@ func unknownPartIsNotFound(err error) error {
 
 // RegisterCustomer creates a customer.
 func (s *CustomerServer) RegisterCustomer(ctx context.Context, req *ordersv1.RegisterCustomerRequest) (*ordersv1.RegisterCustomerResponse, error) {
-	id := normID(req.GetCustomerId())
+	id := ids.Canonical(req.GetCustomerId())
 	r, err := s.run(ctx, ordersv1.CustomerCommandService_RegisterCustomer_FullMethodName, id, req, customer.Register{
 		CustomerID: id, Email: req.GetEmail(), FirstName: req.GetFirstName(), LastName: req.GetLastName(), Phone: req.GetPhone(),
 	})
@@ -53,7 +54,7 @@ func (s *CustomerServer) RegisterCustomer(ctx context.Context, req *ordersv1.Reg
 
 // UpdateProfile changes the customer's name.
 func (s *CustomerServer) UpdateProfile(ctx context.Context, req *ordersv1.UpdateProfileRequest) (*ordersv1.UpdateProfileResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpdateProfile_FullMethodName, normID(req.GetCustomerId()), req, customer.UpdateProfile{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpdateProfile_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.UpdateProfile{
 		FirstName: req.GetFirstName(), LastName: req.GetLastName(),
 	})
 	if err != nil {
@@ -64,7 +65,7 @@ func (s *CustomerServer) UpdateProfile(ctx context.Context, req *ordersv1.Update
 
 // ChangeEmail replaces the customer's email address.
 func (s *CustomerServer) ChangeEmail(ctx context.Context, req *ordersv1.ChangeEmailRequest) (*ordersv1.ChangeEmailResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_ChangeEmail_FullMethodName, normID(req.GetCustomerId()), req, customer.ChangeEmail{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_ChangeEmail_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.ChangeEmail{
 		Email: req.GetEmail(),
 	})
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *CustomerServer) ChangeEmail(ctx context.Context, req *ordersv1.ChangeEm
 
 // ChangePhone replaces (or, with an empty phone, removes) the customer's phone number.
 func (s *CustomerServer) ChangePhone(ctx context.Context, req *ordersv1.ChangePhoneRequest) (*ordersv1.ChangePhoneResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_ChangePhone_FullMethodName, normID(req.GetCustomerId()), req, customer.ChangePhone{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_ChangePhone_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.ChangePhone{
 		Phone: req.GetPhone(),
 	})
 	if err != nil {
@@ -86,7 +87,7 @@ func (s *CustomerServer) ChangePhone(ctx context.Context, req *ordersv1.ChangePh
 
 // AddAddress adds a postal address.
 func (s *CustomerServer) AddAddress(ctx context.Context, req *ordersv1.AddAddressRequest) (*ordersv1.AddAddressResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_AddAddress_FullMethodName, normID(req.GetCustomerId()), req, customer.AddAddress{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_AddAddress_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.AddAddress{
 		Address: codec.AddressFromProto(req.GetAddress()),
 	})
 	if err != nil {
@@ -97,7 +98,7 @@ func (s *CustomerServer) AddAddress(ctx context.Context, req *ordersv1.AddAddres
 
 // UpdateAddress replaces an address.
 func (s *CustomerServer) UpdateAddress(ctx context.Context, req *ordersv1.UpdateAddressRequest) (*ordersv1.UpdateAddressResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpdateAddress_FullMethodName, normID(req.GetCustomerId()), req, customer.UpdateAddress{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpdateAddress_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.UpdateAddress{
 		Address: codec.AddressFromProto(req.GetAddress()),
 	})
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *CustomerServer) UpdateAddress(ctx context.Context, req *ordersv1.Update
 
 // RemoveAddress removes an address.
 func (s *CustomerServer) RemoveAddress(ctx context.Context, req *ordersv1.RemoveAddressRequest) (*ordersv1.RemoveAddressResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_RemoveAddress_FullMethodName, normID(req.GetCustomerId()), req, customer.RemoveAddress{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_RemoveAddress_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.RemoveAddress{
 		AddressID: req.GetAddressId(),
 	})
 	if err != nil {
@@ -119,7 +120,7 @@ func (s *CustomerServer) RemoveAddress(ctx context.Context, req *ordersv1.Remove
 
 // AddPaymentMethod adds a payment method.
 func (s *CustomerServer) AddPaymentMethod(ctx context.Context, req *ordersv1.AddPaymentMethodRequest) (*ordersv1.AddPaymentMethodResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_AddPaymentMethod_FullMethodName, normID(req.GetCustomerId()), req, customer.AddPaymentMethod{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_AddPaymentMethod_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.AddPaymentMethod{
 		PaymentMethod: codec.PaymentMethodFromProto(req.GetPaymentMethod()),
 	})
 	if err != nil {
@@ -130,7 +131,7 @@ func (s *CustomerServer) AddPaymentMethod(ctx context.Context, req *ordersv1.Add
 
 // RemovePaymentMethod removes a payment method.
 func (s *CustomerServer) RemovePaymentMethod(ctx context.Context, req *ordersv1.RemovePaymentMethodRequest) (*ordersv1.RemovePaymentMethodResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_RemovePaymentMethod_FullMethodName, normID(req.GetCustomerId()), req, customer.RemovePaymentMethod{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_RemovePaymentMethod_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.RemovePaymentMethod{
 		PaymentMethodID: req.GetPaymentMethodId(),
 	})
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *CustomerServer) RemovePaymentMethod(ctx context.Context, req *ordersv1.
 
 // UpgradeTier moves the customer to a higher tier.
 func (s *CustomerServer) UpgradeTier(ctx context.Context, req *ordersv1.UpgradeTierRequest) (*ordersv1.UpgradeTierResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpgradeTier_FullMethodName, normID(req.GetCustomerId()), req, customer.UpgradeTier{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_UpgradeTier_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.UpgradeTier{
 		// Not codec.TierFromProto: an unknown number must reach the domain, which names the field.
 		Tier: customer.Tier(req.GetTier()),
 	})
@@ -153,7 +154,7 @@ func (s *CustomerServer) UpgradeTier(ctx context.Context, req *ordersv1.UpgradeT
 
 // SuspendCustomer blocks an ACTIVE customer.
 func (s *CustomerServer) SuspendCustomer(ctx context.Context, req *ordersv1.SuspendCustomerRequest) (*ordersv1.SuspendCustomerResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_SuspendCustomer_FullMethodName, normID(req.GetCustomerId()), req, customer.Suspend{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_SuspendCustomer_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.Suspend{
 		Reason: req.GetReason(),
 	})
 	if err != nil {
@@ -164,7 +165,7 @@ func (s *CustomerServer) SuspendCustomer(ctx context.Context, req *ordersv1.Susp
 
 // ReactivateCustomer makes a SUSPENDED customer ACTIVE again.
 func (s *CustomerServer) ReactivateCustomer(ctx context.Context, req *ordersv1.ReactivateCustomerRequest) (*ordersv1.ReactivateCustomerResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_ReactivateCustomer_FullMethodName, normID(req.GetCustomerId()), req, customer.Reactivate{})
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_ReactivateCustomer_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.Reactivate{})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (s *CustomerServer) ReactivateCustomer(ctx context.Context, req *ordersv1.R
 
 // DeactivateCustomer closes the account for good.
 func (s *CustomerServer) DeactivateCustomer(ctx context.Context, req *ordersv1.DeactivateCustomerRequest) (*ordersv1.DeactivateCustomerResponse, error) {
-	r, err := s.run(ctx, ordersv1.CustomerCommandService_DeactivateCustomer_FullMethodName, normID(req.GetCustomerId()), req, customer.Deactivate{
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_DeactivateCustomer_FullMethodName, ids.Canonical(req.GetCustomerId()), req, customer.Deactivate{
 		Reason: req.GetReason(),
 	})
 	if err != nil {

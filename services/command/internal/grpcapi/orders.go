@@ -2,9 +2,9 @@ package grpcapi
 
 import (
 	"context"
-	"strings"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/services/command/internal/app"
@@ -33,9 +33,9 @@ func (s *OrderServer) run(ctx context.Context, method, id string, req commandReq
 
 // CreateOrder places a new order.
 func (s *OrderServer) CreateOrder(ctx context.Context, req *ordersv1.CreateOrderRequest) (*ordersv1.CreateOrderResponse, error) {
-	id := normID(req.GetOrderId())
+	id := ids.Canonical(req.GetOrderId())
 	res, err := s.run(ctx, ordersv1.OrderCommandService_CreateOrder_FullMethodName, id, req, order.Create{
-		OrderID: id, CustomerID: normID(req.GetCustomerId()), Items: codec.ItemsFromProto(req.GetItems()),
+		OrderID: id, CustomerID: ids.Canonical(req.GetCustomerId()), Items: codec.ItemsFromProto(req.GetItems()),
 	})
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (s *OrderServer) CreateOrder(ctx context.Context, req *ordersv1.CreateOrder
 
 // UpdateOrderItems replaces the items of a CREATED order.
 func (s *OrderServer) UpdateOrderItems(ctx context.Context, req *ordersv1.UpdateOrderItemsRequest) (*ordersv1.UpdateOrderItemsResponse, error) {
-	res, err := s.run(ctx, ordersv1.OrderCommandService_UpdateOrderItems_FullMethodName, normID(req.GetOrderId()), req, order.UpdateItems{
+	res, err := s.run(ctx, ordersv1.OrderCommandService_UpdateOrderItems_FullMethodName, ids.Canonical(req.GetOrderId()), req, order.UpdateItems{
 		Items: codec.ItemsFromProto(req.GetItems()), Reason: req.GetReason(),
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *OrderServer) UpdateOrderItems(ctx context.Context, req *ordersv1.Update
 
 // ConfirmOrder confirms a CREATED order.
 func (s *OrderServer) ConfirmOrder(ctx context.Context, req *ordersv1.ConfirmOrderRequest) (*ordersv1.ConfirmOrderResponse, error) {
-	res, err := s.run(ctx, ordersv1.OrderCommandService_ConfirmOrder_FullMethodName, normID(req.GetOrderId()), req, order.Confirm{})
+	res, err := s.run(ctx, ordersv1.OrderCommandService_ConfirmOrder_FullMethodName, ids.Canonical(req.GetOrderId()), req, order.Confirm{})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (s *OrderServer) ConfirmOrder(ctx context.Context, req *ordersv1.ConfirmOrd
 
 // ShipOrder ships a CONFIRMED order.
 func (s *OrderServer) ShipOrder(ctx context.Context, req *ordersv1.ShipOrderRequest) (*ordersv1.ShipOrderResponse, error) {
-	res, err := s.run(ctx, ordersv1.OrderCommandService_ShipOrder_FullMethodName, normID(req.GetOrderId()), req, order.Ship{
+	res, err := s.run(ctx, ordersv1.OrderCommandService_ShipOrder_FullMethodName, ids.Canonical(req.GetOrderId()), req, order.Ship{
 		TrackingNumber: req.GetTrackingNumber(), Carrier: req.GetCarrier(),
 	})
 	if err != nil {
@@ -76,7 +76,7 @@ func (s *OrderServer) ShipOrder(ctx context.Context, req *ordersv1.ShipOrderRequ
 
 // DeliverOrder records the delivery of a SHIPPED order.
 func (s *OrderServer) DeliverOrder(ctx context.Context, req *ordersv1.DeliverOrderRequest) (*ordersv1.DeliverOrderResponse, error) {
-	res, err := s.run(ctx, ordersv1.OrderCommandService_DeliverOrder_FullMethodName, normID(req.GetOrderId()), req, order.Deliver{
+	res, err := s.run(ctx, ordersv1.OrderCommandService_DeliverOrder_FullMethodName, ids.Canonical(req.GetOrderId()), req, order.Deliver{
 		Signature: req.GetSignature(),
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *OrderServer) DeliverOrder(ctx context.Context, req *ordersv1.DeliverOrd
 // CancelOrder cancels an order that is neither DELIVERED nor CANCELLED; the calling user (the
 // x-user-id metadata) is recorded as who cancelled it.
 func (s *OrderServer) CancelOrder(ctx context.Context, req *ordersv1.CancelOrderRequest) (*ordersv1.CancelOrderResponse, error) {
-	res, err := s.run(ctx, ordersv1.OrderCommandService_CancelOrder_FullMethodName, normID(req.GetOrderId()), req, order.Cancel{
+	res, err := s.run(ctx, ordersv1.OrderCommandService_CancelOrder_FullMethodName, ids.Canonical(req.GetOrderId()), req, order.Cancel{
 		Reason: req.GetReason(), CancelledBy: MetaFromContext(ctx).UserID,
 	})
 	if err != nil {
@@ -96,6 +96,3 @@ func (s *OrderServer) CancelOrder(ctx context.Context, req *ordersv1.CancelOrder
 	}
 	return &ordersv1.CancelOrderResponse{AggregateId: res.AggregateID, Version: res.Version, EventIds: res.EventIDs}, nil
 }
-
-// normID trims a UUID-like id and lower-cases it, so that one id has one spelling in the store.
-func normID(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

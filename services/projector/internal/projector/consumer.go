@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
@@ -46,6 +47,8 @@ type ConsumerConfig struct {
 	DeadLetters *DeadLetters
 	// Metrics receives the counters (required).
 	Metrics *Metrics
+	// Decode reports, loudly, messages that cannot be decoded (nil: only the dead letter).
+	Decode *grpcx.DecodeWatch
 	// Logger receives progress and failures (default slog.Default()).
 	Logger *slog.Logger
 	// CommitInterval is how often processed offsets are committed (default 250ms; they are
@@ -264,8 +267,10 @@ func (c *Consumer) decode(m kafka.Message) (es.Envelope, error) {
 	if err != nil {
 		return es.Envelope{}, poison(ReasonUndecodable, err)
 	}
-	if env.AggregateID == "" || env.EventType == "" {
-		return es.Envelope{}, poison(ReasonUndecodable, fmt.Errorf("envelope without aggregate id or event type"))
+	// The contract the event store checked before storing the event (and the relay before
+	// publishing it): a message that breaks it was not written by this system's writer.
+	if err := env.Check(); err != nil {
+		return es.Envelope{}, poison(ReasonUndecodable, err)
 	}
 	if err := c.cfg.Registry.DecodeEnvelope(&env); err != nil {
 		return es.Envelope{}, poison(ReasonUnknownEvent, err)
@@ -300,7 +305,12 @@ func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Mess
 	span.SetStatus(codes.Error, cause.Error())
 	span.SetAttributes(attribute.String("dlq_reason", reason))
 	c.cfg.Logger.ErrorContext(ctx, "poison message sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition,
-		"offset", m.Offset, "reason", reason, "err", cause)
+		"offset", m.Offset, "aggregate_id", header(m, headerAggregateID), "sequence", header(m, headerSequence),
+		"event_id", header(m, headerEventID), "reason", reason, "err", cause)
+	if reason == ReasonUndecodable || reason == ReasonUnknownEvent {
+		seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
+		c.cfg.Decode.Undecodable(ctx, header(m, headerAggregateID), seq, header(m, headerEventID), reason, DLQTopic(m.Topic), cause)
+	}
 	backoff := c.cfg.RetryBackoff
 	for {
 		err := c.cfg.DeadLetters.Send(ctx, c.cfg.Projection, m, reason, cause)

@@ -21,6 +21,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
@@ -89,6 +90,8 @@ type Deps struct {
 	DeadLetters *DeadLetters
 	// Metrics receives the counters.
 	Metrics *Metrics
+	// Decode reports, loudly, messages that cannot be decoded (nil: only the dead letter).
+	Decode *grpcx.DecodeWatch
 	// Logger receives progress and failures.
 	Logger *slog.Logger
 }
@@ -122,6 +125,7 @@ func NewProjectionConsumer(cfg Config, d Deps, projection string, v int) (*Consu
 		Registry:       d.Registry,
 		DeadLetters:    d.DeadLetters,
 		Metrics:        d.Metrics,
+		Decode:         d.Decode,
 		Logger:         d.Logger,
 		CommitInterval: cfg.CommitInterval,
 	}), nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
+	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -115,17 +115,13 @@ func NewService(rm ReadModel, store es.EventStore, opts Options) *Service {
 	return &Service{rm: rm, store: store, opts: opts, tracer: otel.Tracer(tracerName)}
 }
 
-// normID trims and lower-cases an id, the canonical form the stores and responses use.
-func normID(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-// checkID returns the canonical form of a UUID request field, or a validation error naming it.
+// checkID returns the canonical form of an id request field (ids.Canonical), or a validation
+// error naming it: the same rule the command service applied when the id was written.
 func checkID(field, s string) (string, error) {
-	id := normID(s)
-	if id == "" {
-		return "", es.Invalid(field, "is required")
-	}
-	if !ids.IsUUID(id) {
-		return "", es.Invalid(field, "must be a UUID")
+	id := ids.Canonical(s)
+	var v es.Violations
+	if !check.UUID(&v, field, id) {
+		return "", v.Err()
 	}
 	return id, nil
 }
