@@ -262,11 +262,15 @@ func (CustomerStatus) EnumDescriptor() ([]byte, []int) {
 // OrderItem is one line of an order.
 type OrderItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Product identifier (opaque string, e.g. a SKU or UUID).
+	// Product identifier.
+	// Rules: required; a UUID, not the nil UUID.
 	ProductId string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
-	// Units ordered; at least 1.
+	// Units ordered.
+	// Rules: 1 to 10000.
 	Quantity int32 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// Price of one unit in the smallest currency unit (cents).
+	// Price of one unit in the smallest currency unit (cents): at most 100 million units of
+	// currency, so that quantity × price summed over 100 lines stays below 10^16 cents.
+	// Rules: 0 to 10000000000.
 	UnitPriceCents int64 `protobuf:"varint,3,opt,name=unit_price_cents,json=unitPriceCents,proto3" json:"unit_price_cents,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -326,21 +330,32 @@ func (x *OrderItem) GetUnitPriceCents() int64 {
 // Address is a postal address of a customer.
 type Address struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Identifier of the address within its customer (UUID).
+	// Identifier of the address within its customer, chosen by the client.
+	// Rules: required; a UUID, not the nil UUID.
 	AddressId string `protobuf:"bytes,1,opt,name=address_id,json=addressId,proto3" json:"address_id,omitempty"`
 	// Free label chosen by the customer, e.g. "home", "work".
+	// Rules: optional; at most 50 characters; no control characters.
 	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
-	// Street lines.
+	// First street line.
+	// Rules: required; at most 200 characters; no control characters.
 	Line1 string `protobuf:"bytes,3,opt,name=line1,proto3" json:"line1,omitempty"`
+	// Second street line.
+	// Rules: optional; at most 200 characters; no control characters.
 	Line2 string `protobuf:"bytes,4,opt,name=line2,proto3" json:"line2,omitempty"`
 	// Locality.
+	// Rules: required; at most 100 characters; no control characters.
 	City string `protobuf:"bytes,5,opt,name=city,proto3" json:"city,omitempty"`
 	// State, province or region.
-	Region     string `protobuf:"bytes,6,opt,name=region,proto3" json:"region,omitempty"`
+	// Rules: optional; at most 100 characters; no control characters.
+	Region string `protobuf:"bytes,6,opt,name=region,proto3" json:"region,omitempty"`
+	// Postal code.
+	// Rules: required; at most 20 characters; no control characters.
 	PostalCode string `protobuf:"bytes,7,opt,name=postal_code,json=postalCode,proto3" json:"postal_code,omitempty"`
 	// ISO 3166-1 alpha-2 country code, upper case (e.g. "DE", "US").
+	// Rules: required; two upper-case letters.
 	CountryCode string `protobuf:"bytes,8,opt,name=country_code,json=countryCode,proto3" json:"country_code,omitempty"`
-	// Whether this is the customer's default address (at most one is).
+	// Whether this is the customer's default address (at most one is; a customer's first
+	// address is always the default).
 	IsDefault     bool `protobuf:"varint,9,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -443,16 +458,24 @@ func (x *Address) GetIsDefault() bool {
 // a full card or account number.
 type PaymentMethod struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Identifier of the payment method within its customer (UUID).
+	// Identifier of the payment method within its customer, chosen by the client.
+	// Rules: required; a UUID, not the nil UUID.
 	PaymentMethodId string `protobuf:"bytes,1,opt,name=payment_method_id,json=paymentMethodId,proto3" json:"payment_method_id,omitempty"`
 	// Kind of instrument.
+	// Rules: required; a defined value.
 	Kind PaymentMethodKind `protobuf:"varint,2,opt,name=kind,proto3,enum=orders.v1.PaymentMethodKind" json:"kind,omitempty"`
-	// Display data: brand (e.g. "visa", "sepa", "paypal") and the last four digits.
+	// Display data: brand, e.g. "visa", "sepa", "paypal".
+	// Rules: required; at most 50 characters; no control characters.
 	Brand string `protobuf:"bytes,3,opt,name=brand,proto3" json:"brand,omitempty"`
+	// Display data: the last four digits (never a full number).
+	// Rules: required for a CARD or BANK_ACCOUNT; exactly 4 digits.
 	Last4 string `protobuf:"bytes,4,opt,name=last4,proto3" json:"last4,omitempty"`
-	// Expiry month (1-12) and four-digit year; zero when the instrument does not expire.
+	// Expiry month; zero when the instrument does not expire (only a card does).
+	// Rules: 1 to 12 for a CARD, else 0.
 	ExpMonth int32 `protobuf:"varint,5,opt,name=exp_month,json=expMonth,proto3" json:"exp_month,omitempty"`
-	ExpYear  int32 `protobuf:"varint,6,opt,name=exp_year,json=expYear,proto3" json:"exp_year,omitempty"`
+	// Four-digit expiry year; zero when the instrument does not expire.
+	// Rules: 2000 to 9999 for a CARD, else 0.
+	ExpYear int32 `protobuf:"varint,6,opt,name=exp_year,json=expYear,proto3" json:"exp_year,omitempty"`
 	// Whether this is the customer's default payment method (at most one is).
 	IsDefault     bool `protobuf:"varint,7,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
 	unknownFields protoimpl.UnknownFields

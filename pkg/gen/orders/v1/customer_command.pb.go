@@ -24,18 +24,30 @@ const (
 // RegisterCustomerRequest is the input of RegisterCustomer.
 type RegisterCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Identity of the new customer (client-chosen UUID).
+	// Identity of the new customer, chosen by the client.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Contact data and name: email required, phone optional (E.164).
-	Email     string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Contact address; the domain is stored in lower case.
+	// Rules: required; an email address.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Given name (trimmed).
+	// Rules: required; at most 100 characters; no control characters.
 	FirstName string `protobuf:"bytes,3,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
-	LastName  string `protobuf:"bytes,4,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
-	Phone     string `protobuf:"bytes,5,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Family name (trimmed).
+	// Rules: required; at most 100 characters; no control characters.
+	LastName string `protobuf:"bytes,4,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	// Phone number; spaces, dashes and parentheses are removed first.
+	// Rules: optional; an E.164 phone number.
+	Phone string `protobuf:"bytes,5,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterCustomerRequest) Reset() {
@@ -183,15 +195,23 @@ func (x *RegisterCustomerResponse) GetEventIds() []string {
 type UpdateProfileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The new name.
+	// The new given name (trimmed).
+	// Rules: required; at most 100 characters; no control characters.
 	FirstName string `protobuf:"bytes,2,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
-	LastName  string `protobuf:"bytes,3,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// The new family name (trimmed).
+	// Rules: required; at most 100 characters; no control characters.
+	LastName string `protobuf:"bytes,3,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateProfileRequest) Reset() {
@@ -325,14 +345,20 @@ func (x *UpdateProfileResponse) GetEventIds() []string {
 type ChangeEmailRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The new email address.
+	// Rules: required; an email address.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChangeEmailRequest) Reset() {
@@ -459,14 +485,20 @@ func (x *ChangeEmailResponse) GetEventIds() []string {
 type ChangePhoneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The new phone number (E.164).
+	// The new phone number; empty removes it.
+	// Rules: optional; an E.164 phone number.
 	Phone string `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChangePhoneRequest) Reset() {
@@ -593,14 +625,20 @@ func (x *ChangePhoneResponse) GetEventIds() []string {
 type AddAddressRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The address to add.
+	// The address to add (at most 10 per customer).
+	// Rules: required.
 	Address *Address `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddAddressRequest) Reset() {
@@ -727,14 +765,20 @@ func (x *AddAddressResponse) GetEventIds() []string {
 type UpdateAddressRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The new content; address.address_id names the address to replace.
+	// Rules: required.
 	Address *Address `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAddressRequest) Reset() {
@@ -861,14 +905,20 @@ func (x *UpdateAddressResponse) GetEventIds() []string {
 type RemoveAddressRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The address to remove.
+	// Rules: required; a UUID, not the nil UUID.
 	AddressId string `protobuf:"bytes,2,opt,name=address_id,json=addressId,proto3" json:"address_id,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RemoveAddressRequest) Reset() {
@@ -995,14 +1045,20 @@ func (x *RemoveAddressResponse) GetEventIds() []string {
 type AddPaymentMethodRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The payment method to add (display data only).
+	// The payment method to add (display data only; at most 10 per customer).
+	// Rules: required.
 	PaymentMethod *PaymentMethod `protobuf:"bytes,2,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddPaymentMethodRequest) Reset() {
@@ -1129,14 +1185,20 @@ func (x *AddPaymentMethodResponse) GetEventIds() []string {
 type RemovePaymentMethodRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The payment method to remove.
+	// Rules: required; a UUID, not the nil UUID.
 	PaymentMethodId string `protobuf:"bytes,2,opt,name=payment_method_id,json=paymentMethodId,proto3" json:"payment_method_id,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RemovePaymentMethodRequest) Reset() {
@@ -1263,14 +1325,20 @@ func (x *RemovePaymentMethodResponse) GetEventIds() []string {
 type UpgradeTierRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to change.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The new tier; must be above the current one.
+	// The new tier; it must be above the current one (FAILED_PRECONDITION otherwise).
+	// Rules: required; a defined value.
 	Tier CustomerTier `protobuf:"varint,2,opt,name=tier,proto3,enum=orders.v1.CustomerTier" json:"tier,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpgradeTierRequest) Reset() {
@@ -1397,14 +1465,20 @@ func (x *UpgradeTierResponse) GetEventIds() []string {
 type SuspendCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to suspend.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Why; required.
+	// Why (trimmed).
+	// Rules: required; at most 500 characters; no control characters.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SuspendCustomerRequest) Reset() {
@@ -1531,12 +1605,17 @@ func (x *SuspendCustomerResponse) GetEventIds() []string {
 type ReactivateCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to reactivate.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReactivateCustomerRequest) Reset() {
@@ -1656,14 +1735,20 @@ func (x *ReactivateCustomerResponse) GetEventIds() []string {
 type DeactivateCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to deactivate.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Why; required.
+	// Why (trimmed).
+	// Rules: required; at most 500 characters; no control characters.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeactivateCustomerRequest) Reset() {

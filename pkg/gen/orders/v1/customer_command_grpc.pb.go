@@ -38,8 +38,11 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// CustomerCommandService changes customers. Every request carries, at the fixed field numbers 14
-// and 15:
+// CustomerCommandService changes customers. A field's "Rules:" line is the contract the server
+// enforces, as for OrderCommandService: breaking one fails with INVALID_ARGUMENT naming the
+// field's path (e.g. address.country_code).
+//
+// Every request carries, at the fixed field numbers 14 and 15:
 //   - expected_version (optional): when set, the command fails with ABORTED unless the customer is
 //     at exactly that version; when unset, the server retries a lost race a bounded number of times.
 //   - command_id: a client-chosen UUID; repeating a command with the same command_id returns the
@@ -224,8 +227,11 @@ func (c *customerCommandServiceClient) DeactivateCustomer(ctx context.Context, i
 // All implementations must embed UnimplementedCustomerCommandServiceServer
 // for forward compatibility.
 //
-// CustomerCommandService changes customers. Every request carries, at the fixed field numbers 14
-// and 15:
+// CustomerCommandService changes customers. A field's "Rules:" line is the contract the server
+// enforces, as for OrderCommandService: breaking one fails with INVALID_ARGUMENT naming the
+// field's path (e.g. address.country_code).
+//
+// Every request carries, at the fixed field numbers 14 and 15:
 //   - expected_version (optional): when set, the command fails with ABORTED unless the customer is
 //     at exactly that version; when unset, the server retries a lost race a bounded number of times.
 //   - command_id: a client-chosen UUID; repeating a command with the same command_id returns the

@@ -24,16 +24,25 @@ const (
 // CreateOrderRequest is the input of CreateOrder.
 type CreateOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Identity of the new order (client-chosen UUID) and of the ordering customer (UUID).
-	OrderId    string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Identity of the new order, chosen by the client.
+	// Rules: required; a UUID, not the nil UUID.
+	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The ordering customer: it must be registered and ACTIVE (FAILED_PRECONDITION with rule
+	// order.create.customer_exists or order.create.customer_active, the customer id as subject).
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Lines of the order; at least one.
+	// Lines of the order. With the limits of OrderItem, no total exceeds 10^16 cents.
+	// Rules: 1 to 100 items; each product_id at most once.
 	Items []*OrderItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrderRequest) Reset() {
@@ -167,16 +176,23 @@ func (x *CreateOrderResponse) GetEventIds() []string {
 type UpdateOrderItemsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to change.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// The new, complete list of items; at least one.
+	// The new, complete list of items.
+	// Rules: 1 to 100 items; each product_id at most once.
 	Items []*OrderItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
-	// Why the items change.
+	// Why the items change (trimmed).
+	// Rules: optional; at most 500 characters.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateOrderItemsRequest) Reset() {
@@ -310,12 +326,17 @@ func (x *UpdateOrderItemsResponse) GetEventIds() []string {
 type ConfirmOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to confirm.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfirmOrderRequest) Reset() {
@@ -435,15 +456,23 @@ func (x *ConfirmOrderResponse) GetEventIds() []string {
 type ShipOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to ship.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// Carrier's tracking number and the carrier's name; both required.
+	// Carrier's tracking number (trimmed).
+	// Rules: required; at most 100 characters.
 	TrackingNumber string `protobuf:"bytes,2,opt,name=tracking_number,json=trackingNumber,proto3" json:"tracking_number,omitempty"`
-	Carrier        string `protobuf:"bytes,3,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Carrier's name (trimmed).
+	// Rules: required; at most 100 characters.
+	Carrier string `protobuf:"bytes,3,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShipOrderRequest) Reset() {
@@ -577,14 +606,20 @@ func (x *ShipOrderResponse) GetEventIds() []string {
 type DeliverOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order that was delivered.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// Name or reference of the delivery signature.
+	// Name or reference of the delivery signature (trimmed).
+	// Rules: optional; at most 200 characters.
 	Signature string `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeliverOrderRequest) Reset() {
@@ -711,14 +746,20 @@ func (x *DeliverOrderResponse) GetEventIds() []string {
 type CancelOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to cancel.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// Why it is cancelled; required.
+	// Why it is cancelled (trimmed); the order keeps it.
+	// Rules: required; at most 500 characters.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optimistic concurrency and idempotency (see the service comment).
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the order is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	CommandId       string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CancelOrderRequest) Reset() {

@@ -31,7 +31,12 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// OrderCommandService changes orders. Every request carries, at the fixed field numbers 14 and 15:
+// OrderCommandService changes orders. A field's "Rules:" line is the contract the server
+// enforces: a request that breaks one fails with INVALID_ARGUMENT naming the field's path
+// (e.g. items[2].quantity); text limits count characters after trimming surrounding spaces;
+// ids are accepted in upper or lower case and stored in lower case.
+//
+// Every request carries, at the fixed field numbers 14 and 15:
 //   - expected_version (optional): when set, the command fails with ABORTED unless the order is at
 //     exactly that version; when unset, the server retries a lost race a bounded number of times.
 //   - command_id: a client-chosen UUID; repeating a command with the same command_id returns the
@@ -130,7 +135,12 @@ func (c *orderCommandServiceClient) CancelOrder(ctx context.Context, in *CancelO
 // All implementations must embed UnimplementedOrderCommandServiceServer
 // for forward compatibility.
 //
-// OrderCommandService changes orders. Every request carries, at the fixed field numbers 14 and 15:
+// OrderCommandService changes orders. A field's "Rules:" line is the contract the server
+// enforces: a request that breaks one fails with INVALID_ARGUMENT naming the field's path
+// (e.g. items[2].quantity); text limits count characters after trimming surrounding spaces;
+// ids are accepted in upper or lower case and stored in lower case.
+//
+// Every request carries, at the fixed field numbers 14 and 15:
 //   - expected_version (optional): when set, the command fails with ABORTED unless the order is at
 //     exactly that version; when unset, the server retries a lost race a bounded number of times.
 //   - command_id: a client-chosen UUID; repeating a command with the same command_id returns the
