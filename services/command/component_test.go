@@ -124,7 +124,7 @@ func preconditionType(t testing.TB, err error) string {
 func createOrder(t testing.TB, s *server, ctx context.Context) string {
 	t.Helper()
 	id := ids.New()
-	resp, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(2)})
+	resp, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(2)})
 	checkResp(t, resp, err, id, 1, 1)
 	return id
 }
@@ -134,7 +134,7 @@ func TestOrderCommands(t *testing.T) {
 	ctx := ctxT(t)
 
 	t.Run("lifecycle", func(t *testing.T) {
-		id, customerID := ids.New(), ids.New()
+		id, customerID := ids.New(), s.activeCustomer(t)
 		var all []string
 		r := check(t, id, 1, 1)(s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: customerID, Items: items(2)}))
 		all = append(all, r.GetEventIds()...)
@@ -358,7 +358,7 @@ func TestErrorCodes(t *testing.T) {
 	})
 
 	t.Run("AlreadyExists", func(t *testing.T) {
-		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(1)})
+		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(1)})
 		wantCode(t, err, codes.AlreadyExists)
 		_, err = s.cc.RegisterCustomer(ctx, &ordersv1.RegisterCustomerRequest{CustomerId: customerID, Email: "x@example.com", FirstName: "X", LastName: "Y"})
 		wantCode(t, err, codes.AlreadyExists)
@@ -374,7 +374,7 @@ func TestErrorCodes(t *testing.T) {
 		ds := startServer(t, cql.NewEventStore(dead, codec.NewRegistry(), cql.Options{}), dead, app.Options{})
 		_, err = ds.oc.ConfirmOrder(ctx, &ordersv1.ConfirmOrderRequest{OrderId: id})
 		wantCode(t, err, codes.Unavailable)
-		_, err = ds.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: ids.New(), CustomerId: ids.New(), Items: items(1), CommandId: ids.New()})
+		_, err = ds.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: ids.New(), CustomerId: s.activeCustomer(t), Items: items(1), CommandId: ids.New()})
 		wantCode(t, err, codes.Unavailable)
 		if got := commandCount(t, ds, "ConfirmOrder", app.OutcomeUnavailable); got != 1 {
 			t.Fatalf("unavailable commands counted %v", got)
@@ -465,7 +465,7 @@ func TestMetadataIsStored(t *testing.T) {
 		tctx = metadata.AppendToOutgoingContext(tctx, grpcapi.MetadataCorrelationID, "corr-123", grpcapi.MetadataUserID, "alice")
 		id, cmdID := ids.New(), ids.New()
 		var header metadata.MD
-		_, err := s.oc.CreateOrder(tctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(1), CommandId: cmdID}, grpc.Header(&header))
+		_, err := s.oc.CreateOrder(tctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(1), CommandId: cmdID}, grpc.Header(&header))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +488,7 @@ func TestMetadataIsStored(t *testing.T) {
 	t.Run("generated correlation and causation ids", func(t *testing.T) {
 		id := ids.New()
 		var header metadata.MD
-		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(1)}, grpc.Header(&header))
+		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(1)}, grpc.Header(&header))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,7 +556,7 @@ func TestIdempotency(t *testing.T) {
 
 	t.Run("same command id twice returns the first outcome", func(t *testing.T) {
 		id, cmdID := ids.New(), ids.New()
-		req := &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(2), CommandId: cmdID}
+		req := &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(2), CommandId: cmdID}
 		first, err := s.oc.CreateOrder(ctx, req)
 		checkResp(t, first, err, id, 1, 1)
 		again, err := s.oc.CreateOrder(ctx, req)
@@ -584,11 +584,11 @@ func TestIdempotency(t *testing.T) {
 
 	t.Run("same command id with other content", func(t *testing.T) {
 		id, cmdID := ids.New(), ids.New()
-		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(1), CommandId: cmdID})
+		_, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(1), CommandId: cmdID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(1), CommandId: cmdID})
+		_, err = s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: s.activeCustomer(t), Items: items(1), CommandId: cmdID})
 		if got := badFields(t, err); !slices.Equal(got, []string{"command_id"}) {
 			t.Fatalf("fields %v", got)
 		}

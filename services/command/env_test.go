@@ -22,6 +22,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry"
@@ -90,6 +91,29 @@ type server struct {
 	conn      *grpc.ClientConn
 	oc        ordersv1.OrderCommandServiceClient
 	cc        ordersv1.CustomerCommandServiceClient
+	customer  string // an ACTIVE customer orders may belong to (see activeCustomer)
+}
+
+// activeCustomer returns an ACTIVE customer registered through s (once per server), for the
+// tests whose orders need one.
+func (s *server) activeCustomer(t testing.TB) string {
+	t.Helper()
+	if s.customer == "" {
+		s.customer = registerCustomer(t, s)
+	}
+	return s.customer
+}
+
+// registerCustomer registers a new ACTIVE customer through s and returns its id.
+func registerCustomer(t testing.TB, s *server) string {
+	t.Helper()
+	id := ids.New()
+	_, err := s.cc.RegisterCustomer(ctxT(t), &ordersv1.RegisterCustomerRequest{
+		CustomerId: id, Email: "c-" + id[:8] + "@example.com", FirstName: "Test", LastName: "Customer"})
+	if err != nil {
+		t.Fatalf("register customer %s: %v", id, err)
+	}
+	return id
 }
 
 // quietLogger drops log records (the tests provoke failures on purpose).
