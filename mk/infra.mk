@@ -5,7 +5,7 @@
 #   make infra-status  what runs and answers
 #   make infra-logs    tails of both servers' logs
 #   make test          infra-up, then $(TEST_PREREQS), go vet and go test -race over every module
-#                      of go.work, then a summary
+#                      of go.work, then a summary, then a short fuzz (test-fuzz)
 #
 # Other mk files add steps to `make test` with `TEST_PREREQS += <target>`: they run after
 # infra-up and before go vet / go test (secondary expansion sees additions from any mk file).
@@ -21,7 +21,7 @@ INFRA_TEST_ENV := \
 	ORDERSYS_CQL_HOSTS="$${ORDERSYS_CQL_HOSTS:-$${INFRA_ADDR:-127.0.0.1}:$${INFRA_CQL_PORT:-9042}}" \
 	ORDERSYS_KAFKA_BROKERS="$${ORDERSYS_KAFKA_BROKERS:-$${INFRA_ADDR:-127.0.0.1}:$${INFRA_KAFKA_PORT:-9092}}"
 
-.PHONY: infra-up infra-down infra-status infra-logs test test-vet test-go
+.PHONY: infra-up infra-down infra-status infra-logs test test-vet test-go test-fuzz
 
 ## infra-up: start Cassandra 5 and Kafka 4 under .state/ (downloads them on first use); idempotent.
 infra-up:
@@ -45,8 +45,17 @@ TEST_CHECKS := proto-lint proto-format-check proto-stale-check lint-gofmt
 
 .SECONDEXPANSION:
 ## test: every test: infra-up, $(TEST_PREREQS), go vet and go test -race over all modules.
-test: infra-up $$(TEST_PREREQS) $(TEST_CHECKS) test-vet test-go
+test: infra-up $$(TEST_PREREQS) $(TEST_CHECKS) test-vet test-go test-fuzz
 	@echo "test: all steps passed"
+
+# How long `make test` fuzzes the edge-to-downstream contract (FuzzOrderRoundTrip); its seed
+# corpus (the f.Add seeds and services/command/testdata/fuzz) also runs in every go test.
+FUZZTIME ?= 30s
+
+## test-fuzz: fuzz the command edge against the real servers for $(FUZZTIME) (FuzzOrderRoundTrip).
+test-fuzz: infra-up
+	@cd "$(INFRA_ROOT)/services/command" && echo "== go test -fuzz FuzzOrderRoundTrip -fuzztime $(FUZZTIME)" && \
+		$(INFRA_TEST_ENV) go test -count=1 -run '^$$' -fuzz '^FuzzOrderRoundTrip$$' -fuzztime $(FUZZTIME) .
 
 ## test-vet: go vet ./... in every module of go.work.
 test-vet:

@@ -1,0 +1,178 @@
+package command_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+)
+
+// FuzzOrderRoundTrip is the contract between the edge and everything downstream: whatever
+// order commands the real command service accepts (ids, texts, counts and amounts chosen by the
+// fuzzer, boundary values in the seed corpus under testdata/fuzz) produce events that the rest
+// of the system takes. Each accepted command's stored events are read back from Cassandra and
+// put through the steps the relay and the projector apply, with the same shared functions: the
+// outbox encoding (codec.MarshalEnvelope), the relay's decode and envelope contract
+// (codec.UnmarshalEnvelope, es.Envelope.Check, the row's canonical aggregate id), the
+// projector's decode (the registry), replay into the order, and the read-model write and read
+// on the real tables. Nothing accepted may fail there. `go test` runs the seeds; `make test`
+// also fuzzes for a short while (FUZZTIME).
+func FuzzOrderRoundTrip(f *testing.F) {
+	long := func(n int) string { return strings.Repeat("é", n) }
+	f.Add("", uint8(0), "", int32(1), int64(1), uint8(1), "changed my mind", "1Z999", false)
+	f.Add(ids.Nil, uint8(0), "", int32(1), int64(1), uint8(1), "r", "t", true)  // the nil order id
+	f.Add("", uint8(1), "", int32(1), int64(1), uint8(1), "r", "t", false)      // the nil customer id
+	f.Add("", uint8(2), "", int32(1), int64(1), uint8(1), "r", "t", false)      // an unregistered customer
+	f.Add("", uint8(0), ids.Nil, int32(1), int64(1), uint8(1), "r", "t", false) // the nil product id
+	f.Add(strings.ToUpper(ids.New()), uint8(0), strings.ToUpper(ids.New()), int32(1), int64(0), uint8(1), " r ", " t ", true)
+	f.Add("", uint8(0), "", int32(order.MaxQuantity), order.MaxUnitPriceCents, uint8(order.MaxItems), long(order.MaxReasonLen), long(order.MaxShippingFieldLen), true)
+	f.Add("", uint8(0), "", int32(1), int64(1<<63-1), uint8(1), "r", "t", false) // 2^63-1 cents
+	f.Add("", uint8(0), "", int32(order.MaxQuantity+1), int64(1), uint8(1), "", "", false)
+	f.Add("", uint8(0), "", int32(1), int64(1), uint8(order.MaxItems+1), long(order.MaxReasonLen+1), "t\x00", true)
+	f.Add("", uint8(0), "", int32(1), int64(1), uint8(1), "", "t", false) // empty reason
+
+	s := defaultServer(f)
+	customer := registerCustomer(f, s)
+	if err := readmodel.CreateTables(ctxT(f), env(f).session, readmodel.ProjectionOrders, 1); err != nil {
+		f.Fatal(err)
+	}
+	tables := readmodel.NewOrderTables(env(f).session, 1)
+	reg := codec.NewRegistry()
+
+	f.Fuzz(func(t *testing.T, orderID string, customerPick uint8, productID string, qty int32, price int64, n uint8, text, tracking string, ship bool) {
+		for _, s := range []string{orderID, productID, text, tracking} {
+			if !utf8.ValidString(s) {
+				t.Skip("proto3 strings are UTF-8: no gRPC client can send this")
+			}
+		}
+		ctx := ctxT(t)
+		if orderID == "" {
+			orderID = ids.New()
+		}
+		customerID := []string{customer, ids.Nil, ids.New()}[int(customerPick)%3]
+		var lines []*ordersv1.OrderItem
+		for i := 0; i < int(n)%(order.MaxItems+2); i++ {
+			p := ids.New()
+			if i == 0 && productID != "" {
+				p = productID
+			}
+			lines = append(lines, &ordersv1.OrderItem{ProductId: p, Quantity: qty, UnitPriceCents: price})
+		}
+		resp, err := s.oc.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: orderID, CustomerId: customerID, Items: lines})
+		if !accepted(t, "CreateOrder", err) {
+			return
+		}
+		id := resp.GetAggregateId()
+		steps := []func() error{
+			func() error {
+				_, err := s.oc.UpdateOrderItems(ctx, &ordersv1.UpdateOrderItemsRequest{OrderId: orderID, Items: lines[:1], Reason: text})
+				return err
+			},
+		}
+		if ship {
+			steps = append(steps,
+				func() error {
+					_, err := s.oc.ConfirmOrder(ctx, &ordersv1.ConfirmOrderRequest{OrderId: orderID})
+					return err
+				},
+				func() error {
+					_, err := s.oc.ShipOrder(ctx, &ordersv1.ShipOrderRequest{OrderId: orderID, TrackingNumber: tracking, Carrier: text})
+					return err
+				},
+				func() error {
+					_, err := s.oc.DeliverOrder(ctx, &ordersv1.DeliverOrderRequest{OrderId: orderID, Signature: tracking})
+					return err
+				})
+		} else {
+			steps = append(steps, func() error {
+				_, err := s.oc.CancelOrder(ctx, &ordersv1.CancelOrderRequest{OrderId: orderID, Reason: text})
+				return err
+			})
+		}
+		for i, step := range steps {
+			if !accepted(t, fmt.Sprintf("step %d", i+1), step()) {
+				break
+			}
+		}
+		downstream(t, env(t).store, reg, tables, id)
+	})
+}
+
+// accepted reports whether a command succeeded; a refusal must be one of the answers a client
+// can act on (never Internal or Unknown).
+func accepted(t *testing.T, what string, err error) bool {
+	t.Helper()
+	switch status.Code(err) {
+	case codes.OK:
+		return true
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.NotFound:
+		return false
+	default:
+		t.Fatalf("%s: %v: a command is either accepted or refused with a precise code", what, err)
+		return false
+	}
+}
+
+// downstream puts every stored event of the order through the relay's and the projector's
+// steps and checks that the read model ends equal to the event store's replay.
+func downstream(t *testing.T, store *cql.EventStore, reg *es.Registry, tables readmodel.OrderTables, id string) {
+	t.Helper()
+	ctx := ctxT(t)
+	raw, err := store.LoadRaw(ctx, id, 1, 1<<62)
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("load %s: %d events, %v", id, len(raw), err)
+	}
+	state := order.New(id)
+	var prev *readmodel.Order
+	for _, stored := range raw {
+		// The outbox row and the Kafka record value.
+		value, err := codec.MarshalEnvelope(stored)
+		if err != nil {
+			t.Fatalf("outbox encoding of %s: %v", stored, err)
+		}
+		// The relay: decode, the shared envelope contract, the row's identity.
+		env, err := codec.UnmarshalEnvelope(value)
+		if err == nil {
+			err = env.Check()
+		}
+		if err == nil && (env.AggregateID != id || env.EventID != stored.EventID) {
+			err = fmt.Errorf("envelope %s does not match its row %s#%d", env, id, stored.Sequence)
+		}
+		if err != nil {
+			t.Fatalf("the relay would dead-letter an accepted event: %v", err)
+		}
+		// The projector: decode the payload, apply, write the read model.
+		if err := reg.DecodeEnvelope(&env); err != nil {
+			t.Fatalf("the projector would dead-letter an accepted event: %v", err)
+		}
+		if err := es.ApplyEnvelope(state, env); err != nil {
+			t.Fatalf("the projector cannot apply an accepted event %s: %v", env, err)
+		}
+		cp := *state
+		next := readmodel.Order{State: &cp}
+		if err := tables.Save(ctx, prev, next); err != nil {
+			t.Fatalf("read-model write of %s: %v", env, err)
+		}
+		prev = &next
+	}
+	got, err := tables.Get(ctx, id)
+	if err != nil {
+		t.Fatalf("read model of %s: %v", id, err)
+	}
+	if got.State.Version() != state.Version() || got.State.Status != state.Status || got.State.TotalCents != state.TotalCents ||
+		!reflect.DeepEqual(got.State.Items, state.Items) {
+		t.Fatalf("read model %+v, replay %+v", got.State, state)
+	}
+}
