@@ -25,10 +25,15 @@ type Step string
 const (
 	StepIntentWritten  Step = "intent-written"  // the intent row is durable, nothing committed
 	StepCommitted      Step = "committed"       // the conditional batch applied
+	StepOutboxBuilt    Step = "outbox-built"    // the outbox rows' bucket and ids are taken, not yet sent
 	StepOutboxWritten  Step = "outbox-written"  // the outbox rows are durable
 	StepIntentSettled  Step = "intent-settled"  // the intent row is deleted
 	StepResolveStarted Step = "resolve-started" // an unknown outcome is being resolved
 )
+
+// DefaultOutboxMaxDelay is the default Options.OutboxMaxDelay: well above a normal write, well
+// below the relay's rescan window (30 s), so that a late row is always within some cursor's reach.
+const DefaultOutboxMaxDelay = time.Second
 
 // Options tune an EventStore.
 type Options struct {
@@ -43,8 +48,12 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
 	Hook func(Step)
-	// Now returns the current time (default time.Now).
+	// Now returns the current time (default time.Now). It is the one clock that decides an
+	// outbox row's bucket and id (see writeOutbox).
 	Now func() time.Time
+	// OutboxMaxDelay: outbox rows whose write took longer are written once more with fresh ids,
+	// so that none becomes visible long after its id (default DefaultOutboxMaxDelay).
+	OutboxMaxDelay time.Duration
 	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
 	// intents (default 1h).
 	RecoveryLookback time.Duration
@@ -73,6 +82,9 @@ func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.OutboxMaxDelay <= 0 {
+		opts.OutboxMaxDelay = DefaultOutboxMaxDelay
 	}
 	if opts.RecoveryLookback <= 0 {
 		opts.RecoveryLookback = time.Hour
