@@ -26,10 +26,15 @@ type Step string
 const (
 	StepIntentWritten  Step = "intent-written"  // the intent row is durable, nothing committed
 	StepCommitted      Step = "committed"       // the conditional batch applied
+	StepOutboxBuilt    Step = "outbox-built"    // the outbox rows' bucket and ids are taken, not yet sent
 	StepOutboxWritten  Step = "outbox-written"  // the outbox rows are durable
 	StepIntentSettled  Step = "intent-settled"  // the intent row is deleted
 	StepResolveStarted Step = "resolve-started" // an unknown outcome is being resolved
 )
+
+// DefaultOutboxMaxDelay is the default Options.OutboxMaxDelay: well above a normal write, well
+// below the relay's rescan window (30 s), so that a late row is always within some cursor's reach.
+const DefaultOutboxMaxDelay = time.Second
 
 // Options tune an EventStore.
 type Options struct {
@@ -44,8 +49,12 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
 	Hook func(Step)
-	// Now returns the current time (default time.Now).
+	// Now returns the current time (default time.Now). It is the one clock that decides an
+	// outbox row's bucket and id (see writeOutbox).
 	Now func() time.Time
+	// OutboxMaxDelay: outbox rows whose write took longer are written once more with fresh ids,
+	// so that none becomes visible long after its id (default DefaultOutboxMaxDelay).
+	OutboxMaxDelay time.Duration
 	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
 	// intents (default 1h).
 	RecoveryLookback time.Duration
@@ -74,6 +83,9 @@ func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.OutboxMaxDelay <= 0 {
+		opts.OutboxMaxDelay = DefaultOutboxMaxDelay
 	}
 	if opts.RecoveryLookback <= 0 {
 		opts.RecoveryLookback = time.Hour
@@ -185,17 +197,35 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	st.opts.Hook(StepIntentWritten)
 
 	committed, actual, err := st.commit(ctx, req)
-	if err != nil {
-		// The outcome is unknown (timeout, lost connection): settle it with a SERIAL read.
+	switch {
+	case err != nil && refused(err):
+		// The batch was never executed: nothing can commit later, so the intent can go.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.opts.ResolveTimeout)
+		_ = st.deleteIntent(dctx, in) // if this fails, recovery finds the events are not ours
+		cancel()
+		return es.AppendResult{}, fmt.Errorf("append to %s: refused: %w", req.AggregateID, err)
+	case err != nil:
+		// The outcome is unknown (timeout, lost connection, CAS_WRITE_UNKNOWN): the coordinator
+		// may still be running the Paxos round and commit it after any read of ours. A SERIAL
+		// read that finds our events proves the commit, and one that finds another writer's
+		// events at our sequences proves ours can never commit (its condition is false for
+		// good); anything else (nothing there, or no answer) leaves it unknown.
 		st.opts.Hook(StepResolveStarted)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.opts.ResolveTimeout)
-		committed, err = st.ownsSequences(rctx, req)
+		holder, rerr := st.holder(rctx, req)
 		cancel()
-		if err != nil {
-			return es.AppendResult{}, fmt.Errorf("append to %s: outcome unknown, recovery will settle it: %w", req.AggregateID, Unavailable(err))
+		switch {
+		case rerr == nil && holder == req.Events[0].EventID:
+			committed = true
+		case rerr == nil && holder != "":
+			committed, actual = false, -1
+		default:
+			// Not a conflict: return Unavailable and leave the intent, which recovery rolls
+			// forward or discards; a retry with the same command id then gets the first outcome.
+			return es.AppendResult{}, fmt.Errorf("append to %s: outcome unknown, recovery will settle it: %w: %w",
+				req.AggregateID, es.ErrUnavailable, err)
 		}
-		actual = -1
-	} else if !committed {
+	case !committed:
 		// A recovery sweeper may have committed our own intent already.
 		if committed, err = st.ownsSequences(ctx, req); err != nil {
 			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, Unavailable(err))
@@ -237,59 +267,6 @@ func eventArgs(aggID gocql.UUID, e es.Envelope) []any {
 	evID, _ := gocql.ParseUUID(e.EventID)
 	return []any{aggID, e.Sequence, evID, e.EventType, e.SchemaVersion, e.Payload, e.CausationID, e.CorrelationID,
 		e.UserID, e.OccurredAt.UTC(), e.Metadata, e.TraceParent, e.TraceState}
-}
-
-// commit issues the conditional batch. It reports whether it applied and, when not, the
-// version found; an error means the outcome is unknown.
-func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, int64, error) {
-	aggID, _ := gocql.ParseUUID(req.AggregateID)
-	newVersion := req.ExpectedVersion + int64(len(req.Events))
-	b := st.s.Batch(gocql.LoggedBatch).WithContext(ctx)
-	for i, e := range req.Events {
-		if i == 0 && req.ExpectedVersion == 0 {
-			b.Query(insertFirstEvent, append(eventArgs(aggID, e), req.AggregateType, newVersion)...)
-			continue
-		}
-		b.Query(insertEvent, eventArgs(aggID, e)...)
-	}
-	if req.ExpectedVersion > 0 {
-		b.Query(`UPDATE event_store SET version = ? WHERE aggregate_id = ? IF version = ?`, newVersion, aggID, req.ExpectedVersion)
-	}
-	if req.CommandID != "" {
-		b.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ?`,
-			int(st.opts.CommandTTL/time.Second), req.CommandID,
-			commandValue(req.CommandFingerprint, req.ExpectedVersion+1, newVersion), aggID)
-	}
-	m := map[string]any{}
-	applied, iter, err := st.s.MapExecuteBatchCAS(b, m)
-	if iter != nil {
-		_ = iter.Close()
-	}
-	if err != nil {
-		return false, 0, err
-	}
-	actual := int64(-1)
-	if v, ok := m["version"].(int64); ok {
-		actual = v
-	}
-	return applied, actual, nil
-}
-
-// ownsSequences reads, at SERIAL consistency (which settles any Paxos round in flight), whether
-// the events at the request's sequences are the request's own.
-func (st *EventStore) ownsSequences(ctx context.Context, req es.AppendRequest) (bool, error) {
-	aggID, _ := gocql.ParseUUID(req.AggregateID)
-	first := req.Events[0]
-	var id gocql.UUID
-	err := st.s.Query(`SELECT event_id FROM event_store WHERE aggregate_id = ? AND sequence = ?`, aggID, first.Sequence).
-		WithContext(ctx).Consistency(gocql.Serial).Scan(&id)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return id.String() == first.EventID, nil
 }
 
 // Unavailable marks an infrastructure error (the store could not be reached or did not answer)

@@ -2,6 +2,7 @@ package cql
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -48,22 +49,56 @@ func (st *EventStore) deleteIntent(ctx context.Context, in *intent) error {
 }
 
 // writeOutbox writes one outbox row per event of a committed intent, in one single-partition
-// batch. The row ids come from the coordinator's clock (now()), so a row's id is taken when
-// it is written, not when the command started.
+// batch. One clock reading (the writer's Options.Now) decides both the row's bucket and its id,
+// so a row always sits in the bucket its id belongs to, whatever the writer's clock says: a
+// cursor that has read a bucket up to an id has seen every row of that bucket below it that was
+// visible then. What is left is lateness (a row visible some time after its id): within the
+// relay's safety window the fast cursor reads it, within the rescan window the rescan does. A
+// write that took longer than Options.OutboxMaxDelay (a paused writer, a slow store) is written
+// again at once with a fresh reading; if that one is slow too, an error is returned, the intent
+// stays, and recovery writes the rows again later. Consumers drop the copies by event id.
 func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
-	now := st.opts.Now()
+	for attempt := 1; ; attempt++ {
+		started := time.Now() // monotonic: measures the write, whatever Options.Now says
+		if err := st.insertOutbox(ctx, in, st.opts.Now()); err != nil {
+			return err
+		}
+		took := time.Since(started)
+		if took <= st.opts.OutboxMaxDelay {
+			return nil
+		}
+		if attempt == 2 {
+			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: recovery will write them again",
+				in.req.AggregateID, took, st.opts.OutboxMaxDelay)
+		}
+	}
+}
+
+// insertOutbox writes the rows with ids taken at now, in now's bucket.
+func (st *EventStore) insertOutbox(ctx context.Context, in *intent, now time.Time) error {
 	aggID, _ := gocql.ParseUUID(in.req.AggregateID)
 	topic := st.TopicFor(in.req.AggregateType)
+	bucket, shard := Bucket(now), ShardOf(in.req.AggregateID)
 	b := st.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
 	for i, e := range in.req.Events {
 		evID, _ := gocql.ParseUUID(e.EventID)
 		b.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id, event_type,
  schema_version, topic, partition_key, envelope, correlation_id, causation_id, traceparent, created_at)
- VALUES (?,?,now(),?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			Bucket(now), ShardOf(in.req.AggregateID), aggID, in.req.AggregateType, e.Sequence, evID, e.EventType,
+ VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			bucket, shard, rowID(now), aggID, in.req.AggregateType, e.Sequence, evID, e.EventType,
 			e.SchemaVersion, topic, in.req.AggregateID, in.envelopes[i], e.CorrelationID, e.CausationID, e.TraceParent, now.UTC())
 	}
+	st.opts.Hook(StepOutboxBuilt)
 	return st.s.ExecuteBatch(b)
+}
+
+// rowID returns a time UUID at t whose clock sequence and node are random (62 bits), so that
+// writers on one host, or with one hardware address, never collide in the same 100 ns tick.
+func rowID(t time.Time) gocql.UUID {
+	u := gocql.UUIDFromTime(t)
+	_, _ = rand.Read(u[8:])
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return u
 }
 
 // RecoveryStats counts what one recovery pass did.

@@ -37,8 +37,10 @@ type Config struct {
 	// RescanWindow is how far behind the rescan cursor reads (default 30s); RescanInterval its
 	// pause when idle (default 1s). A zero RescanWindow below 0 disables the rescan.
 	RescanWindow, RescanInterval time.Duration
-	// BucketSkew is how long past a minute bucket's end a cursor keeps reading it, for rows
-	// whose bucket (writer's clock) and id (coordinator's clock) disagree (default 2s).
+	// BucketSkew is how long past a minute bucket's end a cursor keeps reading it (default 2s).
+	// Writers take a row's bucket and id from one clock reading, so every id of a bucket is
+	// before its end; the margin is for rows written before that rule, whose bucket (writer's
+	// clock) and id (coordinator's now()) could disagree.
 	BucketSkew time.Duration
 	// StartLookback is where a cursor without checkpoint starts: now − StartLookback (default
 	// 24h).

@@ -22,6 +22,9 @@ const (
 	// DeadLettered: the change can never be published as it is; it went to the dead-letter topic
 	// and table.
 	DeadLettered
+	// Divergent: the row's event is not the one published at its sequence (event_store holds
+	// another event there, or the published one differs): counted, logged, never published.
+	Divergent
 )
 
 func (o Outcome) String() string {
@@ -32,6 +35,8 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case DeadLettered:
 		return "dead-lettered"
+	case Divergent:
+		return "divergent"
 	}
 	return "unknown"
 }

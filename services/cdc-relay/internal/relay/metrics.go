@@ -14,6 +14,7 @@ type Metrics struct {
 	Retried         prometheus.Counter     // publish attempts that repeat an earlier failed one
 	DeadLettered    *prometheus.CounterVec // by topic and reason
 	Duplicates      *prometheus.CounterVec // changes dropped because already published, by cursor
+	Divergent       prometheus.Counter     // rows at a published sequence with another event id
 	GapFilled       prometheus.Counter     // events published from event_store to fill a gap
 	BreakerState    prometheus.Gauge       // 0 closed, 1 half-open, 2 open
 	BreakerChanges  *prometheus.CounterVec // transitions, by new state
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages sent to the dead-letter path, by original topic and reason."}, []string{"topic", "reason"}),
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "duplicates_dropped_total",
 			Help: "Outbox changes dropped because their event was already published, by cursor."}, []string{"cursor"}),
+		Divergent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "divergent_events_total",
+			Help: "Outbox rows at an already-published sequence whose event id is not the published or stored event's (logged, not published)."}),
 		GapFilled: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "gap_filled_total",
 			Help: "Events read from event_store to fill a sequence gap before a later event."}),
 		BreakerState: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "breaker_state",
@@ -75,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.lagFunc = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "lag_seconds",
 		Help: "Now minus the commit time of the last event published (0 before the first)."}, m.lag)
 	if reg != nil {
-		reg.MustRegister(m.Published, m.Failed, m.Retried, m.DeadLettered, m.Duplicates, m.GapFilled, m.BreakerState,
+		reg.MustRegister(m.Published, m.Failed, m.Retried, m.DeadLettered, m.Duplicates, m.Divergent, m.GapFilled, m.BreakerState,
 			m.BreakerChanges, m.PublishDelay, m.CheckpointAge, m.RowsRead, m.InFlight, m.Leader, m.Recovered,
 			m.StoreErrors, m.DependencyUp, m.SourceRestarts, m.lagFunc)
 	}

@@ -217,14 +217,16 @@ type aggState struct {
 	loaded   bool
 	last     int64
 	pending  map[int64]*entry
-	poison   []*entry // rows whose envelope cannot be used as it is; not sequenced
+	poison   []*entry  // rows whose envelope cannot be used as it is; not sequenced
+	suspects []*Change // rows whose event id must be compared with event_store (see divergent.go)
+	recent   []string  // event ids published at the last sequences, up to last
 	retryAt  time.Time
 	bo       *backoff.ExponentialBackOff
 	lastUsed time.Time
 	inFlight bool // a record of this aggregate is being published
 }
 
-func (a *aggState) busy() bool { return len(a.pending) > 0 || len(a.poison) > 0 }
+func (a *aggState) busy() bool { return len(a.pending) > 0 || len(a.poison) > 0 || len(a.suspects) > 0 }
 
 // callsPerLane bounds the publish calls a lane has in flight at once (each holds at most one
 // record per aggregate).
@@ -368,8 +370,7 @@ func (l *lane) add(c *Change) {
 		topic = l.p.cfg.TopicFor(c.AggregateType)
 	}
 	if a.loaded && c.Sequence <= a.last && c.Sequence > 0 {
-		l.p.d.Metrics.Duplicates.WithLabelValues(c.Cursor).Inc()
-		c.settle(Duplicate)
+		l.dropPublished(a, c)
 		return
 	}
 	env, err := codec.UnmarshalEnvelope(c.Envelope)
@@ -384,6 +385,11 @@ func (l *lane) add(c *Change) {
 		return
 	}
 	if e := a.pending[c.Sequence]; e != nil {
+		if e.env.EventID != env.EventID {
+			// Two rows, two events, one sequence: compared with event_store once it is published.
+			a.suspects = append(a.suspects, c)
+			return
+		}
 		e.changes = append(e.changes, c)
 		if e.committed.IsZero() || (!c.CommittedAt.IsZero() && c.CommittedAt.Before(e.committed)) {
 			e.committed = c.CommittedAt
@@ -547,11 +553,13 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 	for seq, e := range a.pending {
 		if seq <= a.last {
 			for _, c := range e.changes {
-				d.Metrics.Duplicates.WithLabelValues(c.Cursor).Inc()
-				c.settle(Duplicate)
+				l.dropPublished(a, c)
 			}
 			delete(a.pending, seq)
 		}
+	}
+	if err := l.resolveSuspects(ctx, a); err != nil {
+		return nil, err
 	}
 	// Poison rows: a copy of a committed event in event_store replaces a broken outbox row;
 	// anything else goes to the dead-letter path, one per round.
@@ -823,6 +831,7 @@ func (l *lane) apply(r *callResult) {
 				}
 			} else {
 				if e.seq > a.last {
+					a.remember(e.seq, e.env.EventID)
 					a.last = e.seq
 				}
 				delete(a.pending, e.seq)

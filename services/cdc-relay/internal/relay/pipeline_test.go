@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -131,6 +132,7 @@ type harness struct {
 	broker   *fakeBroker
 	metrics  *relay.Metrics
 	spans    *tracetest.SpanRecorder
+	logs     *lockedBuffer
 	p        *relay.Pipeline
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -142,12 +144,12 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, progress: &fakeProgress{m: map[string]int64{}}, events: &fakeEvents{m: map[string][]es.Envelope{}},
 		dlq: &fakeDLQ{}, broker: &fakeBroker{max: 10_000}, metrics: relay.NewMetrics(nil),
-		spans: tracetest.NewSpanRecorder(), outcomes: map[*relay.Change]relay.Outcome{}}
+		spans: tracetest.NewSpanRecorder(), logs: &lockedBuffer{}, outcomes: map[*relay.Change]relay.Outcome{}}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	h.p = relay.NewPipeline(relay.Config{Lanes: 4, RetryInitial: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		relay.Deps{Progress: h.progress, Events: h.events, DeadLetters: h.dlq, Publisher: h.broker, Metrics: h.metrics,
 			Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: 3, OpenTimeout: 100 * time.Millisecond}, h.metrics, nil),
-			Tracer:  tp.Tracer("test")})
+			Tracer:  tp.Tracer("test"), Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() { _ = h.p.Run(ctx); close(h.done) }()

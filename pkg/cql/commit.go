@@ -1,0 +1,98 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// refused reports whether err proves that a request was never executed, so that a conditional
+// write that returned it certainly did not apply: the driver says it never sent it, the server
+// rejected it before executing it (syntax, invalid, unauthorized, configuration, protocol,
+// credentials), or the driver could not build it. Every other error (a timeout, a lost
+// connection, CAS_WRITE_UNKNOWN, a write timeout, unavailable, overloaded, a server error, a
+// cancelled context after sending) leaves the outcome unknown: the write may still commit.
+// See the table in docs/outbox-protocol.md.
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	var qe *gocql.QueryError
+	if errors.As(err, &qe) && !qe.PotentiallyExecuted() {
+		return true
+	}
+	var re gocql.RequestError
+	if errors.As(err, &re) {
+		switch re.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeUnauthorized, gocql.ErrCodeInvalid, gocql.ErrCodeConfig,
+			gocql.ErrCodeProtocol, gocql.ErrCodeCredentials:
+			return true
+		}
+		return false
+	}
+	var me gocql.MarshalError
+	return errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength)
+}
+
+// commit issues the conditional batch. It reports whether it applied and, when not, the
+// version found; an error means the outcome is unknown.
+func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, int64, error) {
+	aggID, _ := gocql.ParseUUID(req.AggregateID)
+	newVersion := req.ExpectedVersion + int64(len(req.Events))
+	b := st.s.Batch(gocql.LoggedBatch).WithContext(ctx)
+	for i, e := range req.Events {
+		if i == 0 && req.ExpectedVersion == 0 {
+			b.Query(insertFirstEvent, append(eventArgs(aggID, e), req.AggregateType, newVersion)...)
+			continue
+		}
+		b.Query(insertEvent, eventArgs(aggID, e)...)
+	}
+	if req.ExpectedVersion > 0 {
+		b.Query(`UPDATE event_store SET version = ? WHERE aggregate_id = ? IF version = ?`, newVersion, aggID, req.ExpectedVersion)
+	}
+	if req.CommandID != "" {
+		b.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ?`,
+			int(st.opts.CommandTTL/time.Second), req.CommandID,
+			commandValue(req.CommandFingerprint, req.ExpectedVersion+1, newVersion), aggID)
+	}
+	m := map[string]any{}
+	applied, iter, err := st.s.MapExecuteBatchCAS(b, m)
+	if iter != nil {
+		_ = iter.Close()
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	actual := int64(-1)
+	if v, ok := m["version"].(int64); ok {
+		actual = v
+	}
+	return applied, actual, nil
+}
+
+// ownsSequences reads, at SERIAL consistency (which settles any Paxos round already accepted),
+// whether the events at the request's sequences are the request's own.
+func (st *EventStore) ownsSequences(ctx context.Context, req es.AppendRequest) (bool, error) {
+	holder, err := st.holder(ctx, req)
+	return err == nil && holder == req.Events[0].EventID, err
+}
+
+// holder reads at SERIAL consistency the id of the event at the request's first sequence ("" when
+// there is none).
+func (st *EventStore) holder(ctx context.Context, req es.AppendRequest) (string, error) {
+	aggID, _ := gocql.ParseUUID(req.AggregateID)
+	var id gocql.UUID
+	err := st.s.Query(`SELECT event_id FROM event_store WHERE aggregate_id = ? AND sequence = ?`, aggID, req.Events[0].Sequence).
+		WithContext(ctx).Consistency(gocql.Serial).Scan(&id)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}

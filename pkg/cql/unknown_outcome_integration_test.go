@@ -1,0 +1,226 @@
+package cql_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/stream"
+	"github.com/Shopify/toxiproxy/v2/toxics"
+	"github.com/gocql/gocql"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/testinfra"
+)
+
+// The unknown-outcome test puts a real TCP proxy (toxiproxy, in process, on loopback) between
+// the writer and Cassandra. A toxic of its own holds the writer's conditional batch in the
+// proxy: the client times out and sees an error while the batch is still on its way, its SERIAL
+// read passes (and finds nothing), and only then is the batch delivered and committed. That is
+// the "coordinator still retrying its CAS" case of loss path 1, made deterministic.
+
+// batchGate arms, holds and releases one BATCH request frame.
+type batchGate struct {
+	armed   atomic.Bool
+	held    chan struct{} // closed when a batch frame is held
+	release chan struct{} // closed to let it through
+}
+
+var gates sync.Map // gate name → *batchGate
+
+// holdBatchToxic passes every chunk through except the first complete CQL v4 BATCH request frame
+// seen while its gate is armed, which it holds until the gate is released (later frames overtake
+// it; CQL frames on one connection are independent, matched by stream id).
+type holdBatchToxic struct {
+	Gate string `json:"gate"`
+}
+
+func init() { toxics.Register("hold_batch", new(holdBatchToxic)) }
+
+// isBatchFrame reports whether data is exactly one CQL v4 request frame with opcode BATCH.
+func isBatchFrame(data []byte) bool {
+	const header, opBatch, v4Request = 9, 0x0D, 0x04
+	return len(data) >= header && data[0] == v4Request && data[4] == opBatch &&
+		len(data) == header+int(binary.BigEndian.Uint32(data[5:9]))
+}
+
+// Pipe implements toxics.Toxic.
+func (t *holdBatchToxic) Pipe(stub *toxics.ToxicStub) {
+	v, _ := gates.Load(t.Gate)
+	g := v.(*batchGate)
+	var held *stream.StreamChunk
+	for {
+		var release <-chan struct{}
+		if held != nil {
+			release = g.release
+		}
+		select {
+		case <-stub.Interrupt:
+			if held != nil {
+				stub.Output <- held
+			}
+			return
+		case <-release:
+			stub.Output <- held
+			held = nil
+		case c := <-stub.Input:
+			if c == nil {
+				if held != nil {
+					stub.Output <- held
+				}
+				stub.Close()
+				return
+			}
+			if held == nil && isBatchFrame(c.Data) && g.armed.CompareAndSwap(true, false) {
+				held = c
+				close(g.held)
+				continue
+			}
+			stub.Output <- c
+		}
+	}
+}
+
+// proxiedSession starts a toxiproxy in front of the test Cassandra with a hold_batch toxic on
+// the upstream direction and returns a session whose every connection goes through it (no peer
+// discovery, every address translated to the proxy), with a 1 s request timeout.
+func proxiedSession(t *testing.T, ks string) (*gocql.Session, *batchGate) {
+	t.Helper()
+	upstream := testinfra.CQLHosts()[0]
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	proxy := toxiproxy.NewProxy(srv, "cassandra-"+t.Name(), "127.0.0.1:0", upstream)
+	if err := proxy.Start(); err != nil {
+		t.Fatalf("start proxy: %v", err)
+	}
+	t.Cleanup(proxy.Stop)
+	g := &batchGate{held: make(chan struct{}), release: make(chan struct{})}
+	name := uuid.NewString()
+	gates.Store(name, g)
+	t.Cleanup(func() { gates.Delete(name) })
+	toxic := fmt.Sprintf(`{"name":"hold","type":"hold_batch","stream":"upstream","attributes":{"gate":%q}}`, name)
+	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+		t.Fatalf("add toxic: %v", err)
+	}
+
+	host, portStr, _ := net.SplitHostPort(proxy.Listen)
+	port, _ := strconv.Atoi(portStr)
+	cfg := cqltest.SessionConfig(ks)
+	cfg.Hosts, cfg.Timeout = []string{proxy.Listen}, time.Second
+	c, err := cql.NewCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DisableInitialHostLookup = true
+	c.AddressTranslator = gocql.AddressTranslatorFunc(func(net.IP, int) (net.IP, int) { return net.ParseIP(host), port })
+	c.WriteCoalesceWaitTime = 0 // one write per frame, so a frame is one chunk for the toxic
+	s, err := c.CreateSession()
+	if err != nil {
+		t.Fatalf("session through the proxy: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s, g
+}
+
+func countIntents(t *testing.T, s *gocql.Session, agg string) int {
+	t.Helper()
+	id, _ := gocql.ParseUUID(agg)
+	var n int
+	if err := s.Query(`SELECT count(*) FROM pending_appends WHERE aggregate_id = ? ALLOW FILTERING`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUnknownOutcomeIsNeverReportedAsConflict is loss path 1 of issue 10: the writer's batch
+// commits after the writer gave up on it and after its SERIAL read found nothing. The writer
+// must answer Unavailable (not AlreadyExists or a conflict), keep its intent, and recovery must
+// then put the committed events in the outbox, with the command recorded for a retry.
+func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
+	s, ks := cqltest.Keyspace(t)
+	direct := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	for _, creating := range []bool{true, false} {
+		t.Run(fmt.Sprintf("create=%v", creating), func(t *testing.T) {
+			ps, g := proxiedSession(t, ks)
+			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second})
+			id := uuid.NewString()
+			var expected int64
+			if !creating {
+				res, err := direct.Append(ctx, faultRequest(id, 0, newIDs(2)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				expected = res.Version
+			}
+			ids := newIDs(2)
+			req := faultRequest(id, expected, ids)
+
+			g.armed.Store(true)
+			_, err := writer.Append(ctx, req)
+			select {
+			case <-g.held:
+			default:
+				t.Fatalf("the proxy held no batch (append returned %v): the fault was not injected", err)
+			}
+			close(g.release) // the batch reaches Cassandra now, after the writer's SERIAL read
+
+			// Wait until the late batch has committed.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				h, herr := direct.Head(ctx, id)
+				if herr == nil && h.Version == expected+2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the held batch never committed: head %+v %v", h, herr)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+
+			var ce *es.ConflictError
+			if errors.As(err, &ce) || errors.Is(err, es.ErrAlreadyExists) || errors.Is(err, es.ErrConcurrencyConflict) {
+				t.Errorf("unknown outcome reported as a lost race: %v (the events did commit)", err)
+			}
+			if !errors.Is(err, es.ErrUnavailable) {
+				t.Errorf("append error = %v, want one wrapping es.ErrUnavailable", err)
+			}
+			if n := countIntents(t, s, id); n != 1 {
+				t.Errorf("intents of the aggregate after the unknown outcome: %d, want 1 (left for recovery)", n)
+			}
+
+			if _, err := direct.RecoverIntents(ctx, 0); err != nil {
+				t.Fatal(err)
+			}
+			events := checkNoLossNoPhantom(t, s)
+			for i, ev := range ids {
+				k := eventKey{id, expected + int64(i) + 1}
+				if events[k] != ev {
+					t.Errorf("event %d of the append: store holds %q at %v, want %s", i, events[k], k, ev)
+				}
+			}
+			// A retry with the same command id finds the first outcome recorded.
+			h, err := direct.Head(ctx, id)
+			rec := h.Commands[req.CommandID]
+			if err != nil || rec.FirstSequence != expected+1 || rec.LastSequence != expected+2 {
+				t.Errorf("command record after recovery: %+v %v, want sequences %d-%d", rec, err, expected+1, expected+2)
+			}
+		})
+	}
+}
