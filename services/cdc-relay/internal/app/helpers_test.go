@@ -144,14 +144,7 @@ type relayProc struct {
 func (e *env) startInProcess(name string, extra map[string]string) *relayProc {
 	e.t.Helper()
 	cfg := e.config(extra)
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ml, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	gl, ml := listenFresh(e.t), listenFresh(e.t)
 	p := &relayProc{t: e.t, name: name, metricsAddr: ml.Addr().String(), grpcAddr: gl.Addr().String(),
 		logPath: filepath.Join(e.t.TempDir(), name+".log"), done: make(chan error, 1)}
 	f, err := os.Create(p.logPath)
@@ -166,11 +159,30 @@ func (e *env) startInProcess(name string, extra map[string]string) *relayProc {
 	return p
 }
 
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// handedOut holds every loopback address this test binary gave a relay: the kernel may hand a
+// port that freeAddr closed to a later listener, and a child relay binding it then fails.
+var handedOut sync.Map
+
+// listenFresh listens on a loopback port no relay of this test binary was given before.
+func listenFresh(t testing.TB) net.Listener {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, taken := handedOut.LoadOrStore(ln.Addr().String(), true); !taken {
+			return ln
+		}
+		ln.Close()
 	}
+	t.Fatal("no fresh loopback port in 100 tries")
+	return nil
+}
+
+// freeAddr returns a loopback address free now and never handed to another relay of this
+// binary (a child process binds it).
+func freeAddr(t testing.TB) string {
+	ln := listenFresh(t)
 	defer ln.Close()
 	return ln.Addr().String()
 }
