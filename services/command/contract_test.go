@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 )
@@ -83,14 +84,25 @@ func newMessage(t *testing.T, md protoreflect.MessageDescriptor) proto.Message {
 // an InvalidArgument (nil for any other outcome).
 func invoke(t *testing.T, s *server, cm contractMethod, req proto.Message) (violated []string, invalid bool) {
 	t.Helper()
+	violated, invalid, _ = invokeID(t, s, cm, req)
+	return violated, invalid
+}
+
+// invokeID is invoke that also returns the aggregate id of a command that succeeded.
+func invokeID(t *testing.T, s *server, cm contractMethod, req proto.Message) (violated []string, invalid bool, id string) {
+	t.Helper()
 	resp := newMessage(t, cm.method.Output())
 	err := s.conn.Invoke(ctxT(t), cm.fullName, req, resp)
 	st := status.Convert(err)
+	if err == nil {
+		r := resp.ProtoReflect()
+		return nil, false, r.Get(r.Descriptor().Fields().ByName("aggregate_id")).String()
+	}
 	if st.Code() != codes.InvalidArgument {
 		if st.Code() == codes.Internal || st.Code() == codes.Unknown {
 			t.Errorf("%s %v: %v (an edge error must map to a precise code)", cm.fullName, req, err)
 		}
-		return nil, false
+		return nil, false, ""
 	}
 	for _, d := range st.Details() {
 		if br, ok := d.(*errdetails.BadRequest); ok {
@@ -102,7 +114,7 @@ func invoke(t *testing.T, s *server, cm contractMethod, req proto.Message) (viol
 	if len(violated) == 0 {
 		t.Errorf("%s: InvalidArgument without field violations: %v", cm.fullName, err)
 	}
-	return violated, true
+	return violated, true, ""
 }
 
 // names reports whether one of the violated paths is path or below it.
@@ -283,10 +295,34 @@ func TestProtoRulesAreEnforced(t *testing.T) {
 
 // TestWhatTheRulesAllowIsAccepted is the converse: requests whose every field is random but
 // inside its Rules must never be refused as invalid, so the server checks nothing that the
-// proto comments do not state.
+// proto comments do not state. Each accepted command's events then go through the relay's and
+// the projector's steps (downstream), so nothing the edge accepts is refused after it.
 func TestWhatTheRulesAllowIsAccepted(t *testing.T) {
 	s := defaultServer(t)
+	rm, reg := newReadModels(t), codec.NewRegistry()
 	rng := rand.New(rand.NewPCG(20261130, 9))
+	accepted := 0
+	// Half of the commands address aggregates that exist, so they get past NOT_FOUND and their
+	// events reach the downstream check.
+	var customers, orders []string
+	for range 3 {
+		c := registerCustomer(t, s)
+		customers = append(customers, c)
+		o := ids.New()
+		if _, err := s.oc.CreateOrder(ctxT(t), &ordersv1.CreateOrderRequest{OrderId: o, CustomerId: c, Items: items(1)}); err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, o)
+	}
+	existing := func(req proto.Message, method protoreflect.Name) {
+		m := req.ProtoReflect()
+		if fd := m.Descriptor().Fields().ByName("order_id"); fd != nil && method != "CreateOrder" && rng.IntN(2) == 0 {
+			m.Set(fd, protoreflect.ValueOfString(orders[rng.IntN(len(orders))]))
+		}
+		if fd := m.Descriptor().Fields().ByName("customer_id"); fd != nil && method != "RegisterCustomer" && rng.IntN(2) == 0 {
+			m.Set(fd, protoreflect.ValueOfString(customers[rng.IntN(len(customers))]))
+		}
+	}
 	const perMethod = 25
 	for _, cm := range loadContract(t) {
 		t.Run(string(cm.method.Name()), func(t *testing.T) {
@@ -297,11 +333,21 @@ func TestWhatTheRulesAllowIsAccepted(t *testing.T) {
 						f.set(req.ProtoReflect(), v)
 					}
 				}
-				if violated, invalid := invoke(t, s, cm, req); invalid {
+				existing(req, cm.method.Name())
+				violated, invalid, id := invokeID(t, s, cm, req)
+				if invalid {
 					t.Fatalf("request within every Rules line refused: %v\n%v", violated, req)
+				}
+				if id != "" {
+					downstream(t, env(t).store, reg, rm, id)
+					accepted++
 				}
 			}
 		})
+	}
+	t.Logf("%d accepted commands went through the downstream steps", accepted)
+	if accepted == 0 {
+		t.Fatal("no random command was accepted: the downstream check checked nothing")
 	}
 }
 
@@ -324,6 +370,9 @@ func randomValid(rng *rand.Rand, f ruledField, m protoreflect.Message) protorefl
 	}
 	if r.optional && fd.Kind() == protoreflect.StringKind && rng.IntN(4) == 0 {
 		return protoreflect.ValueOfString("")
+	}
+	if r.optional && fd.HasPresence() && rng.IntN(4) != 0 {
+		return protoreflect.Value{} // mostly unset: a random expected_version is a conflict
 	}
 	switch fd.Kind() {
 	case protoreflect.StringKind:
