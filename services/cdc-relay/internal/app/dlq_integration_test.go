@@ -10,10 +10,12 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
@@ -88,6 +90,24 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 	}
 	if got := r.sum("ordersys_relay_dead_lettered_total"); got != 2 {
 		t.Errorf("dead_lettered_total = %v, want 2", got)
+	}
+	// The undecodable row is not only dead-lettered: it is counted as such (the too-large event
+	// is not), and the relay's "ordersys.decoding" health says so while the server stays SERVING.
+	if got := r.sum("ordersys_relay_undecodable_events_total"); got != 1 {
+		t.Errorf("undecodable_events_total = %v, want 1", got)
+	}
+	conn, err := grpcx.ClientConn(r.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for service, want := range map[string]healthpb.HealthCheckResponse_ServingStatus{
+		grpcx.HealthServiceDecoding: healthpb.HealthCheckResponse_NOT_SERVING, "": healthpb.HealthCheckResponse_SERVING,
+	} {
+		hr, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil || hr.GetStatus() != want {
+			t.Errorf("health %q: %v %v, want %v", service, hr.GetStatus(), err, want)
+		}
 	}
 	dls, err := store.NewDeadLetters(e.session).List(ctx, e.orderTopic, 10)
 	if err != nil || len(dls) != 2 {

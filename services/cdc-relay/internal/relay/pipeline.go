@@ -378,7 +378,6 @@ func (l *lane) add(c *Change) {
 		err = matches(env, c)
 	}
 	if err != nil {
-		l.p.d.Decode.Undecodable(context.Background(), c.AggregateID, c.Sequence, c.EventID, "envelope", topic+".dlq", err)
 		a.poison = append(a.poison, &entry{seq: c.Sequence, topic: topic, value: c.Envelope, committed: c.CommittedAt,
 			changes: []*Change{c}, dlqReason: "undecodable envelope: " + err.Error(), dlqKind: dlqUndecodable,
 			env: es.Envelope{AggregateID: c.AggregateID, AggregateType: c.AggregateType, Sequence: c.Sequence, EventID: c.EventID}})

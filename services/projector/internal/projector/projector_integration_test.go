@@ -10,12 +10,17 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
 )
@@ -228,6 +233,8 @@ func TestPoisonGoesToDLQWithoutStallingOthers(t *testing.T) {
 
 	e.write(garbage, message(t, e.orderTopic, unknown, ""), message(t, e.orderTopic, badEnvs[0], ""))
 	e.publish(goodEvents...)
+	hs, decodeReg := health.NewServer(), prometheus.NewRegistry()
+	e.deps.Decode = grpcx.NewDecodeWatch(decodeReg, "ordersys_projector", hs, e.deps.Logger)
 	_, stop := e.runSupervisor()
 
 	e.orderAt(1, good.AggregateID(), 2)
@@ -255,6 +262,15 @@ func TestPoisonGoesToDLQWithoutStallingOthers(t *testing.T) {
 	var rows int
 	if err := e.s.Query(`SELECT count(*) FROM dead_letters WHERE topic = ?`, projector.DLQTopic(e.orderTopic)).Scan(&rows); err != nil || rows != 3 {
 		t.Errorf("dead_letters rows %d, %v", rows, err)
+	}
+	// The two messages that could not be decoded are also counted as such and turn the
+	// "ordersys.decoding" health NOT_SERVING; the refused (but decodable) event is not counted.
+	if n, err := testutil.GatherAndCount(decodeReg, "ordersys_projector_undecodable_events_total"); err != nil || n != 2 {
+		t.Errorf("undecodable_events_total series: %d, %v; want one per reason (undecodable, unknown_event)", n, err)
+	}
+	hr, err := hs.Check(e.ctx(), &healthpb.HealthCheckRequest{Service: grpcx.HealthServiceDecoding})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health %q: %v %v, want NOT_SERVING", grpcx.HealthServiceDecoding, hr.GetStatus(), err)
 	}
 }
 
