@@ -1,9 +1,7 @@
 package command_test
 
 import (
-	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -16,7 +14,24 @@ import (
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/protorules"
 )
+
+// protoRoot is the folder holding orders/v1/*.proto, relative to this package.
+const protoRoot = "../../proto"
+
+// loadContract reads the Rules lines of the command protos; a field without one fails the test.
+func loadContract(t *testing.T) []protorules.Method {
+	t.Helper()
+	methods, problems, err := protorules.Load(protoRoot, "orders/v1/order_command.proto", "orders/v1/customer_command.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	return methods
+}
 
 // baseline returns a request of the method that breaks no rule.
 func baseline(t *testing.T, md protoreflect.MethodDescriptor) proto.Message {
@@ -82,17 +97,17 @@ func newMessage(t *testing.T, md protoreflect.MessageDescriptor) proto.Message {
 
 // invoke sends req to the method on the real server and returns the violated field paths of
 // an InvalidArgument (nil for any other outcome).
-func invoke(t *testing.T, s *server, cm contractMethod, req proto.Message) (violated []string, invalid bool) {
+func invoke(t *testing.T, s *server, cm protorules.Method, req proto.Message) (violated []string, invalid bool) {
 	t.Helper()
 	violated, invalid, _ = invokeID(t, s, cm, req)
 	return violated, invalid
 }
 
 // invokeID is invoke that also returns the aggregate id of a command that succeeded.
-func invokeID(t *testing.T, s *server, cm contractMethod, req proto.Message) (violated []string, invalid bool, id string) {
+func invokeID(t *testing.T, s *server, cm protorules.Method, req proto.Message) (violated []string, invalid bool, id string) {
 	t.Helper()
-	resp := newMessage(t, cm.method.Output())
-	err := s.conn.Invoke(ctxT(t), cm.fullName, req, resp)
+	resp := newMessage(t, cm.Desc.Output())
+	err := s.conn.Invoke(ctxT(t), cm.FullName, req, resp)
 	st := status.Convert(err)
 	if err == nil {
 		r := resp.ProtoReflect()
@@ -100,7 +115,7 @@ func invokeID(t *testing.T, s *server, cm contractMethod, req proto.Message) (vi
 	}
 	if st.Code() != codes.InvalidArgument {
 		if st.Code() == codes.Internal || st.Code() == codes.Unknown {
-			t.Errorf("%s %v: %v (an edge error must map to a precise code)", cm.fullName, req, err)
+			t.Errorf("%s %v: %v (an edge error must map to a precise code)", cm.FullName, req, err)
 		}
 		return nil, false, ""
 	}
@@ -112,151 +127,9 @@ func invokeID(t *testing.T, s *server, cm contractMethod, req proto.Message) (vi
 		}
 	}
 	if len(violated) == 0 {
-		t.Errorf("%s: InvalidArgument without field violations: %v", cm.fullName, err)
+		t.Errorf("%s: InvalidArgument without field violations: %v", cm.FullName, err)
 	}
 	return violated, true, ""
-}
-
-// names reports whether one of the violated paths is path or below it.
-func names(violated []string, path string) bool {
-	for _, v := range violated {
-		if v == path || strings.HasPrefix(v, path+".") || strings.HasPrefix(v, path+"[") {
-			return true
-		}
-	}
-	return false
-}
-
-// probe is one value to try in a field: ok says whether the rules allow it.
-type probe struct {
-	what string
-	v    protoreflect.Value
-	ok   bool
-	prep func(m protoreflect.Message) // adjusts siblings first (nil: none)
-}
-
-// probes derives from a field's rules the values at and just past each limit.
-func probes(f ruledField) []probe {
-	r, fd := f.rules, f.fd
-	var ps []probe
-	str := func(what, s string, ok bool) {
-		ps = append(ps, probe{what: what, v: protoreflect.ValueOfString(s), ok: ok})
-	}
-	num := func(what string, n int64, ok bool) {
-		if v := intValue(fd, n); v.IsValid() {
-			ps = append(ps, probe{what: what, v: v, ok: ok})
-		}
-	}
-	if fd.IsList() {
-		if r.hasItems {
-			if r.minItems > 0 {
-				ps = append(ps, probe{what: "no items", v: protoreflect.Value{}, ok: false})
-			}
-			ps = append(ps, probe{what: "most items", v: itemList(fd, r.maxItems, false), ok: true},
-				probe{what: "one item too many", v: itemList(fd, r.maxItems+1, false), ok: false})
-		}
-		if r.uniqueProduct {
-			ps = append(ps, probe{what: "repeated product", v: itemList(fd, 2, true), ok: false})
-		}
-		return ps
-	}
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		if r.required {
-			str("empty", "", false)
-			str("blank", "   ", false)
-		}
-		if r.optional {
-			str("empty", "", true)
-		}
-		if r.uuid {
-			str("not a uuid", "order-1", false)
-			str("nil uuid", ids.Nil, false)
-			str("uuid without hyphens", strings.ReplaceAll(ids.New(), "-", ""), false)
-			str("upper-case uuid", strings.ToUpper(ids.New()), true)
-		}
-		if r.maxChars > 0 {
-			str("at the length limit", " "+strings.Repeat("é", r.maxChars)+" ", true)
-			str("past the length limit", strings.Repeat("é", r.maxChars+1), false)
-		}
-		if r.plain {
-			str("control character", "a\tb", false)
-		}
-		if r.email {
-			str("not an email", "ann.example.com", false)
-			str("email", "Ann.Lee@Example.COM", true)
-		}
-		if r.e164 {
-			str("not E.164", "0151 2345", false)
-			str("E.164", "+49 (151) 234-5678", true)
-		}
-		if r.country {
-			str("lower-case country", "de", false)
-			str("country", "DE", true)
-		}
-		if r.fourDigits {
-			str("not 4 digits", "12a4", false)
-			str("4 digits", "0042", true)
-		}
-		if r.requiredForCardOrBank {
-			wallet := func(m protoreflect.Message) {
-				f.target(m).Set(f.target(m).Descriptor().Fields().ByName("kind"), protoreflect.ValueOfEnum(3))
-				f.target(m).Set(f.target(m).Descriptor().Fields().ByName("exp_month"), protoreflect.ValueOfInt32(0))
-				f.target(m).Set(f.target(m).Descriptor().Fields().ByName("exp_year"), protoreflect.ValueOfInt32(0))
-			}
-			str("empty for a CARD", "", false)
-			ps = append(ps, probe{what: "empty for a WALLET", v: protoreflect.ValueOfString(""), ok: true, prep: wallet})
-		}
-	case protoreflect.EnumKind:
-		if r.required {
-			num("UNSPECIFIED", 0, false)
-		}
-		if r.enum {
-			vals := fd.Enum().Values()
-			num("highest defined value", int64(vals.Get(vals.Len()-1).Number()), true)
-			num("undefined value", int64(vals.Get(vals.Len()-1).Number())+1, false)
-		}
-	case protoreflect.MessageKind:
-		if r.required {
-			ps = append(ps, probe{what: "unset", v: protoreflect.Value{}, ok: false})
-		}
-	default: // integers
-		if r.hasRange {
-			num("lowest", r.lo, true)
-			num("highest", r.hi, true)
-			if r.lo > math.MinInt64 {
-				num("below the range", r.lo-1, false)
-			}
-			if r.hi < math.MaxInt64 {
-				num("above the range", r.hi+1, false)
-			}
-			if r.cardRange {
-				wallet := func(m protoreflect.Message) {
-					f.target(m).Set(f.target(m).Descriptor().Fields().ByName("kind"), protoreflect.ValueOfEnum(3))
-					f.target(m).Set(f.target(m).Descriptor().Fields().ByName("exp_month"), protoreflect.ValueOfInt32(0))
-					f.target(m).Set(f.target(m).Descriptor().Fields().ByName("exp_year"), protoreflect.ValueOfInt32(0))
-				}
-				ps = append(ps, probe{what: "non-zero for a WALLET", v: intValue(fd, r.lo), ok: false, prep: wallet},
-					probe{what: "zero for a WALLET", v: intValue(fd, 0), ok: true, prep: wallet})
-			}
-		}
-	}
-	return ps
-}
-
-// itemList returns n order items with distinct products (or, with repeat, the same product
-// twice).
-func itemList(fd protoreflect.FieldDescriptor, n int, repeat bool) protoreflect.Value {
-	req := (&ordersv1.CreateOrderRequest{}).ProtoReflect()
-	l := req.NewField(req.Descriptor().Fields().ByName(fd.Name())).List()
-	product := ids.New()
-	for i := 0; i < n; i++ {
-		if !repeat {
-			product = ids.New()
-		}
-		l.Append(protoreflect.ValueOfMessage((&ordersv1.OrderItem{ProductId: product, Quantity: 1, UnitPriceCents: 100}).ProtoReflect()))
-	}
-	return protoreflect.ValueOfList(l)
 }
 
 // TestProtoRulesAreEnforced derives from every Rules line the values at and just past each
@@ -265,25 +138,26 @@ func itemList(fd protoreflect.FieldDescriptor, n int, repeat bool) protoreflect.
 func TestProtoRulesAreEnforced(t *testing.T) {
 	s := defaultServer(t)
 	methods := loadContract(t)
+	rng := rand.New(rand.NewPCG(7, 7))
 	if len(methods) != 19 {
 		t.Fatalf("%d command RPCs in the protos, want 19", len(methods))
 	}
 	checked := 0
 	for _, cm := range methods {
-		t.Run(string(cm.method.Name()), func(t *testing.T) {
-			for _, f := range cm.fields {
-				for _, p := range probes(f) {
-					req := baseline(t, cm.method)
-					if p.prep != nil {
-						p.prep(req.ProtoReflect())
+		t.Run(string(cm.Desc.Name()), func(t *testing.T) {
+			for _, f := range cm.Fields {
+				for _, p := range f.Probes(rng, baseline(t, cm.Desc).ProtoReflect()) {
+					req := baseline(t, cm.Desc)
+					if p.Prep != nil {
+						p.Prep(req.ProtoReflect())
 					}
-					f.set(req.ProtoReflect(), p.v)
+					f.Set(req.ProtoReflect(), p.Value)
 					violated, _ := invoke(t, s, cm, req)
-					switch named := names(violated, f.path); {
-					case p.ok && named:
-						t.Errorf("%s %s: refused (%v) although its Rules allow it", f.path, p.what, violated)
-					case !p.ok && !named:
-						t.Errorf("%s %s: not refused with a violation of %s (got %v) although its Rules forbid it", f.path, p.what, f.path, violated)
+					switch named := protorules.Violates(violated, f.Path); {
+					case p.OK && named:
+						t.Errorf("%s %s: refused (%v) although its Rules allow it", f.Path, p.What, violated)
+					case !p.OK && !named:
+						t.Errorf("%s %s: not refused with a violation of %s (got %v) although its Rules forbid it", f.Path, p.What, f.Path, violated)
 					}
 					checked++
 				}
@@ -325,15 +199,15 @@ func TestWhatTheRulesAllowIsAccepted(t *testing.T) {
 	}
 	const perMethod = 25
 	for _, cm := range loadContract(t) {
-		t.Run(string(cm.method.Name()), func(t *testing.T) {
+		t.Run(string(cm.Desc.Name()), func(t *testing.T) {
 			for i := 0; i < perMethod; i++ {
-				req := baseline(t, cm.method)
-				for _, f := range cm.fields {
-					if v := randomValid(rng, f, req.ProtoReflect()); v.IsValid() {
-						f.set(req.ProtoReflect(), v)
+				req := baseline(t, cm.Desc)
+				for _, f := range cm.Fields {
+					if v := f.RandomValid(rng, req.ProtoReflect()); v.IsValid() {
+						f.Set(req.ProtoReflect(), v)
 					}
 				}
-				existing(req, cm.method.Name())
+				existing(req, cm.Desc.Name())
 				violated, invalid, id := invokeID(t, s, cm, req)
 				if invalid {
 					t.Fatalf("request within every Rules line refused: %v\n%v", violated, req)
@@ -349,66 +223,4 @@ func TestWhatTheRulesAllowIsAccepted(t *testing.T) {
 	if accepted == 0 {
 		t.Fatal("no random command was accepted: the downstream check checked nothing")
 	}
-}
-
-// randomValid returns a random value that f's rules allow (an invalid Value: keep the
-// baseline's).
-func randomValid(rng *rand.Rand, f ruledField, m protoreflect.Message) protoreflect.Value {
-	r, fd := f.rules, f.fd
-	if fd.IsList() {
-		if !r.hasItems {
-			return protoreflect.Value{}
-		}
-		n := max(r.minItems, 1+rng.IntN(r.maxItems))
-		l := itemList(fd, n, false).List()
-		for i := 0; i < l.Len(); i++ {
-			it := l.Get(i).Message().Interface().(*ordersv1.OrderItem)
-			it.Quantity = int32(1 + rng.IntN(10000))
-			it.UnitPriceCents = rng.Int64N(10_000_000_001)
-		}
-		return protoreflect.ValueOfList(l)
-	}
-	if r.optional && fd.Kind() == protoreflect.StringKind && rng.IntN(4) == 0 {
-		return protoreflect.ValueOfString("")
-	}
-	if r.optional && fd.HasPresence() && rng.IntN(4) != 0 {
-		return protoreflect.Value{} // mostly unset: a random expected_version is a conflict
-	}
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		switch {
-		case r.uuid:
-			if rng.IntN(2) == 0 {
-				return protoreflect.ValueOfString(strings.ToUpper(ids.New()))
-			}
-			return protoreflect.ValueOfString(ids.New())
-		case r.email:
-			return protoreflect.ValueOfString(validEmails[rng.IntN(len(validEmails))])
-		case r.e164:
-			return protoreflect.ValueOfString("+" + string(rune('1'+rng.IntN(9))) + digits(rng, 7+rng.IntN(8)))
-		case r.country:
-			return protoreflect.ValueOfString(string(rune('A'+rng.IntN(26))) + string(rune('A'+rng.IntN(26))))
-		case r.fourDigits:
-			return protoreflect.ValueOfString(digits(rng, 4))
-		case r.maxChars > 0:
-			return protoreflect.ValueOfString(text(rng, r.maxChars))
-		}
-	case protoreflect.EnumKind:
-		vals := fd.Enum().Values()
-		return protoreflect.ValueOfEnum(vals.Get(1 + rng.IntN(vals.Len()-1)).Number())
-	case protoreflect.MessageKind:
-		return protoreflect.Value{}
-	default:
-		if !r.hasRange {
-			return protoreflect.Value{}
-		}
-		if r.cardRange && f.sibling(m, "kind").Enum() != protoreflect.EnumNumber(ordersv1.PaymentMethodKind_PAYMENT_METHOD_KIND_CARD) {
-			return intValue(fd, 0)
-		}
-		if r.lo == 0 && r.hi == math.MaxInt64 {
-			return intValue(fd, rng.Int64())
-		}
-		return intValue(fd, r.lo+rng.Int64N(r.hi-r.lo+1))
-	}
-	return protoreflect.Value{}
 }
