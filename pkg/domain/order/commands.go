@@ -4,7 +4,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	
+
 	"github.com/ordersys/ordersys/pkg/domain/check"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
