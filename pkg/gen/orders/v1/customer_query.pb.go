@@ -165,6 +165,7 @@ func (x *Customer) GetUpdatedAt() *timestamppb.Timestamp {
 type GetCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customer to read.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -184,8 +184,10 @@ func (x *Order) GetCustomerName() string {
 type GetOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to read.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// When set, wait (up to the call's deadline) until the read model has reached this version.
+	// Rules: optional; 0 to 9223372036854775807.
 	MinVersion    *int64 `protobuf:"varint,2,opt,name=min_version,json=minVersion,proto3,oneof" json:"min_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -285,10 +287,15 @@ func (x *GetOrderResponse) GetOrder() *Order {
 type ListOrdersByCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whose orders.
+	// Rules: required; a UUID, not the nil UUID.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Paging: at most page_size orders (0 means the server default; the server caps it), starting
-	// at page_token (empty for the first page; otherwise a next_page_token from a previous call).
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Paging: at most page_size orders; 0 means the server default (50), more than 500 is
+	// capped to 500.
+	// Rules: 0 to 2147483647.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the page starts: empty for the first page, otherwise the next_page_token of a
+	// previous call of the same query.
+	// Rules: optional; a next_page_token of the same query.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -403,11 +410,16 @@ func (x *ListOrdersByCustomerResponse) GetNextPageToken() string {
 // ListOrdersByStatusRequest is the input of ListOrdersByStatus.
 type ListOrdersByStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Which status; must not be UNSPECIFIED.
+	// Which status.
+	// Rules: required; a defined value.
 	Status OrderStatus `protobuf:"varint,1,opt,name=status,proto3,enum=orders.v1.OrderStatus" json:"status,omitempty"`
-	// Paging: at most page_size orders (0 means the server default; the server caps it), starting
-	// at page_token (empty for the first page; otherwise a next_page_token from a previous call).
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Paging: at most page_size orders; 0 means the server default (50), more than 500 is
+	// capped to 500.
+	// Rules: 0 to 2147483647.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the page starts: empty for the first page, otherwise the next_page_token of a
+	// previous call of the same query.
+	// Rules: optional; a next_page_token of the same query.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -523,6 +535,7 @@ func (x *ListOrdersByStatusResponse) GetNextPageToken() string {
 type GetOrderHistoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order whose events to return.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId       string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -747,8 +760,10 @@ func (x *HistoryEvent) GetMetadata() map[string]string {
 type GetOrderAtRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order to rebuild.
+	// Rules: required; a UUID, not the nil UUID.
 	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// The point to rebuild at; required.
+	// The point to rebuild at: one of version and at is required (INVALID_ARGUMENT naming
+	// "point" otherwise).
 	//
 	// Types that are valid to be assigned to Point:
 	//
@@ -826,12 +841,15 @@ type isGetOrderAtRequest_Point interface {
 }
 
 type GetOrderAtRequest_Version struct {
-	// State after the event with this sequence (1 = just created).
+	// State after the event with this sequence (1 = just created); a version past the
+	// order's current one is FAILED_PRECONDITION.
+	// Rules: 1 to 9223372036854775807.
 	Version int64 `protobuf:"varint,2,opt,name=version,proto3,oneof"`
 }
 
 type GetOrderAtRequest_At struct {
 	// State after the last event that occurred at or before this time.
+	// Rules: a valid timestamp.
 	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3,oneof"`
 }
 
