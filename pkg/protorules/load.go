@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/bufbuild/protocompile"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -140,4 +143,21 @@ func Violates(violated []string, path string) bool {
 		}
 	}
 	return false
+}
+
+// FieldViolations returns the field paths of the google.rpc.BadRequest detail of err and
+// whether err is an INVALID_ARGUMENT status at all.
+func FieldViolations(err error) (paths []string, invalid bool) {
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				paths = append(paths, v.GetField())
+			}
+		}
+	}
+	return paths, true
 }

@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -108,28 +107,18 @@ func invokeID(t *testing.T, s *server, cm protorules.Method, req proto.Message) 
 	t.Helper()
 	resp := newMessage(t, cm.Desc.Output())
 	err := s.conn.Invoke(ctxT(t), cm.FullName, req, resp)
-	st := status.Convert(err)
 	if err == nil {
 		r := resp.ProtoReflect()
 		return nil, false, r.Get(r.Descriptor().Fields().ByName("aggregate_id")).String()
 	}
-	if st.Code() != codes.InvalidArgument {
-		if st.Code() == codes.Internal || st.Code() == codes.Unknown {
-			t.Errorf("%s %v: %v (an edge error must map to a precise code)", cm.FullName, req, err)
-		}
-		return nil, false, ""
+	if c := status.Code(err); c == codes.Internal || c == codes.Unknown {
+		t.Errorf("%s %v: %v (an edge error must map to a precise code)", cm.FullName, req, err)
 	}
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				violated = append(violated, v.GetField())
-			}
-		}
-	}
-	if len(violated) == 0 {
+	violated, invalid = protorules.FieldViolations(err)
+	if invalid && len(violated) == 0 {
 		t.Errorf("%s: InvalidArgument without field violations: %v", cm.FullName, err)
 	}
-	return violated, true, ""
+	return violated, invalid, ""
 }
 
 // TestProtoRulesAreEnforced derives from every Rules line the values at and just past each
