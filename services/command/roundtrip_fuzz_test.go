@@ -42,7 +42,8 @@ func FuzzOrderRoundTrip(f *testing.F) {
 	f.Add("", uint8(0), "", int32(1), int64(1<<63-1), uint8(1), "r", "t", false) // 2^63-1 cents
 	f.Add("", uint8(0), "", int32(order.MaxQuantity+1), int64(1), uint8(1), "", "", false)
 	f.Add("", uint8(0), "", int32(1), int64(1), uint8(order.MaxItems+1), long(order.MaxReasonLen+1), "t\x00", true)
-	f.Add("", uint8(0), "", int32(1), int64(1), uint8(1), "", "t", false) // empty reason
+	f.Add("", uint8(0), "", int32(1), int64(1), uint8(1), "", "t", false)                    // empty reason
+	f.Add("", uint8(0), "", int32(2), int64(3), uint8(2), "a\x00b\u202e", "t\x00\x1b", true) // NUL, escape and bidi characters in free text
 
 	s := defaultServer(f)
 	customer := registerCustomer(f, s)
