@@ -151,9 +151,8 @@ func TestHealthAndReflection(t *testing.T) {
 	ctx := ctxT(t)
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Each probe is bounded by the interval: long enough for a loaded Cassandra to answer.
-	go grpcapi.WatchHealth(hctx, srv.grpc.Health, storage.Probe(e.store, e.rm), 500*time.Millisecond, quietLogger)
-	time.Sleep(1100 * time.Millisecond) // a few probes
+	go grpcapi.WatchHealth(hctx, srv.grpc.Health, storage.Probe(e.store, e.rm), 20*time.Millisecond, quietLogger)
+	time.Sleep(100 * time.Millisecond) // a few probes
 	hc := healthpb.NewHealthClient(srv.conn)
 	for _, name := range grpcapi.ServiceNames {
 		waitHealth(t, hc, name, healthpb.HealthCheckResponse_SERVING)

@@ -15,6 +15,11 @@ import (
 // an unset value, and Cassandra and ScyllaDB tools treat it as "no id".
 const Nil = "00000000-0000-0000-0000-000000000000"
 
+// Probe is a valid identifier that health checks read to see that a store answers. It is
+// shaped like a version-4 UUID with every random bit zero, which a random generator never
+// produces; should a client ever use it, a probe's read of it is still harmless.
+const Probe = "00000000-0000-4000-8000-000000000000"
+
 // Reason is the violation every service reports for an identifier that is not Valid.
 const Reason = "must be a UUID (8-4-4-4-12 hexadecimal digits) other than the nil UUID"
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/grpcx"
@@ -115,7 +116,7 @@ func run(ctx context.Context) error {
 		Topics:     map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic},
 	})
 	probe := func(ctx context.Context) error {
-		_, err := store.Head(ctx, "00000000-0000-0000-0000-000000000000")
+		_, err := store.Head(ctx, ids.Probe)
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
@@ -94,12 +95,11 @@ func Unreachable(err error) bool {
 // head of the nil UUID and the customers read model through the active projection version
 // (both must answer; a missing row is an answer).
 func Probe(store es.EventStore, rm *readmodel.Store) func(context.Context) error {
-	const nilID = "00000000-0000-0000-0000-000000000000"
 	return func(ctx context.Context) error {
-		if _, err := store.Head(ctx, nilID); err != nil {
+		if _, err := store.Head(ctx, ids.Probe); err != nil {
 			return fmt.Errorf("event store: %w", err)
 		}
-		if _, err := rm.GetCustomer(ctx, nilID); err != nil && !errors.Is(err, es.ErrNotFound) {
+		if _, err := rm.GetCustomer(ctx, ids.Probe); err != nil && !errors.Is(err, es.ErrNotFound) {
 			return fmt.Errorf("read model: %w", err)
 		}
 		return nil
