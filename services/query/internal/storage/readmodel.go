@@ -12,8 +12,8 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ordersys/ordersys/pkg/domain/customer"
-	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
