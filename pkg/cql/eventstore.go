@@ -11,7 +11,6 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -125,13 +124,15 @@ func Bucket(t time.Time) int64 { return t.Unix() / 60 }
 // BucketStart returns the first instant of a minute bucket.
 func BucketStart(b int64) time.Time { return time.Unix(b*60, 0).UTC() }
 
-// parseUUID converts an identifier that passes ids.Valid (the rule every service shares) to
-// gocql's type, or returns a validation error naming field.
+// parseUUID converts an id to gocql's type, or returns a validation error naming field. It
+// accepts every UUID, the nil one included: appends are checked by es.Envelope.Check (the rule
+// every service shares), and reads must still reach aggregates that older writers stored.
 func parseUUID(field, s string) (gocql.UUID, error) {
-	if !ids.Valid(s) {
-		return gocql.UUID{}, es.Invalid(field, ids.Reason)
+	u, err := gocql.ParseUUID(s)
+	if err != nil {
+		return u, es.Invalid(field, "must be a UUID")
 	}
-	return gocql.ParseUUID(s)
+	return u, nil
 }
 
 func (st *EventStore) validate(req *es.AppendRequest) error {

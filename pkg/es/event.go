@@ -98,3 +98,19 @@ func (e Envelope) Check() error {
 	}
 	return nil
 }
+
+// CheckRow is Check plus the identity of the stored row the envelope was read from (its
+// aggregate, sequence and, when known, event id): what the relay checks before it publishes an
+// outbox row.
+func (e Envelope) CheckRow(aggregateID string, sequence int64, eventID string) error {
+	if err := e.Check(); err != nil {
+		return err
+	}
+	switch {
+	case e.AggregateID != aggregateID, e.Sequence != sequence:
+		return fmt.Errorf("%w: envelope is %s#%d, row says %s#%d", ErrMalformedEnvelope, e.AggregateID, e.Sequence, aggregateID, sequence)
+	case eventID != "" && e.EventID != eventID:
+		return fmt.Errorf("%w: envelope event id %s, row says %s", ErrMalformedEnvelope, e.EventID, eventID)
+	}
+	return nil
+}

@@ -28,9 +28,10 @@ type DecodeWatch struct {
 }
 
 // NewDecodeWatch returns a watch registering its counter on reg (nil: not registered) under
-// namespace (e.g. "ordersys_relay"), reporting on hs (nil: no health status; else set SERVING
-// now) and logging to log (nil: slog.Default()).
-func NewDecodeWatch(reg prometheus.Registerer, namespace string, hs *health.Server, log *slog.Logger) *DecodeWatch {
+// namespace (e.g. "ordersys_relay"), with a series at 0 for each of reasons (so a scrape shows
+// the counter before anything went wrong), reporting on hs (nil: no health status; else set
+// SERVING now) and logging to log (nil: slog.Default()).
+func NewDecodeWatch(reg prometheus.Registerer, namespace string, hs *health.Server, log *slog.Logger, reasons ...string) *DecodeWatch {
 	w := &DecodeWatch{
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "undecodable_events_total",
 			Help: "Events that could not be decoded or broke the shared envelope contract, by reason; each one is also dead-lettered."},
@@ -40,6 +41,9 @@ func NewDecodeWatch(reg prometheus.Registerer, namespace string, hs *health.Serv
 	}
 	if w.log == nil {
 		w.log = slog.Default()
+	}
+	for _, r := range reasons {
+		w.counter.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(w.counter)

@@ -110,7 +110,11 @@ func (f Field) Probes(rng *rand.Rand, req protoreflect.Message) []Probe {
 		if r.Enum {
 			vals := fd.Enum().Values()
 			top := int64(vals.Get(vals.Len() - 1).Number())
-			num("highest defined value", top, true)
+			p := Probe{What: "highest defined value", Value: intValue(fd, top), OK: true}
+			if fd.Name() == "kind" && top == walletKind {
+				p.Prep = wallet // the expiry fields follow the kind ("for a CARD, else 0")
+			}
+			ps = append(ps, p)
 			num("undefined value", top+1, false)
 		}
 	case protoreflect.MessageKind:

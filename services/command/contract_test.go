@@ -141,10 +141,10 @@ func TestProtoRulesAreEnforced(t *testing.T) {
 						p.Prep(req.ProtoReflect())
 					}
 					f.Set(req.ProtoReflect(), p.Value)
-					violated, _ := invoke(t, s, cm, req)
+					violated, invalid := invoke(t, s, cm, req)
 					switch named := protorules.Violates(violated, f.Path); {
-					case p.OK && named:
-						t.Errorf("%s %s: refused (%v) although its Rules allow it", f.Path, p.What, violated)
+					case p.OK && invalid:
+						t.Errorf("%s %s: refused (%v) although every field is within its Rules", f.Path, p.What, violated)
 					case !p.OK && !named:
 						t.Errorf("%s %s: not refused with a violation of %s (got %v) although its Rules forbid it", f.Path, p.What, f.Path, violated)
 					}
@@ -154,6 +154,9 @@ func TestProtoRulesAreEnforced(t *testing.T) {
 		})
 	}
 	t.Logf("%d probes over %d RPCs", checked, len(methods))
+	if checked < 450 { // 492 when written: a drop means rules stopped being probed
+		t.Fatalf("only %d probes: the Rules lines lost clauses or the grammar stopped matching them", checked)
+	}
 }
 
 // TestWhatTheRulesAllowIsAccepted is the converse: requests whose every field is random but
@@ -209,7 +212,7 @@ func TestWhatTheRulesAllowIsAccepted(t *testing.T) {
 		})
 	}
 	t.Logf("%d accepted commands went through the downstream steps", accepted)
-	if accepted == 0 {
-		t.Fatal("no random command was accepted: the downstream check checked nothing")
+	if accepted < 50 { // about 95 when written
+		t.Fatalf("only %d random commands accepted: the downstream check checked too little", accepted)
 	}
 }

@@ -142,7 +142,7 @@ func (o *Order) updateItems(c UpdateItems) ([]es.Event, error) {
 		return nil, es.Rule(RuleUpdateItemsRequiresCreated, "order is %s; items can change only while the order is CREATED", o.Status)
 	}
 	items := canonicalItems(c.Items)
-	if slices.Equal(o.Items, items) {
+	if slices.Equal(canonicalItems(o.Items), items) { // older orders may hold upper-case ids
 		return nil, es.Rule(RuleUpdateItemsUnchanged, "the new items are the order's current items; nothing to update")
 	}
 	total, err := Total(items)

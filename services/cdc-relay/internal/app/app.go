@@ -99,7 +99,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// -------------------------------------------------------------------------------------
 	// Leadership: the lease holder publishes; the others wait to take over.
 
-	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log), log)
+	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
 	runErr := r.Run(ctx)
 	log.Info("shutting down")
 	wg.Wait()

@@ -375,7 +375,7 @@ func (l *lane) add(c *Change) {
 	}
 	env, err := codec.UnmarshalEnvelope(c.Envelope)
 	if err == nil {
-		err = matches(env, c)
+		err = env.CheckRow(c.AggregateID, c.Sequence, c.EventID)
 	}
 	if err != nil {
 		a.poison = append(a.poison, &entry{seq: c.Sequence, topic: topic, value: c.Envelope, committed: c.CommittedAt,
@@ -396,22 +396,6 @@ func (l *lane) add(c *Change) {
 		return
 	}
 	a.pending[c.Sequence] = l.newEntry(env, c.Envelope, topic, c.CommittedAt, []*Change{c})
-}
-
-// matches checks that an envelope passes the contract every service shares (es.Envelope.Check,
-// the same check the event store made before storing it) and is the event its outbox row says
-// it is.
-func matches(env es.Envelope, c *Change) error {
-	if err := env.Check(); err != nil {
-		return err
-	}
-	switch {
-	case env.AggregateID != c.AggregateID, env.Sequence != c.Sequence:
-		return fmt.Errorf("envelope is %s#%d, row says %s#%d", env.AggregateID, env.Sequence, c.AggregateID, c.Sequence)
-	case c.EventID != "" && env.EventID != c.EventID:
-		return fmt.Errorf("envelope event id %s, row says %s", env.EventID, c.EventID)
-	}
-	return nil
 }
 
 // flight is one record of a publish call.
@@ -682,6 +666,9 @@ const (
 	dlqUndecodable = "undecodable"
 	dlqUnencodable = "unencodable"
 )
+
+// DecodeReasons are the reasons the relay reports to its grpcx.DecodeWatch.
+var DecodeReasons = []string{dlqUndecodable, dlqUnencodable}
 
 // message builds the record of a flight and starts its span.
 func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {

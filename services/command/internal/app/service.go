@@ -299,7 +299,9 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 			return Result{}, false, err
 		}
 	}
-	unlock, err := s.locks.lock(ctx, req.AggregateID)
+	// Locked per kind and id: an order's command reads its customer under the customer's lock,
+	// and a client may give an order the id of a customer.
+	unlock, err := s.locks.lock(ctx, h.cacheKey(req.AggregateID))
 	if err != nil {
 		return Result{}, false, fmt.Errorf("%s %s: wait for the commands before it: %w", req.Name, req.AggregateID, err)
 	}
@@ -351,7 +353,10 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	endSpan(span, err)
 	if err != nil {
 		var re *es.RuleError
-		if errors.As(err, &re) && req.CommandID != "" && s.opts.Rejections != nil {
+		// A refusal about another aggregate (Subject set, e.g. the order's customer) is not
+		// remembered: it may be lifted without this aggregate changing, and a retry of the same
+		// command id must then be decided again.
+		if errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
 			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason}
 			if rerr := s.opts.Rejections.Remember(ctx, req.AggregateID, req.CommandID, r); rerr != nil {
 				s.opts.Logger.WarnContext(ctx, "remember rejected command", "aggregate_id", req.AggregateID,
@@ -464,7 +469,7 @@ func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, 
 // command of this process is changing. read is called even when the aggregate does not exist
 // (version 0).
 func (h *Handler[A, C]) Read(ctx context.Context, aggregateID string, read func(A)) error {
-	unlock, err := h.svc.locks.lock(ctx, aggregateID)
+	unlock, err := h.svc.locks.lock(ctx, h.cacheKey(aggregateID))
 	if err != nil {
 		return fmt.Errorf("read %s %s: %w", h.kind.AggregateType, aggregateID, err)
 	}

@@ -60,7 +60,9 @@ func execute[A app.Decider[C], C validator](ctx context.Context, h *app.Handler[
 	if !reported(c.idField) {
 		check.UUID(&v, c.idField, c.id)
 	}
-	cmdID := ids.Canonical(c.req.GetCommandId())
+	// The command id is a key, compared exactly as sent (as before ids were canonical
+	// elsewhere): a client retrying with the id it used before an upgrade finds its outcome.
+	cmdID := c.req.GetCommandId()
 	if cmdID != "" {
 		check.UUID(&v, fieldCommandID, cmdID)
 	}

@@ -217,7 +217,8 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
-	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log)
+	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
+		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 
