@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local Cassandra and Kafka for development and tests, without Docker (see /work/shared/INFRA.md).
+# Local Cassandra and Kafka for development and tests, without Docker (see docs/running.md).
 #
 #   deploy/local/infra.sh up       download (first time), start and wait until both answer requests
 #   deploy/local/infra.sh down     stop both (SIGTERM, then SIGKILL after INFRA_STOP_TIMEOUT)

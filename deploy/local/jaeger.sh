@@ -7,7 +7,7 @@
 #   deploy/local/jaeger.sh status   exit 0 only when the Jaeger query API answers
 #
 # There is no Docker engine and no Jaeger release binary here, so Jaeger is built from the Go module
-# proxy (see /work/shared/INFRA.md): `go install ...@v1.76.0` refuses because Jaeger's go.mod has a
+# proxy (see docs/running.md): `go install ...@v1.76.0` refuses because Jaeger's go.mod has a
 # `replace`, so a wrapper module under .state/jaeger-build requires Jaeger at JAEGER_VERSION with
 # Jaeger's own requires and replace copied from its go.mod, and builds cmd/jaeger. Some
 # OpenTelemetry collector modules are missing from the checksum database, so that one build runs
