@@ -39,7 +39,7 @@ COPY pkg/ pkg/
 COPY services/ services/
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	go build -ldflags="-s -w -X main.version=${VERSION}" -o /out/ \
+	go build -ldflags="-s -w -X github.com/ordersys/ordersys/pkg/buildinfo.version=${VERSION}" -o /out/ \
 	./services/command/cmd/command \
 	./services/command/cmd/migrate \
 	./services/query/cmd/query \

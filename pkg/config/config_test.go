@@ -213,3 +213,25 @@ func TestLogValue(t *testing.T) {
 		t.Errorf("log leaks a secret: %s", buf.String())
 	}
 }
+
+func TestInfoRequested(t *testing.T) {
+	type cfg struct {
+		Addr   string `env:"ORDERSYS_X_ADDR" default:"127.0.0.1:1"`
+		Secret string `env:"ORDERSYS_X_PASSWORD" secret:"true"`
+	}
+	var b strings.Builder
+	if !config.InfoRequested([]string{"--help"}, &b, "x", "usage: x", &cfg{Secret: "hunter2"}) {
+		t.Fatal("--help not answered")
+	}
+	if out := b.String(); !strings.Contains(out, "usage: x") || !strings.Contains(out, "ORDERSYS_X_ADDR") ||
+		!strings.Contains(out, "127.0.0.1:1") || strings.Contains(out, "hunter2") {
+		t.Fatalf("help:\n%s", out)
+	}
+	b.Reset()
+	if !config.InfoRequested([]string{"version"}, &b, "x", "", &cfg{}) || !strings.HasPrefix(b.String(), "x ") {
+		t.Fatalf("version: %q", b.String())
+	}
+	if config.InfoRequested([]string{"serve"}, &b, "x", "", &cfg{}) || config.InfoRequested(nil, &b, "x", "", &cfg{}) {
+		t.Fatal("a command or no argument was taken for a question")
+	}
+}

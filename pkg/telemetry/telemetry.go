@@ -18,13 +18,15 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/ordersys/ordersys/pkg/buildinfo"
 )
 
 // Options configures Setup.
 type Options struct {
 	// ServiceName becomes the service.name resource attribute, e.g. "command".
 	ServiceName string
-	// ServiceVersion becomes service.version when set.
+	// ServiceVersion becomes service.version (default buildinfo.Version()).
 	ServiceVersion string
 	// OTLPEndpoint is the collector's OTLP/gRPC address (host:port, or a URL such as
 	// http://collector:4317). Empty disables export; spans still get valid ids.
@@ -47,10 +49,10 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 		return nil, fmt.Errorf("telemetry: sample ratio %v is not within 0..1", opts.SampleRatio)
 	}
 
-	attrs := []attribute.KeyValue{semconv.ServiceName(opts.ServiceName)}
-	if opts.ServiceVersion != "" {
-		attrs = append(attrs, semconv.ServiceVersion(opts.ServiceVersion))
+	if opts.ServiceVersion == "" {
+		opts.ServiceVersion = buildinfo.Version()
 	}
+	attrs := []attribute.KeyValue{semconv.ServiceName(opts.ServiceName), semconv.ServiceVersion(opts.ServiceVersion)}
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, attrs...))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: build resource: %w", err)

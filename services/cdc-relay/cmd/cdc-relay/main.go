@@ -32,7 +32,13 @@ import (
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
 )
 
+// usage is what --help prints above the configuration.
+const usage = "usage: cdc-relay [serve] | cdc-relay dlq list|redrive ...\n\nPublishes the outbox to the event topics, in order per aggregate."
+
 func main() {
+	if config.InfoRequested(os.Args[1:], os.Stdout, app.ServiceName, usage, &app.Config{Common: config.Defaults(config.RelayGRPCAddr, config.RelayMetricsAddr)}) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {

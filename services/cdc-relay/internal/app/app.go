@@ -14,6 +14,7 @@ import (
 	"github.com/gocql/gocql"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/grpcx"
@@ -45,6 +46,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// Metrics
 
 	registry := telemetry.NewRegistry()
+	buildinfo.Register(registry, ServiceName)
 	metrics := relay.NewMetrics(registry)
 	if lns.Metrics == nil {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)

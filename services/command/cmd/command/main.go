@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -50,7 +51,13 @@ type Config struct {
 	CustomerTopic string `env:"ORDERSYS_CUSTOMER_TOPIC" default:"customer-events"`
 }
 
+// usage is what --help prints above the configuration.
+const usage = "usage: command\n\nThe gRPC command service (orders.v1.OrderCommandService, CustomerCommandService)."
+
 func main() {
+	if config.InfoRequested(os.Args[1:], os.Stdout, serviceName, usage, &Config{Common: config.Defaults(config.CommandGRPCAddr, config.CommandMetricsAddr)}) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
@@ -96,6 +103,7 @@ func run(ctx context.Context) error {
 	}()
 
 	registry := telemetry.NewRegistry()
+	buildinfo.Register(registry, serviceName)
 	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
 		return err
 	}

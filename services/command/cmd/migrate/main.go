@@ -31,7 +31,13 @@ type Config struct {
 	LogLevel string `env:"ORDERSYS_LOG_LEVEL" default:"info"`
 }
 
+// usage is what --help prints above the configuration.
+const usage = "usage: migrate\n\nCreates or upgrades the keyspace schema and exits (a deployment gate)."
+
 func main() {
+	if config.InfoRequested(os.Args[1:], os.Stdout, "migrate", usage, &Config{}) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {

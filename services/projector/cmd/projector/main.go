@@ -30,6 +30,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -70,7 +71,13 @@ type Config struct {
 	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"-1"`
 }
 
+// usage is what --help prints above the configuration.
+const usage = "usage: projector [serve] | projector rebuild [-max-lag N] <orders|customers> | projector versions\n\nBuilds the read models from the event topics."
+
 func main() {
+	if config.InfoRequested(os.Args[1:], os.Stdout, serviceName, usage, &Config{Common: config.Defaults(config.ProjectorGRPCAddr, config.ProjectorMetricsAddr)}) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
@@ -92,9 +99,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rebuild(ctx, args, stdout)
 	case "versions":
 		return versions(ctx, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: projector [serve] | projector rebuild [-max-lag N] <orders|customers> | projector versions")
-		return nil
 	default:
 		return fmt.Errorf("unknown command %q (want serve, rebuild or versions)", cmd)
 	}
@@ -185,6 +189,7 @@ func serve(ctx context.Context) error {
 	}()
 
 	registry := telemetry.NewRegistry()
+	buildinfo.Register(registry, serviceName)
 	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -41,7 +42,13 @@ type Config struct {
 	MaxWait time.Duration `env:"ORDERSYS_QUERY_MAX_WAIT" default:"10s"`
 }
 
+// usage is what --help prints above the configuration.
+const usage = "usage: query\n\nThe gRPC query service (orders.v1.OrderQueryService, CustomerQueryService)."
+
 func main() {
+	if config.InfoRequested(os.Args[1:], os.Stdout, serviceName, usage, &Config{Common: config.Defaults(config.QueryGRPCAddr, config.QueryMetricsAddr)}) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
@@ -84,6 +91,7 @@ func run(ctx context.Context) error {
 	}()
 
 	registry := telemetry.NewRegistry()
+	buildinfo.Register(registry, serviceName)
 	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
 		return err
 	}
