@@ -43,6 +43,8 @@ type ServerOptions struct {
 	StreamInterceptors []grpc.StreamServerInterceptor
 	// GRPCOptions are passed on to grpc.NewServer.
 	GRPCOptions []grpc.ServerOption
+	// Security is TLS, tokens and request bounds (zero: plaintext, open, gRPC's defaults).
+	Security Security
 }
 
 // Server is a *grpc.Server with the ordersys instrumentation, health and reflection. It
@@ -76,15 +78,16 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	unary = append(unary, loggingUnary(logger), ErrorInterceptor(logger), recoveryUnary(logger))
 	stream = append(stream, loggingStream(logger), StreamErrorInterceptor(logger), recoveryStream(logger))
-	unary = append(unary, opts.UnaryInterceptors...)
-	stream = append(stream, opts.StreamInterceptors...)
+	secOpts, secUnary, secStream := opts.Security.serverOptions()
+	unary = append(append(unary, secUnary...), opts.UnaryInterceptors...)
+	stream = append(append(stream, secStream...), opts.StreamInterceptors...)
 
 	gopts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}
-	gopts = append(gopts, opts.GRPCOptions...)
+	gopts = append(append(gopts, secOpts...), opts.GRPCOptions...)
 
 	s := &Server{
 		GRPC:            grpc.NewServer(gopts...),
@@ -96,7 +99,9 @@ func NewServer(opts ServerOptions) *Server {
 		s.shutdownTimeout = DefaultShutdownTimeout
 	}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
-	reflection.Register(s.GRPC)
+	if !opts.Security.NoReflection {
+		reflection.Register(s.GRPC)
+	}
 	return s
 }
 

@@ -79,7 +79,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// gRPC server: health (NOT_SERVING while the store or the broker does not answer) and
 	// reflection.
 
-	srv := grpcx.NewServer(grpcx.ServerOptions{Logger: log, Registry: registry, ServiceName: ServiceName, ShutdownTimeout: cfg.ShutdownTimeout})
+	sec, err := grpcx.LoadSecurity(cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("grpc security: %w", err)
+	}
+	srv := grpcx.NewServer(grpcx.ServerOptions{Logger: log, Registry: registry, ServiceName: ServiceName, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec})
 	if lns.GRPC == nil {
 		if lns.GRPC, err = srv.Listen(cfg.GRPCAddr); err != nil {
 			return err

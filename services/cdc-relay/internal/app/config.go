@@ -20,6 +20,8 @@ const (
 // Config is the relay's configuration (docs/DESIGN.md and docs/relay.md list every variable).
 type Config struct {
 	config.Common
+	// GRPC is the gRPC server's TLS, tokens and request bounds.
+	GRPC config.GRPCServer
 	// Kafka holds the brokers.
 	Kafka config.Kafka
 

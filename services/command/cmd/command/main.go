@@ -38,6 +38,8 @@ const healthInterval = 5 * time.Second
 // Config is the command service's configuration.
 type Config struct {
 	config.Common
+	// GRPC is the gRPC server's TLS, tokens and request bounds.
+	GRPC config.GRPCServer
 	// SnapshotEvery takes a snapshot of an aggregate every that many events (0 disables).
 	SnapshotEvery int `env:"ORDERSYS_SNAPSHOT_EVERY" default:"100"`
 	// MaxRetries bounds how often a command that lost a race is decided again.
@@ -151,8 +153,12 @@ func run(ctx context.Context) error {
 	// gRPC server: SERVING from the start (the store answered above), NOT_SERVING while the
 	// store does not answer and from the start of the graceful stop.
 
+	sec, err := grpcx.LoadSecurity(cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("grpc security: %w", err)
+	}
 	srv := grpcapi.NewServer(orders, customers, grpcx.ServerOptions{
-		Logger: log, Registry: registry, ShutdownTimeout: cfg.ShutdownTimeout, // log already names the service
+		Logger: log, Registry: registry, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec, // log already names the service
 	})
 	ln, err := srv.Listen(cfg.GRPCAddr)
 	if err != nil {

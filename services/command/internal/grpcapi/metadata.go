@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
@@ -22,10 +23,12 @@ const (
 	// ASCII), the service makes a UUID. Either way the id is returned in the response header
 	// of the same name and stored in every event the command appends.
 	MetadataCorrelationID = "x-correlation-id"
-	// MetadataUserID carries the id of the user on whose behalf the command runs. The command
-	// service does not authenticate: a gateway or auth proxy in front of it is expected to
-	// verify the caller and set (or overwrite) this key. It is stored in every event the command
-	// appends, and becomes the cancelled-by of a cancelled order.
+	// MetadataUserID carries the id of the user on whose behalf the command runs, when the
+	// service does not authenticate callers itself (ORDERSYS_AUTH_JWKS_FILE unset): a gateway
+	// or auth proxy in front of it is then expected to verify the caller and set this key. With
+	// authentication on, the token's subject is the user and this key is ignored. The user is
+	// stored in every event the command appends, and becomes the cancelled-by of a cancelled
+	// order.
 	MetadataUserID = "x-user-id"
 )
 
@@ -48,6 +51,9 @@ func MetadataInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		m := app.Meta{CorrelationID: first(md, MetadataCorrelationID), UserID: strings.TrimSpace(first(md, MetadataUserID))}
+		if p, ok := grpcx.PrincipalFromContext(ctx); ok {
+			m.UserID = p.Subject // authenticated: the token says who calls, x-user-id is ignored
+		}
 		if !usableCorrelationID(m.CorrelationID) {
 			m.CorrelationID = ids.New()
 		}

@@ -50,6 +50,8 @@ const healthInterval = 5 * time.Second
 // Config is the projector's configuration.
 type Config struct {
 	config.Common
+	// GRPC is the gRPC server's TLS, tokens and request bounds.
+	GRPC config.GRPCServer
 	// Kafka holds the brokers.
 	Kafka config.Kafka
 	// Group prefixes the consumer groups.
@@ -214,8 +216,12 @@ func serve(ctx context.Context) error {
 	// -------------------------------------------------------------------------------------
 	// gRPC server (health, reflection) and the health watch
 
+	sec, err := grpcx.LoadSecurity(cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("grpc security: %w", err)
+	}
 	srv := grpcx.NewServer(grpcx.ServerOptions{
-		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec,
 	})
 	ln, err := srv.Listen(cfg.GRPCAddr)
 	if err != nil {

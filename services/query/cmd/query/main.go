@@ -38,6 +38,8 @@ const healthInterval = 5 * time.Second
 // Config is the query service's configuration.
 type Config struct {
 	config.Common
+	// GRPC is the gRPC server's TLS, tokens and request bounds.
+	GRPC config.GRPCServer
 	// MaxWait bounds how long GetOrder waits for min_version when the call has no deadline.
 	MaxWait time.Duration `env:"ORDERSYS_QUERY_MAX_WAIT" default:"10s"`
 }
@@ -130,8 +132,12 @@ func run(ctx context.Context) error {
 	// gRPC server: SERVING from the start (the database answered above), NOT_SERVING while it
 	// does not answer and from the start of the graceful stop.
 
+	sec, err := grpcx.LoadSecurity(cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("grpc security: %w", err)
+	}
 	srv := grpcapi.NewServer(svc, grpcx.ServerOptions{
-		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger: log, Registry: registry, ServiceName: serviceName, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec,
 	})
 	ln, err := srv.Listen(cfg.GRPCAddr)
 	if err != nil {
