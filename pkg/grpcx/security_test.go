@@ -2,24 +2,10 @@ package grpcx_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jwt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -29,123 +15,8 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/grpcx/grpcxtest"
 )
-
-// pki is a throw-away CA with a server certificate for 127.0.0.1 and a client certificate,
-// written as PEM files into a temporary folder.
-type pki struct {
-	dir    string
-	caKey  *ecdsa.PrivateKey
-	caCert *x509.Certificate
-	serial int64
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	p := &pki{dir: t.TempDir()}
-	p.caKey = mustKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.caCert, _ = x509.ParseCertificate(der)
-	p.write(t, "ca.pem", "CERTIFICATE", der)
-	p.serial = 10
-	return p
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// issue writes a certificate (server or client) signed by the CA as name.pem and name-key.pem and
-// returns its serial number.
-func (p *pki) issue(t *testing.T, name string, server bool) int64 {
-	t.Helper()
-	p.serial++
-	key := mustKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tmpl.IPAddresses, tmpl.ExtKeyUsage = []net.IP{net.ParseIP("127.0.0.1")}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.write(t, name+".pem", "CERTIFICATE", der)
-	p.write(t, name+"-key.pem", "EC PRIVATE KEY", kder)
-	return p.serial
-}
-
-func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
-
-// issuer signs tokens with a key published in a JWKS file.
-type issuer struct {
-	key  jwk.Key
-	jwks string
-}
-
-func newIssuer(t *testing.T, dir, kid string) *issuer {
-	t.Helper()
-	key, err := jwk.Import(mustKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = key.Set(jwk.KeyIDKey, kid)
-	_ = key.Set(jwk.AlgorithmKey, jwa.ES256())
-	pub, err := key.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, kid+".jwks.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{key: key, jwks: path}
-}
-
-func (i *issuer) token(t *testing.T, sub, aud string, exp time.Time, roles ...string) string {
-	t.Helper()
-	tok, err := jwt.NewBuilder().Subject(sub).Issuer("https://issuer.test").Audience([]string{aud}).Expiration(exp).
-		IssuedAt(time.Now()).Claim("roles", roles).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), i.key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
 
 // secureServer serves the order command and query services (unimplemented: a call that passes
 // authentication answers Unimplemented) with sec, recording the principal of each call.
@@ -175,13 +46,13 @@ func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal
 	return ln.Addr().String()
 }
 
-func dialTLS(t *testing.T, addr string, p *pki, client string) *grpc.ClientConn {
+func dialTLS(t *testing.T, addr string, p *grpcxtest.PKI, client string) *grpc.ClientConn {
 	t.Helper()
 	cert, key := "", ""
 	if client != "" {
-		cert, key = p.path(client+".pem"), p.path(client+"-key.pem")
+		cert, key = p.Path(client+".pem"), p.Path(client+"-key.pem")
 	}
-	creds, err := grpcx.ClientTLS(p.path("ca.pem"), cert, key)
+	creds, err := grpcx.ClientTLS(p.Path("ca.pem"), cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,11 +72,11 @@ func healthCheck(conn *grpc.ClientConn) error {
 }
 
 func TestTLSAndMutualTLS(t *testing.T) {
-	p := newPKI(t)
-	p.issue(t, "server", true)
-	p.issue(t, "client", false)
+	p := grpcxtest.NewPKI(t)
+	p.Issue(t, "server", true)
+	p.Issue(t, "client", false)
 
-	addr := secureServer(t, config.GRPCServer{TLSCertFile: p.path("server.pem"), TLSKeyFile: p.path("server-key.pem"), Reflection: true}, nil)
+	addr := secureServer(t, config.GRPCServer{TLSCertFile: p.Path("server.pem"), TLSKeyFile: p.Path("server-key.pem"), Reflection: true}, nil)
 	plain, err := grpcx.ClientConn(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -218,8 +89,8 @@ func TestTLSAndMutualTLS(t *testing.T) {
 		t.Errorf("TLS client: %v", err)
 	}
 
-	mtls := secureServer(t, config.GRPCServer{TLSCertFile: p.path("server.pem"), TLSKeyFile: p.path("server-key.pem"),
-		TLSClientCAFile: p.path("ca.pem")}, nil)
+	mtls := secureServer(t, config.GRPCServer{TLSCertFile: p.Path("server.pem"), TLSKeyFile: p.Path("server-key.pem"),
+		TLSClientCAFile: p.Path("ca.pem")}, nil)
 	if err := healthCheck(dialTLS(t, mtls, p, "")); err == nil {
 		t.Error("mutual TLS without a client certificate: answered")
 	}
@@ -231,9 +102,9 @@ func TestTLSAndMutualTLS(t *testing.T) {
 // TestCertificateRotation replaces the server's certificate files while it runs: new
 // connections get the new certificate without a restart.
 func TestCertificateRotation(t *testing.T) {
-	p := newPKI(t)
-	first := p.issue(t, "server", true)
-	addr := secureServer(t, config.GRPCServer{TLSCertFile: p.path("server.pem"), TLSKeyFile: p.path("server-key.pem")}, nil)
+	p := grpcxtest.NewPKI(t)
+	first := p.Issue(t, "server", true)
+	addr := secureServer(t, config.GRPCServer{TLSCertFile: p.Path("server.pem"), TLSKeyFile: p.Path("server-key.pem")}, nil)
 	serial := func() int64 {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // reads the served certificate only
 		if err != nil {
@@ -246,7 +117,7 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatalf("serving serial %d, want %d", got, first)
 	}
 	time.Sleep(1100 * time.Millisecond) // a new modification time, past the reload check interval
-	second := p.issue(t, "server", true)
+	second := p.Issue(t, "server", true)
 	deadline := time.Now().Add(5 * time.Second)
 	for serial() != second {
 		if time.Now().After(deadline) {
@@ -258,9 +129,9 @@ func TestCertificateRotation(t *testing.T) {
 
 func TestTokensAndRoles(t *testing.T) {
 	dir := t.TempDir()
-	good, rogue := newIssuer(t, dir, "k1"), newIssuer(t, dir, "k2")
+	good, rogue := grpcxtest.NewIssuer(t, dir, "k1"), grpcxtest.NewIssuer(t, dir, "k2")
 	seen := make(chan grpcx.Principal, 10)
-	addr := secureServer(t, config.GRPCServer{AuthJWKSFile: good.jwks, AuthIssuer: "https://issuer.test", AuthAudience: "ordersys",
+	addr := secureServer(t, config.GRPCServer{AuthJWKSFile: good.JWKS, AuthIssuer: "https://issuer.test", AuthAudience: "ordersys",
 		AuthRolesClaim: "roles", Reflection: true}, seen)
 	conn, err := grpcx.ClientConn(addr)
 	if err != nil {
@@ -290,14 +161,14 @@ func TestTokensAndRoles(t *testing.T) {
 	}{
 		{"no token", "", false, codes.Unauthenticated},
 		{"garbage", "not.a.jwt", false, codes.Unauthenticated},
-		{"expired", good.token(t, "u1", "ordersys", time.Now().Add(-time.Hour), "writer"), false, codes.Unauthenticated},
-		{"other audience", good.token(t, "u1", "billing", hour, "writer"), false, codes.Unauthenticated},
-		{"unknown key", rogue.token(t, "u1", "ordersys", hour, "writer"), false, codes.Unauthenticated},
-		{"reader calls a command", good.token(t, "u1", "ordersys", hour, "reader"), false, codes.PermissionDenied},
-		{"writer calls a query", good.token(t, "u1", "ordersys", hour, "writer"), true, codes.PermissionDenied},
-		{"admin alone calls a command", good.token(t, "u1", "ordersys", hour, "admin"), false, codes.PermissionDenied},
-		{"writer calls a command", good.token(t, "writer-7", "ordersys", hour, "writer"), false, codes.Unimplemented},
-		{"reader calls a query", good.token(t, "u1", "ordersys", hour, "reader", "writer"), true, codes.Unimplemented},
+		{"expired", good.Token(t, "u1", "ordersys", time.Now().Add(-time.Hour), "writer"), false, codes.Unauthenticated},
+		{"other audience", good.Token(t, "u1", "billing", hour, "writer"), false, codes.Unauthenticated},
+		{"unknown key", rogue.Token(t, "u1", "ordersys", hour, "writer"), false, codes.Unauthenticated},
+		{"reader calls a command", good.Token(t, "u1", "ordersys", hour, "reader"), false, codes.PermissionDenied},
+		{"writer calls a query", good.Token(t, "u1", "ordersys", hour, "writer"), true, codes.PermissionDenied},
+		{"admin alone calls a command", good.Token(t, "u1", "ordersys", hour, "admin"), false, codes.PermissionDenied},
+		{"writer calls a command", good.Token(t, "writer-7", "ordersys", hour, "writer"), false, codes.Unimplemented},
+		{"reader calls a query", good.Token(t, "u1", "ordersys", hour, "reader", "writer"), true, codes.Unimplemented},
 	}
 	for _, c := range cases {
 		if got := call(c.token, c.query); got != c.want {

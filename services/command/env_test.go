@@ -18,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -123,6 +124,13 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // when t ends.
 func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, opts app.Options) *server {
 	t.Helper()
+	return startSecuredServer(t, store, session, opts, grpcx.Security{}, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// startSecuredServer is startServer with the server protected by sec, its clients dialling with
+// dial (transport credentials for sec's TLS, or insecure ones).
+func startSecuredServer(t testing.TB, store *cql.EventStore, session *gocql.Session, opts app.Options, sec grpcx.Security, dial ...grpc.DialOption) *server {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	if opts.Metrics == nil {
 		opts.Metrics = app.NewMetrics(reg)
@@ -142,7 +150,7 @@ func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, op
 		store:     store,
 		registry:  reg,
 	}
-	s.grpc = grpcapi.NewServer(s.orders, s.customers, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command"})
+	s.grpc = grpcapi.NewServer(s.orders, s.customers, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command", Security: sec})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +158,7 @@ func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, op
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.grpc.ServeListener(ctx, ln) }()
-	conn, err := grpcx.ClientConn(ln.Addr().String())
+	conn, err := grpcx.ClientConn(ln.Addr().String(), dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
