@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -62,12 +63,18 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SampleRatio))),
 	}
-	if opts.OTLPEndpoint != "" {
-		expOpts := []otlptracegrpc.Option{otlptracegrpc.WithInsecure()}
-		if strings.Contains(opts.OTLPEndpoint, "://") {
+	if opts.OTLPEndpoint != "" || otelEndpointSet() {
+		// The exporter reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers,
+		// certificate, client certificate, insecure, timeout, compression); the endpoint given
+		// here overrides theirs: with a scheme, https:// means TLS (trusting
+		// OTEL_EXPORTER_OTLP_CERTIFICATE, else the system roots) and http:// plaintext; a bare
+		// host:port is the plaintext development default.
+		var expOpts []otlptracegrpc.Option
+		switch {
+		case strings.Contains(opts.OTLPEndpoint, "://"):
 			expOpts = append(expOpts, otlptracegrpc.WithEndpointURL(opts.OTLPEndpoint))
-		} else {
-			expOpts = append(expOpts, otlptracegrpc.WithEndpoint(opts.OTLPEndpoint))
+		case opts.OTLPEndpoint != "":
+			expOpts = append(expOpts, otlptracegrpc.WithEndpoint(opts.OTLPEndpoint), otlptracegrpc.WithInsecure())
 		}
 		exp, err := otlptracegrpc.New(ctx, expOpts...)
 		if err != nil {
@@ -80,6 +87,11 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(Propagator())
 	return tp.Shutdown, nil
+}
+
+// otelEndpointSet reports whether the standard variables name an OTLP endpoint.
+func otelEndpointSet() bool {
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
 // Propagator returns the composite W3C TraceContext + Baggage propagator Setup installs.
