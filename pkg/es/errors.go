@@ -39,10 +39,17 @@ type FieldViolation struct {
 	Reason string
 }
 
-// ValidationError lists every bad field of one command. It matches ErrInvalidArgument.
+// MaxReportedViolations bounds the violations one ValidationError lists, however large the
+// request: an answer never grows with a hostile input.
+const MaxReportedViolations = 20
+
+// ValidationError lists the bad fields of one command (the first MaxReportedViolations). It
+// matches ErrInvalidArgument.
 type ValidationError struct {
 	// Violations holds one entry per bad field, in field order.
 	Violations []FieldViolation
+	// Omitted counts the violations found beyond MaxReportedViolations.
+	Omitted int
 }
 
 // Error lists the violations.
@@ -50,6 +57,9 @@ func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Violations))
 	for i, v := range e.Violations {
 		parts[i] = v.Field + ": " + v.Reason
+	}
+	if e.Omitted > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", e.Omitted))
 	}
 	return "invalid argument: " + strings.Join(parts, "; ")
 }
@@ -92,12 +102,14 @@ func (v *Violations) Merge(prefix string, err error) {
 	v.Add(prefix, err.Error())
 }
 
-// Err returns a *ValidationError holding the violations, or nil when there are none.
+// Err returns a *ValidationError holding the violations (the first MaxReportedViolations, the
+// rest counted), or nil when there are none.
 func (v Violations) Err() error {
 	if len(v) == 0 {
 		return nil
 	}
-	return &ValidationError{Violations: append([]FieldViolation(nil), v...)}
+	n := min(len(v), MaxReportedViolations)
+	return &ValidationError{Violations: append([]FieldViolation(nil), v[:n]...), Omitted: len(v) - n}
 }
 
 // Invalid returns a ValidationError for one field.

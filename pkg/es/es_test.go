@@ -3,6 +3,8 @@ package es_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,19 @@ func TestSnapshotDue(t *testing.T) {
 		if got := es.SnapshotDue(c.before, c.after, c.every); got != c.want {
 			t.Errorf("SnapshotDue(%d,%d,%d)=%v", c.before, c.after, c.every, got)
 		}
+	}
+}
+
+func TestViolationsAreBounded(t *testing.T) {
+	var v es.Violations
+	for i := range 1000 {
+		v.Addf(fmt.Sprintf("items[%d].quantity", i), "must be greater than 0")
+	}
+	var ve *es.ValidationError
+	if !errors.As(v.Err(), &ve) || len(ve.Violations) != es.MaxReportedViolations || ve.Omitted != 1000-es.MaxReportedViolations {
+		t.Fatalf("got %d violations, %d omitted", len(ve.Violations), ve.Omitted)
+	}
+	if !strings.HasSuffix(ve.Error(), fmt.Sprintf("and %d more", 1000-es.MaxReportedViolations)) {
+		t.Fatalf("message %q does not count the rest", ve.Error())
 	}
 }

@@ -209,8 +209,8 @@ func validateItems(v *es.Violations, items []Item) {
 	case len(items) > MaxItems:
 		v.Addf("items", "must hold at most %d items, got %d", MaxItems, len(items))
 	}
-	seen := make(map[string]int, len(items))
-	for i, it := range items {
+	seen := make(map[string]int, min(len(items), MaxItems))
+	for i, it := range items[:min(len(items), MaxItems)] { // past MaxItems only the count matters
 		p := "items[" + strconv.Itoa(i) + "]."
 		if key := ids.Canonical(it.ProductID); check.UUID(v, p+"product_id", key) {
 			if j, dup := seen[key]; dup {
