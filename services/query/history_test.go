@@ -268,3 +268,46 @@ func checkBadRequest(t *testing.T, err error, field string) {
 	}
 	t.Fatalf("InvalidArgument without a violation on %s: %v %v", field, err, status.Convert(err).Details())
 }
+
+// TestGetOrderHistoryPages walks an order's history two events at a time: every event once,
+// in order, then an empty token; a token is refused for another order.
+func TestGetOrderHistoryPages(t *testing.T) {
+	srv, e := defaultServer(t)
+	id := ids.New()
+	envs := appendOrder(t, e.store, id, lifecycle(id, ids.New(), time.Now())...)
+	var got []int64
+	token := ""
+	for page := 0; ; page++ {
+		res, err := srv.oq.GetOrderHistory(ctxT(t), &ordersv1.GetOrderHistoryRequest{OrderId: id, PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.GetEvents()) > 2 {
+			t.Fatalf("page %d holds %d events, asked for 2", page, len(res.GetEvents()))
+		}
+		for _, ev := range res.GetEvents() {
+			got = append(got, ev.GetSequence())
+		}
+		if token = res.GetNextPageToken(); token == "" {
+			break
+		}
+		if page > len(envs) {
+			t.Fatal("paging does not end")
+		}
+		if page == 0 {
+			other := ids.New()
+			_, err := srv.oq.GetOrderHistory(ctxT(t), &ordersv1.GetOrderHistoryRequest{OrderId: other, PageToken: token})
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("token of order %s used for %s: %v, want InvalidArgument", id, other, err)
+			}
+		}
+	}
+	if len(got) != len(envs) {
+		t.Fatalf("sequences %v, want 1..%d", got, len(envs))
+	}
+	for i, seq := range got {
+		if seq != int64(i+1) {
+			t.Fatalf("sequences %v, want 1..%d in order", got, len(envs))
+		}
+	}
+}

@@ -536,7 +536,15 @@ type GetOrderHistoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The order whose events to return.
 	// Rules: required; a UUID, not the nil UUID.
-	OrderId       string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Paging: at most page_size events; 0 means the server default (100), more than 1000 is
+	// capped to 1000.
+	// Rules: 0 to 2147483647.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the page starts: empty for the first event, otherwise the next_page_token of a
+	// previous call for the same order.
+	// Rules: optional; a next_page_token of the same query.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,11 +586,27 @@ func (x *GetOrderHistoryRequest) GetOrderId() string {
 	return ""
 }
 
+func (x *GetOrderHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetOrderHistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // GetOrderHistoryResponse is the output of GetOrderHistory.
 type GetOrderHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The order's events in sequence order.
-	Events        []*HistoryEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// One page of the order's events, in sequence order.
+	Events []*HistoryEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,6 +646,13 @@ func (x *GetOrderHistoryResponse) GetEvents() []*HistoryEvent {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *GetOrderHistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // HistoryEvent is one stored event of an aggregate, for display.
@@ -951,11 +982,15 @@ const file_orders_v1_order_query_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"n\n" +
 	"\x1aListOrdersByStatusResponse\x12(\n" +
 	"\x06orders\x18\x01 \x03(\v2\x10.orders.v1.OrderR\x06orders\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"o\n" +
 	"\x16GetOrderHistoryRequest\x12\x19\n" +
-	"\border_id\x18\x01 \x01(\tR\aorderId\"J\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x17GetOrderHistoryResponse\x12/\n" +
-	"\x06events\x18\x01 \x03(\v2\x17.orders.v1.HistoryEventR\x06events\"\xe8\x03\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.orders.v1.HistoryEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x03\n" +
 	"\fHistoryEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x03R\bsequence\x12\x1d\n" +

@@ -42,7 +42,8 @@ type OrderQueryServiceClient interface {
 	ListOrdersByCustomer(ctx context.Context, in *ListOrdersByCustomerRequest, opts ...grpc.CallOption) (*ListOrdersByCustomerResponse, error)
 	// ListOrdersByStatus pages through the orders currently in one status.
 	ListOrdersByStatus(ctx context.Context, in *ListOrdersByStatusRequest, opts ...grpc.CallOption) (*ListOrdersByStatusResponse, error)
-	// GetOrderHistory returns every event of an order in sequence order, payloads rendered as JSON.
+	// GetOrderHistory pages through the events of an order in sequence order, payloads rendered
+	// as JSON.
 	GetOrderHistory(ctx context.Context, in *GetOrderHistoryRequest, opts ...grpc.CallOption) (*GetOrderHistoryResponse, error)
 	// GetOrderAt rebuilds an order's state as of a version or a point in time from the event store.
 	GetOrderAt(ctx context.Context, in *GetOrderAtRequest, opts ...grpc.CallOption) (*GetOrderAtResponse, error)
@@ -122,7 +123,8 @@ type OrderQueryServiceServer interface {
 	ListOrdersByCustomer(context.Context, *ListOrdersByCustomerRequest) (*ListOrdersByCustomerResponse, error)
 	// ListOrdersByStatus pages through the orders currently in one status.
 	ListOrdersByStatus(context.Context, *ListOrdersByStatusRequest) (*ListOrdersByStatusResponse, error)
-	// GetOrderHistory returns every event of an order in sequence order, payloads rendered as JSON.
+	// GetOrderHistory pages through the events of an order in sequence order, payloads rendered
+	// as JSON.
 	GetOrderHistory(context.Context, *GetOrderHistoryRequest) (*GetOrderHistoryResponse, error)
 	// GetOrderAt rebuilds an order's state as of a version or a point in time from the event store.
 	GetOrderAt(context.Context, *GetOrderAtRequest) (*GetOrderAtResponse, error)

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,33 +32,92 @@ func notAnOrder(id, aggregateType string) error {
 	return fmt.Errorf("order %s: the id names a %s, not an order: %w", id, aggregateType, es.ErrNotFound)
 }
 
-// GetOrderHistory returns every event of the order in sequence order, decoded and upcast.
-// Errors: es.ErrInvalidArgument (bad id), es.ErrNotFound (no events, or not an order),
+// History page sizes (see GetOrderHistoryRequest in proto/orders/v1/order_query.proto).
+const (
+	// DefaultHistoryPageSize is the page of a request that asks for 0 events.
+	DefaultHistoryPageSize = 100
+	// MaxHistoryPageSize caps one page.
+	MaxHistoryPageSize = 1000
+)
+
+// GetOrderHistory returns one page of the order's events in sequence order, decoded and upcast,
+// and the token of the next page ("" on the last). pageToken is "" or a token this method
+// returned for the same order. Errors: es.ErrInvalidArgument (bad id, negative page size, a
+// token of another order or none of ours), es.ErrNotFound (no events, or not an order),
 // es.ErrUnavailable.
-func (s *Service) GetOrderHistory(ctx context.Context, orderID string) (envs []es.Envelope, err error) {
+func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize int, pageToken string) (envs []es.Envelope, next string, err error) {
+	var v es.Violations
 	id, err := checkID("order_id", orderID)
-	if err != nil {
-		return nil, err
+	v.Merge("", err)
+	if pageSize < 0 {
+		v.Add("page_size", "must not be negative")
 	}
-	ctx, span := s.tracer.Start(ctx, "load order history", trace.WithAttributes(attribute.String("ordersys.order_id", id)))
+	from := int64(1)
+	if pageToken != "" {
+		if from, err = decodeHistoryToken(pageToken, id); err != nil {
+			v.Add("page_token", err.Error())
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	size := int64(DefaultHistoryPageSize)
+	if pageSize > 0 {
+		size = int64(min(pageSize, MaxHistoryPageSize))
+	}
+	ctx, span := s.tracer.Start(ctx, "load order history", trace.WithAttributes(attribute.String("ordersys.order_id", id),
+		attribute.Int64("ordersys.from", from)))
 	defer func() {
 		span.SetAttributes(attribute.Int("ordersys.events", len(envs)))
 		endSpan(span, err)
 	}()
-	_, err = s.store.Load(ctx, id, 1, func(env es.Envelope) error {
-		if env.AggregateType != order.AggregateType {
-			return notAnOrder(id, env.AggregateType)
-		}
-		envs = append(envs, env)
-		return nil
-	})
+	// One more than the page: whether a next page exists, without a second read.
+	envs, err = s.store.LoadRange(ctx, id, from, from+size)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	for _, env := range envs {
+		if env.AggregateType != order.AggregateType {
+			return nil, "", notAnOrder(id, env.AggregateType)
+		}
 	}
 	if len(envs) == 0 {
-		return nil, fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
+		if from > 1 {
+			return nil, "", nil // a token past the end: an empty last page
+		}
+		return nil, "", fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
 	}
-	return envs, nil
+	if int64(len(envs)) > size {
+		envs = envs[:size]
+		next = encodeHistoryToken(id, envs[len(envs)-1].Sequence+1)
+	}
+	return envs, next, nil
+}
+
+// historyTokenPrefix versions the history page token format.
+const historyTokenPrefix = "h1:"
+
+// encodeHistoryToken makes the opaque token of the page starting at sequence from.
+func encodeHistoryToken(orderID string, from int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(historyTokenPrefix + orderID + ":" + strconv.FormatInt(from, 10)))
+}
+
+// decodeHistoryToken returns the first sequence of the page a token names, checking it was made
+// for orderID.
+func decodeHistoryToken(token, orderID string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, errors.New("is not a page token of this query")
+	}
+	rest, ok := strings.CutPrefix(string(raw), historyTokenPrefix+orderID+":")
+	if !ok {
+		return 0, errors.New("is not a page token of this query")
+	}
+	from, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || from < 1 {
+		return 0, errors.New("is not a page token of this query")
+	}
+	return from, nil
 }
 
 // GetOrderAtVersion rebuilds the order as it was right after the event with sequence version:

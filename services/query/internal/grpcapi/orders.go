@@ -54,9 +54,9 @@ func (s *OrderServer) ListOrdersByStatus(ctx context.Context, req *ordersv1.List
 	return &ordersv1.ListOrdersByStatusResponse{Orders: ordersToProto(page.Orders), NextPageToken: page.NextPageToken}, nil
 }
 
-// GetOrderHistory returns every event of the order, payloads rendered as JSON.
+// GetOrderHistory returns a page of the order's events, payloads rendered as JSON.
 func (s *OrderServer) GetOrderHistory(ctx context.Context, req *ordersv1.GetOrderHistoryRequest) (*ordersv1.GetOrderHistoryResponse, error) {
-	envs, err := s.svc.GetOrderHistory(ctx, req.GetOrderId())
+	envs, next, err := s.svc.GetOrderHistory(ctx, req.GetOrderId(), int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (s *OrderServer) GetOrderHistory(ctx context.Context, req *ordersv1.GetOrde
 			return nil, fmt.Errorf("render history of order %s: %w", env.AggregateID, err)
 		}
 	}
-	return &ordersv1.GetOrderHistoryResponse{Events: out}, nil
+	return &ordersv1.GetOrderHistoryResponse{Events: out, NextPageToken: next}, nil
 }
 
 // GetOrderAt rebuilds the order at a version or a time from the event store.
