@@ -1,8 +1,11 @@
 package grpcx_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +22,9 @@ import (
 )
 
 // secureServer serves the order command and query services (unimplemented: a call that passes
-// authentication answers Unimplemented) with sec, recording the principal of each call.
-func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal) string {
+// authentication answers Unimplemented) with sec, recording the principal of each call. Its
+// log, at debug level, goes to logs when not nil.
+func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal, logs ...*bytes.Buffer) string {
 	t.Helper()
 	sec, err := grpcx.LoadSecurity(c)
 	if err != nil {
@@ -32,7 +36,11 @@ func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal
 		}
 		return h(ctx, req)
 	}
-	srv := grpcx.NewServer(grpcx.ServerOptions{Security: sec, UnaryInterceptors: []grpc.UnaryServerInterceptor{record}})
+	logger := slog.New(slog.DiscardHandler)
+	if len(logs) > 0 {
+		logger = slog.New(slog.NewJSONHandler(logs[0], &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv := grpcx.NewServer(grpcx.ServerOptions{Security: sec, Logger: logger, UnaryInterceptors: []grpc.UnaryServerInterceptor{record}})
 	ordersv1.RegisterOrderCommandServiceServer(srv, ordersv1.UnimplementedOrderCommandServiceServer{})
 	ordersv1.RegisterOrderQueryServiceServer(srv, ordersv1.UnimplementedOrderQueryServiceServer{})
 	ln, err := srv.Listen("127.0.0.1:0")
@@ -131,8 +139,9 @@ func TestTokensAndRoles(t *testing.T) {
 	dir := t.TempDir()
 	good, rogue := grpcxtest.NewIssuer(t, dir, "k1"), grpcxtest.NewIssuer(t, dir, "k2")
 	seen := make(chan grpcx.Principal, 10)
+	var logs bytes.Buffer
 	addr := secureServer(t, config.GRPCServer{AuthJWKSFile: good.JWKS, AuthIssuer: "https://issuer.test", AuthAudience: "ordersys",
-		AuthRolesClaim: "roles", Reflection: true}, seen)
+		AuthRolesClaim: "roles", Reflection: true}, seen, &logs)
 	conn, err := grpcx.ClientConn(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +183,15 @@ func TestTokensAndRoles(t *testing.T) {
 		if got := call(c.token, c.query); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+	// Every call was logged at debug level, refused or not; no token appears in the log.
+	for _, c := range cases {
+		if len(c.token) > 20 && strings.Contains(logs.String(), c.token[len(c.token)-20:]) {
+			t.Errorf("the log holds the token of %q", c.name)
+		}
+	}
+	if !strings.Contains(logs.String(), "ConfirmOrder") {
+		t.Error("the calls were not logged: the check above checked nothing")
 	}
 	if p := <-seen; p.Subject != "writer-7" {
 		t.Errorf("principal of the first call let in: %+v, want subject writer-7", p)
