@@ -302,9 +302,19 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 			if p := containerPort(ctr, "metrics"); p != entry.MetricsPort {
 				t.Errorf("container port metrics = %d, want %d", p, entry.MetricsPort)
 			}
+			// Liveness and startup ask about the process (ordersys.liveness, which a dependency
+			// outage does not turn NOT_SERVING), readiness about the server as a whole.
 			for kind, p := range map[string]*corev1.Probe{"liveness": ctr.LivenessProbe, "readiness": ctr.ReadinessProbe, "startup": ctr.StartupProbe} {
 				if p == nil || p.GRPC == nil || p.GRPC.Port != entry.GRPCPort || p.Exec != nil || p.HTTPGet != nil || p.TCPSocket != nil {
 					t.Errorf("%s probe = %+v, want native grpc on port %d", kind, p, entry.GRPCPort)
+					continue
+				}
+				want := livenessService
+				if kind == "readiness" {
+					want = ""
+				}
+				if got := ptrValue(p.GRPC.Service); got != want {
+					t.Errorf("%s probe checks health service %q, want %q", kind, got, want)
 				}
 			}
 
@@ -679,4 +689,14 @@ func TestHelmRejectsBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// livenessService is grpcx.HealthServiceLiveness (this module imports no service code).
+const livenessService = "ordersys.liveness"
+
+func ptrValue(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

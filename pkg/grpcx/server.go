@@ -21,6 +21,13 @@ import (
 	"google.golang.org/grpc/reflection"
 )
 
+// HealthServiceLiveness is the health service name that answers whether the process itself is
+// alive: SERVING from the start of serving until the graceful stop, whatever the dependencies
+// do. Liveness probes check it, so a database outage does not restart healthy pods; readiness
+// probes check the server as a whole (""), which turns NOT_SERVING while a dependency does not
+// answer.
+const HealthServiceLiveness = "ordersys.liveness"
+
 // DefaultShutdownTimeout bounds the graceful stop Serve performs when its context ends, unless
 // ServerOptions.ShutdownTimeout says otherwise.
 const DefaultShutdownTimeout = 15 * time.Second
@@ -133,6 +140,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 // It returns nil after a stop, or the error that ended serving.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	s.Health.Resume()
+	s.Health.SetServingStatus(HealthServiceLiveness, healthpb.HealthCheckResponse_SERVING)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for name := range s.GRPC.GetServiceInfo() {
 		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

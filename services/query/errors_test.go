@@ -17,6 +17,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/query/internal/app"
 	"github.com/ordersys/ordersys/services/query/internal/grpcapi"
@@ -141,6 +142,9 @@ func TestUnavailableWhenTheDatabaseIsGone(t *testing.T) {
 	for _, name := range grpcapi.ServiceNames {
 		waitHealth(t, hc, name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
+	// Not ready, but alive: the liveness service a liveness probe checks stays SERVING, so a
+	// store outage takes the pod out of the Service without Kubernetes restarting it.
+	waitHealth(t, hc, grpcx.HealthServiceLiveness, healthpb.HealthCheckResponse_SERVING)
 }
 
 // TestHealthAndReflection checks a healthy server: SERVING for the server and both services,
