@@ -38,6 +38,7 @@ var ServiceRoles = map[string]Role{
 	"orders.v1.CustomerCommandService": RoleWriter,
 	"orders.v1.OrderQueryService":      RoleReader,
 	"orders.v1.CustomerQueryService":   RoleReader,
+	"orders.v1.RelayAdminService":      RoleAdmin,
 }
 
 // openServices need no token: probes must reach health; reflection is open when served.

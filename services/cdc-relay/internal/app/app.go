@@ -17,6 +17,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/telemetry"
@@ -76,8 +77,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	defer pub.Close()
 
 	// -------------------------------------------------------------------------------------
-	// gRPC server: health (NOT_SERVING while the store or the broker does not answer) and
-	// reflection.
+	// gRPC server: health (NOT_SERVING while the store or the broker does not answer),
+	// reflection and the admin service (status, dead letters).
 
 	sec, err := grpcx.LoadSecurity(cfg.GRPC)
 	if err != nil {
@@ -89,6 +90,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 			return err
 		}
 	}
+	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
+	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), registry, r.Owner()))
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Add(1)
@@ -105,7 +108,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// -------------------------------------------------------------------------------------
 	// Leadership: the lease holder publishes; the others wait to take over.
 
-	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
 	runErr := r.Run(ctx)
 	log.Info("shutting down")
 	wg.Wait()

@@ -10,11 +10,15 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/testinfra"
@@ -157,5 +161,36 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 	got, err := store.NewDeadLetters(e.session).Get(ctx, e.orderTopic, id)
 	if err != nil || got.RedrivenAt.IsZero() {
 		t.Fatalf("dead letter not marked re-driven: %+v %v", got, err)
+	}
+
+	// The same through the relay's admin gRPC service, as ordersysctl calls it.
+	adm := ordersv1.NewRelayAdminServiceClient(conn)
+	st, err := adm.GetRelayStatus(ctx, &ordersv1.GetRelayStatusRequest{})
+	if err != nil || !st.GetLeader() || st.GetOwner() == "" || st.GetBreakerState() != "closed" || st.GetPublished() < 5*4+2 || st.GetDeadLettered() != 2 {
+		t.Fatalf("status %v (%v): want the leader, breaker closed, >= %d published, 2 dead-lettered", st, err, 5*4+2)
+	}
+	list, err := adm.ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: okafka.DLQTopic(e.orderTopic)})
+	if err != nil || len(list.GetDeadLetters()) != 2 {
+		t.Fatalf("ListDeadLetters: %v %v, want 2", list, err)
+	}
+	one, err := adm.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: poisonID})
+	if err != nil || string(one.GetDeadLetter().GetEnvelope()) != "\xde\xad\xbe\xef" {
+		t.Fatalf("GetDeadLetter %s: %v %v, want the poison bytes", poisonID, one, err)
+	}
+	if _, err := adm.RedriveDeadLetter(ctx, &ordersv1.RedriveDeadLetterRequest{Id: poisonID}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("RedriveDeadLetter of the undecodable row: %v, want FailedPrecondition", err)
+	}
+	if _, err := adm.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: ids.Nil}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("GetDeadLetter of the nil id: %v, want InvalidArgument", err)
+	}
+	if _, err := adm.DiscardDeadLetter(ctx, &ordersv1.DiscardDeadLetterRequest{Id: poisonID}); err != nil {
+		t.Fatalf("DiscardDeadLetter: %v", err)
+	}
+	if _, err := adm.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: poisonID}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetDeadLetter after discard: %v, want NotFound", err)
+	}
+	if list, err = adm.ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{}); err != nil || len(list.GetDeadLetters()) != 1 ||
+		list.GetDeadLetters()[0].GetRedrivenAt() == nil {
+		t.Fatalf("ListDeadLetters after discard: %v %v, want the re-driven one only", list, err)
 	}
 }

@@ -125,3 +125,11 @@ func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.U
 
 // IsNotFound reports whether err says the dead letter does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Delete removes a dead letter (discarded by an operator).
+func (d *DeadLetters) Delete(ctx context.Context, topic string, id gocql.UUID) error {
+	if err := d.s.Query(`DELETE FROM dead_letters WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("delete dead letter %s/%s: %w", topic, id, cql.Unavailable(err))
+	}
+	return nil
+}
