@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image holding the five ordersys binaries (command, query, cdc-relay, projector, migrate) and
+# One image holding the ordersys binaries (command, query, cdc-relay, projector, migrate, and the
+# operators' CLI ordersysctl) and
 # grpc_health_probe (used by compose health checks and the chart's `helm test` pods).
 # Build from the repository root, with the Go workspace:
 #
@@ -33,6 +34,7 @@ COPY services/command/go.* services/command/
 COPY services/query/go.* services/query/
 COPY services/cdc-relay/go.* services/cdc-relay/
 COPY services/projector/go.* services/projector/
+COPY services/ordersysctl/go.* services/ordersysctl/
 COPY deploy/check/go.* deploy/check/
 COPY e2e/go.* e2e/
 COPY pkg/ pkg/
@@ -44,7 +46,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 	./services/command/cmd/migrate \
 	./services/query/cmd/query \
 	./services/cdc-relay/cmd/cdc-relay \
-	./services/projector/cmd/projector
+	./services/projector/cmd/projector \
+	./services/ordersysctl/cmd/ordersysctl
 
 FROM ${RUNTIME_IMAGE} AS runtime
 COPY --from=build /out/ /usr/local/bin/

@@ -37,6 +37,8 @@ var (
 		"query":     "github.com/ordersys/ordersys/services/query/cmd/query",
 		"cdc-relay": "github.com/ordersys/ordersys/services/cdc-relay/cmd/cdc-relay",
 		"projector": "github.com/ordersys/ordersys/services/projector/cmd/projector",
+		// The operators' CLI, built with the services (not started).
+		"ordersysctl": "github.com/ordersys/ordersys/services/ordersysctl/cmd/ordersysctl",
 	}
 )
 
@@ -262,7 +264,7 @@ func (s *system) build() error {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	args := []string{"build", "-o", s.binDir + string(filepath.Separator)}
-	for _, name := range append(append([]string{}, serviceNames...), "migrate") {
+	for _, name := range append(append([]string{}, serviceNames...), "migrate", "ordersysctl") {
 		args = append(args, mainPackages[name])
 	}
 	start := time.Now()
@@ -272,7 +274,7 @@ func (s *system) build() error {
 	if err != nil {
 		return fmt.Errorf("go build of the services failed: %w\n%s", err, out)
 	}
-	s.logf("built command, query, cdc-relay, projector, migrate in %s", time.Since(start).Round(time.Millisecond))
+	s.logf("built command, query, cdc-relay, projector, migrate, ordersysctl in %s", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

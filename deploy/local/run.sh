@@ -55,6 +55,7 @@ declare -A PKG=(
 	[query]=github.com/ordersys/ordersys/services/query/cmd/query
 	[cdc-relay]=github.com/ordersys/ordersys/services/cdc-relay/cmd/cdc-relay
 	[projector]=github.com/ordersys/ordersys/services/projector/cmd/projector
+	[ordersysctl]=github.com/ordersys/ordersys/services/ordersysctl/cmd/ordersysctl
 )
 # Addresses: ORDERSYS_<NAME>_GRPC_ADDR / _METRICS_ADDR override the API.md defaults per service
 # (ORDERSYS_GRPC_ADDR itself is per process, so it cannot be set once for all four).
@@ -93,7 +94,7 @@ health() { # health NAME: prints the health status (SERVING, NOT_SERVING, ...) o
 
 cmd_build() {
 	mkdir -p "$BIN"
-	say "go build command query cdc-relay projector migrate -> $(rel "$BIN")"
+	say "go build command query cdc-relay projector migrate ordersysctl -> $(rel "$BIN")"
 	local start=$SECONDS
 	(cd "$ROOT" && go build -o "$BIN/" "${PKG[@]}") || die "go build failed (see above)"
 	say "built in $((SECONDS - start))s"
@@ -272,6 +273,13 @@ Call it (from $ROOT; every server has reflection, so 'grpcurl -plaintext $c list
   $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.CustomerQueryService/GetCustomer
   $g -plaintext -d '{"service":""}' ${GRPC[projector]} grpc.health.v1.Health/Check
   kcat -C -b $ORDERSYS_KAFKA_BROKERS -t order-events -o beginning -e -f '%k seq=%h\n'
+
+Operate it with ordersysctl (docs/operations.md):
+
+  $(rel "$BIN")/ordersysctl -relay ${GRPC[cdc-relay]} -query $q relay status
+  $(rel "$BIN")/ordersysctl -relay ${GRPC[cdc-relay]} dlq list
+  $(rel "$BIN")/ordersysctl -query $q order get 22222222-2222-4222-8222-222222222222
+  $(rel "$BIN")/ordersysctl -query $q -o json order history 22222222-2222-4222-8222-222222222222
 
 Look:
   traces   $JAEGER_UI  (service command, cdc-relay, projector, query; tag correlation_id=demo-1)

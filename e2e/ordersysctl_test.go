@@ -1,0 +1,95 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+)
+
+// TestOrdersysctl runs the operators' CLI against the running system as an operator would:
+// the relay's status, its dead letters, an order and its history, with the documented exit
+// codes.
+func TestOrdersysctl(t *testing.T) {
+	s := getSystem(t)
+	ctl := func(args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		all := append([]string{"-relay", s.grpcAddr["cdc-relay"], "-query", s.grpcAddr["query"]}, args...)
+		cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "ordersysctl"), all...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return out.String(), 0
+		case errors.As(err, &ee):
+			return out.String() + errOut.String(), ee.ExitCode()
+		default:
+			t.Fatalf("ordersysctl %v: %v", args, err)
+			return "", -1
+		}
+	}
+
+	if err := eventually(30*time.Second, 500*time.Millisecond, func() error {
+		out, code := ctl("-o", "json", "relay", "status")
+		var st struct {
+			Leader bool   `json:"leader"`
+			Owner  string `json:"owner"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Leader || st.Owner == "" {
+			return errors.New("relay status: " + out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := ctl("dlq", "list"); code != 0 || !strings.Contains(out, "REASON") {
+		t.Errorf("dlq list: exit %d\n%s", code, out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	customer, order := ids.New(), ids.New()
+	if _, err := s.customers.RegisterCustomer(ctx, &ordersv1.RegisterCustomerRequest{CustomerId: customer,
+		Email: "ctl-" + customer[:8] + "@example.com", FirstName: "Op", LastName: "Erator"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.orders.CreateOrder(ctx, &ordersv1.CreateOrderRequest{OrderId: order, CustomerId: customer, Items: items(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.query.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: order, MinVersion: ptr(int64(1))}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := ctl("order", "get", order); code != 0 || !strings.Contains(out, "ORDER_STATUS_CREATED") || !strings.Contains(out, customer) {
+		t.Errorf("order get: exit %d\n%s", code, out)
+	}
+	out, code := ctl("-o", "json", "order", "history", order)
+	var h struct {
+		Events []struct {
+			EventType string `json:"eventType"`
+		} `json:"events"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &h) != nil || len(h.Events) != 1 || h.Events[0].EventType != "OrderCreated" {
+		t.Errorf("order history -o json: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("order", "get", ids.New()); code != 3 {
+		t.Errorf("order get of an unknown order: exit %d, want 3 (not found)\n%s", code, out)
+	}
+	if out, code := ctl("order", "get", "not-an-id"); code != 2 {
+		t.Errorf("order get of a malformed id: exit %d, want 2\n%s", code, out)
+	}
+	if out, code := ctl("frobnicate"); code != 2 || !strings.Contains(out, "usage: ordersysctl") {
+		t.Errorf("unknown command: exit %d\n%s", code, out)
+	}
+}

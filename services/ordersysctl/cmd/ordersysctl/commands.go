@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+)
+
+// command runs one subcommand with its own arguments.
+type command func(ctx context.Context, o options, args []string) error
+
+// commands are keyed by "<group> <verb>".
+var commands = map[string]command{
+	"relay status":  relayStatus,
+	"dlq list":      dlqList,
+	"dlq show":      dlqOne("show"),
+	"dlq redrive":   dlqOne("redrive"),
+	"dlq discard":   dlqOne("discard"),
+	"order get":     orderGet,
+	"order history": orderHistory,
+}
+
+// print writes m as JSON (-o json) or calls table.
+func (o options) print(m proto.Message, table func(w *tabwriter.Writer)) error {
+	if o.output == "json" {
+		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(o.stdout, string(b))
+		return err
+	}
+	tw := tabwriter.NewWriter(o.stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func relayStatus(ctx context.Context, o options, args []string) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: relay status takes no argument", errUsage)
+	}
+	conn, err := o.dial(o.relay)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	st, err := ordersv1.NewRelayAdminServiceClient(conn).GetRelayStatus(ctx, &ordersv1.GetRelayStatusRequest{})
+	if err != nil {
+		return err
+	}
+	return o.print(st, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "OWNER\tLEADER\tBREAKER\tIN FLIGHT\tPUBLISHED\tDEAD LETTERED")
+		fmt.Fprintf(w, "%s\t%v\t%s\t%d\t%d\t%d\n", st.GetOwner(), st.GetLeader(), st.GetBreakerState(), st.GetInFlight(),
+			st.GetPublished(), st.GetDeadLettered())
+	})
+}
+
+func dlqList(ctx context.Context, o options, args []string) error {
+	fs := flag.NewFlagSet("dlq list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	topic := fs.String("topic", "", "event topic (default: every event topic)")
+	limit := fs.Int("limit", 100, "at most this many per topic")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return fmt.Errorf("%w: dlq list [-topic T] [-limit N]", errUsage)
+	}
+	conn, err := o.dial(o.relay)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := ordersv1.NewRelayAdminServiceClient(conn).ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: *topic, PageSize: int32(*limit)})
+	if err != nil {
+		return err
+	}
+	return o.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ID\tTOPIC\tAGGREGATE\tSEQ\tEVENT TYPE\tCREATED\tREDRIVEN\tREASON")
+		for _, dl := range res.GetDeadLetters() {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(),
+				orDash(dl.GetEventType()), when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), shorten(dl.GetReason(), 100))
+		}
+	})
+}
+
+// dlqOne is show, redrive or discard of one dead letter.
+func dlqOne(verb string) command {
+	return func(ctx context.Context, o options, args []string) error {
+		fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		topic := fs.String("topic", "", "event topic (default: search every event topic)")
+		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+			return fmt.Errorf("%w: dlq %s [-topic T] ID", errUsage, verb)
+		}
+		conn, err := o.dial(o.relay)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		c, id := ordersv1.NewRelayAdminServiceClient(conn), fs.Arg(0)
+		switch verb {
+		case "show":
+			res, err := c.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			dl := res.GetDeadLetter()
+			return o.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "id\t%s\ntopic\t%s\naggregate\t%s#%d\nevent\t%s %s\ncreated\t%s\nre-driven\t%s\nreason\t%s\nbytes\t%d\n",
+					dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(), orDash(dl.GetEventType()), dl.GetEventId(),
+					when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), dl.GetReason(), len(dl.GetEnvelope()))
+			})
+		case "redrive":
+			res, err := c.RedriveDeadLetter(ctx, &ordersv1.RedriveDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			return o.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "re-drove %s: %s#%d to %s\n", id, res.GetDeadLetter().GetAggregateId(), res.GetDeadLetter().GetSequence(), res.GetDeadLetter().GetTopic())
+			})
+		default:
+			res, err := c.DiscardDeadLetter(ctx, &ordersv1.DiscardDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			return o.print(res, func(w *tabwriter.Writer) { fmt.Fprintf(w, "discarded %s\n", id) })
+		}
+	}
+}
+
+func orderGet(ctx context.Context, o options, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: order get ID", errUsage)
+	}
+	conn, err := o.dial(o.query)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := ordersv1.NewOrderQueryServiceClient(conn).GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: args[0]})
+	if err != nil {
+		return err
+	}
+	ord := res.GetOrder()
+	return o.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "order\t%s\ncustomer\t%s\nstatus\t%s\nversion\t%d\ntotal\t%d cents\nitems\t%d\nupdated\t%s\n",
+			ord.GetOrderId(), ord.GetCustomerId(), ord.GetStatus(), ord.GetVersion(), ord.GetTotalCents(), len(ord.GetItems()), when(ord.GetUpdatedAt()))
+	})
+}
+
+func orderHistory(ctx context.Context, o options, args []string) error {
+	fs := flag.NewFlagSet("order history", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	limit := fs.Int("limit", 100, "events per page")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return fmt.Errorf("%w: order history [-limit N] ID", errUsage)
+	}
+	conn, err := o.dial(o.query)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := ordersv1.NewOrderQueryServiceClient(conn).GetOrderHistory(ctx, &ordersv1.GetOrderHistoryRequest{OrderId: fs.Arg(0), PageSize: int32(*limit)})
+	if err != nil {
+		return err
+	}
+	return o.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "SEQ\tTYPE\tOCCURRED\tCORRELATION\tUSER")
+		for _, ev := range res.GetEvents() {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", ev.GetSequence(), ev.GetEventType(), when(ev.GetOccurredAt()), ev.GetCorrelationId(), orDash(ev.GetUserId()))
+		}
+		if res.GetNextPageToken() != "" {
+			fmt.Fprintln(w, "…\t(more: raise -limit)")
+		}
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func when(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().Format(time.RFC3339)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,181 @@
+// Command ordersysctl is the operators' command line for a running ordersys:
+//
+//	ordersysctl relay status
+//	ordersysctl dlq list [-topic T] [-limit N]
+//	ordersysctl dlq show|redrive|discard [-topic T] ID
+//	ordersysctl order get ID
+//	ordersysctl order history [-limit N] ID
+//
+// Global flags (before the command) name the services and the TLS and token settings; -o json
+// prints protobuf JSON for scripts. Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not
+// found, 4 not allowed (no or wrong token), 5 a service is unavailable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/ordersys/ordersys/pkg/buildinfo"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+)
+
+// Exit codes.
+const (
+	exitOK = iota
+	exitFailed
+	exitUsage
+	exitNotFound
+	exitDenied
+	exitUnavailable
+)
+
+const usage = `usage: ordersysctl [flags] <command> [args]
+
+commands:
+  relay status                              the relay replica: lease, breaker, counters
+  dlq list [-topic T] [-limit N]            dead letters of the relay (every event topic by default)
+  dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
+  order get ID                              an order's read model (query service)
+  order history [-limit N] ID               an order's events (query service)
+  version                                   this build
+
+flags:`
+
+// options are the global flags.
+type options struct {
+	relay, query              string
+	caFile, certFile, keyFile string
+	tokenFile, output         string
+	timeout                   time.Duration
+	stdout, stderr            io.Writer
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run executes one command and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	o := options{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("ordersysctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&o.relay, "relay", env("ORDERSYSCTL_RELAY", "127.0.0.1:50053"), "cdc-relay gRPC address (ORDERSYSCTL_RELAY)")
+	fs.StringVar(&o.query, "query", env("ORDERSYSCTL_QUERY", "127.0.0.1:50052"), "query service gRPC address (ORDERSYSCTL_QUERY)")
+	fs.StringVar(&o.caFile, "ca", env("ORDERSYSCTL_CA_FILE", ""), "CA certificates (PEM) to trust: set, the calls use TLS (ORDERSYSCTL_CA_FILE)")
+	fs.StringVar(&o.certFile, "cert", env("ORDERSYSCTL_CERT_FILE", ""), "client certificate (PEM) for mutual TLS (ORDERSYSCTL_CERT_FILE)")
+	fs.StringVar(&o.keyFile, "key", env("ORDERSYSCTL_KEY_FILE", ""), "client key (PEM) for mutual TLS (ORDERSYSCTL_KEY_FILE)")
+	fs.StringVar(&o.tokenFile, "token-file", env("ORDERSYSCTL_TOKEN_FILE", ""), "file holding the bearer token (ORDERSYSCTL_TOKEN_FILE)")
+	fs.StringVar(&o.output, "o", "table", "output: table or json")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || (o.output != "table" && o.output != "json") {
+		fs.Usage()
+		return exitUsage
+	}
+	if rest[0] == "version" {
+		fmt.Fprintln(stdout, buildinfo.String("ordersysctl"))
+		return exitOK
+	}
+	cmd, ok := commands[rest[0]+" "+first(rest[1:])]
+	if !ok {
+		fmt.Fprintf(stderr, "ordersysctl: unknown command %q\n\n", strings.Join(rest, " "))
+		fs.Usage()
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	err := cmd(ctx, o, rest[2:])
+	return report(stderr, err)
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// errUsage marks bad arguments of a command.
+var errUsage = errors.New("usage")
+
+// report prints err and maps it to the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ordersysctl: %v\n", err)
+	if errors.Is(err, errUsage) {
+		return exitUsage
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return exitUsage
+	case codes.NotFound:
+		return exitNotFound
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return exitDenied
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return exitUnavailable
+	default:
+		return exitFailed
+	}
+}
+
+// dial connects to a service with the global TLS and token settings.
+func (o options) dial(addr string) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if o.caFile != "" || o.certFile != "" {
+		c, err := grpcx.ClientTLS(o.caFile, o.certFile, o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		creds = c
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if o.tokenFile != "" {
+		raw, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token: %w", err)
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: strings.TrimSpace(string(raw)), secure: o.caFile != ""}))
+	}
+	return grpcx.ClientConn(addr, opts...)
+}
+
+// bearer sends the token in the authorization header of every call.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+// GetRequestMetadata returns the authorization header.
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity refuses to send a token in plaintext unless no CA was configured
+// (a developer machine without TLS).
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
