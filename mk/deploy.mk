@@ -15,11 +15,17 @@ DEPLOY_CHART := $(DEPLOY_ROOT)/helm/ordersys
 # needs >= 1.27 (native gRPC probes), so render against a current version explicitly.
 DEPLOY_KUBE_VERSION ?= 1.33.0
 
-.PHONY: helm-tools helm-lint deploy-check
+.PHONY: helm-tools helm-lint deploy-check prometheus-tools
 
-TEST_PREREQS += helm-lint
+TEST_PREREQS += helm-lint prometheus-tools
 tools: helm-tools
 lint: helm-lint
+
+## prometheus-tools: install promtool (Debian's prometheus package) for the alert-rule tests.
+prometheus-tools:
+	@command -v promtool >/dev/null 2>&1 || { echo "installing Debian's prometheus package (promtool)"; \
+		{ apt-get install -y -q prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; } && \
+		command -v promtool >/dev/null; } || { echo "promtool could not be installed (apt-get install prometheus)" >&2; exit 1; }
 
 ## helm-tools: build helm v3.22.0 from the Go module proxy (idempotent; minutes on a cold cache).
 helm-tools:

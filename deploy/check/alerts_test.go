@@ -1,0 +1,95 @@
+package check
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestAlertRules runs the real promtool (Debian's prometheus package; `make test` installs it)
+// over deploy/prometheus: the rules load, and each alert fires on the series that mean trouble
+// and stays silent otherwise (alerts_test.yaml).
+func TestAlertRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: install Debian's prometheus package (make prometheus-tools)")
+	}
+	dir := filepath.Join(repoRoot(t), "deploy", "prometheus")
+	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+var (
+	reMetricName = regexp.MustCompile(`\b((?:ordersys|projector)_[a-z_]+)\b`)
+	reGoString   = regexp.MustCompile(`"([a-z][a-z0-9_]*)"`)
+)
+
+// TestAlertRulesUseExportedMetrics checks that every metric an alert rule reads is one the
+// services define: its name, or a namespace and a name joined by "_" (prometheus.Opts), appears
+// as a string in their Go source. A renamed metric would otherwise leave an alert that never
+// fires.
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	root := repoRoot(t)
+	rules, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, dir := range []string{"pkg", "services"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.Contains(path, "/gen/") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range reGoString.FindAllStringSubmatch(string(src), -1) {
+				known[m[1]] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defined := func(name string) bool {
+		if known[name] {
+			return true
+		}
+		for i := strings.IndexByte(name, '_'); i > 0; i = next(name, i) {
+			if known[name[:i]] && known[name[i+1:]] {
+				return true
+			}
+		}
+		return false
+	}
+	seen := 0
+	for _, m := range reMetricName.FindAllString(string(rules), -1) {
+		seen++
+		if !defined(m) {
+			t.Errorf("alert rules read %s, which no service defines", m)
+		}
+	}
+	if seen < 7 {
+		t.Fatalf("only %d metric references found in the rules", seen)
+	}
+}
+
+// next returns the index of the next "_" after i in s, or -1.
+func next(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '_')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
