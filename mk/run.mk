@@ -15,13 +15,17 @@ RUN_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 RUN_SH := $(RUN_ROOT)/deploy/local/run.sh
 RUN_BENCH_FLAGS ?= -run '^$$' -bench BenchmarkCommandToQuery -benchtime 200x -count 1 -timeout 20m
 
-.PHONY: run run-detached stop run-status jaeger-up jaeger-down e2e-tools e2e bench-e2e
+.PHONY: run run-secure run-detached stop run-status jaeger-up jaeger-down e2e-tools e2e bench-e2e
 
 TEST_PREREQS += e2e-tools
 
 ## run: the whole system in the foreground (infra, Jaeger, migrate, 4 services); Ctrl-C stops it all.
 run:
 	@"$(RUN_SH)" run
+
+## run-secure: make run with gRPC TLS and bearer tokens on (development CA and tokens in .state/secure).
+run-secure:
+	@RUN_SECURE=1 "$(RUN_SH)" run
 
 ## run-detached: start the whole system and return once every service is SERVING (make stop ends it).
 run-detached:

@@ -22,6 +22,11 @@
 # RUN_KEEP_INFRA=1 keeps Cassandra and Kafka for the next start (they take a minute to come up).
 # Data in Cassandra/Kafka survives a stop; Jaeger keeps traces in memory only.
 #
+# RUN_SECURE=1 (make run-secure) writes development secrets into .state/secure (pkg/devpki/cmd/
+# devsecrets: ca.pem, server and client certificates, dev.jwks.json, token-writer, token-reader,
+# token-admin) and starts the services with gRPC TLS and bearer tokens on (docs/security.md);
+# Cassandra, Kafka and Jaeger stay plaintext (not yet supported over TLS here).
+#
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
 # spans not exported), ORDERSYS_LOG_LEVEL [info], and every ORDERSYS_* of docs/DESIGN.md, which
@@ -40,6 +45,11 @@ STOP_TIMEOUT=${RUN_STOP_TIMEOUT:-20}
 HEALTH_TIMEOUT=${RUN_HEALTH_TIMEOUT:-120}
 WITH_JAEGER=${RUN_JAEGER:-1}
 JAEGER_UI=${JAEGER_QUERY_URL:-http://127.0.0.1:16686}
+SECURE=${RUN_SECURE:-0}
+SECRETS=$STATE/secure
+# grpcurl's transport flags: plaintext, or TLS trusting the development CA (RUN_SECURE=1).
+GRPCURL_TLS=(-plaintext)
+[[ $SECURE == 1 ]] && GRPCURL_TLS=(-cacert "$SECRETS/ca.pem")
 
 export ORDERSYS_CQL_KEYSPACE=${ORDERSYS_CQL_KEYSPACE:-ordersys}
 export ORDERSYS_CQL_HOSTS=${ORDERSYS_CQL_HOSTS:-${INFRA_ADDR:-127.0.0.1}:${INFRA_CQL_PORT:-9042}}
@@ -85,7 +95,7 @@ pid_of() { # pid_of NAME: the pid of a service started by this script, if it sti
 }
 
 health() { # health NAME: prints the health status (SERVING, NOT_SERVING, ...) or nothing
-	{ "$GRPCURL" -plaintext -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null || true; } |
+	{ "$GRPCURL" "${GRPCURL_TLS[@]}" -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null || true; } |
 		sed -n 's/.*"status": *"\([A-Z_]*\)".*/\1/p'
 }
 
@@ -167,6 +177,13 @@ cmd_up() {
 		tail -n 20 "$LOGS/migrate.log" >&2
 		die "migrate failed (log $(rel "$LOGS/migrate.log"))"
 	}
+
+	if [[ $SECURE == 1 ]]; then
+		(cd "$ROOT" && go run ./pkg/devpki/cmd/devsecrets -dir "$SECRETS") || die "devsecrets failed"
+		export ORDERSYS_GRPC_TLS_CERT_FILE=$SECRETS/server.pem ORDERSYS_GRPC_TLS_KEY_FILE=$SECRETS/server-key.pem
+		export ORDERSYS_AUTH_JWKS_FILE=$SECRETS/dev.jwks.json ORDERSYS_AUTH_ISSUER=https://issuer.test ORDERSYS_AUTH_AUDIENCE=ordersys
+		say "RUN_SECURE=1: gRPC TLS (CA $(rel "$SECRETS/ca.pem")) and bearer tokens on; Cassandra, Kafka and OTLP stay plaintext"
+	fi
 
 	local name
 	for name in "${SERVICES[@]}"; do start_service "$name"; done
@@ -252,6 +269,10 @@ cmd_help() {
 	local g=$GRPCURL c=${GRPC[command]} q=${GRPC[query]}
 	[[ -x $g ]] || g=grpcurl
 	g=${g#"$ROOT"/}
+	if [[ $SECURE == 1 ]]; then
+		secure_help "$g" "$c" "$q"
+		return
+	fi
 	cat <<EOF
 
 ordersys runs: command ${GRPC[command]}, query ${GRPC[query]}, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
@@ -285,6 +306,24 @@ Look:
   traces   $JAEGER_UI  (service command, cdc-relay, projector, query; tag correlation_id=demo-1)
   metrics  $(metrics_url command)  $(metrics_url query)  $(metrics_url cdc-relay)  $(metrics_url projector)
   logs     tail -f $(rel "$LOGS")/{command,query,cdc-relay,projector}.log
+
+EOF
+}
+
+# secure_help G C Q: how to call the services of RUN_SECURE=1 (TLS and tokens).
+secure_help() {
+	local g=$1 c=$2 q=$3 s
+	s=$(rel "$SECRETS")
+	cat <<EOF
+
+ordersys runs with gRPC TLS and bearer tokens: command $c, query $q, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
+CA $s/ca.pem; tokens $s/token-writer (commands), $s/token-reader (queries), $s/token-admin (admin)
+
+  $g -cacert $s/ca.pem -H "authorization: Bearer \$(cat $s/token-writer)" -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' \\
+      $c orders.v1.CustomerCommandService/RegisterCustomer
+  $g -cacert $s/ca.pem -H "authorization: Bearer \$(cat $s/token-reader)" -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.CustomerQueryService/GetCustomer
+  $g -cacert $s/ca.pem -d '{"service":""}' $c grpc.health.v1.Health/Check      # health needs no token
+  $(rel "$BIN")/ordersysctl -ca $s/ca.pem -token-file $s/token-admin -relay ${GRPC[cdc-relay]} relay status
 
 EOF
 }
