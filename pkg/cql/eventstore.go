@@ -200,7 +200,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.opts.ResolveTimeout)
 		_ = st.deleteIntent(dctx, in) // if this fails, recovery finds the events are not ours
 		cancel()
-		return es.AppendResult{}, fmt.Errorf("append to %s: refused: %w", req.AggregateID, err)
+		return es.AppendResult{}, fmt.Errorf("append to %s: %w", req.AggregateID, refusedError(err))
 	case err != nil:
 		// The outcome is unknown (timeout, lost connection, CAS_WRITE_UNKNOWN): the coordinator
 		// may still be running the Paxos round and commit it after any read of ours. A SERIAL

@@ -68,8 +68,8 @@ func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
 			return nil
 		}
 		if attempt == 2 {
-			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: recovery will write them again",
-				in.req.AggregateID, took, st.opts.OutboxMaxDelay)
+			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: %w",
+				in.req.AggregateID, took, st.opts.OutboxMaxDelay, errOutboxLate)
 		}
 	}
 }
@@ -100,6 +100,10 @@ func rowID(t time.Time) gocql.UUID {
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return u
 }
+
+// errOutboxLate: the outbox rows were written, but twice too slowly to be sure a cursor reads
+// them; the intent is kept so that recovery writes them again.
+var errOutboxLate = errors.New("written late, recovery will write them again")
 
 // RecoveryStats counts what one recovery pass did.
 type RecoveryStats struct {
@@ -135,7 +139,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	settledThrough := from - 1
 	blocked := false
 	for b := from; b <= last; b++ {
-		youngInBucket := 0
+		keptInBucket := 0
 		for shard := 0; shard < OutboxShards; shard++ {
 			ins, err := st.readIntents(ctx, b, shard)
 			if err != nil {
@@ -145,10 +149,16 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 				stats.Scanned++
 				if now.Sub(in.createdAt) < grace {
 					stats.Young++
-					youngInBucket++
+					keptInBucket++
 					continue
 				}
 				committed, err := st.settle(ctx, in)
+				if errors.Is(err, errOutboxLate) {
+					// Rows written, intent kept for the next pass: the checkpoint must wait for it.
+					stats.Committed++
+					keptInBucket++
+					continue
+				}
 				if err != nil {
 					return stats, err
 				}
@@ -159,7 +169,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 				}
 			}
 		}
-		if youngInBucket > 0 || BucketStart(b+1).After(now.Add(-grace)) {
+		if keptInBucket > 0 || BucketStart(b+1).After(now.Add(-grace)) {
 			blocked = true
 		}
 		if !blocked {
@@ -220,6 +230,9 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 	}
 	if committed {
 		if err := st.writeOutbox(ctx, in); err != nil {
+			if errors.Is(err, errOutboxLate) {
+				return true, err
+			}
 			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, Unavailable(err))
 		}
 	}
