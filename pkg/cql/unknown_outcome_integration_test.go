@@ -99,7 +99,7 @@ func (t *holdBatchToxic) Pipe(stub *toxics.ToxicStub) {
 // proxiedSession starts a toxiproxy in front of the test Cassandra with a hold_batch toxic on
 // the upstream direction and returns a session whose every connection goes through it (no peer
 // discovery, every address translated to the proxy), with a 1 s request timeout.
-func proxiedSession(t *testing.T, ks string) (*gocql.Session, *batchGate) {
+func proxiedSession(t *testing.T, ks string) (*gocql.Session, *batchGate, *toxiproxy.Proxy) {
 	t.Helper()
 	upstream := testinfra.CQLHosts()[0]
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
@@ -133,7 +133,7 @@ func proxiedSession(t *testing.T, ks string) (*gocql.Session, *batchGate) {
 		t.Fatalf("session through the proxy: %v", err)
 	}
 	t.Cleanup(s.Close)
-	return s, g
+	return s, g, proxy
 }
 
 func countIntents(t *testing.T, s *gocql.Session, agg string) int {
@@ -158,7 +158,7 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 
 	for _, creating := range []bool{true, false} {
 		t.Run(fmt.Sprintf("create=%v", creating), func(t *testing.T) {
-			ps, g := proxiedSession(t, ks)
+			ps, g, _ := proxiedSession(t, ks)
 			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second})
 			id := uuid.NewString()
 			var expected int64
@@ -220,6 +220,94 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 			rec := h.Commands[req.CommandID]
 			if err != nil || rec.FirstSequence != expected+1 || rec.LastSequence != expected+2 {
 				t.Errorf("command record after recovery: %+v %v, want sequences %d-%d", rec, err, expected+1, expected+2)
+			}
+		})
+	}
+}
+
+// TestAppendThroughNetworkFaultsLosesNothing injects, with toxiproxy's own toxics, the faults of
+// item 6 of issue 10 that a single node can show: a latency spike on the answers longer than the
+// client timeout (the batch commits, the writer and its SERIAL read both time out), and a
+// connection reset right after the batch was sent (its answer never arrives). The writer answers
+// success or Unavailable, never a conflict; recovery leaves every committed event in the outbox.
+func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
+	s, ks := cqltest.Keyspace(t)
+	direct := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	for _, tc := range []struct {
+		name, toxic     string
+		wantUnavailable bool // the fault also hides the SERIAL read's answer
+	}{
+		{"latency-spike", `{"name":"fault","type":"latency","stream":"downstream","attributes":{"latency":3000}}`, true},
+		{"reset-after-send", `{"name":"fault","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, _, proxy := proxiedSession(t, ks)
+			id := uuid.NewString()
+			res, err := direct.Append(ctx, faultRequest(id, 0, newIDs(2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := newIDs(2)
+			req := faultRequest(id, res.Version, ids)
+			heal := func() { _ = proxy.Toxics.RemoveToxic(context.Background(), "fault") }
+			defer heal()
+			var armed, resolving atomic.Bool
+			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second,
+				Hook: func(step cql.Step) {
+					switch {
+					case !armed.Load():
+					case step == cql.StepIntentWritten: // the next request is the conditional batch
+						if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(tc.toxic)); err != nil {
+							t.Error(err)
+						}
+					case step == cql.StepResolveStarted:
+						resolving.Store(true)
+						if !tc.wantUnavailable {
+							heal() // the reset was one-off: the SERIAL read may get through on a new connection
+						}
+					}
+				}})
+			// Warm the session: its statements are prepared, so the next batch is sent at once.
+			warm := uuid.NewString()
+			for _, v := range []int64{0, 2} {
+				if _, err := writer.Append(ctx, faultRequest(warm, v, newIDs(2))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			armed.Store(true)
+			_, err = writer.Append(ctx, req)
+			heal()
+			var ce *es.ConflictError
+			switch {
+			case errors.As(err, &ce) || errors.Is(err, es.ErrAlreadyExists):
+				t.Fatalf("a fault after the batch was sent reported as a lost race: %v", err)
+			case err != nil && !errors.Is(err, es.ErrUnavailable):
+				t.Fatalf("append error %v, want nil or one wrapping es.ErrUnavailable", err)
+			case err == nil && tc.wantUnavailable:
+				t.Fatalf("append succeeded although the answers were delayed past the timeout: the fault was not injected")
+			}
+			if !resolving.Load() {
+				t.Fatalf("the batch returned no error (append: %v): the fault was not injected", err)
+			}
+			t.Logf("writer answered: %v", err)
+			if err != nil && countIntents(t, s, id) != 1 {
+				t.Errorf("writer answered Unavailable but left no intent for recovery")
+			}
+			// The batch itself got through before the fault hid its answer: committed already.
+			if h, err := direct.Head(ctx, id); err != nil || h.Version != res.Version+2 {
+				t.Errorf("head before recovery %+v %v: the batch did not commit behind the fault", h, err)
+			}
+			if _, err := direct.RecoverIntents(ctx, 0); err != nil {
+				t.Fatal(err)
+			}
+			events := checkNoLossNoPhantom(t, s)
+			for i, ev := range ids {
+				if k := (eventKey{id, res.Version + int64(i) + 1}); events[k] != ev {
+					t.Errorf("event %d of the faulted append: store holds %q at %v, want %s", i, events[k], k, ev)
+				}
 			}
 		})
 	}
