@@ -2,139 +2,21 @@ package cql_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/Shopify/toxiproxy/v2/stream"
-	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/cql/cqlfault"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/es"
-	"github.com/ordersys/ordersys/pkg/testinfra"
 )
-
-// The unknown-outcome test puts a real TCP proxy (toxiproxy, in process, on loopback) between
-// the writer and Cassandra. A toxic of its own holds the writer's conditional batch in the
-// proxy: the client times out and sees an error while the batch is still on its way, its SERIAL
-// read passes (and finds nothing), and only then is the batch delivered and committed. That is
-// the "coordinator still retrying its CAS" case of loss path 1, made deterministic.
-
-// batchGate arms, holds and releases one BATCH request frame.
-type batchGate struct {
-	armed   atomic.Bool
-	held    chan struct{} // closed when a batch frame is held
-	release chan struct{} // closed to let it through
-}
-
-var gates sync.Map // gate name → *batchGate
-
-// holdBatchToxic passes every chunk through except the first complete CQL v4 BATCH request frame
-// seen while its gate is armed, which it holds until the gate is released (later frames overtake
-// it; CQL frames on one connection are independent, matched by stream id).
-type holdBatchToxic struct {
-	Gate string `json:"gate"`
-}
-
-func init() { toxics.Register("hold_batch", new(holdBatchToxic)) }
-
-// isBatchFrame reports whether data is exactly one CQL v4 request frame with opcode BATCH.
-func isBatchFrame(data []byte) bool {
-	const header, opBatch, v4Request = 9, 0x0D, 0x04
-	return len(data) >= header && data[0] == v4Request && data[4] == opBatch &&
-		len(data) == header+int(binary.BigEndian.Uint32(data[5:9]))
-}
-
-// Pipe implements toxics.Toxic.
-func (t *holdBatchToxic) Pipe(stub *toxics.ToxicStub) {
-	v, _ := gates.Load(t.Gate)
-	g := v.(*batchGate)
-	var held *stream.StreamChunk
-	for {
-		var release <-chan struct{}
-		if held != nil {
-			release = g.release
-		}
-		select {
-		case <-stub.Interrupt:
-			if held != nil {
-				stub.Output <- held
-			}
-			return
-		case <-release:
-			stub.Output <- held
-			held = nil
-		case c := <-stub.Input:
-			if c == nil {
-				if held != nil {
-					stub.Output <- held
-				}
-				stub.Close()
-				return
-			}
-			if held == nil && isBatchFrame(c.Data) && g.armed.CompareAndSwap(true, false) {
-				held = c
-				close(g.held)
-				continue
-			}
-			stub.Output <- c
-		}
-	}
-}
-
-// proxiedSession starts a toxiproxy in front of the test Cassandra with a hold_batch toxic on
-// the upstream direction and returns a session whose every connection goes through it (no peer
-// discovery, every address translated to the proxy), with a 1 s request timeout.
-func proxiedSession(t *testing.T, ks string) (*gocql.Session, *batchGate, *toxiproxy.Proxy) {
-	t.Helper()
-	upstream := testinfra.CQLHosts()[0]
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	proxy := toxiproxy.NewProxy(srv, "cassandra-"+t.Name(), "127.0.0.1:0", upstream)
-	if err := proxy.Start(); err != nil {
-		t.Fatalf("start proxy: %v", err)
-	}
-	t.Cleanup(proxy.Stop)
-	g := &batchGate{held: make(chan struct{}), release: make(chan struct{})}
-	name := uuid.NewString()
-	gates.Store(name, g)
-	t.Cleanup(func() { gates.Delete(name) })
-	toxic := fmt.Sprintf(`{"name":"hold","type":"hold_batch","stream":"upstream","attributes":{"gate":%q}}`, name)
-	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
-		t.Fatalf("add toxic: %v", err)
-	}
-
-	host, portStr, _ := net.SplitHostPort(proxy.Listen)
-	port, _ := strconv.Atoi(portStr)
-	cfg := cqltest.SessionConfig(ks)
-	cfg.Hosts, cfg.Timeout = []string{proxy.Listen}, time.Second
-	c, err := cql.NewCluster(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.DisableInitialHostLookup = true
-	c.AddressTranslator = gocql.AddressTranslatorFunc(func(net.IP, int) (net.IP, int) { return net.ParseIP(host), port })
-	c.WriteCoalesceWaitTime = 0 // one write per frame, so a frame is one chunk for the toxic
-	s, err := c.CreateSession()
-	if err != nil {
-		t.Fatalf("session through the proxy: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s, g, proxy
-}
 
 func countIntents(t *testing.T, s *gocql.Session, agg string) int {
 	t.Helper()
@@ -147,7 +29,8 @@ func countIntents(t *testing.T, s *gocql.Session, agg string) int {
 }
 
 // TestUnknownOutcomeIsNeverReportedAsConflict is loss path 1 of issue 10: the writer's batch
-// commits after the writer gave up on it and after its SERIAL read found nothing. The writer
+// commits after the writer gave up on it and after its SERIAL read found nothing (cqlfault's
+// hold_batch toxic keeps it in the proxy until then). The writer
 // must answer Unavailable (not AlreadyExists or a conflict), keep its intent, and recovery must
 // then put the committed events in the outbox, with the command recorded for a retry.
 func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
@@ -158,7 +41,8 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 
 	for _, creating := range []bool{true, false} {
 		t.Run(fmt.Sprintf("create=%v", creating), func(t *testing.T) {
-			ps, g, _ := proxiedSession(t, ks)
+			proxy := cqlfault.Start(t)
+			ps := proxy.Session(t, ks, time.Second)
 			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second})
 			id := uuid.NewString()
 			var expected int64
@@ -172,14 +56,14 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 			ids := newIDs(2)
 			req := faultRequest(id, expected, ids)
 
-			g.armed.Store(true)
+			held, release := proxy.HoldNextBatch()
 			_, err := writer.Append(ctx, req)
 			select {
-			case <-g.held:
+			case <-held:
 			default:
 				t.Fatalf("the proxy held no batch (append returned %v): the fault was not injected", err)
 			}
-			close(g.release) // the batch reaches Cassandra now, after the writer's SERIAL read
+			release() // the batch reaches Cassandra now, after the writer's SERIAL read
 
 			// Wait until the late batch has committed.
 			deadline := time.Now().Add(20 * time.Second)
@@ -244,7 +128,8 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 		{"reset-after-send", `{"name":"fault","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ps, _, proxy := proxiedSession(t, ks)
+			proxy := cqlfault.Start(t)
+			ps := proxy.Session(t, ks, time.Second)
 			id := uuid.NewString()
 			res, err := direct.Append(ctx, faultRequest(id, 0, newIDs(2)))
 			if err != nil {
@@ -252,7 +137,7 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 			}
 			ids := newIDs(2)
 			req := faultRequest(id, res.Version, ids)
-			heal := func() { _ = proxy.Toxics.RemoveToxic(context.Background(), "fault") }
+			heal := func() { proxy.RemoveToxic("fault") }
 			defer heal()
 			var armed, resolving atomic.Bool
 			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second,
@@ -260,9 +145,7 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 					switch {
 					case !armed.Load():
 					case step == cql.StepIntentWritten: // the next request is the conditional batch
-						if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(tc.toxic)); err != nil {
-							t.Error(err)
-						}
+						proxy.AddToxic(t, tc.toxic)
 					case step == cql.StepResolveStarted:
 						resolving.Store(true)
 						if !tc.wantUnavailable {
