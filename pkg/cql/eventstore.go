@@ -57,7 +57,15 @@ type Options struct {
 	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
 	// intents (default 1h).
 	RecoveryLookback time.Duration
+	// RecoveryClockMargin is how far behind the sweeper's clock a writer's clock may be (plus any
+	// pause between reading it and writing the intent) without its intent landing in a bucket
+	// recovery no longer reads (default DefaultRecoveryClockMargin). Each pass reads that much
+	// more: a bucket or two of OutboxShards small partitions.
+	RecoveryClockMargin time.Duration
 }
+
+// DefaultRecoveryClockMargin is the default Options.RecoveryClockMargin.
+const DefaultRecoveryClockMargin = time.Minute
 
 // EventStore implements es.EventStore on a CQL store with the intent → conditional batch →
 // outbox protocol described in docs/outbox-protocol.md.
@@ -85,6 +93,9 @@ func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore
 	}
 	if opts.OutboxMaxDelay <= 0 {
 		opts.OutboxMaxDelay = DefaultOutboxMaxDelay
+	}
+	if opts.RecoveryClockMargin <= 0 {
+		opts.RecoveryClockMargin = DefaultRecoveryClockMargin
 	}
 	if opts.RecoveryLookback <= 0 {
 		opts.RecoveryLookback = time.Hour

@@ -123,7 +123,8 @@ const sweeperCheckpoint = "intent-sweeper"
 // batch (rolling the append forward if its writer died before committing), then, if the events
 // at the intent's sequences are the intent's own, writes their outbox rows; either way it
 // deletes the intent. It scans minute buckets from its checkpoint up to now and advances the
-// checkpoint past buckets that hold no young intents. Safe to run concurrently with writers and
+// checkpoint past buckets that hold no young intents and that no writer can still write into
+// (older than grace + Options.RecoveryClockMargin). Safe to run concurrently with writers and
 // with other sweepers (every step is idempotent).
 func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (RecoveryStats, error) {
 	var stats RecoveryStats
@@ -169,7 +170,10 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 				}
 			}
 		}
-		if keptInBucket > 0 || BucketStart(b+1).After(now.Add(-grace)) {
+		// A bucket is settled once no writer can still write an intent into it: the grace
+		// period plus the margin for writers whose clock is behind ours (or that paused
+		// between reading their clock and writing the intent).
+		if keptInBucket > 0 || BucketStart(b+1).After(now.Add(-grace-st.opts.RecoveryClockMargin)) {
 			blocked = true
 		}
 		if !blocked {
