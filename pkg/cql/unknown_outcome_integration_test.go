@@ -195,3 +195,52 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownOutcomeLostToAnotherWriterIsAConflict: when the SERIAL read after an unknown outcome
+// finds another writer's event at our sequence, ours can never commit (its condition is false
+// for good), so the writer reports the conflict and drops its intent; the held batch, delivered
+// after, does not apply, and nothing of it reaches the outbox.
+func TestUnknownOutcomeLostToAnotherWriterIsAConflict(t *testing.T) {
+	s, ks := cqltest.Keyspace(t)
+	direct := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proxy := cqlfault.Start(t)
+	id := uuid.NewString()
+	res, err := direct.Append(ctx, faultRequest(id, 0, newIDs(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	winner := newIDs(2)
+	writer := cql.NewEventStore(proxy.Session(t, ks, time.Second), codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second,
+		Hook: func(step cql.Step) {
+			if step == cql.StepResolveStarted { // our batch is held: another writer takes the sequences
+				if _, err := direct.Append(ctx, faultRequest(id, res.Version, winner)); err != nil {
+					t.Errorf("competing append: %v", err)
+				}
+			}
+		}})
+	held, release := proxy.HoldNextBatch()
+	_, err = writer.Append(ctx, faultRequest(id, res.Version, newIDs(2)))
+	select {
+	case <-held:
+	default:
+		t.Fatalf("no batch was held (append returned %v): the fault was not injected", err)
+	}
+	release()
+	var ce *es.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("append error %v, want a conflict (another writer's events are at our sequences)", err)
+	}
+	if n := countIntents(t, s, id); n != 0 {
+		t.Errorf("intents left after a proven conflict: %d, want 0", n)
+	}
+	time.Sleep(500 * time.Millisecond) // the released batch reaches Cassandra and does not apply
+	if _, err := direct.RecoverIntents(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	events := checkNoLossNoPhantom(t, s)
+	if events[eventKey{id, 3}] != winner[0] || events[eventKey{id, 4}] != winner[1] {
+		t.Errorf("the winner's events are not at 3 and 4: %q %q", events[eventKey{id, 3}], events[eventKey{id, 4}])
+	}
+}
