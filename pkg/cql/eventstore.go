@@ -48,8 +48,9 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
 	Hook func(Step)
-	// Now returns the current time (default time.Now). It is the one clock that decides an
-	// outbox row's bucket and id (see writeOutbox).
+	// Now returns the current time (default time.Now). It decides an outbox row's bucket and id
+	// (see writeOutbox) and an intent's bucket; the services pass a ClusterClock's Now, the
+	// clock the relay's cursors read too.
 	Now func() time.Time
 	// OutboxMaxDelay: outbox rows whose write took longer are written once more with fresh ids,
 	// so that none becomes visible long after its id (default DefaultOutboxMaxDelay).

@@ -179,14 +179,16 @@ type Relay struct {
 	log     *slog.Logger
 	lease   *cql.Lease
 	events  *cql.EventStore
+	clock   *cql.ClusterClock
 }
 
 // NewRelay returns a relay instance on the session's keyspace.
 func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, log *slog.Logger) *Relay {
-	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log,
+	clock := cql.NewClusterClock(s, nil)
+	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, clock: clock,
 		lease: cql.NewLease(s, LeaseName, "", cfg.LeaseTTL),
 		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
-			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}}),
+			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}, Now: clock.Now}),
 	}
 }
 
@@ -195,6 +197,12 @@ func (r *Relay) Owner() string { return r.lease.Owner() }
 
 // Run competes for the lease until ctx ends, publishing while it holds it.
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.clock.Sync(ctx); err != nil {
+		r.log.Warn("cluster clock: not synced yet, using the local clock", "err", err)
+	} else {
+		r.log.Info("cluster clock synced", "offset", r.clock.Offset())
+	}
+	go r.clock.Run(ctx, cql.ClusterClockSyncInterval)
 	r.log.Info("waiting for the relay lease", "lease", LeaseName, "owner", r.lease.Owner(), "ttl", r.cfg.LeaseTTL)
 	return r.lease.Run(ctx, r.lead)
 }
@@ -255,7 +263,7 @@ func (r *Relay) source() relay.Source {
 	return outboxpoll.New(outboxpoll.Config{
 		PollInterval: r.cfg.PollInterval, SafetyWindow: r.cfg.SafetyWindow, RescanWindow: r.cfg.RescanWindow,
 		RescanInterval: r.cfg.RescanInterval, BucketSkew: r.cfg.BucketSkew, StartLookback: r.cfg.StartLookback,
-		BatchSize: r.cfg.BatchSize,
+		BatchSize: r.cfg.BatchSize, Now: r.clock.Now,
 	}, r.s, r.metrics, r.log)
 }
 
