@@ -21,6 +21,7 @@ type intent struct {
 	req       es.AppendRequest
 	envelopes [][]byte
 	createdAt time.Time
+	poison    error // why recovery can never settle it (its envelopes do not decode)
 }
 
 func newIntent(req es.AppendRequest, now time.Time) (*intent, error) {
@@ -115,7 +116,14 @@ type RecoveryStats struct {
 	Discarded int
 	// Young is the number of intents left alone because they are younger than the grace period.
 	Young int
+	// Poison is the number of intents that can never be settled (envelopes that do not decode, a
+	// batch the store refuses as invalid): left in pending_appends for an operator, reported in
+	// the error, and neither stopping the pass nor holding the checkpoint.
+	Poison int
 }
+
+// errPoisonIntent marks an intent recovery can never settle.
+var errPoisonIntent = errors.New("intent cannot be settled, left in pending_appends")
 
 const sweeperCheckpoint = "intent-sweeper"
 
@@ -139,6 +147,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	}
 	settledThrough := from - 1
 	blocked := false
+	var poisoned []error
 	for b := from; b <= last; b++ {
 		keptInBucket := 0
 		for shard := 0; shard < OutboxShards; shard++ {
@@ -148,6 +157,11 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 			}
 			for _, in := range ins {
 				stats.Scanned++
+				if in.poison != nil {
+					stats.Poison++
+					poisoned = append(poisoned, in.poison)
+					continue
+				}
 				if now.Sub(in.createdAt) < grace {
 					stats.Young++
 					keptInBucket++
@@ -158,6 +172,11 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 					// Rows written, intent kept for the next pass: the checkpoint must wait for it.
 					stats.Committed++
 					keptInBucket++
+					continue
+				}
+				if errors.Is(err, errPoisonIntent) {
+					stats.Poison++
+					poisoned = append(poisoned, err)
 					continue
 				}
 				if err != nil {
@@ -186,6 +205,9 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 			return stats, fmt.Errorf("recover intents: write checkpoint: %w", Unavailable(err))
 		}
 	}
+	if len(poisoned) > 0 {
+		return stats, fmt.Errorf("recover intents: %d intent(s) cannot be settled: %w", len(poisoned), errors.Join(poisoned...))
+	}
 	return stats, nil
 }
 
@@ -204,8 +226,9 @@ func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int) 
 		for _, b := range in.envelopes {
 			env, err := codec.UnmarshalEnvelope(b)
 			if err != nil {
-				_ = iter.Close()
-				return nil, fmt.Errorf("recover intent %s of %s: decode envelope: %w", in.attemptID, in.req.AggregateID, err)
+				in.poison = fmt.Errorf("intent %s (bucket %d, shard %d) of %s: decode envelope: %w: %w",
+					in.attemptID, bucket, shard, in.req.AggregateID, errPoisonIntent, err)
+				break
 			}
 			in.req.Events = append(in.req.Events, env)
 		}
@@ -222,14 +245,20 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 	if len(in.req.Events) == 0 {
 		return false, st.deleteIntent(ctx, in)
 	}
-	applied, _, err := st.commit(ctx, in.req)
-	if err != nil {
-		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(err))
+	applied, _, cerr := st.commit(ctx, in.req)
+	if cerr != nil && !invalid(cerr) {
+		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(cerr))
 	}
 	committed := applied
 	if !applied {
+		// Not applied, or refused as invalid: its writer may still have committed it.
+		var err error
 		if committed, err = st.ownsSequences(ctx, in.req); err != nil {
 			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, Unavailable(err))
+		}
+		if !committed && cerr != nil {
+			return false, fmt.Errorf("intent %s (bucket %d, shard %d) of %s: re-issue commit: %w: %w",
+				in.attemptID, in.bucket, in.shard, in.req.AggregateID, errPoisonIntent, cerr)
 		}
 	}
 	if committed {

@@ -36,26 +36,9 @@ func TestRecoveryReachesIntentsOfLateClockWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	late := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
-		Now: func() time.Time { return time.Now().Add(-skew) },
-		Hook: func(step cql.Step) {
-			if step == cql.StepCommitted {
-				panic(errCrash{}) // the writer dies after its commit, before the outbox
-			}
-		}})
+	// The writer dies after its commit, before the outbox.
 	id := uuid.NewString()
-	ids := newIDs(2)
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(errCrash); !ok {
-					panic(r)
-				}
-			}
-		}()
-		_, err := late.Append(ctx, faultRequest(id, 0, ids))
-		t.Fatalf("the writer did not die at its commit: %v", err)
-	}()
+	ids := crashAt(t, s, cql.Options{Now: func() time.Time { return time.Now().Add(-skew) }}, id, cql.StepCommitted)
 
 	if _, err := sweeper.RecoverIntents(ctx, grace); err != nil {
 		t.Fatal(err)

@@ -343,6 +343,7 @@ func (r *Relay) recover(ctx context.Context) {
 		}
 		r.metrics.Recovered.WithLabelValues("committed").Add(float64(st.Committed))
 		r.metrics.Recovered.WithLabelValues("discarded").Add(float64(st.Discarded))
+		r.metrics.Recovered.WithLabelValues("poison").Add(float64(st.Poison))
 		if err != nil {
 			r.metrics.StoreErrors.WithLabelValues("recover_intents").Inc()
 			r.log.Warn("intent recovery failed", "err", err)
