@@ -111,8 +111,9 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 
 // TestAppendThroughNetworkFaultsLosesNothing injects, with toxiproxy's own toxics, the faults of
 // item 6 of issue 10 that a single node can show: a latency spike on the answers longer than the
-// client timeout (the batch commits, the writer and its SERIAL read both time out), and a
-// connection reset right after the batch was sent (its answer never arrives). The writer answers
+// client timeout (the batch commits, the writer and its SERIAL read both time out), a
+// connection reset right after the batch was sent (its answer never arrives), and a node that
+// stops reading for longer than the client timeout (the batch commits when it resumes). The writer answers
 // success or Unavailable, never a conflict; recovery leaves every committed event in the outbox.
 func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 	s, ks := cqltest.Keyspace(t)
@@ -126,6 +127,10 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 	}{
 		{"latency-spike", `{"name":"fault","type":"latency","stream":"downstream","attributes":{"latency":3000}}`, true},
 		{"reset-after-send", `{"name":"fault","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, false},
+		// The node stops reading (as if SIGSTOPped) for 3 s: the batch and the SERIAL read wait in
+		// the proxy, the writer times out; the batch lands when the node "resumes" (the toxic is
+		// removed and what it held is delivered at once).
+		{"node-paused", `{"name":"fault","type":"latency","stream":"upstream","attributes":{"latency":3000}}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy := cqlfault.Start(t)
@@ -179,9 +184,13 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 			if err != nil && countIntents(t, s, id) != 1 {
 				t.Errorf("writer answered Unavailable but left no intent for recovery")
 			}
-			// The batch itself got through before the fault hid its answer: committed already.
-			if h, err := direct.Head(ctx, id); err != nil || h.Version != res.Version+2 {
-				t.Errorf("head before recovery %+v %v: the batch did not commit behind the fault", h, err)
+			// The batch itself got through behind the fault, before any recovery: it commits.
+			deadline := time.Now().Add(10 * time.Second)
+			for h, err := direct.Head(ctx, id); err != nil || h.Version != res.Version+2; h, err = direct.Head(ctx, id) {
+				if time.Now().After(deadline) {
+					t.Fatalf("head before recovery %+v %v: the batch did not commit behind the fault", h, err)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 			if _, err := direct.RecoverIntents(ctx, 0); err != nil {
 				t.Fatal(err)
