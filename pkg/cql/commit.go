@@ -38,6 +38,34 @@ func refused(err error) bool {
 	return errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength)
 }
 
+// invalid reports whether err says the request is invalid as it is, so that sending it again
+// can never succeed: the server's Syntax, Invalid or Config error, or the driver's marshal and
+// statement errors. (A request merely not sent, or refused for want of rights, may succeed later.)
+func invalid(err error) bool {
+	var re gocql.RequestError
+	if errors.As(err, &re) {
+		switch re.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeConfig:
+			return true
+		}
+		return false
+	}
+	var me gocql.MarshalError
+	return errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength)
+}
+
+// refusedError is the error Append returns for a refused batch: a request the server or the
+// driver judged invalid as it is (a bug: Internal at the edge), else (never sent: no stream, no
+// connection) marked Unavailable, as the store could not be reached.
+func refusedError(err error) error {
+	var re gocql.RequestError
+	var me gocql.MarshalError
+	if errors.As(err, &re) || errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength) {
+		return err
+	}
+	return Unavailable(err)
+}
+
 // commit issues the conditional batch. It reports whether it applied and, when not, the
 // version found; an error means the outcome is unknown.
 func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, int64, error) {

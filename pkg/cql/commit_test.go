@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
 )
 
 // serverError is a server error frame with a code, as gocql hands them over.
@@ -48,5 +50,19 @@ func TestRefusedOnlyForErrorsThatProveNothingRan(t *testing.T) {
 		if got := refused(tc.err); got != tc.want {
 			t.Errorf("refused(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestRefusedErrorKeepsInvalidRequestsApart: a request judged invalid is a bug (Internal at the
+// edge); one never sent is the store out of reach (Unavailable).
+func TestRefusedErrorKeepsInvalidRequestsApart(t *testing.T) {
+	if err := refusedError(serverError(gocql.ErrCodeInvalid)); errors.Is(err, es.ErrUnavailable) {
+		t.Errorf("invalid request marked unavailable: %v", err)
+	}
+	if err := refusedError(gocql.ErrTooManyStmts); errors.Is(err, es.ErrUnavailable) {
+		t.Errorf("too many statements marked unavailable: %v", err)
+	}
+	if err := refusedError(errors.New("no streams available")); !errors.Is(err, es.ErrUnavailable) {
+		t.Errorf("a request never sent for want of a connection not marked unavailable: %v", err)
 	}
 }

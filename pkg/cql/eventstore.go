@@ -48,8 +48,9 @@ type Options struct {
 	ResolveTimeout time.Duration
 	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
 	Hook func(Step)
-	// Now returns the current time (default time.Now). It is the one clock that decides an
-	// outbox row's bucket and id (see writeOutbox).
+	// Now returns the current time (default time.Now). It decides an outbox row's bucket and id
+	// (see writeOutbox) and an intent's bucket; the services pass a ClusterClock's Now, the
+	// clock the relay's cursors read too.
 	Now func() time.Time
 	// OutboxMaxDelay: outbox rows whose write took longer are written once more with fresh ids,
 	// so that none becomes visible long after its id (default DefaultOutboxMaxDelay).
@@ -57,7 +58,15 @@ type Options struct {
 	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
 	// intents (default 1h).
 	RecoveryLookback time.Duration
+	// RecoveryClockMargin is how far behind the sweeper's clock a writer's clock may be (plus any
+	// pause between reading it and writing the intent) without its intent landing in a bucket
+	// recovery no longer reads (default DefaultRecoveryClockMargin). Each pass reads that much
+	// more: a bucket or two of OutboxShards small partitions.
+	RecoveryClockMargin time.Duration
 }
+
+// DefaultRecoveryClockMargin is the default Options.RecoveryClockMargin.
+const DefaultRecoveryClockMargin = time.Minute
 
 // EventStore implements es.EventStore on a CQL store with the intent → conditional batch →
 // outbox protocol described in docs/outbox-protocol.md.
@@ -85,6 +94,9 @@ func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore
 	}
 	if opts.OutboxMaxDelay <= 0 {
 		opts.OutboxMaxDelay = DefaultOutboxMaxDelay
+	}
+	if opts.RecoveryClockMargin <= 0 {
+		opts.RecoveryClockMargin = DefaultRecoveryClockMargin
 	}
 	if opts.RecoveryLookback <= 0 {
 		opts.RecoveryLookback = time.Hour
@@ -204,7 +216,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.opts.ResolveTimeout)
 		_ = st.deleteIntent(dctx, in) // if this fails, recovery finds the events are not ours
 		cancel()
-		return es.AppendResult{}, fmt.Errorf("append to %s: refused: %w", req.AggregateID, err)
+		return es.AppendResult{}, fmt.Errorf("append to %s: %w", req.AggregateID, refusedError(err))
 	case err != nil:
 		// The outcome is unknown (timeout, lost connection, CAS_WRITE_UNKNOWN): the coordinator
 		// may still be running the Paxos round and commit it after any read of ours. A SERIAL

@@ -165,7 +165,7 @@ func TestOutboxProtocolSurvivesWriterDeathAtEveryStep(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	steps := []cql.Step{cql.StepIntentWritten, cql.StepCommitted, cql.StepOutboxWritten, cql.StepIntentSettled, ""}
+	steps := []cql.Step{cql.StepIntentWritten, cql.StepCommitted, cql.StepOutboxBuilt, cql.StepOutboxWritten, cql.StepIntentSettled, ""}
 	for _, creating := range []bool{true, false} {
 		for _, step := range steps {
 			name := fmt.Sprintf("create=%v/kill-at=%s", creating, step)

@@ -21,6 +21,7 @@ type intent struct {
 	req       es.AppendRequest
 	envelopes [][]byte
 	createdAt time.Time
+	poison    error // why recovery can never settle it (its envelopes do not decode)
 }
 
 func newIntent(req es.AppendRequest, now time.Time) (*intent, error) {
@@ -68,8 +69,8 @@ func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
 			return nil
 		}
 		if attempt == 2 {
-			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: recovery will write them again",
-				in.req.AggregateID, took, st.opts.OutboxMaxDelay)
+			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: %w",
+				in.req.AggregateID, took, st.opts.OutboxMaxDelay, errOutboxLate)
 		}
 	}
 }
@@ -101,6 +102,10 @@ func rowID(t time.Time) gocql.UUID {
 	return u
 }
 
+// errOutboxLate: the outbox rows were written, but twice too slowly to be sure a cursor reads
+// them; the intent is kept so that recovery writes them again.
+var errOutboxLate = errors.New("written late, recovery will write them again")
+
 // RecoveryStats counts what one recovery pass did.
 type RecoveryStats struct {
 	// Scanned is the number of intents read.
@@ -111,7 +116,14 @@ type RecoveryStats struct {
 	Discarded int
 	// Young is the number of intents left alone because they are younger than the grace period.
 	Young int
+	// Poison is the number of intents that can never be settled (envelopes that do not decode, a
+	// batch the store refuses as invalid): left in pending_appends for an operator, reported in
+	// the error, and neither stopping the pass nor holding the checkpoint.
+	Poison int
 }
+
+// errPoisonIntent marks an intent recovery can never settle.
+var errPoisonIntent = errors.New("intent cannot be settled, left in pending_appends")
 
 const sweeperCheckpoint = "intent-sweeper"
 
@@ -119,7 +131,8 @@ const sweeperCheckpoint = "intent-sweeper"
 // batch (rolling the append forward if its writer died before committing), then, if the events
 // at the intent's sequences are the intent's own, writes their outbox rows; either way it
 // deletes the intent. It scans minute buckets from its checkpoint up to now and advances the
-// checkpoint past buckets that hold no young intents. Safe to run concurrently with writers and
+// checkpoint past buckets that hold no young intents and that no writer can still write into
+// (older than grace + Options.RecoveryClockMargin). Safe to run concurrently with writers and
 // with other sweepers (every step is idempotent).
 func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (RecoveryStats, error) {
 	var stats RecoveryStats
@@ -134,8 +147,9 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	}
 	settledThrough := from - 1
 	blocked := false
+	var poisoned []error
 	for b := from; b <= last; b++ {
-		youngInBucket := 0
+		keptInBucket := 0
 		for shard := 0; shard < OutboxShards; shard++ {
 			ins, err := st.readIntents(ctx, b, shard)
 			if err != nil {
@@ -143,12 +157,28 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 			}
 			for _, in := range ins {
 				stats.Scanned++
+				if in.poison != nil {
+					stats.Poison++
+					poisoned = append(poisoned, in.poison)
+					continue
+				}
 				if now.Sub(in.createdAt) < grace {
 					stats.Young++
-					youngInBucket++
+					keptInBucket++
 					continue
 				}
 				committed, err := st.settle(ctx, in)
+				if errors.Is(err, errOutboxLate) {
+					// Rows written, intent kept for the next pass: the checkpoint must wait for it.
+					stats.Committed++
+					keptInBucket++
+					continue
+				}
+				if errors.Is(err, errPoisonIntent) {
+					stats.Poison++
+					poisoned = append(poisoned, err)
+					continue
+				}
 				if err != nil {
 					return stats, err
 				}
@@ -159,7 +189,10 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 				}
 			}
 		}
-		if youngInBucket > 0 || BucketStart(b+1).After(now.Add(-grace)) {
+		// A bucket is settled once no writer can still write an intent into it: the grace
+		// period plus the margin for writers whose clock is behind ours (or that paused
+		// between reading their clock and writing the intent).
+		if keptInBucket > 0 || BucketStart(b+1).After(now.Add(-grace-st.opts.RecoveryClockMargin)) {
 			blocked = true
 		}
 		if !blocked {
@@ -171,6 +204,9 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 			sweeperCheckpoint, settledThrough+1, now.UTC()).WithContext(ctx).Exec(); err != nil {
 			return stats, fmt.Errorf("recover intents: write checkpoint: %w", Unavailable(err))
 		}
+	}
+	if len(poisoned) > 0 {
+		return stats, fmt.Errorf("recover intents: %d intent(s) cannot be settled: %w", len(poisoned), errors.Join(poisoned...))
 	}
 	return stats, nil
 }
@@ -190,8 +226,9 @@ func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int) 
 		for _, b := range in.envelopes {
 			env, err := codec.UnmarshalEnvelope(b)
 			if err != nil {
-				_ = iter.Close()
-				return nil, fmt.Errorf("recover intent %s of %s: decode envelope: %w", in.attemptID, in.req.AggregateID, err)
+				in.poison = fmt.Errorf("intent %s (bucket %d, shard %d) of %s: decode envelope: %w: %w",
+					in.attemptID, bucket, shard, in.req.AggregateID, errPoisonIntent, err)
+				break
 			}
 			in.req.Events = append(in.req.Events, env)
 		}
@@ -208,18 +245,27 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 	if len(in.req.Events) == 0 {
 		return false, st.deleteIntent(ctx, in)
 	}
-	applied, _, err := st.commit(ctx, in.req)
-	if err != nil {
-		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(err))
+	applied, _, cerr := st.commit(ctx, in.req)
+	if cerr != nil && !invalid(cerr) {
+		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(cerr))
 	}
 	committed := applied
 	if !applied {
+		// Not applied, or refused as invalid: its writer may still have committed it.
+		var err error
 		if committed, err = st.ownsSequences(ctx, in.req); err != nil {
 			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, Unavailable(err))
+		}
+		if !committed && cerr != nil {
+			return false, fmt.Errorf("intent %s (bucket %d, shard %d) of %s: re-issue commit: %w: %w",
+				in.attemptID, in.bucket, in.shard, in.req.AggregateID, errPoisonIntent, cerr)
 		}
 	}
 	if committed {
 		if err := st.writeOutbox(ctx, in); err != nil {
+			if errors.Is(err, errOutboxLate) {
+				return true, err
+			}
 			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, Unavailable(err))
 		}
 	}

@@ -188,15 +188,17 @@ type Relay struct {
 	lease   *cql.Lease
 	events  *cql.EventStore
 	decode  *grpcx.DecodeWatch
+	clock   *cql.ClusterClock
 }
 
 // NewRelay returns a relay instance on the session's keyspace; decode reports events that break
 // the envelope contract (nil: only the dead-letter path).
 func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, decode *grpcx.DecodeWatch, log *slog.Logger) *Relay {
-	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, decode: decode,
+	clock := cql.NewClusterClock(s, nil)
+	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, decode: decode, clock: clock,
 		lease: cql.NewLease(s, LeaseName, "", cfg.LeaseTTL),
 		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
-			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}}),
+			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}, Now: clock.Now}),
 	}
 }
 
@@ -205,6 +207,12 @@ func (r *Relay) Owner() string { return r.lease.Owner() }
 
 // Run competes for the lease until ctx ends, publishing while it holds it.
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.clock.Sync(ctx); err != nil {
+		r.log.Warn("cluster clock: not synced yet, using the local clock", "err", err)
+	} else {
+		r.log.Info("cluster clock synced", "offset", r.clock.Offset())
+	}
+	go r.clock.Run(ctx, cql.ClusterClockSyncInterval)
 	r.log.Info("waiting for the relay lease", "lease", LeaseName, "owner", r.lease.Owner(), "ttl", r.cfg.LeaseTTL)
 	return r.lease.Run(ctx, r.lead)
 }
@@ -265,7 +273,7 @@ func (r *Relay) source() relay.Source {
 	return outboxpoll.New(outboxpoll.Config{
 		PollInterval: r.cfg.PollInterval, SafetyWindow: r.cfg.SafetyWindow, RescanWindow: r.cfg.RescanWindow,
 		RescanInterval: r.cfg.RescanInterval, BucketSkew: r.cfg.BucketSkew, StartLookback: r.cfg.StartLookback,
-		BatchSize: r.cfg.BatchSize,
+		BatchSize: r.cfg.BatchSize, Now: r.clock.Now,
 	}, r.s, r.metrics, r.log)
 }
 
@@ -345,6 +353,7 @@ func (r *Relay) recover(ctx context.Context) {
 		}
 		r.metrics.Recovered.WithLabelValues("committed").Add(float64(st.Committed))
 		r.metrics.Recovered.WithLabelValues("discarded").Add(float64(st.Discarded))
+		r.metrics.Recovered.WithLabelValues("poison").Add(float64(st.Poison))
 		if err != nil {
 			r.metrics.StoreErrors.WithLabelValues("recover_intents").Inc()
 			r.log.Warn("intent recovery failed", "err", err)

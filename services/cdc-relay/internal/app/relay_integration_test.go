@@ -45,11 +45,7 @@ func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
 // reach the topic, per aggregate in sequence order, with the contract's headers, on the partition
 // the Java client would choose.
 func TestRelayConcurrentCommandsArriveInOrder(t *testing.T) {
-	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
-	r := e.startInProcess("r1", nil)
-	waitUntil(t, "leadership", 20*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
-	c := collect(t, e.brokers, e.orderTopic)
+	e, r, c := startLeading(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -35,13 +35,15 @@ func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
 // boundary B, three writers append through the real EventStore while the real poller reads:
 //   - a writer whose clock is 5 s ahead (writes at B−3 s),
 //   - a writer paused 4.5 s between building its outbox insert and executing it (built at B−1 s),
-//   - a writer whose clock is 5 s behind (writes at B+3.5 s, when its clock says B−1.5 s).
+//   - a writer whose clock is 5 s behind (writes at B+3.5 s, when its clock says B−1.5 s),
+//   - a writer whose host clock is 40 s behind but that reads the cluster's clock
+//     (cql.ClusterClock), as the services do (writes at B+3.5 s).
 //
 // Before issue 10 a row's bucket came from the writer's clock and its id from the coordinator's
 // now(): the paused and the late-clock writers put rows with ids past B+2 s into the bucket before
 // B, which both cursors had closed by then, so neither was ever delivered. Now every row must be
-// delivered, and the paused writer's row by the fast cursor (it is written again, with a fresh id,
-// after its slow write).
+// delivered, the paused writer's row by the fast cursor (it is written again, with a fresh id,
+// after its slow write), and the cluster-clock writer's too (no skew left to be late by).
 func TestPollerReachesRowsOfSkewedAndPausedWriters(t *testing.T) {
 	s, _ := cqltest.Keyspace(t)
 	reg := codec.NewRegistry()
@@ -60,8 +62,8 @@ func TestPollerReachesRowsOfSkewedAndPausedWriters(t *testing.T) {
 	sleepUntil(boundary.Add(-4 * time.Second))
 
 	var wg sync.WaitGroup
-	var ahead, paused, behind string
-	wg.Add(3)
+	var ahead, paused, behind, synced string
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		sleepUntil(boundary.Add(-3 * time.Second))
@@ -82,6 +84,16 @@ func TestPollerReachesRowsOfSkewedAndPausedWriters(t *testing.T) {
 		sleepUntil(boundary.Add(3500 * time.Millisecond))
 		behind = appendOne(t, cql.NewEventStore(s, reg, cql.Options{Now: skewed(-5 * time.Second)}))
 	}()
+	go func() {
+		defer wg.Done()
+		clock := cql.NewClusterClock(s, skewed(-40*time.Second))
+		if err := clock.Sync(context.Background()); err != nil {
+			t.Errorf("sync the cluster clock: %v", err)
+			return
+		}
+		sleepUntil(boundary.Add(3500 * time.Millisecond))
+		synced = appendOne(t, cql.NewEventStore(s, reg, cql.Options{Now: clock.Now}))
+	}()
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -91,10 +103,11 @@ func TestPollerReachesRowsOfSkewedAndPausedWriters(t *testing.T) {
 		return sk.seen(outboxpoll.FastCursor)[id]+sk.seen(outboxpoll.RescanCursor)[id] > 0
 	}
 	deadline := boundary.Add(20 * time.Second)
-	for !(delivered(ahead) && delivered(paused) && delivered(behind)) && time.Now().Before(deadline) {
+	for !(delivered(ahead) && delivered(paused) && delivered(behind) && delivered(synced)) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, w := range []struct{ name, id string }{{"clock 5 s ahead", ahead}, {"paused 4.5 s", paused}, {"clock 5 s behind", behind}} {
+	for _, w := range []struct{ name, id string }{{"clock 5 s ahead", ahead}, {"paused 4.5 s", paused}, {"clock 5 s behind", behind},
+		{"host clock 40 s behind, cluster clock", synced}} {
 		fast, rescan := sk.seen(outboxpoll.FastCursor)[w.id], sk.seen(outboxpoll.RescanCursor)[w.id]
 		t.Logf("writer %s: event %s delivered %d time(s) by the fast cursor, %d by the rescan", w.name, w.id, fast, rescan)
 		if fast+rescan == 0 {
@@ -103,5 +116,8 @@ func TestPollerReachesRowsOfSkewedAndPausedWriters(t *testing.T) {
 	}
 	if sk.seen(outboxpoll.FastCursor)[paused] == 0 {
 		t.Errorf("the paused writer's row was not delivered by the fast cursor: it was not written again after its slow write")
+	}
+	if sk.seen(outboxpoll.FastCursor)[synced] == 0 {
+		t.Errorf("the cluster-clock writer's row was not delivered by the fast cursor")
 	}
 }

@@ -51,6 +51,10 @@ type Config struct {
 	CheckpointEvery time.Duration
 	// DisableRescan turns the rescan cursor off (tests of the fast cursor alone).
 	DisableRescan bool
+	// Now is the clock the cursors' horizons are taken from: the same clock the writers take
+	// the rows' buckets and ids from, the cluster's (cql.ClusterClock) in production (default
+	// time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -78,6 +82,9 @@ func (c *Config) defaults() {
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = time.Second
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Poller is the outbox-poll source.
@@ -99,7 +106,7 @@ func New(cfg Config, s *gocql.Session, m *relay.Metrics, log *slog.Logger) *Poll
 	if m == nil {
 		m = relay.NewMetrics(nil)
 	}
-	return &Poller{cfg: cfg, s: s, cps: store.NewCheckpoints(s), metrics: m, log: log, now: time.Now}
+	return &Poller{cfg: cfg, s: s, cps: store.NewCheckpoints(s), metrics: m, log: log, now: cfg.Now}
 }
 
 // Name implements relay.Source.

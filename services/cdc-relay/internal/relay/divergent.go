@@ -2,24 +2,28 @@ package relay
 
 import (
 	"context"
+
+	"github.com/gocql/gocql"
 )
 
 // recentPublished is how many event ids of its last published sequences an aggregate keeps, so
-// that the copies the rescan cursor reads again are confirmed as duplicates without a store read.
+// that the copies the rescan cursor reads again are confirmed as duplicates without a store read
+// (16 bytes each: at most 1 KiB per aggregate a lane keeps).
 const recentPublished = 64
 
 // remember records the event id published at seq (called in sequence order).
 func (a *aggState) remember(seq int64, eventID string) {
+	id, _ := gocql.ParseUUID(eventID) // a published event's id is a UUID (matches, gap fill)
 	switch {
 	case seq <= a.last:
 		return
 	case seq == a.last+1:
-		a.recent = append(a.recent, eventID)
+		a.recent = append(a.recent, id)
 		if len(a.recent) > recentPublished {
 			a.recent = append(a.recent[:0], a.recent[len(a.recent)-recentPublished:]...)
 		}
 	default:
-		a.recent = append(a.recent[:0], eventID)
+		a.recent = append(a.recent[:0], id)
 	}
 }
 
@@ -29,7 +33,7 @@ func (a *aggState) publishedID(seq int64) string {
 	if seq > a.last || i < 0 {
 		return ""
 	}
-	return a.recent[i]
+	return a.recent[i].String()
 }
 
 // dropPublished settles a change at a sequence already published: a duplicate when its event id

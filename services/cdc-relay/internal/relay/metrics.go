@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "leader",
 			Help: "1 while this instance holds the relay lease and publishes."}),
 		Recovered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recovered_intents_total",
-			Help: "Append intents settled by the recovery sweeper, by outcome (committed, discarded)."}, []string{"outcome"}),
+			Help: "Append intents settled by the recovery sweeper, by outcome (committed, discarded; poison: cannot be settled, left in pending_appends)."}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
 			Help: "CQL operations that failed, by operation."}, []string{"op"}),
 		DependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "dependency_up",

@@ -217,9 +217,9 @@ type aggState struct {
 	loaded   bool
 	last     int64
 	pending  map[int64]*entry
-	poison   []*entry  // rows whose envelope cannot be used as it is; not sequenced
-	suspects []*Change // rows whose event id must be compared with event_store (see divergent.go)
-	recent   []string  // event ids published at the last sequences, up to last
+	poison   []*entry     // rows whose envelope cannot be used as it is; not sequenced
+	suspects []*Change    // rows whose event id must be compared with event_store (see divergent.go)
+	recent   []gocql.UUID // event ids published at the last sequences, up to last
 	retryAt  time.Time
 	bo       *backoff.ExponentialBackOff
 	lastUsed time.Time

@@ -121,9 +121,12 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer session.Close()
+	// The cluster's clock decides where outbox rows go (the relay reads them by the same clock).
+	clock := cql.NewClusterClock(session, nil)
 	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{
 		CommandTTL: cfg.DedupTTL,
 		Topics:     map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic},
+		Now:        clock.Now,
 	})
 	probe := func(ctx context.Context) error {
 		_, err := store.Head(ctx, ids.Probe)
@@ -135,6 +138,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("event store does not answer (is keyspace %s migrated? run migrate): %w", cfg.CQL.Keyspace, err)
 	}
+	if err := clock.Sync(ctx); err != nil {
+		log.Warn("cluster clock: not synced yet, using the local clock", "err", err)
+	} else {
+		log.Info("cluster clock synced", "offset", clock.Offset())
+	}
+	go clock.Run(ctx, cql.ClusterClockSyncInterval)
 
 	// -------------------------------------------------------------------------------------
 	// Use cases
