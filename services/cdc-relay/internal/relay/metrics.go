@@ -9,27 +9,27 @@ import (
 
 // Metrics are the relay's Prometheus metrics (namespace ordersys_relay).
 type Metrics struct {
-	Published       *prometheus.CounterVec // by topic
-	Failed          *prometheus.CounterVec // publish attempts that failed, by kind (transient, permanent, rejected)
-	Retried         prometheus.Counter     // publish attempts that repeat an earlier failed one
-	DeadLettered    *prometheus.CounterVec // by topic and reason
-	Duplicates      *prometheus.CounterVec // changes dropped because already published, by cursor
-	Divergent       prometheus.Counter     // rows at a published sequence with another event id
-	GapFilled       prometheus.Counter     // events published from event_store to fill a gap
-	BreakerState    prometheus.Gauge       // 0 closed, 1 half-open, 2 open
-	BreakerChanges  *prometheus.CounterVec // transitions, by new state
-	PublishDelay    prometheus.Histogram   // commit → broker ack
-	CheckpointAge   *prometheus.GaugeVec   // now − position of the oldest shard's checkpoint, by cursor
-	RowsRead        *prometheus.CounterVec // by cursor
-	InFlight        prometheus.Gauge       // changes submitted and not settled
-	Leader          prometheus.Gauge       // 1 while this instance holds the lease
-	Recovered       *prometheus.CounterVec // intents settled by recovery, by outcome
-	StoreErrors     *prometheus.CounterVec // CQL failures, by operation
-	DependencyUp    *prometheus.GaugeVec   // 1 when the dependency answers, by dependency (cql, kafka)
-	SourceRestarts  *prometheus.CounterVec // by source
-	lastCommitNanos atomic.Int64           // commit time of the last published event
-	lagFunc         prometheus.GaugeFunc
-	now             func() time.Time
+	Published      *prometheus.CounterVec // by topic
+	Failed         *prometheus.CounterVec // publish attempts that failed, by kind (transient, permanent, rejected)
+	Retried        prometheus.Counter     // publish attempts that repeat an earlier failed one
+	DeadLettered   *prometheus.CounterVec // by topic and reason
+	Duplicates     *prometheus.CounterVec // changes dropped because already published, by cursor
+	Divergent      prometheus.Counter     // rows at a published sequence with another event id
+	GapFilled      prometheus.Counter     // events published from event_store to fill a gap
+	BreakerState   prometheus.Gauge       // 0 closed, 1 half-open, 2 open
+	BreakerChanges *prometheus.CounterVec // transitions, by new state
+	PublishDelay   prometheus.Histogram   // commit → broker ack
+	CheckpointAge  *prometheus.GaugeVec   // now − position of the oldest shard's checkpoint, by cursor
+	RowsRead       *prometheus.CounterVec // by cursor
+	InFlight       prometheus.Gauge       // changes submitted and not settled
+	Leader         prometheus.Gauge       // 1 while this instance holds the lease
+	Recovered      *prometheus.CounterVec // intents settled by recovery, by outcome
+	StoreErrors    *prometheus.CounterVec // CQL failures, by operation
+	DependencyUp   *prometheus.GaugeVec   // 1 when the dependency answers, by dependency (cql, kafka)
+	SourceRestarts *prometheus.CounterVec // by source
+	oldest         atomic.Pointer[func() time.Time]
+	lagFunc        prometheus.GaugeFunc
+	now            func() time.Time
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -76,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		now: time.Now,
 	}
 	m.lagFunc = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "lag_seconds",
-		Help: "Now minus the commit time of the last event published (0 before the first)."}, m.lag)
+		Help: "Age of the oldest event the relay has read and not yet published (0 when caught up)."}, m.lag)
 	if reg != nil {
 		reg.MustRegister(m.Published, m.Failed, m.Retried, m.DeadLettered, m.Duplicates, m.Divergent, m.GapFilled, m.BreakerState,
 			m.BreakerChanges, m.PublishDelay, m.CheckpointAge, m.RowsRead, m.InFlight, m.Leader, m.Recovered,
@@ -91,13 +91,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// lag is the age of the oldest change the current pipeline holds unsettled, 0 when it holds
+// none (caught up, or not leading). Rows its source has not read yet show in
+// checkpoint_age_seconds instead.
 func (m *Metrics) lag() float64 {
-	n := m.lastCommitNanos.Load()
-	if n == 0 {
+	f := m.oldest.Load()
+	if f == nil {
 		return 0
 	}
-	return m.now().Sub(time.Unix(0, n)).Seconds()
+	t := (*f)()
+	if t.IsZero() {
+		return 0
+	}
+	return max(m.now().Sub(t).Seconds(), 0)
 }
+
+// setOldestUnpublished makes the lag metric read the oldest unsettled commit time from f (the
+// pipeline of the current leadership term).
+func (m *Metrics) setOldestUnpublished(f func() time.Time) { m.oldest.Store(&f) }
 
 // observePublished records a published event committed at t.
 func (m *Metrics) observePublished(topic string, committed time.Time) {
@@ -106,10 +117,4 @@ func (m *Metrics) observePublished(topic string, committed time.Time) {
 		return
 	}
 	m.PublishDelay.Observe(m.now().Sub(committed).Seconds())
-	for {
-		old := m.lastCommitNanos.Load()
-		if committed.UnixNano() <= old || m.lastCommitNanos.CompareAndSwap(old, committed.UnixNano()) {
-			return
-		}
-	}
 }

@@ -91,6 +91,7 @@ type Pipeline struct {
 	d     Deps
 	lanes []*lane
 	sem   chan struct{}
+	open  *outstanding // changes submitted and not settled, for the lag metric
 }
 
 // NewPipeline returns a pipeline; call Run to start its lanes.
@@ -128,7 +129,8 @@ func NewPipeline(cfg Config, d Deps) *Pipeline {
 	if d.Tracer == nil {
 		d.Tracer = otel.Tracer("github.com/ordersys/ordersys/services/cdc-relay")
 	}
-	p := &Pipeline{cfg: cfg, d: d, sem: make(chan struct{}, cfg.MaxInFlight)}
+	p := &Pipeline{cfg: cfg, d: d, sem: make(chan struct{}, cfg.MaxInFlight), open: newOutstanding()}
+	d.Metrics.setOldestUnpublished(p.open.oldest)
 	for i := 0; i < cfg.Lanes; i++ {
 		p.lanes = append(p.lanes, &lane{p: p, id: i, in: make(chan *Change, 1024), results: make(chan *callResult, 1024),
 			commits: make(chan []*flight, 64), aggs: map[string]*aggState{}, active: map[*aggState]struct{}{}})
@@ -170,8 +172,10 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 		return ctx.Err()
 	}
 	p.d.Metrics.InFlight.Inc()
+	p.open.add(c)
 	onDone := c.OnDone
 	c.OnDone = func(o Outcome) {
+		p.open.done(c)
 		<-p.sem
 		p.d.Metrics.InFlight.Dec()
 		if onDone != nil {
@@ -185,6 +189,7 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 	case l.in <- c:
 		return nil
 	case <-ctx.Done():
+		p.open.done(c)
 		<-p.sem
 		p.d.Metrics.InFlight.Dec()
 		return ctx.Err()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -131,6 +132,7 @@ type harness struct {
 	dlq      *fakeDLQ
 	broker   *fakeBroker
 	metrics  *relay.Metrics
+	reg      *prometheus.Registry // the metrics are registered here
 	spans    *tracetest.SpanRecorder
 	logs     *lockedBuffer
 	p        *relay.Pipeline
@@ -142,8 +144,9 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	reg := prometheus.NewRegistry()
 	h := &harness{t: t, progress: &fakeProgress{m: map[string]int64{}}, events: &fakeEvents{m: map[string][]es.Envelope{}},
-		dlq: &fakeDLQ{}, broker: &fakeBroker{max: 10_000}, metrics: relay.NewMetrics(nil),
+		dlq: &fakeDLQ{}, broker: &fakeBroker{max: 10_000}, metrics: relay.NewMetrics(reg), reg: reg,
 		spans: tracetest.NewSpanRecorder(), logs: &lockedBuffer{}, outcomes: map[*relay.Change]relay.Outcome{}}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	h.p = relay.NewPipeline(relay.Config{Lanes: 4, RetryInitial: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond},
@@ -433,4 +436,49 @@ func TestPipelinePublishSpanContinuesCommandTrace(t *testing.T) {
 	if tp != want {
 		t.Fatalf("traceparent header %q, want the publish span %q", tp, want)
 	}
+}
+
+// TestLagIsTheAgeOfTheOldestUnpublishedEvent: while the broker refuses, the lag grows with the
+// age of the event waiting; once it is published the lag is 0 again, and stays 0 while idle
+// (it used to be the time since the last publish, which grows on a caught-up relay).
+func TestLagIsTheAgeOfTheOldestUnpublishedEvent(t *testing.T) {
+	h := newHarness(t)
+	lag := func() float64 {
+		families, err := h.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "ordersys_relay_lag_seconds" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no ordersys_relay_lag_seconds")
+		return 0
+	}
+	if l := lag(); l != 0 {
+		t.Fatalf("lag %v before any event, want 0", l)
+	}
+	h.broker.setFail(func(kafkago.Message) error { return errors.New("broker down") })
+	env := h.event(newAgg(), 1)
+	c := h.submitRaw(env.AggregateID, 1, env.EventID, mustMarshal(t, env))
+	time.Sleep(300 * time.Millisecond)
+	if l := lag(); l < 0.25 {
+		t.Fatalf("lag %v while an event waits 300 ms, want at least 0.25 s", l)
+	}
+	h.broker.setFail(nil)
+	h.waitSettled(c)
+	time.Sleep(200 * time.Millisecond) // idle, caught up
+	if l := lag(); l != 0 {
+		t.Fatalf("lag %v when caught up, want 0", l)
+	}
+}
+
+func mustMarshal(t *testing.T, env es.Envelope) []byte {
+	t.Helper()
+	b, err := codec.MarshalEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,0 +1,45 @@
+package relay
+
+import (
+	"sync"
+	"time"
+)
+
+// outstanding tracks the commit times of the changes handed to the pipeline and not yet
+// settled, so the relay's lag is the age of the oldest event it has read and not published:
+// 0 when it is caught up, however long it has been idle.
+type outstanding struct {
+	mu   sync.Mutex
+	open map[*Change]time.Time
+}
+
+func newOutstanding() *outstanding { return &outstanding{open: map[*Change]time.Time{}} }
+
+func (o *outstanding) add(c *Change) {
+	if c.CommittedAt.IsZero() {
+		return
+	}
+	o.mu.Lock()
+	o.open[c] = c.CommittedAt
+	o.mu.Unlock()
+}
+
+func (o *outstanding) done(c *Change) {
+	o.mu.Lock()
+	delete(o.open, c)
+	o.mu.Unlock()
+}
+
+// oldest returns the earliest commit time among the open changes (zero when none). It scans
+// them: at most Config.MaxInFlight, once per metrics scrape.
+func (o *outstanding) oldest() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var min time.Time
+	for _, t := range o.open {
+		if min.IsZero() || t.Before(min) {
+			min = t
+		}
+	}
+	return min
+}
