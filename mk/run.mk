@@ -20,15 +20,15 @@ RUN_BENCH_FLAGS ?= -run '^$$' -bench BenchmarkCommandToQuery -benchtime 200x -co
 TEST_PREREQS += e2e-tools
 
 ## run: the whole system in the foreground (infra, Jaeger, migrate, 4 services); Ctrl-C stops it all.
-run:
+run: prometheus-tools
 	@"$(RUN_SH)" run
 
 ## run-secure: make run with gRPC TLS and bearer tokens on (development CA and tokens in .state/secure).
-run-secure:
+run-secure: prometheus-tools
 	@RUN_SECURE=1 "$(RUN_SH)" run
 
 ## run-detached: start the whole system and return once every service is SERVING (make stop ends it).
-run-detached:
+run-detached: prometheus-tools
 	@"$(RUN_SH)" up
 
 ## stop: stop the services, Jaeger, Cassandra and Kafka started by run-detached (RUN_KEEP_INFRA=1 keeps the servers).

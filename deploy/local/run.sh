@@ -29,7 +29,8 @@
 #
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
-# spans not exported), ORDERSYS_LOG_LEVEL [info], and every ORDERSYS_* of docs/DESIGN.md, which
+# spans not exported), RUN_PROMETHEUS [1] (0: no Prometheus; deploy/local/prometheus.sh),
+# ORDERSYS_LOG_LEVEL [info], and every ORDERSYS_* of docs/DESIGN.md, which
 # the services inherit.
 set -euo pipefail
 
@@ -44,6 +45,8 @@ KEEP_INFRA=${RUN_KEEP_INFRA:-0}
 STOP_TIMEOUT=${RUN_STOP_TIMEOUT:-20}
 HEALTH_TIMEOUT=${RUN_HEALTH_TIMEOUT:-120}
 WITH_JAEGER=${RUN_JAEGER:-1}
+WITH_PROMETHEUS=${RUN_PROMETHEUS:-1}
+PROMETHEUS_UI=http://${PROMETHEUS_ADDR:-127.0.0.1:9090}
 JAEGER_UI=${JAEGER_QUERY_URL:-http://127.0.0.1:16686}
 SECURE=${RUN_SECURE:-0}
 SECRETS=$STATE/secure
@@ -151,7 +154,7 @@ cmd_up() {
 	# Markers of a previous run that ended without `down` (killed): none of its services runs.
 	local n alive=0
 	for n in "${SERVICES[@]}"; do pid_of "$n" >/dev/null && alive=1; done
-	((alive)) || rm -f "$RUN/infra.started" "$RUN/jaeger.started"
+	((alive)) || rm -f "$RUN/infra.started" "$RUN/jaeger.started" "$RUN/prometheus.started"
 	# Stop only what this script started: Cassandra/Kafka or Jaeger already running (make
 	# infra-up, another user of the same servers) are left running by `down`.
 	if "$HERE/infra.sh" status >/dev/null 2>&1; then
@@ -189,6 +192,12 @@ cmd_up() {
 	for name in "${SERVICES[@]}"; do start_service "$name"; done
 	for name in "${SERVICES[@]}"; do wait_healthy "$name"; done
 	say "all four services SERVING"
+	if [[ $WITH_PROMETHEUS == 1 ]]; then
+		local targets=()
+		for name in "${SERVICES[@]}"; do targets+=("${METRICS[$name]}"); done
+		"$HERE/prometheus.sh" status || touch "$RUN/prometheus.started"
+		"$HERE/prometheus.sh" up "${targets[@]}" || die "prometheus did not start (RUN_PROMETHEUS=0 runs without it)"
+	fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +239,10 @@ cmd_down() {
 	stop_group command query
 	stop_group cdc-relay
 	stop_group projector
+	if [[ -f $RUN/prometheus.started ]]; then
+		"$HERE/prometheus.sh" down
+		rm -f "$RUN/prometheus.started"
+	fi
 	if [[ -f $RUN/jaeger.started ]]; then
 		"$HERE/jaeger.sh" down
 		rm -f "$RUN/jaeger.started"
@@ -305,6 +318,7 @@ Operate it with ordersysctl (docs/operations.md):
 Look:
   traces   $JAEGER_UI  (service command, cdc-relay, projector, query; tag correlation_id=demo-1)
   metrics  $(metrics_url command)  $(metrics_url query)  $(metrics_url cdc-relay)  $(metrics_url projector)
+  Prometheus $PROMETHEUS_UI (targets and the alert rules of deploy/prometheus/alerts.yaml; RUN_PROMETHEUS=0: none)
   logs     tail -f $(rel "$LOGS")/{command,query,cdc-relay,projector}.log
 
 EOF
@@ -347,6 +361,7 @@ cmd_run() {
 	cmd_help
 	local what="the four services"
 	[[ -f $RUN/jaeger.started ]] && what+=", Jaeger"
+	[[ -f $RUN/prometheus.started ]] && what+=", Prometheus"
 	[[ -f $RUN/infra.started && $KEEP_INFRA != 1 ]] && what+=", Cassandra and Kafka"
 	say "running; Ctrl-C stops $what"
 	# Watch the services: one that dies is reported, and the rest keep running.
