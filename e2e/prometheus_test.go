@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +102,38 @@ func TestPrometheusScrapesEveryService(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Every query of the dashboard evaluates against the running system.
+	raw, err := os.ReadFile(filepath.Join(s.root, "deploy", "grafana", "ordersys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			var r struct {
+				Status string `json:"status"`
+				Error  string `json:"error"`
+			}
+			if err := get("/api/v1/query?query="+url.QueryEscape(tg.Expr), &r); err != nil || r.Status != "success" {
+				t.Errorf("panel %q: %s: %v %s %s", p.Title, tg.Expr, err, r.Status, r.Error)
+			}
+			queries++
+		}
+	}
+	if queries < 10 {
+		t.Fatalf("only %d dashboard queries", queries)
 	}
 }
