@@ -143,12 +143,16 @@ func (h healer) plan(ctx context.Context, version int64, env es.Envelope) (event
 	return append(missing, env), len(missing), false, nil
 }
 
-// applyAll applies the events to the aggregate in order; a refusal is poison.
-func applyAll(a es.Aggregate, events []es.Envelope) ([]string, error) {
+// applyAll applies the events to the aggregate in order, calling after (when not nil) with
+// each event's index once it is applied; a refusal is poison.
+func applyAll(a es.Aggregate, events []es.Envelope, after func(i int)) ([]string, error) {
 	types := make([]string, 0, len(events))
-	for _, e := range events {
+	for i, e := range events {
 		if err := es.ApplyEnvelope(a, e); err != nil {
 			return nil, poison(ReasonUnappliable, err)
+		}
+		if after != nil {
+			after(i)
 		}
 		types = append(types, e.EventType)
 	}
