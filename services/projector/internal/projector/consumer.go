@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -20,9 +19,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
-
-// commitTimeout bounds handing one processed offset to the reader's commit queue.
-const commitTimeout = 5 * time.Second
 
 // tracerName is the instrumentation scope of the projector's spans.
 const tracerName = "github.com/ordersys/ordersys/services/projector"
@@ -59,8 +55,6 @@ type ConsumerConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff caps the pause between retries (default 5s).
 	MaxRetryBackoff time.Duration
-	// PartitionBuffer is how many fetched messages wait per partition (default 256).
-	PartitionBuffer int
 }
 
 // GroupID returns the consumer group of a projection version: <base>.<projection>.v<version>.
@@ -72,7 +66,9 @@ func GroupID(base, projection string, version int) string {
 // Consumer is a member of a consumer group that projects the messages of its partitions: each
 // partition in order on its own goroutine (so a slow or retried partition does not hold the
 // others back), committing a message's offset only after its read-model writes (or its dead
-// letter) are done.
+// letter) are done. A partition's worker stops as soon as the group's generation ends (a
+// rebalance may give the partition to another member), and the member rejoins only once every
+// worker has stopped (group.go).
 type Consumer struct {
 	cfg    ConsumerConfig
 	tracer trace.Tracer
@@ -93,108 +89,11 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	if cfg.MaxRetryBackoff <= 0 {
 		cfg.MaxRetryBackoff = 5 * time.Second
 	}
-	if cfg.PartitionBuffer <= 0 {
-		cfg.PartitionBuffer = 256
-	}
 	cfg.Logger = cfg.Logger.With("projection", cfg.Projection, "version", cfg.Version, "group", cfg.GroupID)
 	return &Consumer{
 		cfg:    cfg,
 		tracer: otel.Tracer(tracerName),
 		labels: []string{cfg.Projection, strconv.Itoa(cfg.Version)},
-	}
-}
-
-type topicPartition struct {
-	topic     string
-	partition int
-}
-
-// Run consumes until ctx ends, then stops the partition workers (a message being processed is
-// abandoned uncommitted and redelivered later), flushes the commits of the processed messages,
-// leaves the group and returns nil. It returns an error only when the reader cannot be used.
-func (c *Consumer) Run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.GroupID,
-		GroupTopics:    c.cfg.Topics,
-		StartOffset:    kafka.FirstOffset,
-		CommitInterval: c.cfg.CommitInterval,
-		MinBytes:       1,
-		MaxBytes:       10 << 20,
-		MaxWait:        250 * time.Millisecond,
-		// A reader that fails to reach the coordinator keeps trying; errors surface in logs.
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.cfg.Logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
-		WatchPartitionChanges: true,
-	})
-	c.cfg.Logger.Info("consumer started", "topics", c.cfg.Topics)
-
-	var wg sync.WaitGroup
-	workers := map[topicPartition]chan kafka.Message{}
-	defer func() {
-		for _, ch := range workers {
-			close(ch)
-		}
-		wg.Wait()
-		if err := r.Close(); err != nil {
-			c.cfg.Logger.Warn("close kafka reader", "err", err)
-		}
-		c.cfg.Logger.Info("consumer stopped")
-	}()
-
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.cfg.Logger.Warn("fetch message", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		tp := topicPartition{m.Topic, m.Partition}
-		ch, ok := workers[tp]
-		if !ok {
-			ch = make(chan kafka.Message, c.cfg.PartitionBuffer)
-			workers[tp] = ch
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.work(ctx, r, ch)
-			}()
-		}
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// work processes one partition's messages in order.
-func (c *Consumer) work(ctx context.Context, r *kafka.Reader, ch <-chan kafka.Message) {
-	for m := range ch {
-		if ctx.Err() != nil {
-			continue // drain: uncommitted, redelivered to the next owner
-		}
-		if !c.process(ctx, m) {
-			continue
-		}
-		// Not ctx: a message processed just before a stop must still be committed (the reader
-		// flushes pending commits when it closes, after every worker has returned). Bounded,
-		// because the commit queue is not drained while the group rebalances.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-		if err := r.CommitMessages(cctx, m); err != nil {
-			c.cfg.Logger.Warn("commit offset", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		}
-		cancel()
-		c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, strconv.Itoa(m.Partition)).
-			Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	}
 }
 
