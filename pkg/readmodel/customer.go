@@ -157,16 +157,16 @@ func (t CustomerTables) Get(ctx context.Context, customerID string) (*customer.C
 	c := customer.New(id.String())
 	c.Email, c.FirstName, c.LastName, c.Phone = customer.Email(email), first, last, customer.PhoneNumber(phone)
 	if c.Addresses, err = decodeAddresses(addresses); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.PaymentMethods, err = decodePaymentMethods(payments); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.Tier, err = customer.ParseTier(tier); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.Status, err = parseCustomerStatus(status); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
 	c.SetVersion(*version)

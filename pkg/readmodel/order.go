@@ -11,8 +11,8 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -154,11 +154,11 @@ func (r *orderRow) ghost() bool { return r.version == nil }
 func (r *orderRow) order() (Order, error) {
 	st, err := order.ParseStatus(r.status)
 	if err != nil {
-		return Order{}, fmt.Errorf("order %s: %w", r.orderID, err)
+		return Order{}, fmt.Errorf("order %s: %w: %w", r.orderID, ErrUnreadableRow, err)
 	}
 	items, err := decodeItems(r.items)
 	if err != nil {
-		return Order{}, fmt.Errorf("order %s: %w", r.orderID, err)
+		return Order{}, fmt.Errorf("order %s: %w: %w", r.orderID, ErrUnreadableRow, err)
 	}
 	o := order.New(r.orderID.String())
 	o.CustomerID = r.customerID.String()
@@ -262,6 +262,10 @@ func (t OrderTables) Save(ctx context.Context, prev *Order, next Order, passed .
 // version or no status): a caller's bug or an event history that does not create the
 // aggregate, never fixed by retrying.
 var ErrNoState = errors.New("no state to save")
+
+// ErrUnreadableRow is returned (wrapped) when a stored row cannot be decoded (an unknown status,
+// malformed JSON): reading it again gives the same answer.
+var ErrUnreadableRow = errors.New("read-model row cannot be decoded")
 
 // leftStatuses returns the statuses, other than now, that the order held in prev or passed
 // through: its rows under them are deleted.

@@ -1,6 +1,10 @@
 package readmodel
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
 
 // Write timestamps.
 //
@@ -29,7 +33,7 @@ const maxDetailVersion = 1<<32 - 2
 // versionTimestamp returns the write timestamp of a row at aggregate version v (v ≥ 1).
 func versionTimestamp(v int64) (int64, error) {
 	if v < 1 || v > maxVersion {
-		return 0, fmt.Errorf("version %d outside 1..%d", v, maxVersion)
+		return 0, fmt.Errorf("%w: version %d outside 1..%d", es.ErrInvalidArgument, v, maxVersion)
 	}
 	return v << 32, nil
 }
@@ -38,7 +42,7 @@ func versionTimestamp(v int64) (int64, error) {
 // 0 = unknown) in an order row; it is below every versionTimestamp.
 func detailTimestamp(cv int64) (int64, error) {
 	if cv < 0 || cv > maxDetailVersion {
-		return 0, fmt.Errorf("customer version %d outside 0..%d", cv, maxDetailVersion)
+		return 0, fmt.Errorf("%w: customer version %d outside 0..%d", es.ErrInvalidArgument, cv, maxDetailVersion)
 	}
 	return cv + 1, nil
 }

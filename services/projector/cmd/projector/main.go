@@ -218,6 +218,7 @@ func serve(ctx context.Context) error {
 	}
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log)
+	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -55,6 +56,12 @@ type ConsumerConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff caps the pause between retries (default 5s).
 	MaxRetryBackoff time.Duration
+	// StallAfter is how long one message may keep failing before its partition counts as
+	// stalled (projector_partition_stalled, health service HealthServiceProgress); default 30s,
+	// so a stall shows within StallAfter + 1.5 × MaxRetryBackoff.
+	StallAfter time.Duration
+	// Stalls receives the stalled partitions for the health service (nil: metric only).
+	Stalls *Stalls
 }
 
 // GroupID returns the consumer group of a projection version: <base>.<projection>.v<version>.
@@ -88,6 +95,9 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	}
 	if cfg.MaxRetryBackoff <= 0 {
 		cfg.MaxRetryBackoff = 5 * time.Second
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
 	}
 	cfg.Logger = cfg.Logger.With("projection", cfg.Projection, "version", cfg.Version, "group", cfg.GroupID)
 	return &Consumer{
@@ -129,34 +139,50 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 			attribute.Int64("sequence", env.Sequence),
 		)
 	}
-	backoff := c.cfg.RetryBackoff
-	for {
-		var res Result
-		if err == nil {
-			res, err = c.cfg.Handler.Project(pctx, env)
+	if err != nil {
+		reason, _ := IsPoison(err)
+		return c.deadLetter(pctx, span, m, reason, err)
+	}
+	stall := c.stallWatch(m)
+	res, err := backoff.Retry(ctx, func() (Result, error) {
+		res, err := c.cfg.Handler.Project(pctx, env)
+		if err = classify(err); err != nil {
+			if _, ok := IsPoison(err); ok {
+				return res, backoff.Permanent(err)
+			}
 		}
-		if err == nil {
-			c.record(pctx, span, env, res)
-			return true
-		}
-		if reason, ok := IsPoison(err); ok {
-			return c.deadLetter(pctx, span, m, reason, err)
-		}
-		if ctx.Err() != nil {
-			span.SetStatus(codes.Error, "stopped before the message was projected")
-			return false
-		}
-		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+		return res, err
+	}, c.retryOptions(func(err error, next time.Duration) {
 		c.cfg.Logger.WarnContext(pctx, "projection failed, retrying", "topic", m.Topic, "partition", m.Partition,
-			"offset", m.Offset, "event", env.String(), "retry_in", backoff, "err", err)
+			"offset", m.Offset, "event", env.String(), "retry_in", next, "err", err)
 		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error())))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
-		err = nil
+		stall.failed()
+	})...)
+	stall.done()
+	if err == nil {
+		c.record(pctx, span, env, res)
+		return true
+	}
+	if reason, ok := IsPoison(err); ok {
+		return c.deadLetter(pctx, span, m, reason, err)
+	}
+	span.SetStatus(codes.Error, "stopped before the message was projected")
+	return false // ctx ended: the only way out of the retries
+}
+
+// retryOptions retries a transient failure with exponential backoff (RetryBackoff doubled up to
+// MaxRetryBackoff, jittered) until it succeeds, fails permanently or ctx ends; notify is called
+// before each pause, after the retry was counted.
+func (c *Consumer) retryOptions(notify func(error, time.Duration)) []backoff.RetryOption {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff, 2
+	return []backoff.RetryOption{
+		backoff.WithBackOff(b),
+		backoff.WithMaxElapsedTime(0), // transient means: it will pass; the stall watch makes it visible
+		backoff.WithNotify(func(err error, next time.Duration) {
+			c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+			notify(err, next)
+		}),
 	}
 }
 
@@ -198,7 +224,8 @@ func (c *Consumer) record(ctx context.Context, span trace.Span, env es.Envelope,
 	}
 }
 
-// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends; it
+// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends (a
+// dead letter too large for the topic is sent without its value, see DeadLetters.Send); it
 // returns true once the message may be committed.
 func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Message, reason string, cause error) bool {
 	span.SetStatus(codes.Error, cause.Error())
@@ -210,28 +237,26 @@ func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Mess
 		seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
 		c.cfg.Decode.Undecodable(ctx, header(m, headerAggregateID), seq, header(m, headerEventID), reason, DLQTopic(m.Topic), cause)
 	}
-	backoff := c.cfg.RetryBackoff
-	for {
+	stall := c.stallWatch(m)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := c.cfg.DeadLetters.Send(ctx, c.cfg.Projection, m, reason, cause)
-		if err == nil || errors.Is(err, errRecordOnly) {
-			if err != nil {
-				c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
-			}
-			c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
-			return true
+		if errors.Is(err, errRecordOnly) {
+			return struct{}{}, backoff.Permanent(err) // published: sending again would not help
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
-		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
+		return struct{}{}, err
+	}, c.retryOptions(func(err error, next time.Duration) {
+		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", next)
+		stall.failed()
+	})...)
+	stall.done()
+	switch {
+	case errors.Is(err, errRecordOnly):
+		c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
+	case err != nil:
+		return false // ctx ended: the only other way out of the retries
 	}
+	c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
+	return true
 }
 
 func orUnknown(s string) string {
