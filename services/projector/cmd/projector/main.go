@@ -121,7 +121,7 @@ func loadConfig() (Config, *slog.Logger, error) {
 func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
 	session, err := cql.Connect(cql.SessionConfig{
 		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: %w", err)
