@@ -250,7 +250,11 @@ func (r *Relay) source() relay.Source {
 			cons = gocql.Quorum
 		}
 		return cdcsource.New(cdcsource.Config{
-			Keyspace: r.cfg.CQL.Keyspace, ProgressTable: r.cfg.CDCProgressTable, ConfidenceWindow: r.cfg.SafetyWindow,
+			// The confidence window is not the poller's safety window: cdc$time is a client-side
+			// timestamp, so the library's own default (30 s) stays, and a backstop reader trails it
+			// by the rescan window.
+			Keyspace: r.cfg.CQL.Keyspace, ProgressTable: r.cfg.CDCProgressTable,
+			RescanLag: r.cfg.RescanWindow, RescanInterval: r.cfg.RescanInterval,
 			PollInterval: r.cfg.PollInterval, ChangeAgeLimit: r.cfg.StartLookback, Consistency: cons,
 		}, r.s, r.metrics, r.log)
 	}
