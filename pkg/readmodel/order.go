@@ -237,21 +237,31 @@ func (t OrderTables) Save(ctx context.Context, prev *Order, next Order, passed .
 	values := []any{id, cust, status, items, o.TotalCents, o.Version(), o.TrackingNumber, o.Carrier, o.CancelReason,
 		o.DeliverySignature, created, updated, ts}
 	details := []any{dts, next.CustomerEmail, next.CustomerName, next.CustomerVersion}
+	// The customer details are written only where they are not already: every row when they
+	// differ from prev's (or there is no prev), else only the row under a new status. (The
+	// three tables' details are always written together, so prev's stand for all of them.)
+	newDetails := prev == nil || prev.CustomerEmail != next.CustomerEmail || prev.CustomerName != next.CustomerName ||
+		prev.CustomerVersion != next.CustomerVersion
+	newStatusRow := prev == nil || prev.State == nil || prev.State.Status != o.Status
 	b := t.s.NewBatch(gocql.LoggedBatch).WithContext(ctx)
 	b.Query(`INSERT INTO `+t.readModel+` (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, values...)
-	b.Query(`UPDATE `+t.readModel+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE order_id = ?`,
-		append(details, id)...)
 	b.Query(`INSERT INTO `+t.byCustomer+` (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, values...)
-	b.Query(`UPDATE `+t.byCustomer+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE customer_id = ? AND created_at = ? AND order_id = ?`,
-		append(details, cust, created, id)...)
+	if newDetails {
+		b.Query(`UPDATE `+t.readModel+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE order_id = ?`,
+			append(details, id)...)
+		b.Query(`UPDATE `+t.byCustomer+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE customer_id = ? AND created_at = ? AND order_id = ?`,
+			append(details, cust, created, id)...)
+	}
 	for _, st := range leftStatuses(prev, o.Status, passed) {
 		b.Query(`DELETE FROM `+t.byStatus+` USING TIMESTAMP ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
 			ts, st.String(), shard, created, id)
 	}
 	b.Query(`INSERT INTO `+t.byStatus+` (shard, `+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
 		append([]any{shard}, values...)...)
-	b.Query(`UPDATE `+t.byStatus+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
-		append(details, status, shard, created, id)...)
+	if newDetails || newStatusRow {
+		b.Query(`UPDATE `+t.byStatus+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
+			append(details, status, shard, created, id)...)
+	}
 	if err := b.Exec(); err != nil {
 		return fmt.Errorf("save order %s v%d: %w", o.AggregateID(), o.Version(), err)
 	}
