@@ -22,7 +22,7 @@ import (
 
 // permanentTimeout bounds how long a permanent error may take to reach the dead-letter path:
 // far below the time a retried message would block its partition for.
-const permanentTimeout = 20 * time.Second
+const permanentTimeout = 45 * time.Second
 
 // runConsumer runs one consumer of cfg (group, topics and handler set by the caller) until the
 // test ends.
