@@ -54,10 +54,15 @@ type CQL struct {
 	Username string `env:"ORDERSYS_CQL_USERNAME"`
 	// Password goes with Username. It is a secret.
 	Password string `env:"ORDERSYS_CQL_PASSWORD" secret:"true"`
-	// LocalDC selects DC-aware routing; empty means token-aware round robin.
+	// LocalDC selects DC-aware routing; empty means token-aware round robin. It changes no
+	// consistency level.
 	LocalDC string `env:"ORDERSYS_CQL_LOCAL_DC"`
 	// Consistency is the consistency level name, e.g. QUORUM or LOCAL_QUORUM.
 	Consistency string `env:"ORDERSYS_CQL_CONSISTENCY" default:"QUORUM"`
+	// SerialConsistency is the consistency of lightweight transactions (conditional appends,
+	// leases): SERIAL, or LOCAL_SERIAL only when a single data center writes at a time (with
+	// LOCAL_SERIAL, two data centers can both commit the same sequence).
+	SerialConsistency string `env:"ORDERSYS_CQL_SERIAL_CONSISTENCY" default:"SERIAL"`
 }
 
 // Kafka holds the Kafka connection settings. Only the services that talk to Kafka (cdc-relay,

@@ -37,9 +37,10 @@ func TestLoadDefaults(t *testing.T) {
 			GRPCAddr:    "127.0.0.1:50051",
 			MetricsAddr: ":9101",
 			CQL: config.CQL{
-				Hosts:       []string{"127.0.0.1:9042"},
-				Keyspace:    "ordersys",
-				Consistency: "QUORUM",
+				Hosts:             []string{"127.0.0.1:9042"},
+				Keyspace:          "ordersys",
+				Consistency:       "QUORUM",
+				SerialConsistency: "SERIAL",
 			},
 			OTLPEndpoint:     "127.0.0.1:4317",
 			TraceSampleRatio: 1.0,
@@ -84,7 +85,11 @@ func TestLoadOverrides(t *testing.T) {
 		{"secret", map[string]string{"ORDERSYS_CQL_PASSWORD": "hunter2"},
 			func(c commandConfig) bool { return c.CQL.Password == "hunter2" }},
 		{"nested keyspace", map[string]string{"ORDERSYS_CQL_KEYSPACE": "ks1", "ORDERSYS_CQL_LOCAL_DC": "dc1"},
-			func(c commandConfig) bool { return c.CQL.Keyspace == "ks1" && c.CQL.LocalDC == "dc1" }},
+			func(c commandConfig) bool {
+				return c.CQL.Keyspace == "ks1" && c.CQL.LocalDC == "dc1" && c.CQL.SerialConsistency == "SERIAL"
+			}},
+		{"serial consistency", map[string]string{"ORDERSYS_CQL_SERIAL_CONSISTENCY": "LOCAL_SERIAL"},
+			func(c commandConfig) bool { return c.CQL.SerialConsistency == "LOCAL_SERIAL" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,10 +16,16 @@ type SessionConfig struct {
 	Keyspace string
 	// Username and Password enable password authentication when Username is set.
 	Username, Password string
-	// LocalDC, when set, keeps requests in that datacenter (DC-aware, token-aware routing).
+	// LocalDC, when set, keeps requests in that datacenter (DC-aware, token-aware routing). It
+	// changes routing only, never a consistency level.
 	LocalDC string
 	// Consistency for reads and writes, e.g. "QUORUM" or "LOCAL_QUORUM".
 	Consistency string
+	// SerialConsistency is the consistency of the Paxos phase of lightweight transactions (the
+	// conditional appends, the intents, the leases): "SERIAL" (default) or "LOCAL_SERIAL".
+	// LOCAL_SERIAL lets two data centers each commit a conflicting transaction: only for a
+	// deployment that writes from one data center at a time.
+	SerialConsistency string
 	// Timeout per request (default 10s).
 	Timeout time.Duration
 }
@@ -39,16 +45,17 @@ func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
 	c.ConnectTimeout = 10 * time.Second
 	c.WriteTimeout = c.Timeout
 	cons := gocql.Quorum
+	var err error
 	if cfg.Consistency != "" {
-		var err error
 		if cons, err = gocql.ParseConsistencyWrapper(strings.ToUpper(cfg.Consistency)); err != nil {
 			return nil, fmt.Errorf("cql: consistency %q: %w", cfg.Consistency, err)
 		}
 	}
 	c.Consistency = cons
-	c.SerialConsistency = gocql.Serial
+	if c.SerialConsistency, err = serialConsistency(cfg.SerialConsistency); err != nil {
+		return nil, err
+	}
 	if cfg.LocalDC != "" {
-		c.SerialConsistency = gocql.LocalSerial
 		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(cfg.LocalDC))
 	} else {
 		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
@@ -60,6 +67,23 @@ func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
 	// may be retried by the driver.
 	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
 	return c, nil
+}
+
+// DefaultSerialConsistency is the serial consistency when none is configured.
+const DefaultSerialConsistency = "SERIAL"
+
+// serialConsistency parses a serial consistency name (empty: DefaultSerialConsistency).
+func serialConsistency(name string) (gocql.SerialConsistency, error) {
+	if name == "" {
+		name = DefaultSerialConsistency
+	}
+	switch strings.ToUpper(name) {
+	case "SERIAL":
+		return gocql.Serial, nil
+	case "LOCAL_SERIAL":
+		return gocql.LocalSerial, nil
+	}
+	return 0, fmt.Errorf("cql: serial consistency %q: want SERIAL or LOCAL_SERIAL", name)
 }
 
 // Connect opens a session.

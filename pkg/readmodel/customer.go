@@ -157,16 +157,16 @@ func (t CustomerTables) Get(ctx context.Context, customerID string) (*customer.C
 	c := customer.New(id.String())
 	c.Email, c.FirstName, c.LastName, c.Phone = customer.Email(email), first, last, customer.PhoneNumber(phone)
 	if c.Addresses, err = decodeAddresses(addresses); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.PaymentMethods, err = decodePaymentMethods(payments); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.Tier, err = customer.ParseTier(tier); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	if c.Status, err = parseCustomerStatus(status); err != nil {
-		return nil, fmt.Errorf("customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("customer %s: %w: %w", customerID, ErrUnreadableRow, err)
 	}
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
 	c.SetVersion(*version)
@@ -176,7 +176,11 @@ func (t CustomerTables) Get(ctx context.Context, customerID string) (*customer.C
 // Save writes the customer's row.
 func (t CustomerTables) Save(ctx context.Context, c *customer.Customer) error {
 	if c == nil || c.Version() < 1 || c.Status == customer.StatusUnspecified {
-		return fmt.Errorf("save customer: no state to save")
+		return fmt.Errorf("save customer: %w", ErrNoState)
+	}
+	ts, err := versionTimestamp(c.Version())
+	if err != nil {
+		return fmt.Errorf("save customer %s: %w", c.AggregateID(), err)
 	}
 	id, err := uuidOf("customer_id", c.AggregateID())
 	if err != nil {
@@ -190,9 +194,9 @@ func (t CustomerTables) Save(ctx context.Context, c *customer.Customer) error {
 	if err != nil {
 		return fmt.Errorf("save customer %s: %w", c.AggregateID(), err)
 	}
-	err = t.s.Query(`INSERT INTO `+t.readModel+` (customer_id, email, first_name, last_name, phone, addresses, payment_methods, tier, status, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err = t.s.Query(`INSERT INTO `+t.readModel+` (customer_id, email, first_name, last_name, phone, addresses, payment_methods, tier, status, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
 		id, c.Email.String(), c.FirstName, c.LastName, c.Phone.String(), addresses, payments, c.Tier.String(), c.Status.String(),
-		c.Version(), ms(c.CreatedAt), ms(c.UpdatedAt)).WithContext(ctx).Exec()
+		c.Version(), ms(c.CreatedAt), ms(c.UpdatedAt), ts).WithContext(ctx).Exec()
 	if err != nil {
 		return fmt.Errorf("save customer %s v%d: %w", c.AggregateID(), c.Version(), err)
 	}

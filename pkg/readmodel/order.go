@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,11 +158,11 @@ func (r *orderRow) ghost() bool { return r.version == nil }
 func (r *orderRow) order() (Order, error) {
 	st, err := order.ParseStatus(r.status)
 	if err != nil {
-		return Order{}, fmt.Errorf("order %s: %w", r.orderID, err)
+		return Order{}, fmt.Errorf("order %s: %w: %w", r.orderID, ErrUnreadableRow, err)
 	}
 	items, err := decodeItems(r.items)
 	if err != nil {
-		return Order{}, fmt.Errorf("order %s: %w", r.orderID, err)
+		return Order{}, fmt.Errorf("order %s: %w: %w", r.orderID, ErrUnreadableRow, err)
 	}
 	o := order.New(r.orderID.String())
 	o.CustomerID = r.customerID.String()
@@ -195,14 +196,32 @@ func (t OrderTables) Get(ctx context.Context, orderID string) (Order, error) {
 	return r.order()
 }
 
+// orderColumns are the columns of an order row that come from the order itself (every column
+// but the customer details), in the order Save binds them.
+const orderColumns = `order_id, customer_id, status, items, total_cents, version, tracking_number, carrier, cancel_reason, delivery_signature, created_at, updated_at`
+
 // Save writes the order's new row to the three order tables in one logged batch (applied
-// entirely or not at all). prev is the row read before the change (nil for a new order): when
-// the status changed, the order's row under the old status is deleted. The caller is the single
-// writer of the order (one partition of the topic, processed in order).
-func (t OrderTables) Save(ctx context.Context, prev *Order, next Order) error {
+// entirely or not at all). prev is the row read before the change (nil for a new order) and
+// passed lists the statuses the order held between prev and next (after each event applied
+// before the last one, when a gap was healed): the order's rows under prev's status and under
+// every passed status other than next's are deleted.
+//
+// Every write carries a timestamp derived from next's version (the customer details one
+// derived from next.CustomerVersion, see writetime.go), so a write that lands after a newer
+// one changes nothing: a projector that lost its partition cannot move a row back, nor leave a
+// row under a status the order has left.
+func (t OrderTables) Save(ctx context.Context, prev *Order, next Order, passed ...order.Status) error {
 	o := next.State
 	if o == nil || o.Version() < 1 || o.Status == order.StatusUnspecified {
-		return fmt.Errorf("save order: no state to save")
+		return fmt.Errorf("save order: %w", ErrNoState)
+	}
+	ts, err := versionTimestamp(o.Version())
+	if err != nil {
+		return fmt.Errorf("save order %s: %w", o.AggregateID(), err)
+	}
+	dts, err := detailTimestamp(next.CustomerVersion)
+	if err != nil {
+		return fmt.Errorf("save order %s: %w", o.AggregateID(), err)
 	}
 	id, err := uuidOf("order_id", o.AggregateID())
 	if err != nil {
@@ -219,36 +238,82 @@ func (t OrderTables) Save(ctx context.Context, prev *Order, next Order) error {
 	created, updated := ms(o.CreatedAt), ms(o.UpdatedAt)
 	status := o.Status.String()
 	shard := StatusShard(o.AggregateID())
+	values := []any{id, cust, status, items, o.TotalCents, o.Version(), o.TrackingNumber, o.Carrier, o.CancelReason,
+		o.DeliverySignature, created, updated, ts}
+	details := []any{dts, next.CustomerEmail, next.CustomerName, next.CustomerVersion}
+	// The customer details are written only where they are not already: every row when they
+	// differ from prev's (or there is no prev), else only the row under a new status. (The
+	// three tables' details are always written together, so prev's stand for all of them.)
+	newDetails := prev == nil || prev.CustomerEmail != next.CustomerEmail || prev.CustomerName != next.CustomerName ||
+		prev.CustomerVersion != next.CustomerVersion
+	newStatusRow := prev == nil || prev.State == nil || prev.State.Status != o.Status
 	b := t.s.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	b.Query(`INSERT INTO `+t.readModel+` (`+orderSelect+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, cust, status, items, o.TotalCents, o.Version(), o.TrackingNumber, o.Carrier, o.CancelReason,
-		o.DeliverySignature, next.CustomerEmail, next.CustomerName, next.CustomerVersion, created, updated)
-	b.Query(`INSERT INTO `+t.byCustomer+` (`+orderSelect+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, cust, status, items, o.TotalCents, o.Version(), o.TrackingNumber, o.Carrier, o.CancelReason,
-		o.DeliverySignature, next.CustomerEmail, next.CustomerName, next.CustomerVersion, created, updated)
-	if prev != nil && prev.State != nil && prev.State.Status != o.Status && prev.State.Status != order.StatusUnspecified {
-		b.Query(`DELETE FROM `+t.byStatus+` WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
-			prev.State.Status.String(), shard, ms(prev.State.CreatedAt), id)
+	b.Query(`INSERT INTO `+t.readModel+` (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, values...)
+	b.Query(`INSERT INTO `+t.byCustomer+` (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, values...)
+	if newDetails {
+		b.Query(`UPDATE `+t.readModel+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE order_id = ?`,
+			append(details, id)...)
+		b.Query(`UPDATE `+t.byCustomer+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE customer_id = ? AND created_at = ? AND order_id = ?`,
+			append(details, cust, created, id)...)
 	}
-	b.Query(`INSERT INTO `+t.byStatus+` (shard, `+orderSelect+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		shard, id, cust, status, items, o.TotalCents, o.Version(), o.TrackingNumber, o.Carrier, o.CancelReason,
-		o.DeliverySignature, next.CustomerEmail, next.CustomerName, next.CustomerVersion, created, updated)
+	for _, st := range leftStatuses(prev, o.Status, passed) {
+		b.Query(`DELETE FROM `+t.byStatus+` USING TIMESTAMP ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
+			ts, st.String(), shard, created, id)
+	}
+	b.Query(`INSERT INTO `+t.byStatus+` (shard, `+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+		append([]any{shard}, values...)...)
+	if newDetails || newStatusRow {
+		b.Query(`UPDATE `+t.byStatus+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
+			append(details, status, shard, created, id)...)
+	}
 	if err := b.Exec(); err != nil {
 		return fmt.Errorf("save order %s v%d: %w", o.AggregateID(), o.Version(), err)
 	}
 	return nil
 }
 
+// ErrNoState is returned by Save for an order or customer without a state to write (no
+// version or no status): a caller's bug or an event history that does not create the
+// aggregate, never fixed by retrying.
+var ErrNoState = errors.New("no state to save")
+
+// ErrUnreadableRow is returned (wrapped) when a stored row cannot be decoded (an unknown status,
+// malformed JSON): reading it again gives the same answer.
+var ErrUnreadableRow = errors.New("read-model row cannot be decoded")
+
+// leftStatuses returns the statuses, other than now, that the order held in prev or passed
+// through: its rows under them are deleted.
+func leftStatuses(prev *Order, now order.Status, passed []order.Status) []order.Status {
+	var left []order.Status
+	add := func(st order.Status) {
+		if st == now || st == order.StatusUnspecified || slices.Contains(left, st) {
+			return
+		}
+		left = append(left, st)
+	}
+	if prev != nil && prev.State != nil {
+		add(prev.State.Status)
+	}
+	for _, st := range passed {
+		add(st)
+	}
+	return left
+}
+
 // SetCustomer writes the customer details c into the rows of the order o (as last read): its
 // order_read_model and orders_by_customer rows and its orders_by_status row under o's status.
 //
 // It runs beside the order's own writer (customer events are consumed on another partition), so
-// the order may have moved to another status meanwhile; the write under the old status then
-// leaves a row holding only customer columns (no version), which readers skip. SetCustomer
-// removes it: after writing it re-reads the order and, when the status changed, deletes the row
-// under the old status (statuses never come back).
+// the order may have moved to another status meanwhile. The details are written with a
+// timestamp derived from c.Version, below every order write's (writetime.go): details of an
+// older customer version never replace newer ones, and details written under a status the order
+// has left are covered by the deletion of that row, so they never show as a row.
 func (t OrderTables) SetCustomer(ctx context.Context, o Order, c Contact) error {
 	st := o.State
+	dts, err := detailTimestamp(c.Version)
+	if err != nil {
+		return fmt.Errorf("set customer details of order %s: %w", st.AggregateID(), err)
+	}
 	id, err := uuidOf("order_id", st.AggregateID())
 	if err != nil {
 		return err
@@ -260,24 +325,14 @@ func (t OrderTables) SetCustomer(ctx context.Context, o Order, c Contact) error 
 	created := ms(st.CreatedAt)
 	shard := StatusShard(st.AggregateID())
 	b := t.s.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	b.Query(`UPDATE `+t.readModel+` SET customer_email = ?, customer_name = ?, customer_version = ? WHERE order_id = ?`,
-		c.Email, c.Name, c.Version, id)
-	b.Query(`UPDATE `+t.byCustomer+` SET customer_email = ?, customer_name = ?, customer_version = ? WHERE customer_id = ? AND created_at = ? AND order_id = ?`,
-		c.Email, c.Name, c.Version, cust, created, id)
-	b.Query(`UPDATE `+t.byStatus+` SET customer_email = ?, customer_name = ?, customer_version = ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
-		c.Email, c.Name, c.Version, st.Status.String(), shard, created, id)
+	b.Query(`UPDATE `+t.readModel+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE order_id = ?`,
+		dts, c.Email, c.Name, c.Version, id)
+	b.Query(`UPDATE `+t.byCustomer+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE customer_id = ? AND created_at = ? AND order_id = ?`,
+		dts, c.Email, c.Name, c.Version, cust, created, id)
+	b.Query(`UPDATE `+t.byStatus+` USING TIMESTAMP ? SET customer_email = ?, customer_name = ?, customer_version = ? WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
+		dts, c.Email, c.Name, c.Version, st.Status.String(), shard, created, id)
 	if err := b.Exec(); err != nil {
 		return fmt.Errorf("set customer details of order %s: %w", st.AggregateID(), err)
-	}
-	now, err := t.Get(ctx, st.AggregateID())
-	if err != nil {
-		return fmt.Errorf("set customer details of order %s: re-read: %w", st.AggregateID(), err)
-	}
-	if now.State.Status != st.Status {
-		if err := t.s.Query(`DELETE FROM `+t.byStatus+` WHERE status = ? AND shard = ? AND created_at = ? AND order_id = ?`,
-			st.Status.String(), shard, created, id).WithContext(ctx).Exec(); err != nil {
-			return fmt.Errorf("set customer details of order %s: remove stale status row: %w", st.AggregateID(), err)
-		}
 	}
 	return nil
 }
@@ -308,8 +363,12 @@ func (t OrderTables) SaveContact(ctx context.Context, c Contact) error {
 	if err != nil {
 		return err
 	}
-	if err := t.s.Query(`INSERT INTO `+t.contacts+` (customer_id, email, name, version, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		id, c.Email, c.Name, c.Version, ms(c.UpdatedAt)).WithContext(ctx).Exec(); err != nil {
+	ts, err := versionTimestamp(c.Version)
+	if err != nil {
+		return fmt.Errorf("save contact %s: %w", c.CustomerID, err)
+	}
+	if err := t.s.Query(`INSERT INTO `+t.contacts+` (customer_id, email, name, version, updated_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+		id, c.Email, c.Name, c.Version, ms(c.UpdatedAt), ts).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("save contact %s v%d: %w", c.CustomerID, c.Version, err)
 	}
 	return nil

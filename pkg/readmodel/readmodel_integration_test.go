@@ -18,7 +18,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
-func newOrder(t *testing.T, id, customerID string, status order.Status, created time.Time, version int64) readmodel.Order {
+func newOrder(t testing.TB, id, customerID string, status order.Status, created time.Time, version int64) readmodel.Order {
 	t.Helper()
 	o := order.New(id)
 	o.CustomerID = customerID

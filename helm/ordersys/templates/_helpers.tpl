@@ -153,6 +153,7 @@ ORDERSYS_CQL_HOSTS: {{ join "," $v.cql.hosts | quote }}
 ORDERSYS_CQL_KEYSPACE: {{ $v.cql.keyspace | quote }}
 ORDERSYS_CQL_LOCAL_DC: {{ $v.cql.localDC | quote }}
 ORDERSYS_CQL_CONSISTENCY: {{ $v.cql.consistency | quote }}
+ORDERSYS_CQL_SERIAL_CONSISTENCY: {{ $v.cql.serialConsistency | quote }}
 ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
 ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
 ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}

@@ -117,7 +117,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 // connect opens the CQL session, retrying while the store does not answer.
 func connect(ctx context.Context, cfg Config, log *slog.Logger) (*gocql.Session, error) {
 	sc := cql.SessionConfig{Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username,
-		Password: cfg.CQL.Password, LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency}
+		Password: cfg.CQL.Password, LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency}
 	for attempt := 1; ; attempt++ {
 		s, err := cql.Connect(sc)
 		if err == nil {
@@ -266,7 +266,11 @@ func (r *Relay) source() relay.Source {
 			cons = gocql.Quorum
 		}
 		return cdcsource.New(cdcsource.Config{
-			Keyspace: r.cfg.CQL.Keyspace, ProgressTable: r.cfg.CDCProgressTable, ConfidenceWindow: r.cfg.SafetyWindow,
+			// The confidence window is not the poller's safety window: cdc$time is a client-side
+			// timestamp, so the library's own default (30 s) stays, and a backstop reader trails it
+			// by the rescan window.
+			Keyspace: r.cfg.CQL.Keyspace, ProgressTable: r.cfg.CDCProgressTable,
+			RescanLag: r.cfg.RescanWindow, RescanInterval: r.cfg.RescanInterval,
 			PollInterval: r.cfg.PollInterval, ChangeAgeLimit: r.cfg.StartLookback, Consistency: cons,
 		}, r.s, r.metrics, r.log)
 	}

@@ -29,10 +29,12 @@ type Config struct {
 	Source string `env:"ORDERSYS_RELAY_SOURCE" default:"outbox-poll"`
 	// PollInterval is the pause after a read that found nothing new.
 	PollInterval time.Duration `env:"ORDERSYS_RELAY_POLL_INTERVAL" default:"50ms"`
-	// SafetyWindow: rows younger than this are not read yet (writes that commit late).
+	// SafetyWindow: rows younger than this are not read yet (writes that commit late);
+	// outbox-poll only (scylla-cdc keeps the library's 30 s confidence window).
 	SafetyWindow time.Duration `env:"ORDERSYS_RELAY_SAFETY_WINDOW" default:"250ms"`
 	// RescanWindow is how far behind the second, slower cursor re-reads the outbox
-	// (outbox-poll); RescanInterval its pause when idle.
+	// (outbox-poll), or the backstop reader trails the main one (scylla-cdc); RescanInterval
+	// its pause when idle.
 	RescanWindow   time.Duration `env:"ORDERSYS_RELAY_RESCAN_WINDOW" default:"30s"`
 	RescanInterval time.Duration `env:"ORDERSYS_RELAY_RESCAN_INTERVAL" default:"1s"`
 	// BucketSkew is how long past a minute's end its outbox bucket is still read (clock skew

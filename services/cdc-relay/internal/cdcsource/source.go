@@ -11,7 +11,6 @@ package cdcsource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,8 +32,18 @@ type Config struct {
 	// ApplicationName keys the positions in the progress table (default cdc-relay).
 	ApplicationName string
 	// ConfidenceWindow is the library's safety window: changes younger than it are not read yet
-	// (default 250ms; the library's own default is 30s).
+	// (default DefaultConfidenceWindow, the library's own default). cdc$time is the writer's
+	// client-side timestamp, so a change can become visible later than its time says (clock
+	// skew, a GC pause between taking the timestamp and writing, a slow replica): the window
+	// must exceed that delay, or the change lands in a window already read.
 	ConfidenceWindow time.Duration
+	// RescanLag is how far behind the main reader the backstop reader reads (default 30s,
+	// ORDERSYS_RELAY_RESCAN_WINDOW): a second reader with its own positions and a confidence
+	// window of ConfidenceWindow + RescanLag hands over every change again; the sequencer drops
+	// what was published and publishes what the main reader missed. Negative disables it.
+	RescanLag time.Duration
+	// RescanInterval is the backstop reader's pause between queries (default 1s).
+	RescanInterval time.Duration
 	// PollInterval is the pause between queries of a stream batch (default 50ms).
 	PollInterval time.Duration
 	// ChangeAgeLimit is how far back the first start reads (default 24h, capped by the CDC TTL).
@@ -62,7 +71,13 @@ func New(cfg Config, s *gocql.Session, m *relay.Metrics, log *slog.Logger) *Sour
 		cfg.ApplicationName = "cdc-relay"
 	}
 	if cfg.ConfidenceWindow <= 0 {
-		cfg.ConfidenceWindow = 250 * time.Millisecond
+		cfg.ConfidenceWindow = DefaultConfidenceWindow
+	}
+	if cfg.RescanLag == 0 {
+		cfg.RescanLag = DefaultRescanLag
+	}
+	if cfg.RescanInterval <= 0 {
+		cfg.RescanInterval = time.Second
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
@@ -88,36 +103,97 @@ func New(cfg Config, s *gocql.Session, m *relay.Metrics, log *slog.Logger) *Sour
 // Name implements relay.Source.
 func (s *Source) Name() string { return "scylla-cdc" }
 
-// Run reads the CDC log until ctx ends or the library stops with an error.
-func (s *Source) Run(ctx context.Context, sink relay.Sink) error {
-	pm, err := scyllacdc.NewTableBackedProgressManager(s.s, s.cfg.Keyspace+"."+s.cfg.ProgressTable, s.cfg.ApplicationName)
-	if err != nil {
-		return fmt.Errorf("cdc progress table %s.%s: %w", s.cfg.Keyspace, s.cfg.ProgressTable, err)
+// Cursor names: the relay.Change.Cursor of what each reader hands over (and the cursor label
+// of the relay's metrics).
+const (
+	// MainCursor is the reader ConfidenceWindow behind now.
+	MainCursor = "scylla-cdc"
+	// RescanCursor is the backstop reader, RescanLag further behind.
+	RescanCursor = "scylla-cdc-rescan"
+)
+
+// DefaultConfidenceWindow is scylla-cdc-go's own default (AdvancedReaderConfig.setDefaults).
+const DefaultConfidenceWindow = 30 * time.Second
+
+// DefaultRescanLag is how far the backstop reader trails the main one by default.
+const DefaultRescanLag = 30 * time.Second
+
+// reader is one scylla-cdc-go reader of the source: its cursor, the application name its
+// positions are kept under, its confidence window and its pause between queries.
+type reader struct {
+	cursor, application string
+	window, interval    time.Duration
+}
+
+// readers returns the main reader and, unless disabled, the backstop.
+func (s *Source) readers() []reader {
+	out := []reader{{cursor: MainCursor, application: s.cfg.ApplicationName, window: s.cfg.ConfidenceWindow, interval: s.cfg.PollInterval}}
+	if s.cfg.RescanLag > 0 {
+		out = append(out, reader{cursor: RescanCursor, application: s.cfg.ApplicationName + "-rescan",
+			window: s.cfg.ConfidenceWindow + s.cfg.RescanLag, interval: s.cfg.RescanInterval})
 	}
-	f := &factory{src: s, sink: sink, consumers: map[*consumer]struct{}{}}
-	reader, err := scyllacdc.NewReader(ctx, &scyllacdc.ReaderConfig{
+	return out
+}
+
+// readerConfig is the library configuration of one reader.
+func (s *Source) readerConfig(r reader, pm scyllacdc.ProgressManager, f scyllacdc.ChangeConsumerFactory) *scyllacdc.ReaderConfig {
+	return &scyllacdc.ReaderConfig{
 		Session:               s.s,
 		TableNames:            []string{s.cfg.Keyspace + ".outbox_messages"},
 		Consistency:           s.cfg.Consistency,
 		ChangeConsumerFactory: f,
 		ProgressManager:       pm,
-		Logger:                logAdapter{s.log},
+		Logger:                logAdapter{s.log.With("cursor", r.cursor)},
 		Advanced: scyllacdc.AdvancedReaderConfig{
-			ConfidenceWindowSize:   s.cfg.ConfidenceWindow,
-			PostNonEmptyQueryDelay: s.cfg.PollInterval,
-			PostEmptyQueryDelay:    s.cfg.PollInterval,
+			ConfidenceWindowSize:   r.window,
+			PostNonEmptyQueryDelay: r.interval,
+			PostEmptyQueryDelay:    r.interval,
 			PostFailedQueryDelay:   time.Second,
 			QueryTimeWindowSize:    30 * time.Second,
 			ChangeAgeLimit:         s.cfg.ChangeAgeLimit,
 		},
-	})
+	}
+}
+
+// Run reads the CDC log with every reader until ctx ends or one of them stops with an error
+// (which stops the others).
+func (s *Source) Run(ctx context.Context, sink relay.Sink) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	readers := s.readers()
+	errs := make(chan error, len(readers))
+	for _, r := range readers {
+		go func() {
+			err := s.run(runCtx, r, sink)
+			cancel() // one stopped: stop the others (the relay restarts the source)
+			errs <- err
+		}()
+	}
+	first := <-errs // the reader that stopped first says why; the others were stopped by it
+	for range readers[1:] {
+		<-errs
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// run runs one reader until ctx ends or the library stops.
+func (s *Source) run(ctx context.Context, r reader, sink relay.Sink) error {
+	pm, err := scyllacdc.NewTableBackedProgressManager(s.s, s.cfg.Keyspace+"."+s.cfg.ProgressTable, r.application)
 	if err != nil {
-		return fmt.Errorf("start cdc reader on %s.outbox_messages: %w", s.cfg.Keyspace, err)
+		return fmt.Errorf("cdc progress table %s.%s: %w", s.cfg.Keyspace, s.cfg.ProgressTable, err)
+	}
+	f := &factory{src: s, sink: sink, cursor: r.cursor, consumers: map[*consumer]struct{}{}}
+	rd, err := scyllacdc.NewReader(ctx, s.readerConfig(r, pm, f))
+	if err != nil {
+		return fmt.Errorf("start cdc reader %s on %s.outbox_messages: %w", r.cursor, s.cfg.Keyspace, err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var once sync.Once
-	stop := func() { once.Do(reader.Stop) }
+	stop := func() { once.Do(rd.Stop) }
 	go func() {
 		<-runCtx.Done()
 		stop()
@@ -127,14 +203,14 @@ func (s *Source) Run(ctx context.Context, sink relay.Sink) error {
 		defer close(saverDone)
 		f.saveLoop(runCtx)
 	}()
-	err = reader.Run(runCtx)
+	err = rd.Run(runCtx)
 	cancel()
 	<-saverDone
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err == nil {
-		err = errors.New("cdc reader stopped")
+		err = fmt.Errorf("cdc reader %s stopped", r.cursor)
 	}
 	return err
 }
@@ -147,8 +223,9 @@ func (a logAdapter) Printf(format string, v ...interface{}) {
 
 // factory creates one consumer per CDC stream and saves their positions periodically.
 type factory struct {
-	src  *Source
-	sink relay.Sink
+	src    *Source
+	sink   relay.Sink
+	cursor string
 
 	mu        sync.Mutex
 	consumers map[*consumer]struct{}
@@ -188,7 +265,7 @@ func (f *factory) saveLoop(ctx context.Context) {
 			c.mu.Unlock()
 		}
 		if !oldest.IsZero() {
-			f.src.m.CheckpointAge.WithLabelValues("scylla-cdc").Set(time.Since(oldest).Seconds())
+			f.src.m.CheckpointAge.WithLabelValues(f.cursor).Set(time.Since(oldest).Seconds())
 		}
 	}
 }
@@ -217,13 +294,22 @@ type consumer struct {
 // Consume implements scyllacdc.ChangeConsumer: it hands each outbox row of the change to the
 // pipeline. An error stops the reader; the change's position is not saved, so it is read again.
 func (c *consumer) Consume(ctx context.Context, change scyllacdc.Change) error {
-	changes, skipped := Translate(FromChange(change))
+	return c.consume(ctx, FromChange(change))
+}
+
+// consume hands the outbox rows of one CDC change to the pipeline, labelled with the reader's
+// cursor, and tracks their settlement.
+func (c *consumer) consume(ctx context.Context, rows Rows) error {
+	changes, skipped := Translate(rows)
+	for _, ch := range changes {
+		ch.Cursor = c.f.cursor
+	}
 	m := c.f.src.m
-	m.RowsRead.WithLabelValues("scylla-cdc").Add(float64(len(changes)))
+	m.RowsRead.WithLabelValues(c.f.cursor).Add(float64(len(changes)))
 	if skipped > 0 {
 		c.f.src.log.Debug("scylla-cdc: skipped non-insert rows", "stream", c.stream, "rows", skipped)
 	}
-	mk := &cmark{t: change.Time, remaining: len(changes)}
+	mk := &cmark{t: rows.Time, remaining: len(changes)}
 	c.mu.Lock()
 	c.q = append(c.q, mk)
 	c.advance()

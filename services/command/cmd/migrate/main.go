@@ -73,7 +73,7 @@ func run(ctx context.Context) error {
 	version, err := cql.Migrate(ctx, cql.MigrateConfig{
 		Session: cql.SessionConfig{
 			Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-			LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+			LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
 		},
 		Profile:     profile,
 		Replication: cfg.Replication,

@@ -127,7 +127,7 @@ func loadConfig() (Config, *slog.Logger, error) {
 func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
 	session, err := cql.Connect(cql.SessionConfig{
 		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: %w", err)
@@ -230,6 +230,7 @@ func serve(ctx context.Context) error {
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
 		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
+	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,9 +20,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
-
-// commitTimeout bounds handing one processed offset to the reader's commit queue.
-const commitTimeout = 5 * time.Second
 
 // tracerName is the instrumentation scope of the projector's spans.
 const tracerName = "github.com/ordersys/ordersys/services/projector"
@@ -59,8 +56,12 @@ type ConsumerConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff caps the pause between retries (default 5s).
 	MaxRetryBackoff time.Duration
-	// PartitionBuffer is how many fetched messages wait per partition (default 256).
-	PartitionBuffer int
+	// StallAfter is how long one message may keep failing before its partition counts as
+	// stalled (projector_partition_stalled, health service HealthServiceProgress); default 30s,
+	// so a stall shows within StallAfter + 1.5 × MaxRetryBackoff.
+	StallAfter time.Duration
+	// Stalls receives the stalled partitions for the health service (nil: metric only).
+	Stalls *Stalls
 }
 
 // GroupID returns the consumer group of a projection version: <base>.<projection>.v<version>.
@@ -72,7 +73,9 @@ func GroupID(base, projection string, version int) string {
 // Consumer is a member of a consumer group that projects the messages of its partitions: each
 // partition in order on its own goroutine (so a slow or retried partition does not hold the
 // others back), committing a message's offset only after its read-model writes (or its dead
-// letter) are done.
+// letter) are done. A partition's worker stops as soon as the group's generation ends (a
+// rebalance may give the partition to another member), and the member rejoins only once every
+// worker has stopped (group.go).
 type Consumer struct {
 	cfg    ConsumerConfig
 	tracer trace.Tracer
@@ -93,108 +96,14 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	if cfg.MaxRetryBackoff <= 0 {
 		cfg.MaxRetryBackoff = 5 * time.Second
 	}
-	if cfg.PartitionBuffer <= 0 {
-		cfg.PartitionBuffer = 256
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
 	}
 	cfg.Logger = cfg.Logger.With("projection", cfg.Projection, "version", cfg.Version, "group", cfg.GroupID)
 	return &Consumer{
 		cfg:    cfg,
 		tracer: otel.Tracer(tracerName),
 		labels: []string{cfg.Projection, strconv.Itoa(cfg.Version)},
-	}
-}
-
-type topicPartition struct {
-	topic     string
-	partition int
-}
-
-// Run consumes until ctx ends, then stops the partition workers (a message being processed is
-// abandoned uncommitted and redelivered later), flushes the commits of the processed messages,
-// leaves the group and returns nil. It returns an error only when the reader cannot be used.
-func (c *Consumer) Run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.GroupID,
-		GroupTopics:    c.cfg.Topics,
-		StartOffset:    kafka.FirstOffset,
-		CommitInterval: c.cfg.CommitInterval,
-		MinBytes:       1,
-		MaxBytes:       10 << 20,
-		MaxWait:        250 * time.Millisecond,
-		// A reader that fails to reach the coordinator keeps trying; errors surface in logs.
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.cfg.Logger.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
-		WatchPartitionChanges: true,
-	})
-	c.cfg.Logger.Info("consumer started", "topics", c.cfg.Topics)
-
-	var wg sync.WaitGroup
-	workers := map[topicPartition]chan kafka.Message{}
-	defer func() {
-		for _, ch := range workers {
-			close(ch)
-		}
-		wg.Wait()
-		if err := r.Close(); err != nil {
-			c.cfg.Logger.Warn("close kafka reader", "err", err)
-		}
-		c.cfg.Logger.Info("consumer stopped")
-	}()
-
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.cfg.Logger.Warn("fetch message", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		tp := topicPartition{m.Topic, m.Partition}
-		ch, ok := workers[tp]
-		if !ok {
-			ch = make(chan kafka.Message, c.cfg.PartitionBuffer)
-			workers[tp] = ch
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.work(ctx, r, ch)
-			}()
-		}
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// work processes one partition's messages in order.
-func (c *Consumer) work(ctx context.Context, r *kafka.Reader, ch <-chan kafka.Message) {
-	for m := range ch {
-		if ctx.Err() != nil {
-			continue // drain: uncommitted, redelivered to the next owner
-		}
-		if !c.process(ctx, m) {
-			continue
-		}
-		// Not ctx: a message processed just before a stop must still be committed (the reader
-		// flushes pending commits when it closes, after every worker has returned). Bounded,
-		// because the commit queue is not drained while the group rebalances.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-		if err := r.CommitMessages(cctx, m); err != nil {
-			c.cfg.Logger.Warn("commit offset", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		}
-		cancel()
-		c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, strconv.Itoa(m.Partition)).
-			Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	}
 }
 
@@ -230,34 +139,50 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 			attribute.Int64("sequence", env.Sequence),
 		)
 	}
-	backoff := c.cfg.RetryBackoff
-	for {
-		var res Result
-		if err == nil {
-			res, err = c.cfg.Handler.Project(pctx, env)
+	if err != nil {
+		reason, _ := IsPoison(err)
+		return c.deadLetter(pctx, span, m, reason, err)
+	}
+	stall := c.stallWatch(m)
+	res, err := backoff.Retry(ctx, func() (Result, error) {
+		res, err := c.cfg.Handler.Project(pctx, env)
+		if err = classify(err); err != nil {
+			if _, ok := IsPoison(err); ok {
+				return res, backoff.Permanent(err)
+			}
 		}
-		if err == nil {
-			c.record(pctx, span, env, res)
-			return true
-		}
-		if reason, ok := IsPoison(err); ok {
-			return c.deadLetter(pctx, span, m, reason, err)
-		}
-		if ctx.Err() != nil {
-			span.SetStatus(codes.Error, "stopped before the message was projected")
-			return false
-		}
-		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+		return res, err
+	}, c.retryOptions(func(err error, next time.Duration) {
 		c.cfg.Logger.WarnContext(pctx, "projection failed, retrying", "topic", m.Topic, "partition", m.Partition,
-			"offset", m.Offset, "event", env.String(), "retry_in", backoff, "err", err)
+			"offset", m.Offset, "event", env.String(), "retry_in", next, "err", err)
 		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error())))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
-		err = nil
+		stall.failed()
+	})...)
+	stall.done()
+	if err == nil {
+		c.record(pctx, span, env, res)
+		return true
+	}
+	if reason, ok := IsPoison(err); ok {
+		return c.deadLetter(pctx, span, m, reason, err)
+	}
+	span.SetStatus(codes.Error, "stopped before the message was projected")
+	return false // ctx ended: the only way out of the retries
+}
+
+// retryOptions retries a transient failure with exponential backoff (RetryBackoff doubled up to
+// MaxRetryBackoff, jittered) until it succeeds, fails permanently or ctx ends; notify is called
+// before each pause, after the retry was counted.
+func (c *Consumer) retryOptions(notify func(error, time.Duration)) []backoff.RetryOption {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff, 2
+	return []backoff.RetryOption{
+		backoff.WithBackOff(b),
+		backoff.WithMaxElapsedTime(0), // transient means: it will pass; the stall watch makes it visible
+		backoff.WithNotify(func(err error, next time.Duration) {
+			c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
+			notify(err, next)
+		}),
 	}
 }
 
@@ -299,7 +224,8 @@ func (c *Consumer) record(ctx context.Context, span trace.Span, env es.Envelope,
 	}
 }
 
-// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends; it
+// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends (a
+// dead letter too large for the topic is sent without its value, see DeadLetters.Send); it
 // returns true once the message may be committed.
 func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Message, reason string, cause error) bool {
 	span.SetStatus(codes.Error, cause.Error())
@@ -311,28 +237,26 @@ func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Mess
 		seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
 		c.cfg.Decode.Undecodable(ctx, header(m, headerAggregateID), seq, header(m, headerEventID), reason, DLQTopic(m.Topic), cause)
 	}
-	backoff := c.cfg.RetryBackoff
-	for {
+	stall := c.stallWatch(m)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := c.cfg.DeadLetters.Send(ctx, c.cfg.Projection, m, reason, cause)
-		if err == nil || errors.Is(err, errRecordOnly) {
-			if err != nil {
-				c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
-			}
-			c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
-			return true
+		if errors.Is(err, errRecordOnly) {
+			return struct{}{}, backoff.Permanent(err) // published: sending again would not help
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.cfg.Metrics.Retries.WithLabelValues(c.labels...).Inc()
-		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, c.cfg.MaxRetryBackoff)
+		return struct{}{}, err
+	}, c.retryOptions(func(err error, next time.Duration) {
+		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", next)
+		stall.failed()
+	})...)
+	stall.done()
+	switch {
+	case errors.Is(err, errRecordOnly):
+		c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
+	case err != nil:
+		return false // ctx ended: the only other way out of the retries
 	}
+	c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
+	return true
 }
 
 func orUnknown(s string) string {

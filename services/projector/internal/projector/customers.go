@@ -44,7 +44,7 @@ func (h *CustomersHandler) Project(ctx context.Context, env es.Envelope) (Result
 	if dup {
 		return Result{Duplicate: true}, nil
 	}
-	types, err := applyAll(state, events)
+	types, err := applyAll(state, events, nil)
 	if err != nil {
 		return Result{}, err
 	}

@@ -29,7 +29,24 @@ const (
 	HeaderDLQProjection = "dlq_projection"
 	// HeaderDLQSource holds "<topic>/<partition>/<offset>" of the original message.
 	HeaderDLQSource = "dlq_source"
+	// HeaderDLQValueOmitted holds the size in bytes of the original value when the dead letter
+	// was too large to publish with it (the dead_letters table holds the value).
+	HeaderDLQValueOmitted = "dlq_value_omitted"
 )
+
+// tooLarge reports whether a write failed because the message is too large for the writer's
+// batch or for the broker, which no retry changes.
+func tooLarge(err error) bool {
+	var per kafka.WriteErrors // one error per message written (one here); it has no Unwrap
+	if errors.As(err, &per) {
+		for _, e := range per {
+			if tooLarge(e) {
+				return true
+			}
+		}
+	}
+	return errors.As(err, new(kafka.MessageTooLargeError)) || errors.Is(err, kafka.MessageSizeTooLarge)
+}
 
 // DLQSuffix is appended to a topic's name to get the projector's dead-letter topic.
 const DLQSuffix = ".projector.dlq"
@@ -84,6 +101,13 @@ func (d *DeadLetters) Send(ctx context.Context, projection string, m kafka.Messa
 		kafka.Header{Key: HeaderDLQSource, Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))},
 	)
 	err := d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers})
+	if tooLarge(err) {
+		// The dlq_* headers can push a message that fitted its topic past the writer's batch
+		// limit (1 MiB) or the broker's message.max.bytes: that never changes on a retry. Send
+		// it without its value; the dead_letters row below keeps the whole envelope.
+		headers = append(headers, kafka.Header{Key: HeaderDLQValueOmitted, Value: []byte(strconv.Itoa(len(m.Value)))})
+		err = d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Headers: headers})
+	}
 	if err != nil {
 		return fmt.Errorf("publish dead letter to %s: %w", topic, err)
 	}

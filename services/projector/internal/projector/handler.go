@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
 // Result says what projecting one message did.
@@ -47,7 +50,25 @@ const (
 	ReasonUnappliable = "unappliable"
 	// ReasonGapUnhealable: the events before it are missing from (or unreadable in) the event store.
 	ReasonGapUnhealable = "gap_unhealable"
+	// ReasonUnreadableRow: the aggregate's read-model row cannot be decoded.
+	ReasonUnreadableRow = "unreadable_row"
 )
+
+// classify decides, once for every handler, whether an error is permanent (a *PoisonError:
+// retrying gives the same answer) or transient (store or broker unavailable, timeouts).
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, new(*PoisonError)):
+		return err
+	case errors.Is(err, readmodel.ErrUnreadableRow):
+		return poison(ReasonUnreadableRow, err)
+	case errors.Is(err, readmodel.ErrNoState), errors.Is(err, es.ErrInvalidArgument):
+		return poison(ReasonUnappliable, err)
+	}
+	return err
+}
 
 // PoisonError is a message that can never be projected: it goes to the DLQ and the partition
 // moves on.
@@ -88,28 +109,21 @@ type healer struct {
 // errors are returned as they are (transient); a stored event that cannot be decoded, or events
 // still missing after the retries, are poison.
 func (h healer) load(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
-	pause := h.backoff
-	for attempt := 1; ; attempt++ {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.Multiplier, b.RandomizationFactor = h.backoff, 2, 0
+	return backoff.Retry(ctx, func() ([]es.Envelope, error) {
 		envs, err := h.src.LoadRange(ctx, aggregateID, from, to)
-		if err != nil {
-			if errors.Is(err, es.ErrUnavailable) || ctx.Err() != nil {
-				return nil, err
-			}
-			return nil, poison(ReasonGapUnhealable, fmt.Errorf("read %s#%d..%d from the event store: %w", aggregateID, from, to, err))
-		}
-		if dense(envs, from, to) {
-			return envs, nil
-		}
-		if attempt >= h.attempts {
+		switch {
+		case err != nil && (errors.Is(err, es.ErrUnavailable) || ctx.Err() != nil):
+			return nil, backoff.Permanent(err) // transient for the caller, which retries the message
+		case err != nil:
+			return nil, backoff.Permanent(poison(ReasonGapUnhealable, fmt.Errorf("read %s#%d..%d from the event store: %w", aggregateID, from, to, err)))
+		case !dense(envs, from, to):
+			// Retried: an append may be visible to the relay before a read here sees it.
 			return nil, poison(ReasonGapUnhealable, fmt.Errorf("event store holds %d of the events %s#%d..%d", len(envs), aggregateID, from, to))
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(pause):
-		}
-		pause *= 2
-	}
+		return envs, nil
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(uint(h.attempts)), backoff.WithMaxElapsedTime(0))
 }
 
 func dense(envs []es.Envelope, from, to int64) bool {
@@ -143,12 +157,16 @@ func (h healer) plan(ctx context.Context, version int64, env es.Envelope) (event
 	return append(missing, env), len(missing), false, nil
 }
 
-// applyAll applies the events to the aggregate in order; a refusal is poison.
-func applyAll(a es.Aggregate, events []es.Envelope) ([]string, error) {
+// applyAll applies the events to the aggregate in order, calling after (when not nil) with
+// each event's index once it is applied; a refusal is poison.
+func applyAll(a es.Aggregate, events []es.Envelope, after func(i int)) ([]string, error) {
 	types := make([]string, 0, len(events))
-	for _, e := range events {
+	for i, e := range events {
 		if err := es.ApplyEnvelope(a, e); err != nil {
 			return nil, poison(ReasonUnappliable, err)
+		}
+		if after != nil {
+			after(i)
 		}
 		types = append(types, e.EventType)
 	}

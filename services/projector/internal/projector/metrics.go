@@ -24,6 +24,9 @@ type Metrics struct {
 	// ConsumerLag is the number of messages behind the partition's high-water mark, per topic and
 	// partition, as of the last message processed.
 	ConsumerLag *prometheus.GaugeVec
+	// Stalled is 1 while a partition cannot progress (one message has kept failing for the
+	// consumer's StallAfter), per topic and partition.
+	Stalled *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered, for tests
@@ -57,9 +60,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "projector_consumer_lag", Help: "Messages behind the partition's high-water mark as of the last message processed.",
 		}, append(labels, "topic", "partition")),
+		Stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "projector_partition_stalled", Help: "1 while a partition cannot progress: one message has kept failing (transiently) for the stall threshold (30s).",
+		}, append(labels, "topic", "partition")),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Applied, m.Duplicates, m.GapsHealed, m.HealedEvents, m.DeadLetters, m.Retries, m.EventLag, m.ConsumerLag)
+		reg.MustRegister(m.Applied, m.Duplicates, m.GapsHealed, m.HealedEvents, m.DeadLetters, m.Retries, m.EventLag, m.ConsumerLag, m.Stalled)
 	}
 	return m
 }

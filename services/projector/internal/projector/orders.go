@@ -77,7 +77,15 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, env es.Envelope) (Resu
 		}
 		return Result{Duplicate: true}, nil
 	}
-	types, err := applyAll(state, events)
+	// The statuses the order passes through before the last event: a healed gap may skip one,
+	// and its row must go too (a late write by a former owner of the partition may have put it
+	// there).
+	var passed []order.Status
+	types, err := applyAll(state, events, func(i int) {
+		if i < len(events)-1 {
+			passed = append(passed, state.Status)
+		}
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,7 +105,7 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, env es.Envelope) (Resu
 			return Result{}, err
 		}
 	}
-	if err := h.tables.Save(ctx, prev, next); err != nil {
+	if err := h.tables.Save(ctx, prev, next, passed...); err != nil {
 		return Result{}, err
 	}
 	if err := h.syncCustomer(ctx, next); err != nil {

@@ -48,6 +48,8 @@ type Config struct {
 	RetireGrace time.Duration
 	// CommitInterval is passed to the consumers (default 250ms).
 	CommitInterval time.Duration
+	// StallAfter is passed to the consumers (default DefaultStallAfter).
+	StallAfter time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +96,9 @@ type Deps struct {
 	Decode *grpcx.DecodeWatch
 	// Logger receives progress and failures.
 	Logger *slog.Logger
+	// Stalls reports partitions that cannot progress on the health service
+	// HealthServiceProgress (nil: only the metric).
+	Stalls *Stalls
 }
 
 // NewHandler returns the handler that builds version v of a projection.
@@ -128,6 +133,8 @@ func NewProjectionConsumer(cfg Config, d Deps, projection string, v int) (*Consu
 		Decode:         d.Decode,
 		Logger:         d.Logger,
 		CommitInterval: cfg.CommitInterval,
+		StallAfter:     cfg.StallAfter,
+		Stalls:         d.Stalls,
 	}), nil
 }
 

@@ -103,7 +103,7 @@ func run(ctx context.Context) error {
 
 	session, err := cql.Connect(cql.SessionConfig{
 		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency,
+		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
 	})
 	if err != nil {
 		return fmt.Errorf("database: %w", err)

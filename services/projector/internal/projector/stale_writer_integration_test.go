@@ -1,0 +1,161 @@
+package projector_test
+
+import (
+	"testing"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+	"github.com/ordersys/ordersys/services/projector/internal/projector"
+)
+
+// staleWrite is what a worker that lost its partition in a rebalance does late: it read the
+// row at prev, applied env, and its write lands only now.
+func staleWrite(t *testing.T, e *env, tables readmodel.OrderTables, prev readmodel.Order, env es.Envelope) {
+	t.Helper()
+	cp := *prev.State
+	if err := es.ApplyEnvelope(&cp, env); err != nil {
+		t.Fatal(err)
+	}
+	next := prev
+	next.State = &cp
+	if err := tables.Save(e.ctx(), &prev, next); err != nil {
+		t.Fatalf("late write of v%d: %v", cp.Version(), err)
+	}
+}
+
+// project applies envelopes through the handler as the partition's current owner does.
+func project(t *testing.T, e *env, h projector.Handler, envs ...es.Envelope) {
+	t.Helper()
+	for _, env := range envs {
+		if _, err := h.Project(e.ctx(), env); err != nil {
+			t.Fatalf("project %s: %v", env, err)
+		}
+	}
+}
+
+// assertOnlyListedUnder checks the order's row version and that it is listed under its status
+// and under no other.
+func assertOnlyListedUnder(t *testing.T, e *env, tables readmodel.OrderTables, id string, version int64, st order.Status) {
+	t.Helper()
+	got, err := tables.Get(e.ctx(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Version() != version || got.State.Status != st {
+		t.Errorf("order_read_model: v%d %s, want v%d %s", got.State.Version(), got.State.Status, version, st)
+	}
+	byCustomer, err := tables.ListByCustomer(e.ctx(), got.State.CustomerID, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range byCustomer.Orders {
+		if o.State.AggregateID() == id && (o.State.Version() != version || o.State.Status != st) {
+			t.Errorf("orders_by_customer: v%d %s, want v%d %s", o.State.Version(), o.State.Status, version, st)
+		}
+	}
+	for s := order.StatusCreated; s <= order.StatusCancelled; s++ {
+		p, err := tables.ListByStatus(e.ctx(), s, 50, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range p.Orders {
+			if o.State.AggregateID() != id {
+				continue
+			}
+			if s != st {
+				t.Errorf("orders_by_status: listed under %s (row v%d), the order is %s", s, o.State.Version(), st)
+			} else if o.State.Version() != version {
+				t.Errorf("orders_by_status %s: row v%d, want v%d", s, o.State.Version(), version)
+			}
+		}
+	}
+}
+
+// TestLateWriteOfAFormerOwnerNeverMovesARowBack is finding 2 of issue 11: a worker whose
+// partition was revoked writes version 6 (SHIPPED) after the new owner wrote version 7
+// (DELIVERED). The row must stay at 7 in all three tables, and the order must not be listed as
+// SHIPPED (a delivered order gets no later event that would heal it).
+func TestLateWriteOfAFormerOwnerNeverMovesARowBack(t *testing.T) {
+	e := newEnv(t)
+	_, custEvents := e.newCustomer("Ada", "Lovelace", "ada@example.com")
+	o, envs := e.newOrder(custEvents[0].AggregateID, 1)
+	for q := range 3 {
+		envs = append(envs, e.append(o, order.OrderItemsUpdated{Items: []order.Item{{ProductID: gocql.TimeUUID().String(), Quantity: int32(q + 2), UnitPriceCents: 100}}, TotalCents: int64(q+2) * 100})...)
+	}
+	envs = append(envs, e.append(o, order.OrderConfirmed{})...)
+	envs = append(envs, e.append(o, order.OrderShipped{TrackingNumber: "TN-6", Carrier: "UPS"})...)
+	envs = append(envs, e.append(o, order.OrderDelivered{Signature: "A. L."})...)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	h := projector.NewOrdersHandler(tables, e.store)
+	project(t, e, h, custEvents...)
+	project(t, e, h, envs[:5]...)
+
+	v5, err := tables.Get(e.ctx(), o.AggregateID()) // the former owner reads v5 …
+	if err != nil {
+		t.Fatal(err)
+	}
+	project(t, e, h, envs[5:]...)         // … the new owner writes v6 and v7 …
+	staleWrite(t, e, tables, v5, envs[5]) // … and the former owner's v6 lands last.
+	assertOnlyListedUnder(t, e, tables, o.AggregateID(), 7, order.StatusDelivered)
+}
+
+// TestLateWriteAcrossAHealedGapLeavesNoStatusRow: the new owner heals a gap across the status
+// the former owner's late write puts the order in (v1 CREATED → v3 SHIPPED, healing v2
+// CONFIRMED, while the former owner writes v2 CONFIRMED late). No CONFIRMED row may stay.
+func TestLateWriteAcrossAHealedGapLeavesNoStatusRow(t *testing.T) {
+	e := newEnv(t)
+	o, envs := e.newOrder(gocql.TimeUUID().String(), 1)
+	envs = append(envs, e.append(o, order.OrderConfirmed{})...)
+	envs = append(envs, e.append(o, order.OrderShipped{TrackingNumber: "TN-3", Carrier: "DHL"})...)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	h := projector.NewOrdersHandler(tables, e.store)
+	project(t, e, h, envs[0])
+
+	v1, err := tables.Get(e.ctx(), o.AggregateID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	project(t, e, h, envs[2]) // gap: v2 healed from the event store
+	staleWrite(t, e, tables, v1, envs[1])
+	assertOnlyListedUnder(t, e, tables, o.AggregateID(), 3, order.StatusShipped)
+}
+
+// TestOlderCustomerDetailsNeverReplaceNewerOnes: a fan-out of customer version 1 that lands
+// after the one of version 2 leaves the details of version 2.
+func TestOlderCustomerDetailsNeverReplaceNewerOnes(t *testing.T) {
+	e := newEnv(t)
+	custID := gocql.TimeUUID().String()
+	o, envs := e.newOrder(custID, 1)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	project(t, e, projector.NewOrdersHandler(tables, e.store), envs...)
+	row, err := tables.Get(e.ctx(), o.AggregateID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := readmodel.Contact{CustomerID: custID, Email: "new@example.com", Name: "Ada King", Version: 2}
+	older := readmodel.Contact{CustomerID: custID, Email: "old@example.com", Name: "Ada Lovelace", Version: 1}
+	for _, c := range []readmodel.Contact{newer, older} {
+		if err := tables.SetCustomer(e.ctx(), row, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := tables.Get(e.ctx(), o.AggregateID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CustomerEmail != newer.Email || got.CustomerName != newer.Name || got.CustomerVersion != 2 {
+		t.Fatalf("customer details %q %q v%d, want those of version 2", got.CustomerEmail, got.CustomerName, got.CustomerVersion)
+	}
+	p, err := tables.ListByStatus(e.ctx(), order.StatusCreated, 50, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range p.Orders {
+		if l.State.AggregateID() == o.AggregateID() && l.CustomerEmail != newer.Email {
+			t.Fatalf("orders_by_status row holds %q, want %q", l.CustomerEmail, newer.Email)
+		}
+	}
+}
