@@ -28,8 +28,9 @@ func TestUnknownOutcomeThenRetryGetsFirstOutcome(t *testing.T) {
 	ps := proxy.Session(t, e.keyspace, time.Second)
 	s := startServer(t, cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second}), ps, app.Options{})
 
+	customer := registerCustomer(t, defaultServer(t)) // outside the proxy: only the order's batch is held
 	id, cmdID := ids.New(), ids.New()
-	req := &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: ids.New(), Items: items(2), CommandId: cmdID}
+	req := &ordersv1.CreateOrderRequest{OrderId: id, CustomerId: customer, Items: items(2), CommandId: cmdID}
 	held, release := proxy.HoldNextBatch()
 	_, err := s.oc.CreateOrder(ctx, req)
 	select {
