@@ -57,7 +57,7 @@ type ConsumerConfig struct {
 	// MaxRetryBackoff caps the pause between retries (default 5s).
 	MaxRetryBackoff time.Duration
 	// StallAfter is how long one message may keep failing before its partition counts as
-	// stalled (projector_partition_stalled, health service HealthServiceProgress); default 30s,
+	// stalled (ordersys_projector_partition_stalled, health service HealthServiceProgress); default 30s,
 	// so a stall shows within StallAfter + 1.5 × MaxRetryBackoff.
 	StallAfter time.Duration
 	// Stalls receives the stalled partitions for the health service (nil: metric only).

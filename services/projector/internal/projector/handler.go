@@ -38,7 +38,7 @@ type EventSource interface {
 	LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error)
 }
 
-// Poison reasons: the dlq_reason header and the reason label of projector_dead_letters_total.
+// Poison reasons: the dlq_reason header and the reason label of ordersys_projector_dead_letters_total.
 const (
 	// ReasonUndecodable: the message value is not an orders.v1.EventEnvelope.
 	ReasonUndecodable = "undecodable"

@@ -35,33 +35,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	labels := []string{"projection", "version"}
 	m := &Metrics{
 		Applied: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_events_applied_total", Help: "Events applied to a read model, including events healed from the event store.",
+			Name: "ordersys_projector_events_applied_total", Help: "Events applied to a read model, including events healed from the event store.",
 		}, append(labels, "event_type")),
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_duplicates_total", Help: "Messages skipped because their sequence was already applied.",
+			Name: "ordersys_projector_duplicates_total", Help: "Messages skipped because their sequence was already applied.",
 		}, labels),
 		GapsHealed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_gaps_healed_total", Help: "Sequence gaps filled from the event store before applying a message.",
+			Name: "ordersys_projector_gaps_healed_total", Help: "Sequence gaps filled from the event store before applying a message.",
 		}, labels),
 		HealedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_healed_events_total", Help: "Events read from the event store to fill gaps.",
+			Name: "ordersys_projector_healed_events_total", Help: "Events read from the event store to fill gaps.",
 		}, labels),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_dead_letters_total", Help: "Messages sent to the projection's dead-letter topic, by reason.",
+			Name: "ordersys_projector_dead_letters_total", Help: "Messages sent to the projection's dead-letter topic, by reason.",
 		}, append(labels, "reason")),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projector_retries_total", Help: "Transient failures (store or broker unavailable) retried before a message could be processed.",
+			Name: "ordersys_projector_retries_total", Help: "Transient failures (store or broker unavailable) retried before a message could be processed.",
 		}, labels),
 		EventLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "projector_event_lag_seconds",
+			Name:    "ordersys_projector_event_lag_seconds",
 			Help:    "Time from the event (its occurred_at) to its application to the read model.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800},
 		}, labels),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "projector_consumer_lag", Help: "Messages behind the partition's high-water mark as of the last message processed.",
+			Name: "ordersys_projector_consumer_lag_messages", Help: "Messages behind the partition's high-water mark as of the last message processed.",
 		}, append(labels, "topic", "partition")),
 		Stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "projector_partition_stalled", Help: "1 while a partition cannot progress: one message has kept failing (transiently) for the stall threshold (30s).",
+			Name: "ordersys_projector_partition_stalled", Help: "1 while a partition cannot progress: one message has kept failing (transiently) for the stall threshold (30s).",
 		}, append(labels, "topic", "partition")),
 	}
 	if reg != nil {

@@ -145,7 +145,7 @@ func TestOversizedDeadLetterIsPublishedWithoutItsValue(t *testing.T) {
 
 // TestStalledPartitionShowsInMetricAndHealth: a message that keeps failing transiently (the
 // table version it writes does not exist) stalls its partition; that shows in
-// projector_partition_stalled and the health service ordersys.projector.progress, and both
+// ordersys_projector_partition_stalled and the health service ordersys.projector.progress, and both
 // clear once the message goes through.
 func TestStalledPartitionShowsInMetricAndHealth(t *testing.T) {
 	e := newEnv(t)
