@@ -83,6 +83,9 @@ func TestOrdersysctl(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &h) != nil || len(h.Events) != 1 || h.Events[0].EventType != "OrderCreated" {
 		t.Errorf("order history -o json: exit %d\n%s", code, out)
 	}
+	if out, code := ctl("republish", "-topic", "e2e-republish-"+order[:8], order); code != 0 || !strings.Contains(out, "1 aggregates  1 events") || !strings.Contains(out, "done") {
+		t.Errorf("republish of one order: exit %d\n%s", code, out)
+	}
 	if out, code := ctl("order", "get", ids.New()); code != 3 {
 		t.Errorf("order get of an unknown order: exit %d, want 3 (not found)\n%s", code, out)
 	}

@@ -674,6 +674,172 @@ func (*DiscardDeadLetterResponse) Descriptor() ([]byte, []int) {
 	return file_orders_v1_relay_admin_proto_rawDescGZIP(), []int{10}
 }
 
+// RepublishEventsRequest is the input of RepublishEvents.
+type RepublishEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the run: its position is saved under this name, and running the same job again
+	// resumes after the last aggregate it finished. Required unless aggregate_ids is set.
+	// Rules: optional; at most 100 characters.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The topic that receives every event; empty means each aggregate type's event topic.
+	// Rules: optional; at most 249 characters.
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// At most this many events a second; 0 means 1000.
+	// Rules: 0 to 1000000.
+	RatePerSecond int32 `protobuf:"varint,3,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
+	// Only these aggregates (no walk, no saved position); empty means every aggregate.
+	// Rules: 0 to 1000 items.
+	AggregateIds  []string `protobuf:"bytes,4,rep,name=aggregate_ids,json=aggregateIds,proto3" json:"aggregate_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepublishEventsRequest) Reset() {
+	*x = RepublishEventsRequest{}
+	mi := &file_orders_v1_relay_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepublishEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepublishEventsRequest) ProtoMessage() {}
+
+func (x *RepublishEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_relay_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepublishEventsRequest.ProtoReflect.Descriptor instead.
+func (*RepublishEventsRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_relay_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RepublishEventsRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *RepublishEventsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *RepublishEventsRequest) GetRatePerSecond() int32 {
+	if x != nil {
+		return x.RatePerSecond
+	}
+	return 0
+}
+
+func (x *RepublishEventsRequest) GetAggregateIds() []string {
+	if x != nil {
+		return x.AggregateIds
+	}
+	return nil
+}
+
+// RepublishEventsResponse is one progress report of a running re-publication.
+type RepublishEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Aggregates and events published so far by this call.
+	Aggregates int64 `protobuf:"varint,1,opt,name=aggregates,proto3" json:"aggregates,omitempty"`
+	Events     int64 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	// Share of the token ring walked (0 to 1) and the estimated time left.
+	Fraction        float64 `protobuf:"fixed64,3,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	EventsPerSecond float64 `protobuf:"fixed64,4,opt,name=events_per_second,json=eventsPerSecond,proto3" json:"events_per_second,omitempty"`
+	EtaSeconds      int64   `protobuf:"varint,5,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
+	// Set on the last message.
+	Done          bool `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepublishEventsResponse) Reset() {
+	*x = RepublishEventsResponse{}
+	mi := &file_orders_v1_relay_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepublishEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepublishEventsResponse) ProtoMessage() {}
+
+func (x *RepublishEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_relay_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepublishEventsResponse.ProtoReflect.Descriptor instead.
+func (*RepublishEventsResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_relay_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RepublishEventsResponse) GetAggregates() int64 {
+	if x != nil {
+		return x.Aggregates
+	}
+	return 0
+}
+
+func (x *RepublishEventsResponse) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *RepublishEventsResponse) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *RepublishEventsResponse) GetEventsPerSecond() float64 {
+	if x != nil {
+		return x.EventsPerSecond
+	}
+	return 0
+}
+
+func (x *RepublishEventsResponse) GetEtaSeconds() int64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
+
+func (x *RepublishEventsResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_orders_v1_relay_admin_proto protoreflect.FileDescriptor
 
 const file_orders_v1_relay_admin_proto_rawDesc = "" +
@@ -723,13 +889,29 @@ const file_orders_v1_relay_admin_proto_rawDesc = "" +
 	"\x18DiscardDeadLetterRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\"\x1b\n" +
-	"\x19DiscardDeadLetterResponse2\xd8\x03\n" +
+	"\x19DiscardDeadLetterResponse\"\x8d\x01\n" +
+	"\x16RepublishEventsRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12&\n" +
+	"\x0frate_per_second\x18\x03 \x01(\x05R\rratePerSecond\x12#\n" +
+	"\raggregate_ids\x18\x04 \x03(\tR\faggregateIds\"\xce\x01\n" +
+	"\x17RepublishEventsResponse\x12\x1e\n" +
+	"\n" +
+	"aggregates\x18\x01 \x01(\x03R\n" +
+	"aggregates\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x03R\x06events\x12\x1a\n" +
+	"\bfraction\x18\x03 \x01(\x01R\bfraction\x12*\n" +
+	"\x11events_per_second\x18\x04 \x01(\x01R\x0feventsPerSecond\x12\x1f\n" +
+	"\veta_seconds\x18\x05 \x01(\x03R\n" +
+	"etaSeconds\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done2\xb4\x04\n" +
 	"\x11RelayAdminService\x12U\n" +
 	"\x0eGetRelayStatus\x12 .orders.v1.GetRelayStatusRequest\x1a!.orders.v1.GetRelayStatusResponse\x12X\n" +
 	"\x0fListDeadLetters\x12!.orders.v1.ListDeadLettersRequest\x1a\".orders.v1.ListDeadLettersResponse\x12R\n" +
 	"\rGetDeadLetter\x12\x1f.orders.v1.GetDeadLetterRequest\x1a .orders.v1.GetDeadLetterResponse\x12^\n" +
 	"\x11RedriveDeadLetter\x12#.orders.v1.RedriveDeadLetterRequest\x1a$.orders.v1.RedriveDeadLetterResponse\x12^\n" +
-	"\x11DiscardDeadLetter\x12#.orders.v1.DiscardDeadLetterRequest\x1a$.orders.v1.DiscardDeadLetterResponseB\x9e\x01\n" +
+	"\x11DiscardDeadLetter\x12#.orders.v1.DiscardDeadLetterRequest\x1a$.orders.v1.DiscardDeadLetterResponse\x12Z\n" +
+	"\x0fRepublishEvents\x12!.orders.v1.RepublishEventsRequest\x1a\".orders.v1.RepublishEventsResponse0\x01B\x9e\x01\n" +
 	"\rcom.orders.v1B\x0fRelayAdminProtoP\x01Z7github.com/ordersys/ordersys/pkg/gen/orders/v1;ordersv1\xa2\x02\x03OXX\xaa\x02\tOrders.V1\xca\x02\tOrders\\V1\xe2\x02\x15Orders\\V1\\GPBMetadata\xea\x02\n" +
 	"Orders::V1b\x06proto3"
 
@@ -745,7 +927,7 @@ func file_orders_v1_relay_admin_proto_rawDescGZIP() []byte {
 	return file_orders_v1_relay_admin_proto_rawDescData
 }
 
-var file_orders_v1_relay_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_orders_v1_relay_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_orders_v1_relay_admin_proto_goTypes = []any{
 	(*GetRelayStatusRequest)(nil),     // 0: orders.v1.GetRelayStatusRequest
 	(*GetRelayStatusResponse)(nil),    // 1: orders.v1.GetRelayStatusResponse
@@ -758,12 +940,14 @@ var file_orders_v1_relay_admin_proto_goTypes = []any{
 	(*RedriveDeadLetterResponse)(nil), // 8: orders.v1.RedriveDeadLetterResponse
 	(*DiscardDeadLetterRequest)(nil),  // 9: orders.v1.DiscardDeadLetterRequest
 	(*DiscardDeadLetterResponse)(nil), // 10: orders.v1.DiscardDeadLetterResponse
-	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
+	(*RepublishEventsRequest)(nil),    // 11: orders.v1.RepublishEventsRequest
+	(*RepublishEventsResponse)(nil),   // 12: orders.v1.RepublishEventsResponse
+	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
 }
 var file_orders_v1_relay_admin_proto_depIdxs = []int32{
 	4,  // 0: orders.v1.ListDeadLettersResponse.dead_letters:type_name -> orders.v1.DeadLetter
-	11, // 1: orders.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
-	11, // 2: orders.v1.DeadLetter.redriven_at:type_name -> google.protobuf.Timestamp
+	13, // 1: orders.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
+	13, // 2: orders.v1.DeadLetter.redriven_at:type_name -> google.protobuf.Timestamp
 	4,  // 3: orders.v1.GetDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
 	4,  // 4: orders.v1.RedriveDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
 	0,  // 5: orders.v1.RelayAdminService.GetRelayStatus:input_type -> orders.v1.GetRelayStatusRequest
@@ -771,13 +955,15 @@ var file_orders_v1_relay_admin_proto_depIdxs = []int32{
 	5,  // 7: orders.v1.RelayAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
 	7,  // 8: orders.v1.RelayAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
 	9,  // 9: orders.v1.RelayAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
-	1,  // 10: orders.v1.RelayAdminService.GetRelayStatus:output_type -> orders.v1.GetRelayStatusResponse
-	3,  // 11: orders.v1.RelayAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
-	6,  // 12: orders.v1.RelayAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
-	8,  // 13: orders.v1.RelayAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
-	10, // 14: orders.v1.RelayAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
+	11, // 10: orders.v1.RelayAdminService.RepublishEvents:input_type -> orders.v1.RepublishEventsRequest
+	1,  // 11: orders.v1.RelayAdminService.GetRelayStatus:output_type -> orders.v1.GetRelayStatusResponse
+	3,  // 12: orders.v1.RelayAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
+	6,  // 13: orders.v1.RelayAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
+	8,  // 14: orders.v1.RelayAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
+	10, // 15: orders.v1.RelayAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
+	12, // 16: orders.v1.RelayAdminService.RepublishEvents:output_type -> orders.v1.RepublishEventsResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -794,7 +980,7 @@ func file_orders_v1_relay_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_relay_admin_proto_rawDesc), len(file_orders_v1_relay_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	RelayAdminService_GetDeadLetter_FullMethodName     = "/orders.v1.RelayAdminService/GetDeadLetter"
 	RelayAdminService_RedriveDeadLetter_FullMethodName = "/orders.v1.RelayAdminService/RedriveDeadLetter"
 	RelayAdminService_DiscardDeadLetter_FullMethodName = "/orders.v1.RelayAdminService/DiscardDeadLetter"
+	RelayAdminService_RepublishEvents_FullMethodName   = "/orders.v1.RelayAdminService/RepublishEvents"
 )
 
 // RelayAdminServiceClient is the client API for RelayAdminService service.
@@ -46,6 +47,11 @@ type RelayAdminServiceClient interface {
 	RedriveDeadLetter(ctx context.Context, in *RedriveDeadLetterRequest, opts ...grpc.CallOption) (*RedriveDeadLetterResponse, error)
 	// DiscardDeadLetter deletes a dead letter that is not to be re-driven.
 	DiscardDeadLetter(ctx context.Context, in *DiscardDeadLetterRequest, opts ...grpc.CallOption) (*DiscardDeadLetterResponse, error)
+	// RepublishEvents publishes the events of the event store again, every aggregate (walking
+	// the token ring, resumable by job) or the chosen ones, each aggregate's events in sequence
+	// order with the usual key and headers, at a bounded rate; it streams its progress and ends
+	// when done. Consumers drop what they already have by sequence.
+	RepublishEvents(ctx context.Context, in *RepublishEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RepublishEventsResponse], error)
 }
 
 type relayAdminServiceClient struct {
@@ -106,6 +112,25 @@ func (c *relayAdminServiceClient) DiscardDeadLetter(ctx context.Context, in *Dis
 	return out, nil
 }
 
+func (c *relayAdminServiceClient) RepublishEvents(ctx context.Context, in *RepublishEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RepublishEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RelayAdminService_ServiceDesc.Streams[0], RelayAdminService_RepublishEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RepublishEventsRequest, RepublishEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RelayAdminService_RepublishEventsClient = grpc.ServerStreamingClient[RepublishEventsResponse]
+
 // RelayAdminServiceServer is the server API for RelayAdminService service.
 // All implementations must embed UnimplementedRelayAdminServiceServer
 // for forward compatibility.
@@ -126,6 +151,11 @@ type RelayAdminServiceServer interface {
 	RedriveDeadLetter(context.Context, *RedriveDeadLetterRequest) (*RedriveDeadLetterResponse, error)
 	// DiscardDeadLetter deletes a dead letter that is not to be re-driven.
 	DiscardDeadLetter(context.Context, *DiscardDeadLetterRequest) (*DiscardDeadLetterResponse, error)
+	// RepublishEvents publishes the events of the event store again, every aggregate (walking
+	// the token ring, resumable by job) or the chosen ones, each aggregate's events in sequence
+	// order with the usual key and headers, at a bounded rate; it streams its progress and ends
+	// when done. Consumers drop what they already have by sequence.
+	RepublishEvents(*RepublishEventsRequest, grpc.ServerStreamingServer[RepublishEventsResponse]) error
 	mustEmbedUnimplementedRelayAdminServiceServer()
 }
 
@@ -150,6 +180,9 @@ func (UnimplementedRelayAdminServiceServer) RedriveDeadLetter(context.Context, *
 }
 func (UnimplementedRelayAdminServiceServer) DiscardDeadLetter(context.Context, *DiscardDeadLetterRequest) (*DiscardDeadLetterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DiscardDeadLetter not implemented")
+}
+func (UnimplementedRelayAdminServiceServer) RepublishEvents(*RepublishEventsRequest, grpc.ServerStreamingServer[RepublishEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method RepublishEvents not implemented")
 }
 func (UnimplementedRelayAdminServiceServer) mustEmbedUnimplementedRelayAdminServiceServer() {}
 func (UnimplementedRelayAdminServiceServer) testEmbeddedByValue()                           {}
@@ -262,6 +295,17 @@ func _RelayAdminService_DiscardDeadLetter_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RelayAdminService_RepublishEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RepublishEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RelayAdminServiceServer).RepublishEvents(m, &grpc.GenericServerStream[RepublishEventsRequest, RepublishEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RelayAdminService_RepublishEventsServer = grpc.ServerStreamingServer[RepublishEventsResponse]
+
 // RelayAdminService_ServiceDesc is the grpc.ServiceDesc for RelayAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,6 +334,12 @@ var RelayAdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RelayAdminService_DiscardDeadLetter_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "RepublishEvents",
+			Handler:       _RelayAdminService_RepublishEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "orders/v1/relay_admin.proto",
 }

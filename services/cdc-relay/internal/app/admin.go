@@ -23,9 +23,10 @@ import (
 // (AdminServer) and for the `cdc-relay dlq` subcommands, which reach the store directly for when
 // no relay runs.
 type Admin struct {
-	cfg Config
-	dls *store.DeadLetters
-	pub *okafka.Publisher
+	cfg     Config
+	session *gocql.Session
+	dls     *store.DeadLetters
+	pub     *okafka.Publisher
 }
 
 // NewAdmin connects to the store and prepares a publisher. Close it when done.
@@ -42,7 +43,7 @@ func NewAdmin(cfg Config) (*Admin, func(), error) {
 
 // newAdmin is an Admin on an open session and publisher (the running relay's).
 func newAdmin(cfg Config, s *gocql.Session, pub *okafka.Publisher) *Admin {
-	return &Admin{cfg: cfg, dls: store.NewDeadLetters(s), pub: pub}
+	return &Admin{cfg: cfg, session: s, dls: store.NewDeadLetters(s), pub: pub}
 }
 
 // DeadLetters returns up to limit dead letters of each of the topics (every configured event

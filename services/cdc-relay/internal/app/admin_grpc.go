@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
@@ -28,6 +29,7 @@ var breakerStates = []string{"closed", "half-open", "open"}
 type AdminServer struct {
 	ordersv1.UnimplementedRelayAdminServiceServer
 	admin   *Admin
+	events  *cql.EventStore
 	metrics prometheus.Gatherer
 	owner   string
 }
@@ -35,9 +37,9 @@ type AdminServer struct {
 var _ ordersv1.RelayAdminServiceServer = (*AdminServer)(nil)
 
 // NewAdminServer returns the admin service of the relay replica owner, reading its state from
-// metrics (the registry the relay's metrics are registered on).
-func NewAdminServer(admin *Admin, metrics prometheus.Gatherer, owner string) *AdminServer {
-	return &AdminServer{admin: admin, metrics: metrics, owner: owner}
+// metrics (the registry the relay's metrics are registered on) and re-publishing from events.
+func NewAdminServer(admin *Admin, events *cql.EventStore, metrics prometheus.Gatherer, owner string) *AdminServer {
+	return &AdminServer{admin: admin, events: events, metrics: metrics, owner: owner}
 }
 
 // GetRelayStatus reports the replica's lease, breaker and counters.
@@ -159,4 +161,34 @@ func deadLetterToProto(dl *store.DeadLetter, withBytes bool) *ordersv1.DeadLette
 		out.Envelope = dl.Envelope
 	}
 	return out
+}
+
+// RepublishEvents publishes events of the event store again, streaming the progress.
+func (s *AdminServer) RepublishEvents(req *ordersv1.RepublishEventsRequest, stream ordersv1.RelayAdminService_RepublishEventsServer) error {
+	var v es.Violations
+	checkTopic(&v, req.GetTopic())
+	if n := utf8.RuneCountInString(req.GetJob()); n > 100 {
+		v.Addf("job", "must be at most 100 characters, got %d", n)
+	}
+	if r := req.GetRatePerSecond(); r > 1_000_000 {
+		v.Addf("rate_per_second", "must be at most 1000000, got %d", r)
+	}
+	if n := len(req.GetAggregateIds()); n > 1000 {
+		v.Addf("aggregate_ids", "must hold at most 1000 items, got %d", n)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	var sendErr error
+	err := s.admin.Republish(stream.Context(), s.events, RepublishRequest{Job: req.GetJob(), Topic: req.GetTopic(),
+		Rate: int(req.GetRatePerSecond()), AggregateIDs: req.GetAggregateIds()}, func(p RepublishProgress) {
+		if sendErr == nil {
+			sendErr = stream.Send(&ordersv1.RepublishEventsResponse{Aggregates: p.Aggregates, Events: p.Events, Fraction: p.Fraction,
+				EventsPerSecond: p.Rate, EtaSeconds: int64(p.ETA.Seconds()), Done: p.Done})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return sendErr
 }

@@ -91,7 +91,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 		}
 	}
 	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
-	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), registry, r.Owner()))
+	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), r.events, registry, r.Owner()))
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Add(1)

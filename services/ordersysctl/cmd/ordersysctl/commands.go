@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ var commands = map[string]command{
 	"dlq discard":   dlqOne("discard"),
 	"order get":     orderGet,
 	"order history": orderHistory,
+	"republish":     republish,
 }
 
 // print writes m as JSON (-o json) or calls table.
@@ -201,4 +203,45 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// republish re-publishes events from the event store, printing a progress line per report.
+func republish(ctx context.Context, o options, args []string) error {
+	fs := flag.NewFlagSet("republish", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	job := fs.String("job", "", "name of the run (resumes when run again)")
+	topic := fs.String("topic", "", "target topic (default: each aggregate type's event topic)")
+	rate := fs.Int("rate", 0, "events per second (default 1000)")
+	if err := fs.Parse(args); err != nil || (*job == "" && fs.NArg() == 0) {
+		return fmt.Errorf("%w: republish -job J [-topic T] [-rate N] [AGGREGATE_ID...]", errUsage)
+	}
+	conn, err := o.dial(o.relay)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// A re-publication outlives the default call deadline.
+	ctx = context.WithoutCancel(ctx)
+	stream, err := ordersv1.NewRelayAdminServiceClient(conn).RepublishEvents(ctx, &ordersv1.RepublishEventsRequest{
+		Job: *job, Topic: *topic, RatePerSecond: int32(*rate), AggregateIds: fs.Args()})
+	if err != nil {
+		return err
+	}
+	for {
+		p, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if o.output == "json" {
+			if err := o.print(p, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(o.stdout, "%5.1f%%  %d aggregates  %d events  %.0f events/s  ETA %s%s\n", 100*p.GetFraction(), p.GetAggregates(),
+			p.GetEvents(), p.GetEventsPerSecond(), time.Duration(p.GetEtaSeconds())*time.Second, map[bool]string{true: "  done"}[p.GetDone()])
+	}
 }

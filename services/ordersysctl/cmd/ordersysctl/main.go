@@ -5,6 +5,7 @@
 //	ordersysctl dlq show|redrive|discard [-topic T] ID
 //	ordersysctl order get ID
 //	ordersysctl order history [-limit N] ID
+//	ordersysctl republish -job J [-topic T] [-rate N] [AGGREGATE_ID...]
 //
 // Global flags (before the command) name the services and the TLS and token settings; -o json
 // prints protobuf JSON for scripts. Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not
@@ -48,6 +49,9 @@ commands:
   dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
   order get ID                              an order's read model (query service)
   order history [-limit N] ID               an order's events (query service)
+  republish -job J [-topic T] [-rate N] [ID...]
+                                            publish the event store again (every aggregate, resumable
+                                            by job, or the given ones), with progress
   version                                   this build
 
 flags:`
@@ -92,7 +96,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, buildinfo.String("ordersysctl"))
 		return exitOK
 	}
-	cmd, ok := commands[rest[0]+" "+first(rest[1:])]
+	cmd, args := commands[rest[0]+" "+first(rest[1:])], rest[min(2, len(rest)):]
+	ok := cmd != nil
+	if !ok { // a one-word command
+		cmd, ok = commands[rest[0]]
+		args = rest[1:]
+	}
 	if !ok {
 		fmt.Fprintf(stderr, "ordersysctl: unknown command %q\n\n", strings.Join(rest, " "))
 		fs.Usage()
@@ -100,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	err := cmd(ctx, o, rest[2:])
+	err := cmd(ctx, o, args)
 	return report(stderr, err)
 }
 

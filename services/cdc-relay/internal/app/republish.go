@@ -1,0 +1,232 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/es"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
+)
+
+// Defaults of a re-publication.
+const (
+	// DefaultRepublishRate bounds the events published per second when the request sets none.
+	DefaultRepublishRate = 1000
+	// republishPage is how many aggregates one page of the token walk lists.
+	republishPage = 100
+	// republishCheckpointPrefix names a job's row in relay_checkpoints.
+	republishCheckpointPrefix = "republish:"
+)
+
+// RepublishRequest says what to publish again from the event store.
+type RepublishRequest struct {
+	// Job names the run; its position is saved under this name, so running the same job again
+	// resumes after the last aggregate it finished.
+	Job string
+	// Topic receives every event; empty means each aggregate type's configured topic.
+	Topic string
+	// Rate bounds the events published per second (0: DefaultRepublishRate).
+	Rate int
+	// AggregateIDs, when set, limits the run to these aggregates (no token walk, no position).
+	AggregateIDs []string
+	// PageSize is how many aggregates a page of the walk lists, the unit of saved progress
+	// (0: 100).
+	PageSize int
+}
+
+// RepublishProgress is reported after each page of aggregates.
+type RepublishProgress struct {
+	// Aggregates and Events done so far in this run.
+	Aggregates, Events int64
+	// Fraction of the token ring walked (0 to 1), the basis of ETA.
+	Fraction float64
+	// Rate is the events per second so far; ETA the estimated time left.
+	Rate float64
+	ETA  time.Duration
+	// Done is set on the last report.
+	Done bool
+}
+
+// Republish publishes the events of the event store again (every aggregate, in token order, or
+// the chosen ones), each aggregate's events in sequence order with the usual key and headers,
+// at most req.Rate events a second. The job's position is saved after each page, so a run that
+// was stopped (or crashed) resumes where it was; an aggregate whose page was not finished is
+// published again, duplicates that consumers drop by sequence. progress is called after each
+// page and at the end.
+func (a *Admin) Republish(ctx context.Context, events *cql.EventStore, req RepublishRequest, progress func(RepublishProgress)) error {
+	if err := a.checkRepublish(req); err != nil {
+		return err
+	}
+	rate := req.Rate
+	if rate <= 0 {
+		rate = DefaultRepublishRate
+	}
+	r := &republisher{a: a, events: events, req: req, interval: time.Second / time.Duration(rate), start: time.Now(), progress: progress}
+	if err := r.ensureTopic(ctx); err != nil {
+		return err
+	}
+	if len(req.AggregateIDs) > 0 {
+		for _, id := range req.AggregateIDs {
+			if err := r.aggregate(ctx, ids.Canonical(id)); err != nil {
+				return err
+			}
+		}
+		r.report(1, true)
+		return nil
+	}
+	cps := store.NewCheckpoints(a.session)
+	name := republishCheckpointPrefix + req.Job
+	after := cql.MinToken
+	if cp, ok, err := cps.Load(ctx, name, 0); err != nil {
+		return err
+	} else if ok {
+		after = cp.Bucket // the token of the last aggregate finished
+	}
+	for {
+		page, last, err := events.Aggregates(ctx, after, cmp.Or(req.PageSize, republishPage))
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			r.report(1, true)
+			return nil
+		}
+		for _, id := range page {
+			if err := r.aggregate(ctx, id); err != nil {
+				return err
+			}
+		}
+		if err := cps.Save(ctx, name, 0, store.Checkpoint{Bucket: last}); err != nil {
+			return err
+		}
+		after = last
+		r.report(cql.TokenFraction(last), false)
+	}
+}
+
+func (a *Admin) checkRepublish(req RepublishRequest) error {
+	var v es.Violations
+	switch {
+	case req.Job == "" && len(req.AggregateIDs) == 0:
+		v.Add("job", "is required (it names the run, so that it can resume)")
+	case strings.ContainsAny(req.Job, " \t\n"):
+		v.Add("job", "must not contain spaces")
+	}
+	if req.Rate < 0 {
+		v.Addf("rate_per_second", "must not be negative, got %d", req.Rate)
+	}
+	for i, id := range req.AggregateIDs {
+		if !ids.Valid(ids.Canonical(id)) {
+			v.Addf(fmt.Sprintf("aggregate_ids[%d]", i), "%s, got %q", ids.Reason, id)
+		}
+	}
+	return v.Err()
+}
+
+// republisher is one run of Republish.
+type republisher struct {
+	a        *Admin
+	events   *cql.EventStore
+	req      RepublishRequest
+	interval time.Duration
+	start    time.Time
+	next     time.Time
+	progress func(RepublishProgress)
+	done     RepublishProgress
+}
+
+// ensureTopic creates the target topic (or the configured event topics) when missing.
+func (r *republisher) ensureTopic(ctx context.Context) error {
+	cfg := r.a.cfg
+	topics := []string{cfg.OrderTopic, cfg.CustomerTopic}
+	if r.req.Topic != "" {
+		topics = []string{r.req.Topic}
+	}
+	var specs []okafka.TopicSpec
+	for _, t := range topics {
+		specs = append(specs, okafka.EventTopic(t, cfg.Partitions, cfg.ReplicationFactor, cfg.RetentionMs))
+	}
+	if err := okafka.EnsureTopics(ctx, cfg.Kafka.Brokers, specs...); err != nil {
+		return fmt.Errorf("%w: topics %v: %w", es.ErrUnavailable, topics, err)
+	}
+	return nil
+}
+
+// aggregate publishes every event of one aggregate, in sequence order, within the rate.
+func (r *republisher) aggregate(ctx context.Context, id string) error {
+	envs, err := r.events.LoadRaw(ctx, id, 1, 1<<62)
+	if err != nil {
+		return err
+	}
+	msgs := make([]kafkago.Message, 0, len(envs))
+	for _, env := range envs {
+		value, err := codec.MarshalEnvelope(env)
+		if err != nil {
+			return fmt.Errorf("re-publish %s: %w", env, err)
+		}
+		topic := r.req.Topic
+		if topic == "" {
+			topic = r.a.cfg.TopicFor(env.AggregateType)
+		}
+		msgs = append(msgs, kafkago.Message{Topic: topic, Key: []byte(env.AggregateID), Value: value,
+			Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)})
+	}
+	// One call per aggregate keeps its events in order on their partition (a failed call is
+	// sent again whole: duplicates, never a reordering); the pause after it keeps the rate.
+	publish := func() (struct{}, error) {
+		for i, err := range r.a.pub.Publish(ctx, msgs) {
+			if err != nil {
+				err = fmt.Errorf("re-publish %s#%d: %w", id, envs[i].Sequence, err)
+				if okafka.IsPermanent(err) {
+					return struct{}{}, backoff.Permanent(err)
+				}
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	}
+	if _, err := backoff.Retry(ctx, publish, backoff.WithBackOff(backoff.NewExponentialBackOff()),
+		backoff.WithMaxElapsedTime(time.Minute)); err != nil {
+		return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
+	}
+	r.done.Aggregates++
+	r.done.Events += int64(len(msgs))
+	if r.next.IsZero() {
+		r.next = time.Now()
+	}
+	r.next = r.next.Add(time.Duration(len(msgs)) * r.interval)
+	if wait := time.Until(r.next); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// report sends the progress so far.
+func (r *republisher) report(fraction float64, done bool) {
+	if r.progress == nil {
+		return
+	}
+	p := r.done
+	p.Fraction, p.Done = fraction, done
+	if el := time.Since(r.start); el > 0 {
+		p.Rate = float64(p.Events) / el.Seconds()
+		if fraction > 0 && fraction < 1 {
+			p.ETA = time.Duration(float64(el) * (1 - fraction) / fraction).Round(time.Second)
+		}
+	}
+	r.progress(p)
+}
