@@ -110,6 +110,11 @@ func TestProjectsOrdersCustomersListsAndCustomerDetails(t *testing.T) {
 				return fmt.Errorf("customer list: order %s has customer %q", o.State.AggregateID(), o.CustomerName)
 			}
 		}
+		// The cancellation is projected on another partition than the name change: wait for
+		// it too, not only for the rows already listed.
+		if o, err := tables.Get(e.ctx(), o1.AggregateID()); err != nil || o.State.Status != order.StatusCancelled {
+			return fmt.Errorf("order %s not cancelled yet (%v)", o1.AggregateID(), err)
+		}
 		return nil
 	})
 	assertStatusList(t, tables, order.StatusCancelled, o1.AggregateID())
