@@ -1,0 +1,83 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/testinfra"
+)
+
+// BenchmarkRelayThroughput measures, in one run, events per second from outbox rows to a
+// consumer of the topic through the relay (default settings), beside a raw kafka-go producer
+// (the project's publisher: acks=all, Murmur2 keys, the relay's batch timeout) sending the same
+// envelopes, with the same headers, to a topic of its own, read by a consumer the same way.
+// b.N events are appended first (10 per order, outside the measurement). It reports both rates
+// and their ratio (the target is at least 0.7).
+//
+//	go test -run '^$' -bench BenchmarkRelayThroughput -benchtime 5000x ./internal/app/
+func BenchmarkRelayThroughput(b *testing.B) {
+	testinfra.Require(b)
+	e := newEnv(b, testinfra.KafkaBrokers())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var aggs []string
+	for n := 0; n < b.N; n += 10 {
+		id := uuid.NewString()
+		if _, err := e.appendOrder(ctx, id, 0, min(10, b.N-n)); err != nil {
+			b.Fatal(err)
+		}
+		aggs = append(aggs, id)
+	}
+	// The same envelopes, for the raw producer.
+	var msgs []kafkago.Message
+	raw := testinfra.TopicName(b, "raw")
+	for _, id := range aggs {
+		envs, err := e.store.LoadRaw(ctx, id, 1, 100)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, env := range envs {
+			value, err := codec.MarshalEnvelope(env)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs = append(msgs, kafkago.Message{Topic: raw, Key: []byte(env.AggregateID), Value: value,
+				Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)})
+		}
+	}
+	rawC := collect(b, e.brokers, raw)
+	relayC := collect(b, e.brokers, e.orderTopic)
+	b.ResetTimer()
+
+	// Raw: the publisher alone, in batches of 500 (what the relay reads per query).
+	start := time.Now()
+	pub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: e.brokers})
+	for i := 0; i < len(msgs); i += 500 {
+		for _, err := range pub.Publish(ctx, msgs[i:min(i+500, len(msgs))]) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	rawC.waitDistinct(b, len(msgs), 5*time.Minute)
+	rawRate := float64(len(msgs)) / time.Since(start).Seconds()
+	_ = pub.Close()
+
+	// The relay: from its start (leadership included) to the last event read from the topic.
+	start = time.Now()
+	e.startInProcess("bench", map[string]string{"ORDERSYS_KAFKA_PARTITIONS": "3"})
+	relayC.waitDistinct(b, len(msgs), 5*time.Minute)
+	relayRate := float64(len(msgs)) / time.Since(start).Seconds()
+	b.StopTimer()
+
+	b.ReportMetric(relayRate, "relay_events/s")
+	b.ReportMetric(rawRate, "raw_events/s")
+	b.ReportMetric(relayRate/rawRate, "relay/raw")
+	b.ReportMetric(0, "ns/op")
+}
