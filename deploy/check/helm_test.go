@@ -45,6 +45,7 @@ type scenario struct {
 	relaySource    string
 	profile        string
 	noPDB          []string // components rendered without a PodDisruptionBudget
+	cqlTLSSecret   string   // the Secret of the CQL TLS files ("" = plaintext)
 }
 
 var base = scenario{hpa: true, networkPolicy: true, userKey: "username", passKey: "password",
@@ -62,6 +63,7 @@ var scenarios = map[string]scenario{
 	}),
 	"hpa-off-values.yaml":        with(func(s *scenario) { s.hpa, s.noPDB = false, []string{"query"} }),
 	"servicemonitor-values.yaml": with(func(s *scenario) { s.serviceMonitor = true }),
+	"cql-tls-values.yaml":        with(func(s *scenario) { s.cqlTLSSecret = "cql-tls" }),
 }
 
 // helmBin is the helm that `make helm-tools` (deploy/helm-tools.sh) builds, or $HELM.
@@ -322,6 +324,7 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 			env := resolveEnv(t, r, sc, ctr)
 			checkEnvNames(t, ordersysNames(env), c.serviceEnv(name), c.optional(name))
 			checkSecretSources(t, c, env)
+			checkCQLTLS(t, sc, spec, ctr, env)
 			if got, want := env["ORDERSYS_GRPC_ADDR"].value, fmt.Sprintf("0.0.0.0:%d", entry.GRPCPort); got != want {
 				t.Errorf("ORDERSYS_GRPC_ADDR = %q, want %q", got, want)
 			}
@@ -440,6 +443,7 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 		env := resolveEnv(t, r, sc, ctr)
 		checkEnvNames(t, ordersysNames(env), c.jobEnv("migrate"), c.optional("migrate"))
 		checkSecretSources(t, c, env)
+		checkCQLTLS(t, sc, spec, ctr, env)
 		if got := env["ORDERSYS_CQL_PROFILE"].value; got != sc.profile {
 			t.Errorf("ORDERSYS_CQL_PROFILE = %q, want %q", got, sc.profile)
 		}
@@ -699,4 +703,33 @@ func ptrValue(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// cqlTLSDir is where the chart mounts the Secret of cql.tls.existingSecret.
+const cqlTLSDir = "/etc/ordersys/cql-tls"
+
+// checkCQLTLS checks that a pod reaches the cluster over TLS exactly when the scenario names a
+// Secret: the Secret mounted read-only at cqlTLSDir and the TLS variables pointing into it.
+func checkCQLTLS(t *testing.T, sc scenario, spec corev1.PodSpec, ctr corev1.Container, env map[string]envSource) {
+	t.Helper()
+	var mounted, fromSecret bool
+	for _, m := range ctr.VolumeMounts {
+		if m.MountPath == cqlTLSDir {
+			mounted = m.ReadOnly
+			for _, v := range spec.Volumes {
+				if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == sc.cqlTLSSecret {
+					fromSecret = true
+				}
+			}
+		}
+	}
+	ca := env["ORDERSYS_CQL_TLS_CA_FILE"].value
+	switch {
+	case sc.cqlTLSSecret != "" && (!mounted || !fromSecret):
+		t.Errorf("Secret %s not mounted read-only at %s", sc.cqlTLSSecret, cqlTLSDir)
+	case sc.cqlTLSSecret != "" && !strings.Contains(ca, cqlTLSDir+"/ca.crt"):
+		t.Errorf("ORDERSYS_CQL_TLS_CA_FILE = %s, want %s/ca.crt", ca, cqlTLSDir)
+	case sc.cqlTLSSecret == "" && mounted:
+		t.Errorf("%s mounted without cql.tls.existingSecret", cqlTLSDir)
+	}
 }

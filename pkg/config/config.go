@@ -63,6 +63,16 @@ type CQL struct {
 	// leases): SERIAL, or LOCAL_SERIAL only when a single data center writes at a time (with
 	// LOCAL_SERIAL, two data centers can both commit the same sequence).
 	SerialConsistency string `env:"ORDERSYS_CQL_SERIAL_CONSISTENCY" default:"SERIAL"`
+	// TLSCAFile, when set, turns TLS on: the nodes' certificates must chain to these CAs (PEM)
+	// and name the host dialled (unless TLSSkipHostVerification).
+	TLSCAFile string `env:"ORDERSYS_CQL_TLS_CA_FILE"`
+	// TLSCertFile and TLSKeyFile are a client certificate and key (PEM), for nodes that require
+	// client authentication; set, they turn TLS on too.
+	TLSCertFile string `env:"ORDERSYS_CQL_TLS_CERT_FILE"`
+	TLSKeyFile  string `env:"ORDERSYS_CQL_TLS_KEY_FILE"`
+	// TLSSkipHostVerification accepts node certificates that do not name the host (the chain is
+	// still verified): for clusters reached through addresses their certificates do not list.
+	TLSSkipHostVerification bool `env:"ORDERSYS_CQL_TLS_SKIP_HOST_VERIFICATION"`
 }
 
 // Kafka holds the Kafka connection settings. Only the services that talk to Kafka (cdc-relay,

@@ -1,11 +1,16 @@
 package cql
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/config"
 )
 
 // SessionConfig says how to reach the CQL cluster.
@@ -28,6 +33,33 @@ type SessionConfig struct {
 	SerialConsistency string
 	// Timeout per request (default 10s).
 	Timeout time.Duration
+	// TLS, when not nil, makes every connection TLS (see SessionTLS).
+	TLS *SessionTLS
+}
+
+// SessionTLS is how a session verifies the nodes (and, optionally, proves itself to them).
+type SessionTLS struct {
+	// CAFile holds the CA certificates (PEM) the nodes' certificates must chain to (empty:
+	// the system's roots).
+	CAFile string
+	// CertFile and KeyFile, when set, are the client certificate and key (PEM) for nodes that
+	// require client authentication.
+	CertFile, KeyFile string
+	// SkipHostVerification accepts a node certificate that does not name the host connected
+	// to (its chain is still verified). Off by default.
+	SkipHostVerification bool
+}
+
+// SessionConfigFrom is the session configuration of a service's CQL settings: the one place
+// that translates them (hosts, keyspace, credentials, routing, consistencies, TLS).
+func SessionConfigFrom(c config.CQL) SessionConfig {
+	sc := SessionConfig{Hosts: c.Hosts, Keyspace: c.Keyspace, Username: c.Username, Password: c.Password,
+		LocalDC: c.LocalDC, Consistency: c.Consistency, SerialConsistency: c.SerialConsistency}
+	if c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" {
+		sc.TLS = &SessionTLS{CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
+			SkipHostVerification: c.TLSSkipHostVerification}
+	}
+	return sc
 }
 
 // NewCluster returns the gocql cluster configuration for cfg.
@@ -63,6 +95,35 @@ func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
 	if cfg.Username != "" {
 		c.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
 	}
+	if t := cfg.TLS; t != nil {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if t.CAFile != "" {
+			pem, err := os.ReadFile(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("cql: TLS CA file (ORDERSYS_CQL_TLS_CA_FILE): %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("cql: TLS CA file %s (ORDERSYS_CQL_TLS_CA_FILE) holds no PEM certificate", t.CAFile)
+			}
+		}
+		if t.CertFile != "" || t.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("cql: TLS client certificate (ORDERSYS_CQL_TLS_CERT_FILE, _KEY_FILE): %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		if t.SkipHostVerification {
+			// The chain is verified here; only the host name check is left out.
+			roots := tc.RootCAs
+			tc.InsecureSkipVerify = true //nolint:gosec // VerifyPeerCertificate verifies the chain
+			tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+				return verifyChain(raw, roots)
+			}
+		}
+		c.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !t.SkipHostVerification}
+	}
 	// Writes are retried by the application (which knows whether they are idempotent); reads
 	// may be retried by the driver.
 	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
@@ -97,4 +158,28 @@ func Connect(cfg SessionConfig) (*gocql.Session, error) {
 		return nil, fmt.Errorf("cql: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
 	}
 	return s, nil
+}
+
+// verifyChain checks that the presented certificates chain to roots (nil: the system's), without
+// a host name.
+func verifyChain(raw [][]byte, roots *x509.CertPool) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("cql: TLS: the node presented no certificate")
+	}
+	certs := make([]*x509.Certificate, len(raw))
+	for i, der := range raw {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("cql: TLS: node certificate: %w", err)
+		}
+		certs[i] = c
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		return fmt.Errorf("cql: TLS: node certificate: %w", err)
+	}
+	return nil
 }

@@ -154,6 +154,7 @@ ORDERSYS_CQL_KEYSPACE: {{ $v.cql.keyspace | quote }}
 ORDERSYS_CQL_LOCAL_DC: {{ $v.cql.localDC | quote }}
 ORDERSYS_CQL_CONSISTENCY: {{ $v.cql.consistency | quote }}
 ORDERSYS_CQL_SERIAL_CONSISTENCY: {{ $v.cql.serialConsistency | quote }}
+{{ include "ordersys.cqlTLSEnv" .root }}
 ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
 ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
 ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}
@@ -192,5 +193,37 @@ Cross-field checks the JSON schema cannot express.
 {{- end }}
 {{- if and .Values.cql.password .Values.cql.existingSecret }}
 {{- fail "set either cql.password or cql.existingSecret, not both" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The CQL TLS settings as NAME: value lines: the files of cql.tls.existingSecret, mounted by
+ordersys.cqlTLSVolume(Mount) at /etc/ordersys/cql-tls (ca.crt, and tls.crt / tls.key when
+cql.tls.clientCertificate); empty values (plaintext) without a Secret.
+*/}}
+{{- define "ordersys.cqlTLSEnv" -}}
+{{- $t := .Values.cql.tls }}
+{{- $on := ne (default "" $t.existingSecret) "" }}
+ORDERSYS_CQL_TLS_CA_FILE: {{ ternary "/etc/ordersys/cql-tls/ca.crt" "" $on | quote }}
+ORDERSYS_CQL_TLS_CERT_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.crt" "" (and $on $t.clientCertificate) | quote }}
+ORDERSYS_CQL_TLS_KEY_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.key" "" (and $on $t.clientCertificate) | quote }}
+ORDERSYS_CQL_TLS_SKIP_HOST_VERIFICATION: {{ $t.skipHostVerification | toString | quote }}
+{{- end }}
+
+{{/* The volume of cql.tls.existingSecret (nothing without one). */}}
+{{- define "ordersys.cqlTLSVolume" -}}
+{{- with .Values.cql.tls.existingSecret }}
+- name: cql-tls
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Its mount at /etc/ordersys/cql-tls (nothing without a Secret). */}}
+{{- define "ordersys.cqlTLSVolumeMount" -}}
+{{- if .Values.cql.tls.existingSecret }}
+- name: cql-tls
+  mountPath: /etc/ordersys/cql-tls
+  readOnly: true
 {{- end }}
 {{- end }}

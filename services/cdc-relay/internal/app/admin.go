@@ -31,8 +31,7 @@ type Admin struct {
 
 // NewAdmin connects to the store and prepares a publisher. Close it when done.
 func NewAdmin(cfg Config) (*Admin, func(), error) {
-	s, err := cql.Connect(cql.SessionConfig{Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username,
-		Password: cfg.CQL.Password, LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency})
+	s, err := cql.Connect(cql.SessionConfigFrom(cfg.CQL))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -116,8 +116,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 
 // connect opens the CQL session, retrying while the store does not answer.
 func connect(ctx context.Context, cfg Config, log *slog.Logger) (*gocql.Session, error) {
-	sc := cql.SessionConfig{Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username,
-		Password: cfg.CQL.Password, LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency}
+	sc := cql.SessionConfigFrom(cfg.CQL)
 	for attempt := 1; ; attempt++ {
 		s, err := cql.Connect(sc)
 		if err == nil {

@@ -71,10 +71,7 @@ func run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	version, err := cql.Migrate(ctx, cql.MigrateConfig{
-		Session: cql.SessionConfig{
-			Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-			LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
-		},
+		Session:     cql.SessionConfigFrom(cfg.CQL),
 		Profile:     profile,
 		Replication: cfg.Replication,
 		Logger:      log,

@@ -125,10 +125,7 @@ func loadConfig() (Config, *slog.Logger, error) {
 
 // connect opens the CQL session and checks the read-model schema is there.
 func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
-	session, err := cql.Connect(cql.SessionConfig{
-		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
-	})
+	session, err := cql.Connect(cql.SessionConfigFrom(cfg.CQL))
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: %w", err)
 	}

@@ -101,10 +101,7 @@ func run(ctx context.Context) error {
 	// -------------------------------------------------------------------------------------
 	// Event store and read models
 
-	session, err := cql.Connect(cql.SessionConfig{
-		Hosts: cfg.CQL.Hosts, Keyspace: cfg.CQL.Keyspace, Username: cfg.CQL.Username, Password: cfg.CQL.Password,
-		LocalDC: cfg.CQL.LocalDC, Consistency: cfg.CQL.Consistency, SerialConsistency: cfg.CQL.SerialConsistency,
-	})
+	session, err := cql.Connect(cql.SessionConfigFrom(cfg.CQL))
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

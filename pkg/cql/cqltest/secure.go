@@ -1,0 +1,184 @@
+package cqltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/devpki"
+)
+
+// SecureNode is a private, single-node Cassandra that speaks only TLS on its native port
+// (client_encryption_options) and requires a password (PasswordAuthenticator, superuser
+// cassandra/cassandra): the shared node of `make infra-up` stays untouched.
+type SecureNode struct {
+	// Addr is host:port of its native transport.
+	Addr string
+	// CAFile is the CA its certificate (for 127.0.0.1 and localhost) chains to.
+	CAFile string
+	// Username and Password of its superuser.
+	Username, Password string
+}
+
+// StartSecure starts a SecureNode from the jars `make infra-up` resolved under
+// .state/cassandra/lib, on free loopback ports with its data in a temporary folder, and waits
+// until a TLS session with the password answers. It is killed when t ends. It fails when Java,
+// openssl or the jars are missing.
+func StartSecure(t testing.TB) *SecureNode {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("private secure Cassandra: integration test skipped under -short")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatalf("cqltest: %v", err)
+	}
+	state := os.Getenv("INFRA_STATE_DIR")
+	if state == "" {
+		state = filepath.Join(root, ".state")
+	}
+	lib := filepath.Join(state, "cassandra", "lib")
+	jamm, _ := filepath.Glob(filepath.Join(lib, "jamm-*.jar"))
+	if len(jamm) == 0 {
+		t.Fatalf("cqltest: no Cassandra jars in %s: run make infra-up once", lib)
+	}
+	dir := t.TempDir()
+	pki, err := devpki.NewPKI(dir, time.Hour)
+	if err == nil {
+		_, err = pki.Issue("node", true)
+	}
+	if err != nil {
+		t.Fatalf("cqltest: certificates: %v", err)
+	}
+	// Cassandra reads a PKCS12 keystore; openssl makes it from the PEM files.
+	const storePass = "changeit"
+	if out, err := exec.Command("openssl", "pkcs12", "-export", "-in", pki.Path("node.pem"), "-inkey", pki.Path("node-key.pem"),
+		"-out", filepath.Join(dir, "node.p12"), "-passout", "pass:"+storePass, "-name", "node").CombinedOutput(); err != nil {
+		t.Fatalf("cqltest: openssl pkcs12: %v\n%s", err, out)
+	}
+	cqlPort, storagePort := freePort(t), freePort(t)
+	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "local", "cassandra", "cassandra.yaml.in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.NewReplacer("@STATE@", dir, "@ADDR@", "127.0.0.1", "@CQL_PORT@", fmt.Sprint(cqlPort),
+		"@STORAGE_PORT@", fmt.Sprint(storagePort)).Replace(string(tmpl))
+	yaml = strings.Replace(yaml, "authenticator:\n  class_name: AllowAllAuthenticator", "authenticator:\n  class_name: PasswordAuthenticator", 1)
+	if !strings.Contains(yaml, "PasswordAuthenticator") {
+		t.Fatal("cqltest: the cassandra.yaml template has no AllowAllAuthenticator block to replace")
+	}
+	yaml += fmt.Sprintf(`
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: %s
+  keystore_password: %s
+  store_type: PKCS12
+  require_client_auth: false
+`, filepath.Join(dir, "node.p12"), storePass)
+	for _, d := range []string{"conf", "data", "commitlog", "hints", "saved_caches", "cdc_raw", "triggers", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf", "cassandra.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "logs", "stdout.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(root, "deploy", "local", "cassandra")
+	cmd := exec.Command("java", "@"+filepath.Join(conf, "jvm17-server.args"), "-Xms512m", "-Xmx512m",
+		"-javaagent:"+jamm[0],
+		"-Dcassandra.config=file://"+filepath.Join(dir, "conf", "cassandra.yaml"),
+		"-Dcassandra-foreground=yes", "-Dcassandra.storagedir="+dir, "-Dcassandra.logdir="+filepath.Join(dir, "logs"),
+		"-Dcassandra.triggers_dir="+filepath.Join(dir, "triggers"),
+		"-Dlogback.configurationFile=file://"+filepath.Join(conf, "logback.xml"),
+		"-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0", "-Dcassandra.skip_sync=true",
+		"-cp", filepath.Join(lib, "*"), "org.apache.cassandra.service.CassandraDaemon")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cqltest: start Cassandra: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		_ = logf.Close()
+	})
+	n := &SecureNode{Addr: fmt.Sprintf("127.0.0.1:%d", cqlPort), CAFile: pki.Path("ca.pem"), Username: "cassandra", Password: "cassandra"}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		s, err := cql.Connect(n.SessionConfig())
+		if err == nil {
+			var v string
+			err = s.Query(`SELECT release_version FROM system.local`).WithContext(context.Background()).Scan(&v)
+			s.Close()
+			if err == nil {
+				return n
+			}
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
+			t.Fatalf("cqltest: the secure Cassandra exited: %s", tail(string(out), 30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cqltest: the secure Cassandra did not answer within 3 minutes: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// SessionConfig is a session on the node over TLS (verifying its certificate, host name
+// included) with the superuser's password.
+func (n *SecureNode) SessionConfig() cql.SessionConfig {
+	return cql.SessionConfig{Hosts: []string{n.Addr}, Consistency: "ONE", Timeout: 10 * time.Second,
+		Username: n.Username, Password: n.Password, TLS: &cql.SessionTLS{CAFile: n.CAFile}}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// repoRoot finds the repository root (the directory holding go.work) from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.work above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
