@@ -230,7 +230,7 @@ func (r *Relay) lead(ctx context.Context) error {
 		Lanes: r.cfg.Lanes, MaxInFlight: r.cfg.MaxInFlight, RetryInitial: r.cfg.RetryInitial, RetryMax: r.cfg.RetryMax,
 		TopicFor: r.cfg.TopicFor,
 	}, relay.Deps{
-		Progress: store.NewProgress(r.s), Events: r.events, DeadLetters: store.NewDeadLetters(r.s),
+		Progress: store.NewProgress(r.s), Events: r.events, DeadLetters: cql.NewDeadLetters(r.s),
 		Publisher: &ensuringPublisher{Publisher: r.pub, ensure: r.ensureTopic},
 		Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: uint32(r.cfg.BreakerFailures), OpenTimeout: r.cfg.BreakerOpenTimeout},
 			r.metrics, r.log),

@@ -23,7 +23,6 @@ import (
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
 )
 
 // TestRelayDeadLettersPoisonAndRedrives puts a row that cannot be decoded in the outbox and
@@ -113,7 +112,7 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 			t.Errorf("health %q: %v %v, want %v", service, hr.GetStatus(), err, want)
 		}
 	}
-	dls, err := store.NewDeadLetters(e.session).List(ctx, e.orderTopic, 10)
+	dls, err := cql.NewDeadLetters(e.session).List(ctx, e.orderTopic, 10)
 	if err != nil || len(dls) != 2 {
 		t.Fatalf("dead_letters: %d rows (%v), want 2", len(dls), err)
 	}
@@ -158,7 +157,7 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 		t.Fatalf("redrive of the undecodable row: %v, want ErrNotRedrivable", err)
 	}
 	id, _ := gocql.ParseUUID(bigID)
-	got, err := store.NewDeadLetters(e.session).Get(ctx, e.orderTopic, id)
+	got, err := cql.NewDeadLetters(e.session).Get(ctx, e.orderTopic, id)
 	if err != nil || got.RedrivenAt.IsZero() {
 		t.Fatalf("dead letter not marked re-driven: %+v %v", got, err)
 	}

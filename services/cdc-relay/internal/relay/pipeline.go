@@ -18,12 +18,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/telemetry"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
 )
 
 // ProgressStore keeps, per aggregate, the last sequence published.
@@ -39,7 +39,7 @@ type EventLoader interface {
 
 // DeadLetterStore records messages that can never be published.
 type DeadLetterStore interface {
-	Put(ctx context.Context, dl *store.DeadLetter) error
+	Put(ctx context.Context, dl *cql.DeadLetter) error
 }
 
 // Publisher sends records to the broker in one attempt, returning one error per record.
@@ -652,7 +652,7 @@ func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 	if e.dlqRecorded {
 		return nil
 	}
-	dl := &store.DeadLetter{Topic: e.topic, AggregateID: e.env.AggregateID, Sequence: e.seq, EventID: e.env.EventID,
+	dl := &cql.DeadLetter{Topic: e.topic, AggregateID: e.env.AggregateID, Sequence: e.seq, EventID: e.env.EventID,
 		EventType: e.env.EventType, Reason: e.dlqReason, Envelope: e.value}
 	if err := l.p.d.DeadLetters.Put(ctx, dl); err != nil {
 		l.p.d.Metrics.StoreErrors.WithLabelValues("dead_letter").Inc()

@@ -18,10 +18,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
 )
 
 type fakeProgress struct {
@@ -61,10 +61,10 @@ func (f *fakeEvents) LoadRaw(_ context.Context, id string, from, to int64) ([]es
 
 type fakeDLQ struct {
 	mu  sync.Mutex
-	dls []*store.DeadLetter
+	dls []*cql.DeadLetter
 }
 
-func (f *fakeDLQ) Put(_ context.Context, dl *store.DeadLetter) error {
+func (f *fakeDLQ) Put(_ context.Context, dl *cql.DeadLetter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dl.ID = gocql.TimeUUID()

@@ -1,19 +1,15 @@
-package store
+package cql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/gocql/gocql"
 
-	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
-// ErrNotFound is returned when a dead letter does not exist.
-var ErrNotFound = es.ErrNotFound
 
 // DeadLetter is a message that can never be published as it is.
 type DeadLetter struct {
@@ -33,7 +29,8 @@ type DeadLetter struct {
 	CreatedAt, RedrivenAt time.Time
 }
 
-// DeadLetters reads and writes the dead_letters table.
+// DeadLetters reads and writes the dead_letters table, where the cdc-relay (topic <topic>) and
+// the projector (topic <topic>.projector.dlq) record what they could not publish or apply.
 type DeadLetters struct{ s *gocql.Session }
 
 // NewDeadLetters returns the dead-letter store on the session's keyspace.
@@ -57,7 +54,7 @@ func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	if err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
  VALUES (?,?,?,?,?,?,?,?,?)`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
 		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, cql.Unavailable(err))
+		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, Unavailable(err))
 	}
 	return nil
 }
@@ -96,20 +93,20 @@ func (d *DeadLetters) List(ctx context.Context, topic string, limit int) ([]*Dea
 		out = append(out, dl)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("list dead letters of %s: %w", topic, cql.Unavailable(err))
+		return nil, fmt.Errorf("list dead letters of %s: %w", topic, Unavailable(err))
 	}
 	return out, nil
 }
 
-// Get returns one dead letter, or ErrNotFound.
+// Get returns one dead letter, or es.ErrNotFound.
 func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*DeadLetter, error) {
 	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Iter()
 	dl, ok := scanDeadLetter(iter.Scan)
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, cql.Unavailable(err))
+		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, Unavailable(err))
 	}
 	if !ok {
-		return nil, fmt.Errorf("dead letter %s in %s: %w", id, topic, ErrNotFound)
+		return nil, fmt.Errorf("dead letter %s in %s: %w", id, topic, es.ErrNotFound)
 	}
 	return dl, nil
 }
@@ -118,18 +115,16 @@ func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*De
 func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.UUID, t time.Time) error {
 	if err := d.s.Query(`UPDATE dead_letters SET redriven_at = ? WHERE topic = ? AND id = ?`, t.UTC(), topic, id).
 		WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, cql.Unavailable(err))
+		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, Unavailable(err))
 	}
 	return nil
 }
 
-// IsNotFound reports whether err says the dead letter does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // Delete removes a dead letter (discarded by an operator).
 func (d *DeadLetters) Delete(ctx context.Context, topic string, id gocql.UUID) error {
 	if err := d.s.Query(`DELETE FROM dead_letters WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("delete dead letter %s/%s: %w", topic, id, cql.Unavailable(err))
+		return fmt.Errorf("delete dead letter %s/%s: %w", topic, id, Unavailable(err))
 	}
 	return nil
 }
