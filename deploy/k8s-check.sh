@@ -28,8 +28,14 @@
 # Values files may need objects a user creates first (an existing Secret, ServiceAccount):
 # deploy/k8s/prereqs/<values file name> holds them, created before the dry-run and the install.
 #
+# With K8S_CHECK_NODES=1 (make k8s-check-nodes) it also starts kube-scheduler and kwok
+# (sigs.k8s.io/kwok) with one simulated node: pods are scheduled and marked running and ready by kwok
+# (no container runs, no probe is executed), so step 2 becomes a real `helm install --wait` with its
+# hooks (the migration Job completes), `helm test` runs its course, and upgrade and rollback --wait.
+#
 # Usage: deploy/k8s-check.sh          (make k8s-check builds the tools first)
-# Environment: K8S_CHECK_KEEP=1 keeps the work folder (.state/k8s-check) after a success too.
+# Environment: K8S_CHECK_KEEP=1 keeps the work folder (.state/k8s-check) after a success too;
+#              K8S_CHECK_NODES=1 simulated nodes (needs kube-scheduler and kwok in .state/tools/bin).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,8 +60,12 @@ ok() { CHECKED+=("$*"); say "ok: $*"; }
 fail() { say "FAIL: $*" >&2; exit 1; }
 rel() { printf '%s' "${1#"$ROOT"/}"; }
 
-for b in "$HELM" "$KUBECTL" "$BIN/kube-apiserver" "$BIN/kube-controller-manager"; do
-	[[ -x $b ]] || fail "$(rel "$b") missing: run make k8s-tools helm-tools (or make k8s-check)"
+NODES=${K8S_CHECK_NODES:-0}
+KWOK_STAGES=$ROOT/deploy/k8s/kwok/stages.yaml
+need=("$HELM" "$KUBECTL" "$BIN/kube-apiserver" "$BIN/kube-controller-manager")
+((NODES == 0)) || need+=("$BIN/kube-scheduler" "$BIN/kwok")
+for b in "${need[@]}"; do
+	[[ -x $b ]] || fail "$(rel "$b") missing: run make k8s-tools helm-tools (or make k8s-check, make k8s-check-nodes)"
 done
 command -v openssl >/dev/null || fail "openssl is not installed (apt-get install openssl)"
 
@@ -85,7 +95,7 @@ cleanup() {
 	((${#PIDS[@]} == 0)) || say "stopped ${NAMES[*]}"
 	rm -rf "$ETCD_DATA"
 	if ((status != 0)); then
-		for n in kube-apiserver kube-controller-manager etcd; do
+		for n in kube-apiserver kube-controller-manager kube-scheduler kwok etcd; do
 			[[ -s $LOGS/$n.log ]] || continue
 			echo "---- last lines of $(rel "$LOGS/$n.log")" >&2
 			tail -n 15 "$LOGS/$n.log" >&2
@@ -229,6 +239,37 @@ until k -n default get serviceaccount default >/dev/null 2>&1; do
 	sleep 0.5
 done
 say "kube-controller-manager running (it created the default ServiceAccount)"
+
+# ---- simulated node: kube-scheduler + kwok (K8S_CHECK_NODES=1) ----
+if ((NODES)); then
+	start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG" --leader-elect=false \
+		--bind-address 127.0.0.1 --secure-port "$(free_port)" \
+		--authentication-kubeconfig "$KUBECONFIG" --authorization-kubeconfig "$KUBECONFIG"
+	# kwok serves nothing (no --server-address); the node IP and pod CIDR are only status data.
+	start kwok "$BIN/kwok" --kubeconfig "$KUBECONFIG" --config "$KWOK_STAGES" \
+		--manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+		--node-ip 127.0.0.1 --cidr 10.244.0.0/16
+	k apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: kwok-node-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "64", memory: 256Gi, pods: "500"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "500"}
+EOF
+	k wait --for condition=Ready node/kwok-node-0 --timeout=60s >/dev/null ||
+		{ alive 3; alive 4; fail "the kwok node did not become Ready in 60s"; }
+	say "kube-scheduler and kwok running, simulated node kwok-node-0 Ready"
+fi
 
 # ---- helpers ----
 
@@ -384,6 +425,10 @@ scenario() {
 
 	restricted_ns "$ns"
 	prereqs "$ns" "$name"
+	if ((NODES)); then
+		scenario_nodes "$name" "$ns" "$@"
+		return
+	fi
 	local log=$WORK/$name.install.log
 	"$HELM" install "$RELEASE" "$CHART" -n "$ns" --no-hooks --timeout "$REQ_TIMEOUT" "$@" >"$log" 2>&1 ||
 		{ cat "$log" >&2; fail "$name: helm install failed"; }
@@ -434,6 +479,43 @@ scenario() {
 	ok "$name: rolled-back values on the server: $after"
 
 	"$HELM" uninstall "$RELEASE" -n "$ns" --timeout "$REQ_TIMEOUT" >/dev/null || fail "$name: helm uninstall failed"
+	k delete namespace "$ns" --wait=false >/dev/null
+}
+
+# scenario_nodes NAME NS ARGS...: with a simulated node, the real course: install --wait with hooks
+# (the migration Job must complete), helm test, upgrade and rollback --wait.
+scenario_nodes() {
+	local name=$1 ns=$2 log
+	shift 2
+	log=$WORK/$name.install.log
+	"$HELM" install "$RELEASE" "$CHART" -n "$ns" --wait --timeout 180s "$@" >"$log" 2>&1 ||
+		{ cat "$log" >&2; k -n "$ns" get pods,jobs >&2 || true; fail "$name: helm install --wait failed"; }
+	helm_ok "$name: helm install --wait" "$log"
+	check_objects "$ns" 1 "$name: helm install --wait (migration hook Job completed)"
+	k -n "$ns" wait --for condition=Available deployments -l "app.kubernetes.io/instance=$RELEASE" --timeout=60s >/dev/null ||
+		fail "$name: Deployments not Available"
+	ok "$name: every Deployment Available (pods scheduled on the simulated node, ready by kwok)"
+	log=$WORK/$name.test.log
+	"$HELM" test "$RELEASE" -n "$ns" --timeout 120s >"$log" 2>&1 || { cat "$log" >&2; fail "$name: helm test failed"; }
+	ok "$name: helm test: $(grep -c 'Phase: *Succeeded' "$log") test pods Succeeded"
+	local before after
+	before=$(values_of "$ns")
+	log=$WORK/$name.upgrade.log
+	"$HELM" upgrade "$RELEASE" "$CHART" -n "$ns" --wait --timeout 180s --reuse-values \
+		--set-json tracing.sampleRatio=0.5 --set projector.replicaCount=1 >"$log" 2>&1 ||
+		{ cat "$log" >&2; fail "$name: helm upgrade --wait failed"; }
+	helm_ok "$name: helm upgrade --wait" "$log"
+	check_objects "$ns" 2 "$name: helm upgrade --wait (pre-upgrade migration completed)"
+	after=$(values_of "$ns")
+	[[ $after == "ratio=0.5 projector=1" ]] || fail "$name: after the upgrade the server has $after, want ratio=0.5 projector=1"
+	log=$WORK/$name.rollback.log
+	"$HELM" rollback "$RELEASE" 1 -n "$ns" --wait --timeout 180s >"$log" 2>&1 ||
+		{ cat "$log" >&2; fail "$name: helm rollback --wait failed"; }
+	check_objects "$ns" 3 "$name: helm rollback --wait to revision 1"
+	after=$(values_of "$ns")
+	[[ $after == "$before" ]] || fail "$name: after the rollback the server has $after, want $before"
+	ok "$name: upgrade ($before -> ratio=0.5 projector=1) and rollback rolled out"
+	"$HELM" uninstall "$RELEASE" -n "$ns" --wait --timeout 120s >/dev/null || fail "$name: helm uninstall failed"
 	k delete namespace "$ns" --wait=false >/dev/null
 }
 

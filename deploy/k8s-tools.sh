@@ -16,8 +16,12 @@
 #
 # Cold: about 7 minutes and 3 GB of memory on 2 cores (run under nice).
 #
+# With K8S_TOOLS_NODES=1 (make k8s-check-nodes) it also builds kube-scheduler (same wrapper) and
+# kwok (`go install sigs.k8s.io/kwok/cmd/kwok@KWOK_VERSION`: its go.mod has no replace), for the
+# simulated node of `deploy/k8s-check.sh` with K8S_CHECK_NODES=1.
+#
 # Usage: deploy/k8s-tools.sh [bin-dir]     (default: <repo>/.state/tools/bin)
-# Environment: K8S_VERSION [v1.37.2]
+# Environment: K8S_VERSION [v1.37.2], K8S_TOOLS_NODES [0], KWOK_VERSION [v0.8.0]
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +32,11 @@ bin_dir="$(cd "${bin_dir}" && pwd)"
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 MODULE=k8s.io/kubernetes
 BINARIES=(kube-apiserver kube-controller-manager kubectl)
+NODES="${K8S_TOOLS_NODES:-0}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+if [[ ${NODES} == 1 ]]; then
+	BINARIES+=(kube-scheduler)
+fi
 state="${repo_root}/.state"
 build_dir="${state}/k8s-build"
 log="${state}/logs/k8s-build.log"
@@ -42,12 +51,27 @@ built_version() {
 	go version -m "$1" 2>/dev/null | awk -v m="$MODULE" '($1 == "dep" || $1 == "mod") && $2 == m { print $3; exit }'
 }
 
-all_current() {
+# stale prints the binaries that are missing or built from another version.
+stale() {
 	local b
 	for b in "${BINARIES[@]}"; do
-		[[ $(built_version "${bin_dir}/$b") == "${K8S_VERSION}" ]] || return 1
+		[[ $(built_version "${bin_dir}/$b") == "${K8S_VERSION}" ]] || echo "$b"
 	done
 }
+all_current() { [[ -z $(stale) ]]; }
+
+# kwok: its own module, built with go install (GOWORK=off: not this repository's go.work).
+if [[ ${NODES} == 1 ]]; then
+	have=$(go version -m "${bin_dir}/kwok" 2>/dev/null | awk '$1 == "mod" && $2 == "sigs.k8s.io/kwok" { print $3 }' || true)
+	if [[ ${have} != "${KWOK_VERSION}" ]]; then
+		say "building sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION} into ${bin_dir} (first time only: minutes)"
+		start=$SECONDS
+		(cd "${bin_dir}" && GOWORK=off GOBIN="${bin_dir}" CGO_ENABLED=0 nice -n 10 \
+			go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}") ||
+			die "kwok build failed"
+		say "built kwok ${KWOK_VERSION} in $((SECONDS - start))s"
+	fi
+fi
 
 if all_current; then
 	exit 0
@@ -102,7 +126,8 @@ write_wrapper() {
 	printf '// Package k8sbuild only anchors the wrapper module.\npackage k8sbuild\n' >"${build_dir}/doc.go"
 }
 
-say "building kube-apiserver, kube-controller-manager, kubectl ${K8S_VERSION} from the Go module proxy into ${bin_dir}"
+mapfile -t BUILD < <(stale)
+say "building ${BUILD[*]} ${K8S_VERSION} from the Go module proxy into ${bin_dir}"
 say "first time only: about 7 minutes and 3 GB of memory on 2 cores; log ${log}"
 write_wrapper
 minor="${K8S_VERSION#v1.}"
@@ -116,13 +141,13 @@ start=$SECONDS
 # wrapper's go.sum (checked against the checksum database as usual).
 if ! (cd "${build_dir}" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
 	nice -n 10 go build -trimpath -ldflags "${ldflags}" -o "${tmp}/" \
-	"${MODULE}/cmd/kube-apiserver" "${MODULE}/cmd/kube-controller-manager" "${MODULE}/cmd/kubectl") \
+	"${BUILD[@]/#/${MODULE}/cmd/}") \
 	>"${log}" 2>&1; then
 	rm -rf "${tmp}"
 	tail -n 30 "${log}" >&2
 	die "kubernetes build failed (full log: ${log})"
 fi
-for b in "${BINARIES[@]}"; do
+for b in "${BUILD[@]}"; do
 	mv "${tmp}/$b" "${bin_dir}/$b"
 done
 rm -rf "${tmp}"

@@ -17,7 +17,7 @@ K8S_BIN := $(K8S_ROOT)/.state/tools/bin
 # The whole check stops (and stops its servers) after this many seconds; it takes about a minute.
 K8S_CHECK_TIMEOUT ?= 600
 
-.PHONY: k8s-tools k8s-check
+.PHONY: k8s-tools k8s-check k8s-check-nodes
 
 TEST_PREREQS += k8s-check
 tools: k8s-tools
@@ -29,3 +29,8 @@ k8s-tools:
 ## k8s-check: install the chart (defaults and ci/*-values.yaml) on a throw-away API server on loopback.
 k8s-check: helm-tools k8s-tools
 	@timeout --signal=TERM --kill-after=30 $(K8S_CHECK_TIMEOUT) "$(K8S_ROOT)/deploy/k8s-check.sh"
+
+## k8s-check-nodes: k8s-check with a simulated node (kube-scheduler + kwok): install --wait, helm test (not in make test).
+k8s-check-nodes: helm-tools
+	@K8S_TOOLS_NODES=1 "$(K8S_ROOT)/deploy/k8s-tools.sh" "$(K8S_BIN)" && \
+		K8S_CHECK_NODES=1 timeout --signal=TERM --kill-after=30 $(K8S_CHECK_TIMEOUT) "$(K8S_ROOT)/deploy/k8s-check.sh"
