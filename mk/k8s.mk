@@ -16,6 +16,8 @@ K8S_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 K8S_BIN := $(K8S_ROOT)/.state/tools/bin
 # The whole check stops (and stops its servers) after this many seconds; it takes about a minute.
 K8S_CHECK_TIMEOUT ?= 600
+# k8s-check-nodes: one release with a simulated node took about 6 minutes here.
+K8S_CHECK_NODES_TIMEOUT ?= 1200
 
 .PHONY: k8s-tools k8s-check k8s-check-nodes
 
@@ -33,4 +35,4 @@ k8s-check: helm-tools k8s-tools
 ## k8s-check-nodes: k8s-check with a simulated node (kube-scheduler + kwok): install --wait, helm test (not in make test).
 k8s-check-nodes: helm-tools
 	@K8S_TOOLS_NODES=1 "$(K8S_ROOT)/deploy/k8s-tools.sh" "$(K8S_BIN)" && \
-		K8S_CHECK_NODES=1 timeout --signal=TERM --kill-after=30 $(K8S_CHECK_TIMEOUT) "$(K8S_ROOT)/deploy/k8s-check.sh"
+		K8S_CHECK_NODES=1 timeout --signal=TERM --kill-after=30 $(K8S_CHECK_NODES_TIMEOUT) "$(K8S_ROOT)/deploy/k8s-check.sh"
