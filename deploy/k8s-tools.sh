@@ -14,7 +14,8 @@
 # k8s.io/component-base/version are set with -X, else the binaries report v0.0.0 and the chart's
 # `kubeVersion: >=1.27.0-0` refuses the server.
 #
-# Cold: about 7 minutes and 3 GB of memory on 2 cores (run under nice).
+# Cold: 14 min 20 s of CPU measured (about 7–8 minutes on 2 idle cores) and 3 GB of memory; run
+# under nice.
 #
 # With K8S_TOOLS_NODES=1 (make k8s-check-nodes) it also builds kube-scheduler (same wrapper) and
 # kwok (`go install sigs.k8s.io/kwok/cmd/kwok@KWOK_VERSION`: its go.mod has no replace), for the
@@ -128,7 +129,7 @@ write_wrapper() {
 
 mapfile -t BUILD < <(stale)
 say "building ${BUILD[*]} ${K8S_VERSION} from the Go module proxy into ${bin_dir}"
-say "first time only: about 7 minutes and 3 GB of memory on 2 cores; log ${log}"
+say "first time only: about 7–8 minutes on 2 idle cores (14 min of CPU) and 3 GB of memory; log ${log}"
 write_wrapper
 minor="${K8S_VERSION#v1.}"
 minor="${minor%%.*}"
