@@ -84,14 +84,15 @@ NAMES=()
 cleanup() {
 	local status=$? i pid
 	trap - EXIT INT TERM
+	# TERM to all (the last started first), then up to 3 s for each before KILL: they are throw-away
+	# servers, and kube-apiserver keeps retrying etcd for longer than that once etcd has stopped
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[i]}
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-			kill -KILL "$pid" 2>/dev/null || true
-			wait "$pid" 2>/dev/null || true
-		fi
+		kill -TERM "${PIDS[i]}" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 15); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 	done
 	((${#PIDS[@]} == 0)) || say "stopped ${NAMES[*]}"
 	rm -rf "$ETCD_DATA"
