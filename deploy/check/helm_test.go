@@ -29,7 +29,11 @@ const (
 	// chart needs >= 1.27 (native gRPC probes). Keep in step with DEPLOY_KUBE_VERSION (mk/deploy.mk).
 	kubeVersion = "1.33.0"
 	namespace   = "ordersys"
-	fullname    = "ordersys" // release name contains the chart name
+	// monitoringAPI is what the chart checks in .Capabilities.APIVersions before it renders a
+	// ServiceMonitor. helm template discovers no APIs, so the scenarios are rendered as for a cluster
+	// with the Prometheus Operator's CRDs (as mk/deploy.mk's DEPLOY_API_VERSIONS).
+	monitoringAPI = "monitoring.coreos.com/v1/ServiceMonitor"
+	fullname      = "ordersys" // release name contains the chart name
 )
 
 // scenario is what a values file must render. Every helm/ordersys/ci/*-values.yaml needs an entry
@@ -230,9 +234,9 @@ func TestHelmScenarios(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no ci/*-values.yaml in the chart: %v", err)
 	}
-	runs := map[string][]string{"(chart defaults)": nil}
+	runs := map[string][]string{"(chart defaults)": {"--api-versions", monitoringAPI}}
 	for _, f := range files {
-		runs[filepath.Base(f)] = []string{"-f", f}
+		runs[filepath.Base(f)] = []string{"-f", f, "--api-versions", monitoringAPI}
 	}
 	for name, args := range runs {
 		sc, ok := scenarios[name]
@@ -731,5 +735,36 @@ func checkCQLTLS(t *testing.T, sc scenario, spec corev1.PodSpec, ctr corev1.Cont
 		t.Errorf("ORDERSYS_CQL_TLS_CA_FILE = %s, want %s/ca.crt", ca, cqlTLSDir)
 	case sc.cqlTLSSecret == "" && mounted:
 		t.Errorf("%s mounted without cql.tls.existingSecret", cqlTLSDir)
+	}
+}
+
+// TestServiceMonitorNeedsItsAPI: with serviceMonitor.enabled the chart renders a ServiceMonitor
+// only when the cluster serves monitoring.coreos.com/v1 ServiceMonitor (here: --api-versions) or
+// serviceMonitor.force is set; a group/version alone is not enough. `make k8s-check` checks the
+// same against a real API server, with and without the CRDs.
+func TestServiceMonitorNeedsItsAPI(t *testing.T) {
+	enabled := []string{"--set", "serviceMonitor.enabled=true"}
+	cases := map[string]struct {
+		args []string
+		want int
+	}{
+		"API not served":             {enabled, 0},
+		"only the group/version":     {append(slices.Clone(enabled), "--api-versions", "monitoring.coreos.com/v1"), 0},
+		"API served":                 {append(slices.Clone(enabled), "--api-versions", monitoringAPI), 1},
+		"forced without the API":     {append(slices.Clone(enabled), "--set", "serviceMonitor.force=true"), 1},
+		"API served but not enabled": {[]string{"--api-versions", monitoringAPI}, 0},
+		"forced but not enabled":     {[]string{"--set", "serviceMonitor.force=true"}, 0},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, err := helmTemplate(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(decodeStrict(t, out).monitors); got != tc.want {
+				t.Errorf("helm template %v: %d ServiceMonitors, want %d", tc.args, got, tc.want)
+			}
+		})
 	}
 }

@@ -227,3 +227,22 @@ ORDERSYS_CQL_TLS_SKIP_HOST_VERIFICATION: {{ $t.skipHostVerification | toString |
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/*
+The API a ServiceMonitor needs, as .Capabilities.APIVersions lists it (group/version/Kind).
+*/}}
+{{- define "ordersys.serviceMonitor.api" -}}
+monitoring.coreos.com/v1/ServiceMonitor
+{{- end }}
+
+{{/*
+"true" when the ServiceMonitor is rendered: serviceMonitor.enabled, and the cluster serves
+monitoring.coreos.com/v1 ServiceMonitor or serviceMonitor.force is set (helm template without a
+cluster, GitOps tools that render offline: pass --api-versions monitoring.coreos.com/v1/ServiceMonitor
+or set force). Empty otherwise.
+*/}}
+{{- define "ordersys.serviceMonitor.render" -}}
+{{- if and .Values.serviceMonitor.enabled (or .Values.serviceMonitor.force (.Capabilities.APIVersions.Has (include "ordersys.serviceMonitor.api" .))) -}}
+true
+{{- end -}}
+{{- end }}
