@@ -96,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // checkpoint_age_seconds instead.
 func (m *Metrics) lag() float64 {
 	f := m.oldest.Load()
-	if f == nil {
+	if f == nil || *f == nil {
 		return 0
 	}
 	t := (*f)()
@@ -107,7 +107,7 @@ func (m *Metrics) lag() float64 {
 }
 
 // setOldestUnpublished makes the lag metric read the oldest unsettled commit time from f (the
-// pipeline of the current leadership term).
+// pipeline of the current leadership term; nil: none, the lag is 0).
 func (m *Metrics) setOldestUnpublished(f func() time.Time) { m.oldest.Store(&f) }
 
 // observePublished records a published event committed at t.

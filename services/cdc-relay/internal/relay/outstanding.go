@@ -16,18 +16,18 @@ type outstanding struct {
 func newOutstanding() *outstanding { return &outstanding{open: map[*Change]time.Time{}} }
 
 func (o *outstanding) add(c *Change) {
-	if c.CommittedAt.IsZero() {
-		return
-	}
 	o.mu.Lock()
 	o.open[c] = c.CommittedAt
 	o.mu.Unlock()
 }
 
-func (o *outstanding) done(c *Change) {
+// done forgets c and reports whether it was open (not yet drained at the end of the term).
+func (o *outstanding) done(c *Change) bool {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.open[c]
 	delete(o.open, c)
-	o.mu.Unlock()
+	return ok
 }
 
 // oldest returns the earliest commit time among the open changes (zero when none). It scans
@@ -37,9 +37,21 @@ func (o *outstanding) oldest() time.Time {
 	defer o.mu.Unlock()
 	var min time.Time
 	for _, t := range o.open {
+		if t.IsZero() {
+			continue // no commit time known
+		}
 		if min.IsZero() || t.Before(min) {
 			min = t
 		}
 	}
 	return min
+}
+
+// drain forgets every open change and returns how many there were.
+func (o *outstanding) drain() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := len(o.open)
+	clear(o.open)
+	return n
 }

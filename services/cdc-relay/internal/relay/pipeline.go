@@ -160,6 +160,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// The term is over: what this pipeline still held is no longer in flight here, and its
+	// lag is no longer this replica's (the next leader reads those rows again).
+	p.d.Metrics.InFlight.Sub(float64(p.open.drain()))
+	p.d.Metrics.setOldestUnpublished(nil)
+	p.d.Metrics.CheckpointAge.Reset()
 	return ctx.Err()
 }
 
@@ -175,9 +180,10 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 	p.open.add(c)
 	onDone := c.OnDone
 	c.OnDone = func(o Outcome) {
-		p.open.done(c)
+		if p.open.done(c) {
+			p.d.Metrics.InFlight.Dec()
+		}
 		<-p.sem
-		p.d.Metrics.InFlight.Dec()
 		if onDone != nil {
 			onDone(o)
 		}
@@ -189,9 +195,10 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 	case l.in <- c:
 		return nil
 	case <-ctx.Done():
-		p.open.done(c)
+		if p.open.done(c) {
+			p.d.Metrics.InFlight.Dec()
+		}
 		<-p.sem
-		p.d.Metrics.InFlight.Dec()
 		return ctx.Err()
 	}
 }

@@ -482,3 +482,31 @@ func mustMarshal(t *testing.T, env es.Envelope) []byte {
 	}
 	return b
 }
+
+// TestTermEndClearsLagAndInFlight: a pipeline whose leadership term ends with an event still
+// waiting leaves no lag and nothing in flight behind (the next leader reads the row again), so
+// a replica that lost the lease does not report a lag that grows for ever.
+func TestTermEndClearsLagAndInFlight(t *testing.T) {
+	h := newHarness(t)
+	h.broker.setFail(func(kafkago.Message) error { return errors.New("broker down") })
+	env := h.event(newAgg(), 1)
+	h.submitRaw(env.AggregateID, 1, env.EventID, mustMarshal(t, env))
+	time.Sleep(200 * time.Millisecond)
+	if testutilGauge(h.metrics.InFlight) != 1 {
+		t.Fatalf("in flight %v, want 1", testutilGauge(h.metrics.InFlight))
+	}
+	h.cancel()
+	<-h.done
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "ordersys_relay_lag_seconds" && f.GetMetric()[0].GetGauge().GetValue() != 0 {
+			t.Fatalf("lag %v after the term ended, want 0", f.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	if v := testutilGauge(h.metrics.InFlight); v != 0 {
+		t.Fatalf("in flight %v after the term ended, want 0", v)
+	}
+}
