@@ -4,8 +4,8 @@ import "time"
 
 // GRPCServer is how a service's gRPC server protects itself: TLS (optionally mutual), bearer
 // tokens with roles, and bounds on what one caller may ask. Every field is optional and the
-// defaults suit a developer machine (plaintext, no tokens); the chart's production example turns
-// TLS and tokens on (docs/security.md).
+// defaults suit a developer machine (plaintext, no tokens); `make run-secure` turns TLS and
+// tokens on (docs/security.md, which also says what the chart does not support yet).
 type GRPCServer struct {
 	// TLSCertFile and TLSKeyFile are the server's certificate chain and key (PEM). Both set:
 	// the server speaks TLS only. They are read again when they change (rotation without a

@@ -10,7 +10,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
-
 // DeadLetter is a message that can never be published as it is.
 type DeadLetter struct {
 	// Topic is the topic the message was meant for; ID identifies the record in that topic.
@@ -119,7 +118,6 @@ func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.U
 	}
 	return nil
 }
-
 
 // Delete removes a dead letter (discarded by an operator).
 func (d *DeadLetters) Delete(ctx context.Context, topic string, id gocql.UUID) error {

@@ -112,7 +112,12 @@ func (a *Admin) Redrive(ctx context.Context, topic, id string) (*cql.DeadLetter,
 		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
 	}
-	if perr != nil {
+	switch {
+	case perr != nil && okafka.IsPermanent(perr):
+		// The broker refuses the message itself (e.g. too large): retrying cannot help.
+		return nil, env, &es.RuleError{Rule: "dead_letter.publishable", Subject: id,
+			Reason: fmt.Sprintf("%s refuses dead letter %s: %v; fix the cause (e.g. the topic's size limit) first", target, id, perr)}
+	case perr != nil:
 		return nil, env, fmt.Errorf("re-drive %s to %s: %w: %w", id, target, es.ErrUnavailable, perr)
 	}
 	now := time.Now().UTC()

@@ -164,6 +164,9 @@ func (a *Authenticator) authorize(ctx context.Context, fullMethod string) (conte
 		return ctx, errUnauthenticated
 	}
 	sub, _ := tok.Subject()
+	if strings.TrimSpace(sub) == "" {
+		return ctx, errUnauthenticated // events record the subject as their user: it must name one
+	}
 	p := Principal{Subject: sub, Roles: roles(tok, a.cfg.RolesClaim)}
 	need, known := ServiceRoles[service]
 	if !known || !slices.Contains(p.Roles, need) {

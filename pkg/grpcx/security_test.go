@@ -173,6 +173,7 @@ func TestTokensAndRoles(t *testing.T) {
 		{"expired", good.Token(t, "u1", "ordersys", time.Now().Add(-time.Hour), "writer"), false, codes.Unauthenticated},
 		{"other audience", good.Token(t, "u1", "billing", hour, "writer"), false, codes.Unauthenticated},
 		{"unknown key", rogue.Token(t, "u1", "ordersys", hour, "writer"), false, codes.Unauthenticated},
+		{"no subject", good.Token(t, "", "ordersys", hour, "writer"), false, codes.Unauthenticated},
 		{"reader calls a command", good.Token(t, "u1", "ordersys", hour, "reader"), false, codes.PermissionDenied},
 		{"writer calls a query", good.Token(t, "u1", "ordersys", hour, "writer"), true, codes.PermissionDenied},
 		{"admin alone calls a command", good.Token(t, "u1", "ordersys", hour, "admin"), false, codes.PermissionDenied},

@@ -162,12 +162,35 @@ func (r *republisher) ensureTopic(ctx context.Context) error {
 	return nil
 }
 
-// aggregate publishes every event of one aggregate, in sequence order, within the rate.
+// republishChunk is how many events of one aggregate go out in one publish call: a call is
+// retried whole, so a long stream is sent (and paced) a chunk at a time.
+const republishChunk = 500
+
+// aggregate publishes every event of one aggregate, in sequence order, a chunk at a time, within
+// the rate.
 func (r *republisher) aggregate(ctx context.Context, id string) error {
-	envs, err := r.events.LoadRaw(ctx, id, 1, 1<<62)
-	if err != nil {
-		return err
+	for from := int64(1); ; from += republishChunk {
+		envs, err := r.events.LoadRaw(ctx, id, from, from+republishChunk-1)
+		if err != nil {
+			return err
+		}
+		if len(envs) == 0 {
+			break
+		}
+		if err := r.chunk(ctx, id, envs); err != nil {
+			return err
+		}
+		if len(envs) < republishChunk {
+			break
+		}
 	}
+	r.done.Aggregates++
+	return nil
+}
+
+// chunk publishes consecutive events of one aggregate in one call, then waits what the rate
+// asks for.
+func (r *republisher) chunk(ctx context.Context, id string, envs []es.Envelope) error {
 	msgs := make([]kafkago.Message, 0, len(envs))
 	for _, env := range envs {
 		value, err := codec.MarshalEnvelope(env)
@@ -181,8 +204,8 @@ func (r *republisher) aggregate(ctx context.Context, id string) error {
 		msgs = append(msgs, kafkago.Message{Topic: topic, Key: []byte(env.AggregateID), Value: value,
 			Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)})
 	}
-	// One call per aggregate keeps its events in order on their partition (a failed call is
-	// sent again whole: duplicates, never a reordering); the pause after it keeps the rate.
+	// One call keeps the chunk's events in order on their partition (a failed call is sent
+	// again whole: duplicates, never a reordering); the pause after it keeps the rate.
 	publish := func() (struct{}, error) {
 		for i, err := range r.a.pub.Publish(ctx, msgs) {
 			if err != nil {
@@ -199,7 +222,6 @@ func (r *republisher) aggregate(ctx context.Context, id string) error {
 		backoff.WithMaxElapsedTime(time.Minute)); err != nil {
 		return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
 	}
-	r.done.Aggregates++
 	r.done.Events += int64(len(msgs))
 	if r.next.IsZero() {
 		r.next = time.Now()

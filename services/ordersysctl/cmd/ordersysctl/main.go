@@ -61,6 +61,7 @@ type options struct {
 	relay, query              string
 	caFile, certFile, keyFile string
 	tokenFile, output         string
+	insecureToken             bool
 	timeout                   time.Duration
 	stdout, stderr            io.Writer
 }
@@ -79,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.certFile, "cert", env("ORDERSYSCTL_CERT_FILE", ""), "client certificate (PEM) for mutual TLS (ORDERSYSCTL_CERT_FILE)")
 	fs.StringVar(&o.keyFile, "key", env("ORDERSYSCTL_KEY_FILE", ""), "client key (PEM) for mutual TLS (ORDERSYSCTL_KEY_FILE)")
 	fs.StringVar(&o.tokenFile, "token-file", env("ORDERSYSCTL_TOKEN_FILE", ""), "file holding the bearer token (ORDERSYSCTL_TOKEN_FILE)")
+	fs.BoolVar(&o.insecureToken, "insecure-token", false, "send the token over a plaintext connection (no -ca): only for a developer machine")
 	fs.StringVar(&o.output, "o", "table", "output: table or json")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call")
 	if err := fs.Parse(args); err != nil {
@@ -169,7 +171,10 @@ func (o options) dial(addr string) (*grpc.ClientConn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("token: %w", err)
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: strings.TrimSpace(string(raw)), secure: o.caFile != ""}))
+		if o.caFile == "" && !o.insecureToken {
+			return nil, fmt.Errorf("%w: a token is only sent over TLS: give -ca (or -insecure-token on a developer machine)", errUsage)
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: strings.TrimSpace(string(raw)), secure: !o.insecureToken}))
 	}
 	return grpcx.ClientConn(addr, opts...)
 }
@@ -185,6 +190,5 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 	return map[string]string{"authorization": "Bearer " + b.token}, nil
 }
 
-// RequireTransportSecurity refuses to send a token in plaintext unless no CA was configured
-// (a developer machine without TLS).
+// RequireTransportSecurity refuses to send a token in plaintext unless -insecure-token.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
