@@ -63,8 +63,11 @@ type CQL struct {
 	// leases): SERIAL, or LOCAL_SERIAL only when a single data center writes at a time (with
 	// LOCAL_SERIAL, two data centers can both commit the same sequence).
 	SerialConsistency string `env:"ORDERSYS_CQL_SERIAL_CONSISTENCY" default:"SERIAL"`
-	// TLSCAFile, when set, turns TLS on: the nodes' certificates must chain to these CAs (PEM)
-	// and name the host dialled (unless TLSSkipHostVerification).
+	// TLSEnabled turns TLS on with the system's CAs (a managed cluster with a public
+	// certificate); a CA file, a client certificate or a key file turns it on too.
+	TLSEnabled bool `env:"ORDERSYS_CQL_TLS_ENABLED"`
+	// TLSCAFile: the nodes' certificates must chain to these CAs (PEM) and name the host dialled
+	// (unless TLSSkipHostVerification).
 	TLSCAFile string `env:"ORDERSYS_CQL_TLS_CA_FILE"`
 	// TLSCertFile and TLSKeyFile are a client certificate and key (PEM), for nodes that require
 	// client authentication; set, they turn TLS on too.

@@ -51,11 +51,12 @@ type SessionTLS struct {
 }
 
 // SessionConfigFrom is the session configuration of a service's CQL settings: the one place
-// that translates them (hosts, keyspace, credentials, routing, consistencies, TLS).
+// that translates them (hosts, keyspace, credentials, routing, consistencies, TLS). Any TLS
+// setting turns TLS on: none of them ever leaves a connection silently in plaintext.
 func SessionConfigFrom(c config.CQL) SessionConfig {
 	sc := SessionConfig{Hosts: c.Hosts, Keyspace: c.Keyspace, Username: c.Username, Password: c.Password,
 		LocalDC: c.LocalDC, Consistency: c.Consistency, SerialConsistency: c.SerialConsistency}
-	if c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" {
+	if c.TLSEnabled || c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSSkipHostVerification {
 		sc.TLS = &SessionTLS{CAFile: c.TLSCAFile, CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
 			SkipHostVerification: c.TLSSkipHostVerification}
 	}

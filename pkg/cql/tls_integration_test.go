@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/devpki"
@@ -53,5 +54,22 @@ func TestSessionOverTLSWithPassword(t *testing.T) {
 	if s, err := cql.Connect(foreign); err == nil {
 		s.Close()
 		t.Error("a session trusting another CA connected")
+	}
+}
+
+// TestAnyTLSSettingTurnsTLSOn: no CQL TLS setting leaves a session silently in plaintext.
+func TestAnyTLSSettingTurnsTLSOn(t *testing.T) {
+	for name, c := range map[string]config.CQL{
+		"enabled":                {TLSEnabled: true},
+		"CA file":                {TLSCAFile: "ca.pem"},
+		"client certificate":     {TLSCertFile: "c.pem", TLSKeyFile: "k.pem"},
+		"skip host verification": {TLSSkipHostVerification: true},
+	} {
+		if cql.SessionConfigFrom(c).TLS == nil {
+			t.Errorf("%s: plaintext session", name)
+		}
+	}
+	if cql.SessionConfigFrom(config.CQL{}).TLS != nil {
+		t.Error("no TLS setting: TLS on")
 	}
 }

@@ -204,6 +204,7 @@ cql.tls.clientCertificate); empty values (plaintext) without a Secret.
 {{- define "ordersys.cqlTLSEnv" -}}
 {{- $t := .Values.cql.tls }}
 {{- $on := ne (default "" $t.existingSecret) "" }}
+ORDERSYS_CQL_TLS_ENABLED: {{ or $on $t.enabled | toString | quote }}
 ORDERSYS_CQL_TLS_CA_FILE: {{ ternary "/etc/ordersys/cql-tls/ca.crt" "" $on | quote }}
 ORDERSYS_CQL_TLS_CERT_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.crt" "" (and $on $t.clientCertificate) | quote }}
 ORDERSYS_CQL_TLS_KEY_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.key" "" (and $on $t.clientCertificate) | quote }}
