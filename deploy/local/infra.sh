@@ -297,10 +297,11 @@ cmd_up() {
 	probe_fresh || say "building the readiness probe (pkg/testinfra/cmd/infraprobe) in the background"
 	build_probe >"$STATE/probe-build.log" 2>&1 &
 	probe_pid=$!
-	# While the probe builds: download what will have to start. Kafka's jars are resolved even
-	# when its port already answers: tests start private brokers from them (the relay's outage
-	# test), and with a warm ~/.m2 this is a local copy.
-	port_open "$CQL_PORT" || resolve_cassandra
+	# While the probe builds: download what will have to start. Both servers' jars are resolved
+	# even when their ports already answer: tests start private servers from them (the relay's
+	# outage test a Kafka, the CQL TLS test a Cassandra), and with a warm ~/.m2 this is a local
+	# copy.
+	resolve_cassandra
 	resolve_kafka
 	if ! wait "$probe_pid"; then
 		cat "$STATE/probe-build.log" >&2
