@@ -16,7 +16,7 @@ import (
 )
 
 // TestOrdersysctl runs the operators' CLI against the running system as an operator would:
-// the relay's status, its dead letters, an order and its history, with the documented exit
+// the relay's status, its dead letters, the projector's status and dead letters, an order and its history, with the documented exit
 // codes.
 func TestOrdersysctl(t *testing.T) {
 	s := getSystem(t)
@@ -24,7 +24,8 @@ func TestOrdersysctl(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		all := append([]string{"-relay", s.grpcAddr["cdc-relay"], "-query", s.grpcAddr["query"]}, args...)
+		all := append([]string{"-relay", s.grpcAddr["cdc-relay"], "-query", s.grpcAddr["query"],
+			"-projector", s.grpcAddr["projector"]}, args...)
 		cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "ordersysctl"), all...)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -57,6 +58,22 @@ func TestOrdersysctl(t *testing.T) {
 	if out, code := ctl("dlq", "list"); code != 0 || !strings.Contains(out, "REASON") {
 		t.Errorf("dlq list: exit %d\n%s", code, out)
 	}
+	if out, code := ctl("projector-dlq", "list"); code != 0 || !strings.Contains(out, "REASON") {
+		t.Errorf("projector-dlq list: exit %d\n%s", code, out)
+	}
+	out, code := ctl("-o", "json", "projector", "status")
+	var ps struct {
+		Projections []struct {
+			Projection string `json:"projection"`
+			Active     int    `json:"active"`
+		} `json:"projections"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &ps) != nil || len(ps.Projections) != 2 || ps.Projections[0].Active < 1 {
+		t.Errorf("projector status -o json: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("projector", "abort-rebuild", "orders"); code != 1 || !strings.Contains(out, "no rebuild of orders runs") {
+		t.Errorf("projector abort-rebuild without a rebuild: exit %d, want 1 (failed precondition)\n%s", code, out)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -74,7 +91,7 @@ func TestOrdersysctl(t *testing.T) {
 	if out, code := ctl("order", "get", order); code != 0 || !strings.Contains(out, "ORDER_STATUS_CREATED") || !strings.Contains(out, customer) {
 		t.Errorf("order get: exit %d\n%s", code, out)
 	}
-	out, code := ctl("-o", "json", "order", "history", order)
+	out, code = ctl("-o", "json", "order", "history", order)
 	var h struct {
 		Events []struct {
 			EventType string `json:"eventType"`

@@ -31,16 +31,21 @@ type Admin struct {
 	Store *cql.DeadLetters
 	// Publisher re-drives.
 	Publisher *okafka.Publisher
-	// Topics maps a request's topic (empty: all) to the dead_letters topics searched.
-	Topics func(topic string) []string
+	// Topics maps a request's topic (empty: all) to the dead_letters topics searched, or
+	// returns an error matching es.ErrInvalidArgument for a topic that is not this service's.
+	Topics func(topic string) ([]string, error)
 	// Target is the topic a dead letter is re-driven to.
 	Target func(dl *cql.DeadLetter) string
 }
 
 // List returns up to limit dead letters of each topic Topics(topic) names.
 func (a *Admin) List(ctx context.Context, topic string, limit int) ([]*cql.DeadLetter, error) {
+	topics, err := a.Topics(topic)
+	if err != nil {
+		return nil, err
+	}
 	var all []*cql.DeadLetter
-	for _, t := range a.Topics(topic) {
+	for _, t := range topics {
 		dls, err := a.Store.List(ctx, t, limit)
 		if err != nil {
 			return all, err
@@ -60,7 +65,11 @@ func (a *Admin) Find(ctx context.Context, topic, id string) (*cql.DeadLetter, er
 	if err != nil {
 		return nil, es.Invalid("id", ids.Reason)
 	}
-	for _, t := range a.Topics(topic) {
+	topics, err := a.Topics(topic)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range topics {
 		dl, err := a.Store.Get(ctx, t, uid)
 		if err == nil {
 			return dl, nil
@@ -69,7 +78,7 @@ func (a *Admin) Find(ctx context.Context, topic, id string) (*cql.DeadLetter, er
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("dead letter %s in %v: %w", id, a.Topics(topic), es.ErrNotFound)
+	return nil, fmt.Errorf("dead letter %s in %v: %w", id, topics, es.ErrNotFound)
 }
 
 // Discard deletes the dead letter id.

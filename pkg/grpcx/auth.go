@@ -39,6 +39,7 @@ var ServiceRoles = map[string]Role{
 	"orders.v1.OrderQueryService":      RoleReader,
 	"orders.v1.CustomerQueryService":   RoleReader,
 	"orders.v1.RelayAdminService":      RoleAdmin,
+	"orders.v1.ProjectorAdminService":  RoleAdmin,
 }
 
 // openServices need no token: probes must reach health; reflection is open when served.

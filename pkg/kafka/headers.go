@@ -44,6 +44,10 @@ const DLQSuffix = ".dlq"
 // DLQTopic returns the dead-letter topic of topic.
 func DLQTopic(topic string) string { return topic + DLQSuffix }
 
+// ProjectorDLQSuffix is appended to an event topic's name to form the projector's dead-letter
+// topic (the relay's is DLQSuffix).
+const ProjectorDLQSuffix = ".projector.dlq"
+
 // EnvelopeHeaders returns the record headers of an event. traceparent and tracestate are those of
 // the span that publishes the record (pass the envelope's own to forward the command's context);
 // tracestate is left out when empty.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/deadletter"
+	"github.com/ordersys/ordersys/pkg/es"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
@@ -39,11 +40,15 @@ func NewAdmin(cfg Config) (*Admin, func(), error) {
 // newAdmin is an Admin on an open session and publisher (the running relay's). The relay's dead
 // letters are recorded under their event topic and re-driven to it.
 func newAdmin(cfg Config, s *gocql.Session, pub *okafka.Publisher) *Admin {
-	topics := func(topic string) []string {
-		if topic != "" {
-			return []string{strings.TrimSuffix(topic, okafka.DLQSuffix)}
+	topics := func(topic string) ([]string, error) {
+		switch {
+		case strings.HasSuffix(topic, okafka.ProjectorDLQSuffix):
+			// Not the relay's: stripping ".dlq" would search "<topic>.projector" and find nothing.
+			return nil, es.Invalid("topic", fmt.Sprintf("%q holds the projector's dead letters: ask the projector's admin service (ordersysctl projector-dlq)", topic))
+		case topic != "":
+			return []string{strings.TrimSuffix(topic, okafka.DLQSuffix)}, nil
 		}
-		return []string{cfg.OrderTopic, cfg.CustomerTopic}
+		return []string{cfg.OrderTopic, cfg.CustomerTopic}, nil
 	}
 	return &Admin{cfg: cfg, session: s, pub: pub, dl: &deadletter.Admin{Store: cql.NewDeadLetters(s), Publisher: pub,
 		Topics: topics, Target: func(dl *cql.DeadLetter) string { return dl.Topic }}}

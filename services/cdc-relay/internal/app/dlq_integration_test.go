@@ -192,4 +192,10 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 		list.GetDeadLetters()[0].GetRedrivenAt() == nil {
 		t.Fatalf("ListDeadLetters after discard: %v %v, want the re-driven one only", list, err)
 	}
+	// The projector's dead-letter topic is not the relay's: stripping ".dlq" searched
+	// "<topic>.projector" and answered an empty list; now the caller is told where to ask.
+	_, err = adm.ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: e.orderTopic + okafka.ProjectorDLQSuffix})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "projector") {
+		t.Fatalf("ListDeadLetters of the projector's topic: %v, want InvalidArgument naming the projector", err)
+	}
 }

@@ -21,14 +21,21 @@ type command func(ctx context.Context, o options, args []string) error
 
 // commands are keyed by "<group> <verb>".
 var commands = map[string]command{
-	"relay status":  relayStatus,
-	"dlq list":      dlqList,
-	"dlq show":      dlqOne("show"),
-	"dlq redrive":   dlqOne("redrive"),
-	"dlq discard":   dlqOne("discard"),
-	"order get":     orderGet,
-	"order history": orderHistory,
-	"republish":     republish,
+	"relay status": relayStatus,
+	"dlq list":     dlqList(relayDLQ),
+	"dlq show":     dlqOne(relayDLQ, "show"),
+	"dlq redrive":  dlqOne(relayDLQ, "redrive"),
+	"dlq discard":  dlqOne(relayDLQ, "discard"),
+
+	"projector status":        projectorStatus,
+	"projector abort-rebuild": projectorAbortRebuild,
+	"projector-dlq list":      dlqList(projectorDLQ),
+	"projector-dlq show":      dlqOne(projectorDLQ, "show"),
+	"projector-dlq redrive":   dlqOne(projectorDLQ, "redrive"),
+	"projector-dlq discard":   dlqOne(projectorDLQ, "discard"),
+	"order get":               orderGet,
+	"order history":           orderHistory,
+	"republish":               republish,
 }
 
 // print writes m as JSON (-o json) or calls table.
@@ -64,77 +71,6 @@ func relayStatus(ctx context.Context, o options, args []string) error {
 		fmt.Fprintf(w, "%s\t%v\t%s\t%d\t%d\t%d\n", st.GetOwner(), st.GetLeader(), st.GetBreakerState(), st.GetInFlight(),
 			st.GetPublished(), st.GetDeadLettered())
 	})
-}
-
-func dlqList(ctx context.Context, o options, args []string) error {
-	fs := flag.NewFlagSet("dlq list", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	topic := fs.String("topic", "", "event topic (default: every event topic)")
-	limit := fs.Int("limit", 100, "at most this many per topic")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return fmt.Errorf("%w: dlq list [-topic T] [-limit N]", errUsage)
-	}
-	conn, err := o.dial(o.relay)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	res, err := ordersv1.NewRelayAdminServiceClient(conn).ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: *topic, PageSize: int32(*limit)})
-	if err != nil {
-		return err
-	}
-	return o.print(res, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tTOPIC\tAGGREGATE\tSEQ\tEVENT TYPE\tCREATED\tREDRIVEN\tREASON")
-		for _, dl := range res.GetDeadLetters() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(),
-				orDash(dl.GetEventType()), when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), shorten(dl.GetReason(), 100))
-		}
-	})
-}
-
-// dlqOne is show, redrive or discard of one dead letter.
-func dlqOne(verb string) command {
-	return func(ctx context.Context, o options, args []string) error {
-		fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		topic := fs.String("topic", "", "event topic (default: search every event topic)")
-		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-			return fmt.Errorf("%w: dlq %s [-topic T] ID", errUsage, verb)
-		}
-		conn, err := o.dial(o.relay)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		c, id := ordersv1.NewRelayAdminServiceClient(conn), fs.Arg(0)
-		switch verb {
-		case "show":
-			res, err := c.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: id, Topic: *topic})
-			if err != nil {
-				return err
-			}
-			dl := res.GetDeadLetter()
-			return o.print(res, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "id\t%s\ntopic\t%s\naggregate\t%s#%d\nevent\t%s %s\ncreated\t%s\nre-driven\t%s\nreason\t%s\nbytes\t%d\n",
-					dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(), orDash(dl.GetEventType()), dl.GetEventId(),
-					when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), dl.GetReason(), len(dl.GetEnvelope()))
-			})
-		case "redrive":
-			res, err := c.RedriveDeadLetter(ctx, &ordersv1.RedriveDeadLetterRequest{Id: id, Topic: *topic})
-			if err != nil {
-				return err
-			}
-			return o.print(res, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "re-drove %s: %s#%d to %s\n", id, res.GetDeadLetter().GetAggregateId(), res.GetDeadLetter().GetSequence(), res.GetDeadLetter().GetTopic())
-			})
-		default:
-			res, err := c.DiscardDeadLetter(ctx, &ordersv1.DiscardDeadLetterRequest{Id: id, Topic: *topic})
-			if err != nil {
-				return err
-			}
-			return o.print(res, func(w *tabwriter.Writer) { fmt.Fprintf(w, "discarded %s\n", id) })
-		}
-	}
 }
 
 func orderGet(ctx context.Context, o options, args []string) error {

@@ -3,6 +3,9 @@
 //	ordersysctl relay status
 //	ordersysctl dlq list [-topic T] [-limit N]
 //	ordersysctl dlq show|redrive|discard [-topic T] ID
+//	ordersysctl projector status
+//	ordersysctl projector abort-rebuild PROJECTION
+//	ordersysctl projector-dlq list|show|redrive|discard ...
 //	ordersysctl order get ID
 //	ordersysctl order history [-limit N] ID
 //	ordersysctl republish -job J [-topic T] [-rate N] [AGGREGATE_ID...]
@@ -47,6 +50,10 @@ commands:
   relay status                              the relay replica: lease, breaker, counters
   dlq list [-topic T] [-limit N]            dead letters of the relay (every event topic by default)
   dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
+  projector status                          the projections' versions (active, building, previous)
+  projector abort-rebuild PROJECTION        stop filling the version a rebuild builds (orders, customers)
+  projector-dlq list|show|redrive|discard   the projector's dead letters, as dlq does the relay's
+                                            (re-driven to the event topic; -topic is the event topic)
   order get ID                              an order's read model (query service)
   order history [-limit N] ID               an order's events (query service)
   republish -job J [-topic T] [-rate N] [ID...]
@@ -58,7 +65,7 @@ flags:`
 
 // options are the global flags.
 type options struct {
-	relay, query              string
+	relay, query, projector   string
 	caFile, certFile, keyFile string
 	tokenFile, output         string
 	insecureToken             bool
@@ -75,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&o.relay, "relay", env("ORDERSYSCTL_RELAY", "127.0.0.1:50053"), "cdc-relay gRPC address (ORDERSYSCTL_RELAY)")
+	fs.StringVar(&o.projector, "projector", env("ORDERSYSCTL_PROJECTOR", "127.0.0.1:50054"), "projector gRPC address (ORDERSYSCTL_PROJECTOR)")
 	fs.StringVar(&o.query, "query", env("ORDERSYSCTL_QUERY", "127.0.0.1:50052"), "query service gRPC address (ORDERSYSCTL_QUERY)")
 	fs.StringVar(&o.caFile, "ca", env("ORDERSYSCTL_CA_FILE", ""), "CA certificates (PEM) to trust: set, the calls use TLS (ORDERSYSCTL_CA_FILE)")
 	fs.StringVar(&o.certFile, "cert", env("ORDERSYSCTL_CERT_FILE", ""), "client certificate (PEM) for mutual TLS (ORDERSYSCTL_CERT_FILE)")

@@ -34,6 +34,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
@@ -211,7 +212,7 @@ func serve(ctx context.Context) error {
 	cancel()
 
 	// -------------------------------------------------------------------------------------
-	// gRPC server (health, reflection) and the health watch
+	// gRPC server (health, reflection, orders.v1.ProjectorAdminService) and the health watch
 
 	sec, err := grpcx.LoadSecurity(cfg.GRPC)
 	if err != nil {
@@ -225,6 +226,9 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
+	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: cfg.Kafka.Brokers})
+	defer adminPub.Close()
+	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic))
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
 		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
 	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/segmentio/kafka-go"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
 // Kafka header names (shared API.md) read and written by the projector.
@@ -49,7 +51,7 @@ func tooLarge(err error) bool {
 }
 
 // DLQSuffix is appended to a topic's name to get the projector's dead-letter topic.
-const DLQSuffix = ".projector.dlq"
+const DLQSuffix = okafka.ProjectorDLQSuffix
 
 // DLQTopic returns the projector's dead-letter topic of a topic.
 func DLQTopic(topic string) string { return topic + DLQSuffix }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"google.golang.org/grpc"
+
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+)
+
+// deadLetters is the dead-letter part of RelayAdminService and ProjectorAdminService.
+type deadLetters interface {
+	ListDeadLetters(ctx context.Context, in *ordersv1.ListDeadLettersRequest, opts ...grpc.CallOption) (*ordersv1.ListDeadLettersResponse, error)
+	GetDeadLetter(ctx context.Context, in *ordersv1.GetDeadLetterRequest, opts ...grpc.CallOption) (*ordersv1.GetDeadLetterResponse, error)
+	RedriveDeadLetter(ctx context.Context, in *ordersv1.RedriveDeadLetterRequest, opts ...grpc.CallOption) (*ordersv1.RedriveDeadLetterResponse, error)
+	DiscardDeadLetter(ctx context.Context, in *ordersv1.DiscardDeadLetterRequest, opts ...grpc.CallOption) (*ordersv1.DiscardDeadLetterResponse, error)
+}
+
+// dlqService names a service holding dead letters: its command group, address and client.
+type dlqService struct {
+	group  string
+	addr   func(options) string
+	client func(grpc.ClientConnInterface) deadLetters
+}
+
+var (
+	relayDLQ = dlqService{group: "dlq", addr: func(o options) string { return o.relay },
+		client: func(c grpc.ClientConnInterface) deadLetters { return ordersv1.NewRelayAdminServiceClient(c) }}
+	projectorDLQ = dlqService{group: "projector-dlq", addr: func(o options) string { return o.projector },
+		client: func(c grpc.ClientConnInterface) deadLetters { return ordersv1.NewProjectorAdminServiceClient(c) }}
+)
+
+// dlqList lists the dead letters of one service.
+func dlqList(svc dlqService) command {
+	return func(ctx context.Context, o options, args []string) error {
+		fs := flag.NewFlagSet(svc.group+" list", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		topic := fs.String("topic", "", "event topic (default: every event topic)")
+		limit := fs.Int("limit", 100, "at most this many per topic")
+		if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+			return fmt.Errorf("%w: %s list [-topic T] [-limit N]", errUsage, svc.group)
+		}
+		conn, err := o.dial(svc.addr(o))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		res, err := svc.client(conn).ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: *topic, PageSize: int32(*limit)})
+		if err != nil {
+			return err
+		}
+		return o.print(res, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tTOPIC\tAGGREGATE\tSEQ\tEVENT TYPE\tCREATED\tREDRIVEN\tREASON")
+			for _, dl := range res.GetDeadLetters() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(),
+					orDash(dl.GetEventType()), when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), shorten(dl.GetReason(), 100))
+			}
+		})
+	}
+}
+
+// dlqOne is show, redrive or discard of one dead letter.
+func dlqOne(svc dlqService, verb string) command {
+	return func(ctx context.Context, o options, args []string) error {
+		fs := flag.NewFlagSet(svc.group+" "+verb, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		topic := fs.String("topic", "", "event topic (default: search every event topic)")
+		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+			return fmt.Errorf("%w: %s %s [-topic T] ID", errUsage, svc.group, verb)
+		}
+		conn, err := o.dial(svc.addr(o))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		c, id := svc.client(conn), fs.Arg(0)
+		switch verb {
+		case "show":
+			res, err := c.GetDeadLetter(ctx, &ordersv1.GetDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			dl := res.GetDeadLetter()
+			return o.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "id\t%s\ntopic\t%s\naggregate\t%s#%d\nevent\t%s %s\ncreated\t%s\nre-driven\t%s\nreason\t%s\nbytes\t%d\n",
+					dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(), orDash(dl.GetEventType()), dl.GetEventId(),
+					when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), dl.GetReason(), len(dl.GetEnvelope()))
+			})
+		case "redrive":
+			res, err := c.RedriveDeadLetter(ctx, &ordersv1.RedriveDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			return o.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "re-drove %s: %s#%d to %s\n", id, res.GetDeadLetter().GetAggregateId(), res.GetDeadLetter().GetSequence(), res.GetDeadLetter().GetTopic())
+			})
+		default:
+			res, err := c.DiscardDeadLetter(ctx, &ordersv1.DiscardDeadLetterRequest{Id: id, Topic: *topic})
+			if err != nil {
+				return err
+			}
+			return o.print(res, func(w *tabwriter.Writer) { fmt.Fprintf(w, "discarded %s\n", id) })
+		}
+	}
+}
