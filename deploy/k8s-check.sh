@@ -394,7 +394,7 @@ check_objects() {
 # values_of NS: "<sample ratios of the ConfigMaps> <projector replicas>", to follow upgrade/rollback.
 values_of() {
 	local ratios replicas
-	ratios=$(k -n "$1" get configmaps -l "app.kubernetes.io/instance=$RELEASE" -o \
+	ratios=$(k -n "$1" get configmaps -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component" -o \
 		jsonpath='{range .items[*]}{.data.ORDERSYS_TRACE_SAMPLE_RATIO}{" "}{end}' | tr ' ' '\n' | sort -u | paste -sd, -)
 	replicas=$(k -n "$1" get deployments -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=projector" \
 		-o jsonpath='{.items[0].spec.replicas}')
@@ -533,11 +533,12 @@ restricted_ns "$ns"
 log=$WORK/guard.install.log
 "$HELM" install "$RELEASE" "$CHART" -n "$ns" --no-hooks --timeout "$REQ_TIMEOUT" -f "$guard_values" >"$log" 2>&1 ||
 	{ cat "$log" >&2; fail "guard: helm install with serviceMonitor.enabled and no CRD failed (the chart must leave the ServiceMonitor out)"; }
-if "$HELM" get manifest "$RELEASE" -n "$ns" | grep -q '^kind: ServiceMonitor'; then
-	fail "guard: the release has a ServiceMonitor although the server does not serve $MONITORING_API"
+if "$HELM" get manifest "$RELEASE" -n "$ns" | grep -Eq '^kind: (ServiceMonitor|PrometheusRule)'; then
+	fail "guard: the release has a ServiceMonitor or PrometheusRule although the server does not serve monitoring.coreos.com"
 fi
 grep -q 'NO ServiceMonitor was created' "$log" || { cat "$log" >&2; fail "guard: the release notes do not say that no ServiceMonitor was created"; }
-ok "guard: serviceMonitor.enabled without the CRD: installed without a ServiceMonitor, the notes say so"
+grep -q 'NO PrometheusRule was created' "$log" || { cat "$log" >&2; fail "guard: the release notes do not say that no PrometheusRule was created"; }
+ok "guard: serviceMonitor/prometheusRule.enabled without the CRDs: installed without them, the notes say so"
 log=$WORK/guard.force.log
 if "$HELM" install forced "$CHART" -n "$ns" --dry-run=server --no-hooks -f "$guard_values" --set serviceMonitor.force=true >"$log" 2>&1; then
 	fail "guard: serviceMonitor.force=true without the CRD was accepted by the server"
@@ -550,8 +551,12 @@ log=$WORK/guard.upgrade.log
 	{ cat "$log" >&2; fail "guard: helm upgrade after installing the CRDs failed"; }
 k -n "$ns" get servicemonitor "$RELEASE" >/dev/null 2>&1 ||
 	fail "guard: after the CRDs were installed, helm upgrade did not create the ServiceMonitor"
-! grep -q 'NO ServiceMonitor was created' "$log" || fail "guard: the notes still warn although the ServiceMonitor was created"
-ok "guard: with the CRDs installed, helm upgrade created ServiceMonitor $ns/$RELEASE"
+k -n "$ns" get prometheusrule "$RELEASE" -o jsonpath='{.spec.groups[0].rules[*].alert}' 2>/dev/null | grep -q 'Ordersys' ||
+	fail "guard: after the CRDs were installed, helm upgrade did not create the PrometheusRule with the alert rules"
+k -n "$ns" get configmap "$RELEASE-dashboard" -o jsonpath='{.metadata.labels.grafana_dashboard}' 2>/dev/null | grep -qx 1 ||
+	fail "guard: the Grafana dashboard ConfigMap with label grafana_dashboard=1 is missing"
+! grep -Eq 'NO (ServiceMonitor|PrometheusRule) was created' "$log" || fail "guard: the notes still warn although the ServiceMonitor and PrometheusRule were created"
+ok "guard: with the CRDs installed, helm upgrade created ServiceMonitor and PrometheusRule $ns/$RELEASE (the alert rules), and the dashboard ConfigMap is there"
 "$HELM" uninstall "$RELEASE" -n "$ns" --timeout "$REQ_TIMEOUT" >/dev/null
 k delete namespace "$ns" --wait=false >/dev/null
 

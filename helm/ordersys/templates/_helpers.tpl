@@ -247,3 +247,20 @@ or set force). Empty otherwise.
 true
 {{- end -}}
 {{- end }}
+
+{{/*
+The API a PrometheusRule needs, as .Capabilities.APIVersions lists it.
+*/}}
+{{- define "ordersys.prometheusRule.api" -}}
+monitoring.coreos.com/v1/PrometheusRule
+{{- end }}
+
+{{/*
+"true" when the PrometheusRule is rendered: prometheusRule.enabled, and the cluster serves
+monitoring.coreos.com/v1 PrometheusRule or prometheusRule.force is set. Empty otherwise.
+*/}}
+{{- define "ordersys.prometheusRule.render" -}}
+{{- if and .Values.prometheusRule.enabled (or .Values.prometheusRule.force (.Capabilities.APIVersions.Has (include "ordersys.prometheusRule.api" .))) -}}
+true
+{{- end -}}
+{{- end }}
