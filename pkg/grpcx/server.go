@@ -117,6 +117,20 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	s.GRPC.RegisterService(desc, impl)
 }
 
+// Ready reports the server's overall health status (""), as a readiness probe reads it: nil
+// when SERVING, an error otherwise (not yet serving, a dependency down, shutting down). It is
+// what /readyz on the metrics port answers (telemetry.Readiness).
+func (s *Server) Ready(ctx context.Context) error {
+	res, err := s.Health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	if st := res.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health status %s", st)
+	}
+	return nil
+}
+
 // Listen binds addr (host:port; port 0 picks a free one). Pass the listener to ServeListener.
 func (s *Server) Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)

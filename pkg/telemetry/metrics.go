@@ -41,20 +41,20 @@ func RegisterOrReuse[T prometheus.Collector](reg prometheus.Registerer, c T) T {
 	return c
 }
 
-// ServeMetrics listens on addr and serves /metrics (the metrics gathered from reg) and /healthz
-// (200 "ok") over HTTP. It binds synchronously, so an unusable address (e.g. in use) is returned
+// ServeMetrics listens on addr and serves /metrics (the metrics gathered from reg), /healthz
+// (200 "ok": the process is alive) and, when ready is not nil, /readyz (ready's answer) over HTTP. It binds synchronously, so an unusable address (e.g. in use) is returned
 // as an error, then serves in a goroutine. The returned server's Addr is the bound address
 // (useful with port 0). The server shuts down when ctx is done, or when the caller calls Shutdown.
-func ServeMetrics(ctx context.Context, addr string, reg prometheus.Gatherer, logger *slog.Logger) (*http.Server, error) {
+func ServeMetrics(ctx context.Context, addr string, reg prometheus.Gatherer, ready *Readiness, logger *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
-	return ServeMetricsListener(ctx, ln, reg, logger), nil
+	return ServeMetricsListener(ctx, ln, reg, ready, logger), nil
 }
 
 // ServeMetricsListener is ServeMetrics on a listener the caller opened.
-func ServeMetricsListener(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, logger *slog.Logger) *http.Server {
+func ServeMetricsListener(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, ready *Readiness, logger *slog.Logger) *http.Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -66,6 +66,9 @@ func ServeMetricsListener(ctx context.Context, ln net.Listener, reg prometheus.G
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if ready != nil {
+		mux.Handle("GET /readyz", ready)
+	}
 	srv := &http.Server{
 		Addr:              ln.Addr().String(),
 		Handler:           mux,

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,7 +180,8 @@ func TestServeMetrics(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(3)
 
-	srv, err := telemetry.ServeMetrics(ctx, "127.0.0.1:0", reg, nil)
+	ready := new(telemetry.Readiness)
+	srv, err := telemetry.ServeMetrics(ctx, "127.0.0.1:0", reg, ready, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +194,35 @@ func TestServeMetrics(t *testing.T) {
 	if got := get(t, "http://"+srv.Addr+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/healthz = %q", got)
 	}
+	readyz := func() int {
+		t.Helper()
+		res, err := http.Get("http://" + srv.Addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before a check is set: %d, want 503", code)
+	}
+	var failing atomic.Bool
+	ready.Set(func(context.Context) error {
+		if failing.Load() {
+			return errors.New("cassandra does not answer")
+		}
+		return nil
+	})
+	if code := readyz(); code != http.StatusOK {
+		t.Errorf("/readyz with a passing check: %d, want 200", code)
+	}
+	failing.Store(true)
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with a failing check: %d, want 503", code)
+	}
 
 	// The address is now taken: a second server must fail synchronously.
-	if _, err := telemetry.ServeMetrics(ctx, srv.Addr, reg, nil); err == nil {
+	if _, err := telemetry.ServeMetrics(ctx, srv.Addr, reg, nil, nil); err == nil {
 		t.Error("second ServeMetrics on the same address succeeded")
 	}
 

@@ -56,7 +56,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 		}
 		lns.Metrics = ln
 	}
-	telemetry.ServeMetricsListener(ctx, lns.Metrics, registry, log)
+	ready := new(telemetry.Readiness) // /readyz: the gRPC server's overall health, once it exists
+	telemetry.ServeMetricsListener(ctx, lns.Metrics, registry, ready, log)
 
 	// -------------------------------------------------------------------------------------
 	// CQL session
@@ -85,6 +86,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 		return fmt.Errorf("grpc security: %w", err)
 	}
 	srv := grpcx.NewServer(grpcx.ServerOptions{Logger: log, Registry: registry, ServiceName: ServiceName, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec})
+	ready.Set(srv.Ready)
 	if lns.GRPC == nil {
 		if lns.GRPC, err = srv.Listen(cfg.GRPCAddr); err != nil {
 			return err

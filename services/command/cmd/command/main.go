@@ -106,7 +106,8 @@ func run(ctx context.Context) error {
 
 	registry := telemetry.NewRegistry()
 	buildinfo.Register(registry, serviceName)
-	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
+	ready := new(telemetry.Readiness) // /readyz: the gRPC server's overall health, once it exists
+	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, ready, log); err != nil {
 		return err
 	}
 
@@ -170,6 +171,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ready.Set(srv.Ready)
 	go grpcapi.WatchHealth(ctx, srv.Health, probe, healthInterval, log)
 
 	serveErr := srv.ServeListener(ctx, ln) // returns once stopped (ctx ended) or failed

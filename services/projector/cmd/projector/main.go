@@ -190,7 +190,8 @@ func serve(ctx context.Context) error {
 
 	registry := telemetry.NewRegistry()
 	buildinfo.Register(registry, serviceName)
-	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
+	ready := new(telemetry.Readiness) // /readyz: the gRPC server's overall health, once it exists
+	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, ready, log); err != nil {
 		return err
 	}
 
@@ -225,6 +226,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ready.Set(srv.Ready)
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
 	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: cfg.Kafka.Brokers})
 	defer adminPub.Close()

@@ -94,7 +94,8 @@ func run(ctx context.Context) error {
 
 	registry := telemetry.NewRegistry()
 	buildinfo.Register(registry, serviceName)
-	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, log); err != nil {
+	ready := new(telemetry.Readiness) // /readyz: the gRPC server's overall health, once it exists
+	if _, err := telemetry.ServeMetrics(ctx, cfg.MetricsAddr, registry, ready, log); err != nil {
 		return err
 	}
 
@@ -140,6 +141,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ready.Set(srv.Ready)
 	go grpcapi.WatchHealth(ctx, srv.Health, probe, healthInterval, log)
 
 	err = srv.ServeListener(ctx, ln) // returns once stopped (ctx ended, drained) or failed
