@@ -50,6 +50,9 @@ type scenario struct {
 	profile        string
 	noPDB          []string // components rendered without a PodDisruptionBudget
 	cqlTLSSecret   string   // the Secret of the CQL TLS files ("" = plaintext)
+	grpcTLSSecret  string   // the Secret of the gRPC server's TLS files ("" = plaintext)
+	grpcClientAuth bool     // the gRPC servers require client certificates
+	grpcJWKSSecret string   // the Secret of the token signers' JWKS ("" = no tokens)
 }
 
 var base = scenario{hpa: true, networkPolicy: true, userKey: "username", passKey: "password",
@@ -68,6 +71,9 @@ var scenarios = map[string]scenario{
 	"hpa-off-values.yaml":        with(func(s *scenario) { s.hpa, s.noPDB = false, []string{"query"} }),
 	"servicemonitor-values.yaml": with(func(s *scenario) { s.serviceMonitor = true }),
 	"cql-tls-values.yaml":        with(func(s *scenario) { s.cqlTLSSecret = "cql-tls" }),
+	"grpc-secure-values.yaml": with(func(s *scenario) {
+		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret = "grpc-tls", true, "grpc-auth"
+	}),
 }
 
 // helmBin is the helm that `make helm-tools` (deploy/helm-tools.sh) builds, or $HELM.
@@ -308,27 +314,14 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 			if p := containerPort(ctr, "metrics"); p != entry.MetricsPort {
 				t.Errorf("container port metrics = %d, want %d", p, entry.MetricsPort)
 			}
-			// Liveness and startup ask about the process (ordersys.liveness, which a dependency
-			// outage does not turn NOT_SERVING), readiness about the server as a whole.
-			for kind, p := range map[string]*corev1.Probe{"liveness": ctr.LivenessProbe, "readiness": ctr.ReadinessProbe, "startup": ctr.StartupProbe} {
-				if p == nil || p.GRPC == nil || p.GRPC.Port != entry.GRPCPort || p.Exec != nil || p.HTTPGet != nil || p.TCPSocket != nil {
-					t.Errorf("%s probe = %+v, want native grpc on port %d", kind, p, entry.GRPCPort)
-					continue
-				}
-				want := livenessService
-				if kind == "readiness" {
-					want = ""
-				}
-				if got := ptrValue(p.GRPC.Service); got != want {
-					t.Errorf("%s probe checks health service %q, want %q", kind, got, want)
-				}
-			}
+			checkProbes(t, sc, ctr, entry.GRPCPort)
 
 			// Environment: every required variable set, nothing this service does not read.
 			env := resolveEnv(t, r, sc, ctr)
 			checkEnvNames(t, ordersysNames(env), c.serviceEnv(name), c.optional(name))
 			checkSecretSources(t, c, env)
 			checkCQLTLS(t, sc, spec, ctr, env)
+			checkGRPCSecurity(t, sc, spec, ctr, env)
 			if got, want := env["ORDERSYS_GRPC_ADDR"].value, fmt.Sprintf("0.0.0.0:%d", entry.GRPCPort); got != want {
 				t.Errorf("ORDERSYS_GRPC_ADDR = %q, want %q", got, want)
 			}
@@ -402,6 +395,7 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 				if p.Annotations["helm.sh/hook"] == "test" && len(p.Spec.Containers) == 1 &&
 					slices.Equal(p.Spec.Containers[0].Command[:2], []string{"/usr/local/bin/grpc_health_probe", addr}) {
 					found = true
+					checkTestPodTLS(t, sc, p.Spec, svc.Name)
 				}
 			}
 			if !found {

@@ -155,6 +155,9 @@ ORDERSYS_CQL_LOCAL_DC: {{ $v.cql.localDC | quote }}
 ORDERSYS_CQL_CONSISTENCY: {{ $v.cql.consistency | quote }}
 ORDERSYS_CQL_SERIAL_CONSISTENCY: {{ $v.cql.serialConsistency | quote }}
 {{ include "ordersys.cqlTLSEnv" .root }}
+{{- with (include "ordersys.grpcSecurityEnv" .root) }}
+{{ . }}
+{{- end }}
 ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
 ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
 ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}
@@ -193,6 +196,9 @@ Cross-field checks the JSON schema cannot express.
 {{- end }}
 {{- if and .Values.cql.password .Values.cql.existingSecret }}
 {{- fail "set either cql.password or cql.existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.grpc.tls.clientAuth (not .Values.grpc.tls.existingSecret) }}
+{{- fail "grpc.tls.clientAuth needs grpc.tls.existingSecret (the server's certificate and the client CA)" }}
 {{- end }}
 {{- end }}
 
@@ -263,4 +269,55 @@ monitoring.coreos.com/v1 PrometheusRule or prometheusRule.force is set. Empty ot
 {{- if and .Values.prometheusRule.enabled (or .Values.prometheusRule.force (.Capabilities.APIVersions.Has (include "ordersys.prometheusRule.api" .))) -}}
 true
 {{- end -}}
+{{- end }}
+
+{{/*
+The gRPC server's TLS and token settings as NAME: value lines (nothing when grpc.tls and
+grpc.auth name no Secret): the files of grpc.tls.existingSecret mounted at
+/etc/ordersys/grpc-tls (tls.crt, tls.key; ca.crt for client certificates with
+grpc.tls.clientAuth) and the jwks.json of grpc.auth.jwksSecret at /etc/ordersys/auth.
+*/}}
+{{- define "ordersys.grpcSecurityEnv" -}}
+{{- $t := .Values.grpc.tls }}
+{{- $a := .Values.grpc.auth }}
+{{- if $t.existingSecret }}
+ORDERSYS_GRPC_TLS_CERT_FILE: "/etc/ordersys/grpc-tls/tls.crt"
+ORDERSYS_GRPC_TLS_KEY_FILE: "/etc/ordersys/grpc-tls/tls.key"
+{{- if $t.clientAuth }}
+ORDERSYS_GRPC_TLS_CLIENT_CA_FILE: "/etc/ordersys/grpc-tls/ca.crt"
+{{- end }}
+{{- end }}
+{{- if $a.jwksSecret }}
+ORDERSYS_AUTH_JWKS_FILE: "/etc/ordersys/auth/jwks.json"
+ORDERSYS_AUTH_ISSUER: {{ $a.issuer | quote }}
+ORDERSYS_AUTH_AUDIENCE: {{ $a.audience | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The volumes of grpc.tls.existingSecret and grpc.auth.jwksSecret (nothing without them). */}}
+{{- define "ordersys.grpcSecurityVolumes" -}}
+{{- with .Values.grpc.tls.existingSecret }}
+- name: grpc-tls
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- with .Values.grpc.auth.jwksSecret }}
+- name: grpc-auth
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Their mounts at /etc/ordersys/grpc-tls and /etc/ordersys/auth. */}}
+{{- define "ordersys.grpcSecurityVolumeMounts" -}}
+{{- if .Values.grpc.tls.existingSecret }}
+- name: grpc-tls
+  mountPath: /etc/ordersys/grpc-tls
+  readOnly: true
+{{- end }}
+{{- if .Values.grpc.auth.jwksSecret }}
+- name: grpc-auth
+  mountPath: /etc/ordersys/auth
+  readOnly: true
+{{- end }}
 {{- end }}

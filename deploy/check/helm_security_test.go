@@ -1,0 +1,126 @@
+package check
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Where the chart mounts the Secrets of grpc.tls.existingSecret and grpc.auth.jwksSecret.
+const (
+	grpcTLSDir  = "/etc/ordersys/grpc-tls"
+	grpcAuthDir = "/etc/ordersys/auth"
+)
+
+// checkProbes: liveness and startup ask about the process, readiness about the server as a
+// whole (NOT_SERVING while a dependency does not answer). On a plaintext gRPC port they are
+// native gRPC probes (ordersys.liveness, ""); with gRPC TLS, which the kubelet's gRPC probe
+// cannot speak, they are HTTP probes of the metrics port (/healthz, /readyz).
+func checkProbes(t *testing.T, sc scenario, ctr corev1.Container, grpcPort int32) {
+	t.Helper()
+	for kind, p := range map[string]*corev1.Probe{"liveness": ctr.LivenessProbe, "readiness": ctr.ReadinessProbe, "startup": ctr.StartupProbe} {
+		if p == nil || p.Exec != nil || p.TCPSocket != nil {
+			t.Errorf("%s probe = %+v", kind, p)
+			continue
+		}
+		if sc.grpcTLSSecret != "" {
+			want := "/healthz"
+			if kind == "readiness" {
+				want = "/readyz"
+			}
+			if p.HTTPGet == nil || p.GRPC != nil || p.HTTPGet.Path != want || p.HTTPGet.Port.String() != "metrics" {
+				t.Errorf("%s probe = %+v, want HTTP GET %s on the metrics port (gRPC TLS is on)", kind, p, want)
+			}
+			continue
+		}
+		if p.GRPC == nil || p.GRPC.Port != grpcPort || p.HTTPGet != nil {
+			t.Errorf("%s probe = %+v, want native grpc on port %d", kind, p, grpcPort)
+			continue
+		}
+		want := livenessService
+		if kind == "readiness" {
+			want = ""
+		}
+		if got := ptrValue(p.GRPC.Service); got != want {
+			t.Errorf("%s probe checks health service %q, want %q", kind, got, want)
+		}
+	}
+}
+
+// mountedSecret reports whether dir is mounted read-only from a volume of Secret secret.
+func mountedSecret(spec corev1.PodSpec, ctr corev1.Container, dir, secret string) (mounted, fromSecret bool) {
+	for _, m := range ctr.VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		mounted = m.ReadOnly
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == secret {
+				fromSecret = true
+			}
+		}
+	}
+	return mounted, fromSecret
+}
+
+// checkGRPCSecurity: the gRPC server speaks TLS (and requires client certificates) and checks
+// tokens exactly when the scenario says so, from files of the named Secrets.
+func checkGRPCSecurity(t *testing.T, sc scenario, spec corev1.PodSpec, ctr corev1.Container, env map[string]envSource) {
+	t.Helper()
+	for _, c := range []struct {
+		dir, secret string
+		vars        map[string]string // variable -> file it must name ("" = must be unset)
+	}{
+		{grpcTLSDir, sc.grpcTLSSecret, map[string]string{
+			"ORDERSYS_GRPC_TLS_CERT_FILE":      "tls.crt",
+			"ORDERSYS_GRPC_TLS_KEY_FILE":       "tls.key",
+			"ORDERSYS_GRPC_TLS_CLIENT_CA_FILE": map[bool]string{true: "ca.crt"}[sc.grpcClientAuth],
+		}},
+		{grpcAuthDir, sc.grpcJWKSSecret, map[string]string{"ORDERSYS_AUTH_JWKS_FILE": "jwks.json"}},
+	} {
+		mounted, fromSecret := mountedSecret(spec, ctr, c.dir, c.secret)
+		switch {
+		case c.secret != "" && (!mounted || !fromSecret):
+			t.Errorf("Secret %s not mounted read-only at %s", c.secret, c.dir)
+		case c.secret == "" && mounted:
+			t.Errorf("%s mounted although no Secret is named", c.dir)
+		}
+		for name, file := range c.vars {
+			got, want := env[name].value, ""
+			if c.secret != "" && file != "" {
+				want = c.dir + "/" + file
+			}
+			if got != want {
+				t.Errorf("%s = %q, want %q", name, got, want)
+			}
+		}
+	}
+}
+
+// checkTestPodTLS: with gRPC TLS, the `helm test` pod's grpc_health_probe speaks TLS, trusts the
+// Secret's ca.crt, checks the Service's name and, with client authentication, presents tls.crt.
+func checkTestPodTLS(t *testing.T, sc scenario, spec corev1.PodSpec, service string) {
+	t.Helper()
+	cmd := spec.Containers[0].Command
+	tls := slices.Contains(cmd, "-tls")
+	if sc.grpcTLSSecret == "" {
+		if tls {
+			t.Errorf("helm test pod of %s uses -tls on a plaintext port: %v", service, cmd)
+		}
+		return
+	}
+	want := []string{"-tls", "-tls-ca-cert=" + grpcTLSDir + "/ca.crt", "-tls-server-name=" + service}
+	if sc.grpcClientAuth {
+		want = append(want, "-tls-client-cert="+grpcTLSDir+"/tls.crt", "-tls-client-key="+grpcTLSDir+"/tls.key")
+	}
+	for _, w := range want {
+		if !slices.Contains(cmd, w) {
+			t.Errorf("helm test pod of %s: %s missing from %s", service, w, strings.Join(cmd, " "))
+		}
+	}
+	if mounted, fromSecret := mountedSecret(spec, spec.Containers[0], grpcTLSDir, sc.grpcTLSSecret); !mounted || !fromSecret {
+		t.Errorf("helm test pod of %s: Secret %s not mounted read-only at %s", service, sc.grpcTLSSecret, grpcTLSDir)
+	}
+}
