@@ -710,17 +710,7 @@ const cqlTLSDir = "/etc/ordersys/cql-tls"
 // Secret: the Secret mounted read-only at cqlTLSDir and the TLS variables pointing into it.
 func checkCQLTLS(t *testing.T, sc scenario, spec corev1.PodSpec, ctr corev1.Container, env map[string]envSource) {
 	t.Helper()
-	var mounted, fromSecret bool
-	for _, m := range ctr.VolumeMounts {
-		if m.MountPath == cqlTLSDir {
-			mounted = m.ReadOnly
-			for _, v := range spec.Volumes {
-				if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == sc.cqlTLSSecret {
-					fromSecret = true
-				}
-			}
-		}
-	}
+	mounted, fromSecret := mountedSecret(spec, ctr, cqlTLSDir, sc.cqlTLSSecret)
 	ca := env["ORDERSYS_CQL_TLS_CA_FILE"].value
 	switch {
 	case sc.cqlTLSSecret != "" && (!mounted || !fromSecret):
