@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -38,14 +39,25 @@ func (p *Progress) Load(ctx context.Context, aggregateID string) (int64, error) 
 	return seq, nil
 }
 
-// Save records seq as the last sequence published for the aggregate.
+// progressTimestampBase is added to a sequence to get the write timestamp of its progress row:
+// 2^53 µs (year 2255) is above every wall-clock timestamp, so rows written by a release that
+// wrote without USING TIMESTAMP lose against the first write of this one.
+const progressTimestampBase = 1 << 53
+
+// Save records seq as the last sequence published for the aggregate. The progress only moves
+// forward: the write timestamp grows with seq, so a late write of a lower sequence (a relay that
+// lost its lease and finishes a commit afterwards, or two lanes racing) loses against the higher
+// one however the writes land, without a read or a lightweight transaction.
 func (p *Progress) Save(ctx context.Context, aggregateID string, seq int64) error {
 	id, err := gocql.ParseUUID(aggregateID)
 	if err != nil {
 		return fmt.Errorf("publish progress of %q: %w", aggregateID, es.Invalid("aggregate_id", "must be a UUID"))
 	}
-	if err := p.s.Query(`INSERT INTO publish_progress (aggregate_id, sequence, updated_at) VALUES (?, ?, ?)`,
-		id, seq, time.Now().UTC()).WithContext(ctx).Exec(); err != nil {
+	if seq < 1 || seq > math.MaxInt64-progressTimestampBase {
+		return fmt.Errorf("publish progress of %s: %w", aggregateID, es.Invalid("sequence", fmt.Sprintf("must be from 1 to %d, got %d", int64(math.MaxInt64-progressTimestampBase), seq)))
+	}
+	if err := p.s.Query(`INSERT INTO publish_progress (aggregate_id, sequence, updated_at) VALUES (?, ?, ?) USING TIMESTAMP ?`,
+		id, seq, time.Now().UTC(), progressTimestampBase+seq).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("save publish progress of %s at %d: %w", aggregateID, seq, cql.Unavailable(err))
 	}
 	return nil
