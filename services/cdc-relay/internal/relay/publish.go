@@ -1,0 +1,318 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+)
+
+// flight is one record of a publish call.
+type flight struct {
+	a      *aggState
+	e      *entry
+	dlq    bool
+	poison bool // an unsequenced row (set when done): no progress to save
+	span   trace.Span
+}
+
+// callResult is the outcome of one publish call, per flight.
+type callResult struct {
+	flights  []*flight
+	errs     []error
+	rejected bool // the breaker did not let the call through
+}
+
+// round prepares the due work of the ready aggregates (progress, sequencing, gap filling) and
+// starts publish calls: ordinary records packed into calls within the budget (all records of one
+// aggregate in the same call, consecutive, so they go out in one produce request), dead letters
+// and records that must be tried alone in calls of their own.
+func (l *lane) round(ctx context.Context, ready []*aggState) {
+	l.loadProgress(ctx, ready)
+	maxBytes := l.p.d.Publisher.MaxMessageBytes()
+	var batch, solo []*flight
+	records, bytes := 0, 0
+	flush := func() {
+		if len(batch) > 0 {
+			l.start(ctx, batch)
+		}
+		batch, records, bytes = nil, 0, 0
+	}
+	for _, a := range ready {
+		es, err := l.prepare(ctx, a)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.p.d.Logger.Warn("relay: aggregate held back", "aggregate_id", a.id, "err", err)
+			l.backOff(a)
+			continue
+		}
+		if len(es) == 0 {
+			continue
+		}
+		if es[0].dlqReason != "" || es[0].solo {
+			solo = append(solo, &flight{a: a, e: es[0], dlq: es[0].dlqReason != ""})
+			continue
+		}
+		// Keep as many of the aggregate's records as fit an empty call.
+		n, size := 0, 0
+		for _, e := range es {
+			if n+1 > callRecords || size+e.size > maxBytes {
+				break
+			}
+			n, size = n+1, size+e.size
+		}
+		if records+n > callRecords || bytes+size > maxBytes {
+			flush()
+		}
+		for _, e := range es[:n] {
+			batch = append(batch, &flight{a: a, e: e})
+		}
+		records, bytes = records+n, bytes+size
+	}
+	flush()
+	for _, f := range solo {
+		l.start(ctx, []*flight{f})
+	}
+}
+
+// loadProgress reads, concurrently, the last published sequence of the aggregates seen for the
+// first time.
+func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
+	var todo []*aggState
+	for _, a := range ready {
+		if !a.loaded {
+			if !ids.Valid(a.id) {
+				a.loaded = true // only poison can live here
+				continue
+			}
+			todo = append(todo, a)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	d := l.p.d
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, a := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if last, err := d.Progress.Load(ctx, a.id); err == nil {
+				a.last, a.loaded = last, true
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// start runs a publish call in the background; its result comes back on l.results.
+func (l *lane) start(ctx context.Context, flights []*flight) {
+	for _, f := range flights {
+		f.a.inFlight = true
+	}
+	l.calls++
+	go func() { l.results <- l.call(ctx, flights) }()
+}
+
+func (l *lane) backOff(a *aggState) {
+	a.retryAt = time.Now().Add(a.bo.NextBackOff())
+}
+
+// message builds the record of a flight and starts its span.
+func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
+	e := f.e
+	topic := e.topic
+	if f.dlq {
+		topic = okafka.DLQTopic(e.topic)
+	}
+	pctx := telemetry.ContextWithTraceContext(ctx, e.env.TraceParent, e.env.TraceState)
+	sctx, span := l.p.d.Tracer.Start(pctx, topic+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", topic),
+			attribute.String("messaging.kafka.message.key", e.env.AggregateID),
+			attribute.String("ordersys.event_id", e.env.EventID),
+			attribute.String("ordersys.event_type", e.env.EventType),
+			attribute.Int64("ordersys.sequence", e.seq),
+			attribute.Int("ordersys.attempt", e.attempts+1),
+			// The same keys as the command service's and the projector's spans, so one search
+			// by correlation_id finds the command's trace in every service.
+			attribute.String("correlation_id", e.env.CorrelationID),
+			attribute.String("causation_id", e.env.CausationID),
+			attribute.String("aggregate_id", e.env.AggregateID),
+		))
+	f.span = span
+	tp, ts := telemetry.TraceContextFromContext(sctx)
+	if tp == "" {
+		tp, ts = e.env.TraceParent, e.env.TraceState
+	}
+	msg := kafkago.Message{Topic: topic, Key: []byte(e.env.AggregateID), Value: e.value,
+		Headers: okafka.EnvelopeHeaders(e.env, tp, ts)}
+	if f.dlq {
+		msg.Headers = append(msg.Headers,
+			kafkago.Header{Key: okafka.HeaderDLQReason, Value: []byte(e.dlqReason)},
+			kafkago.Header{Key: okafka.HeaderDLQSourceTopic, Value: []byte(e.topic)},
+			kafkago.Header{Key: okafka.HeaderDLQID, Value: []byte(e.dlqID.String())})
+		if okafka.MessageSize(msg) > l.p.d.Publisher.MaxMessageBytes() {
+			msg.Value = nil
+			msg.Headers = append(msg.Headers, kafkago.Header{Key: okafka.HeaderDLQValueOmitted, Value: []byte("true")})
+		}
+	}
+	return msg
+}
+
+// call runs one publish call through the breaker (in its own goroutine: it touches only its
+// flights' entries, which the lane leaves alone while they are in flight).
+func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
+	d := l.p.d
+	res := &callResult{flights: flights, errs: make([]error, len(flights))}
+	var send []*flight
+	var idx []int
+	for i, f := range flights {
+		if f.dlq {
+			// The record in the store comes first: it keeps the full bytes and the reason.
+			if err := l.recordDeadLetter(ctx, f.e); err != nil {
+				res.errs[i] = fmt.Errorf("record dead letter: %w", err)
+				continue
+			}
+		}
+		send = append(send, f)
+		idx = append(idx, i)
+	}
+	if len(send) == 0 {
+		return res
+	}
+	allow, ok := d.Breaker.Allow()
+	if !ok {
+		d.Metrics.Failed.WithLabelValues("rejected").Add(float64(len(send)))
+		res.rejected = true
+		for _, i := range idx {
+			res.errs[i] = ErrBrokerUnavailable
+		}
+		return res
+	}
+	msgs := make([]kafkago.Message, len(send))
+	for j, f := range send {
+		if f.e.attempts > 0 {
+			d.Metrics.Retried.Inc()
+		}
+		msgs[j] = l.message(ctx, f)
+	}
+	errs := d.Publisher.Publish(ctx, msgs)
+	var callErr error
+	failedAll := true
+	for j, f := range send {
+		err := errs[j]
+		res.errs[idx[j]] = err
+		switch {
+		case err == nil:
+			failedAll = false
+		case okafka.IsPermanent(err):
+			failedAll = false // the record's own trouble, not the broker's
+			f.span.RecordError(err)
+			f.span.SetStatus(codes.Error, err.Error())
+		default:
+			if callErr == nil {
+				callErr = err
+			}
+			f.span.RecordError(err)
+			f.span.SetStatus(codes.Error, err.Error())
+		}
+		f.span.End()
+	}
+	if failedAll && callErr != nil && ctx.Err() == nil {
+		allow(callErr)
+	} else {
+		allow(nil)
+	}
+	return res
+}
+
+// apply takes a call's outcome into the lane's state: acknowledged records advance their
+// aggregate and go to the committer; failed ones are scheduled for retry or for the dead-letter
+// path. An aggregate's records in a call are consecutive; once one fails, the later ones are
+// not counted as published even if acknowledged (they went in the same produce request, so
+// this does not happen; if it did, they would only be sent again).
+func (l *lane) apply(r *callResult) {
+	d := l.p.d
+	l.calls--
+	if r.rejected {
+		l.blockedUntil = time.Now().Add(100 * time.Millisecond)
+	}
+	var done []*flight
+	failed := map[*aggState]bool{}
+	for i, f := range r.flights {
+		a, e, err := f.a, f.e, r.errs[i]
+		a.inFlight = false
+		if err == nil && failed[a] {
+			d.Logger.Warn("relay: record acknowledged after an earlier record of its aggregate failed in the same call; it will be sent again",
+				"aggregate_id", a.id, "sequence", e.seq)
+			continue
+		}
+		switch {
+		case err == nil:
+			a.bo.Reset()
+			a.retryAt = time.Time{}
+			if e.dlqKind == dlqUndecodable && !isSequenced(a, e) {
+				// A poison row is not part of the stream: progress stays.
+				f.poison = true
+				for k, p := range a.poison {
+					if p == e {
+						a.poison = append(a.poison[:k], a.poison[k+1:]...)
+						break
+					}
+				}
+			} else {
+				if e.seq > a.last {
+					a.remember(e.seq, e.env.EventID)
+					a.last = e.seq
+				}
+				delete(a.pending, e.seq)
+			}
+			done = append(done, f)
+		case r.rejected:
+			// Not an attempt: the breaker is open.
+		case okafka.IsPermanent(err) && !f.dlq:
+			failed[a] = true
+			e.attempts++
+			d.Metrics.Failed.WithLabelValues("permanent").Inc()
+			switch {
+			case errors.Is(err, okafka.ErrMessageTooLarge):
+				e.dlqReason, e.dlqKind = err.Error(), "too_large"
+			case e.solo:
+				e.dlqReason, e.dlqKind = "refused by the broker: "+err.Error(), "refused"
+			default:
+				e.solo = true // a batch may have been refused because of another record
+			}
+		default:
+			if !failed[a] {
+				l.backOff(a)
+			}
+			failed[a] = true
+			e.attempts++
+			d.Metrics.Failed.WithLabelValues("transient").Inc()
+			d.Logger.Debug("relay: publish failed, will retry", "aggregate_id", a.id, "sequence", e.seq, "attempt", e.attempts, "err", err)
+		}
+	}
+	if len(done) > 0 {
+		select {
+		case l.commits <- done:
+		case <-l.ctx.Done():
+		}
+	}
+}
