@@ -1,0 +1,284 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/telemetry"
+)
+
+// Execute runs one command: load, de-duplicate, check the expected version, decide, append,
+// retry a lost race (without expected version, at most Options.MaxRetries times) and, when
+// due, snapshot in the background. Errors are the domain's and the store's (see the package
+// comment); a repeated command id returns the first outcome with Duplicate set.
+func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result, err error) {
+	s := h.svc
+	start := time.Now()
+	if req.Meta.CorrelationID == "" {
+		req.Meta.CorrelationID = s.opts.NewID()
+	}
+	defer func() {
+		outcome := Outcome(err, res.Duplicate)
+		d := time.Since(start)
+		s.opts.Metrics.observeCommand(req.Name, outcome, d)
+		s.opts.Logger.DebugContext(ctx, "command", "command", req.Name, "aggregate_id", req.AggregateID,
+			"command_id", req.CommandID, "correlation_id", req.Meta.CorrelationID, "outcome", outcome,
+			"version", res.Version, "duration", d, "err", err)
+	}()
+
+	causation := req.CommandID
+	if causation == "" {
+		causation = s.opts.NewID()
+	}
+	// The caller's span (the gRPC server span) carries the ids that find this command's trace.
+	attrs := []attribute.KeyValue{
+		attribute.String(SpanAttrCorrelationID, req.Meta.CorrelationID),
+		attribute.String(SpanAttrAggregateID, req.AggregateID),
+		attribute.String(SpanAttrCausationID, causation),
+	}
+	if req.CommandID != "" {
+		attrs = append(attrs, attribute.String(SpanAttrCommandID, req.CommandID))
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attrs...)
+	traceparent, tracestate := telemetry.TraceContextFromContext(ctx)
+	meta := es.Metadata{
+		CausationID:   causation,
+		CorrelationID: req.Meta.CorrelationID,
+		UserID:        req.Meta.UserID,
+		TraceParent:   traceparent,
+		TraceState:    tracestate,
+		Extra:         map[string]string{"command": req.Name},
+	}
+
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     s.opts.RetryBackoff,
+		RandomizationFactor: 0.5,
+		Multiplier:          1.5,
+		MaxInterval:         s.opts.MaxRetryBackoff,
+	}
+	bo.Reset()
+	for attempt := 0; ; attempt++ {
+		var retry bool
+		res, retry, err = h.attempt(ctx, req, meta)
+		if !retry || attempt >= s.opts.MaxRetries {
+			res.CorrelationID = req.Meta.CorrelationID
+			return res, err
+		}
+		s.opts.Metrics.retries.WithLabelValues(req.Name).Inc()
+		t := time.NewTimer(bo.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Result{}, fmt.Errorf("%s %s: retry after conflict: %w", req.Name, req.AggregateID, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// attempt runs the command once; retry reports a lost race that Execute may retry.
+func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Metadata) (res Result, retry bool, err error) {
+	s := h.svc
+	unseen := false // the command id is neither recorded nor remembered as rejected
+	if req.ExpectedVersion != nil {
+		if unseen, err = h.checkExpectedVersion(ctx, req); err != nil {
+			return Result{}, false, err
+		}
+	}
+	// Locked per kind and id: an order's command reads its customer under the customer's lock,
+	// and a client may give an order the id of a customer.
+	unlock, err := s.locks.lock(ctx, h.cacheKey(req.AggregateID))
+	if err != nil {
+		return Result{}, false, fmt.Errorf("%s %s: wait for the commands before it: %w", req.Name, req.AggregateID, err)
+	}
+	defer unlock()
+	if unseen {
+		// The head showed the expected version and no record of this command id a moment ago;
+		// if the aggregate has since gone past it (versions only grow), fail without a read.
+		if cached, ok := s.cache.get(h.cacheKey(req.AggregateID)); ok && cached.Version() > *req.ExpectedVersion {
+			return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: cached.Version()}
+		}
+	}
+	agg, head, rej, err := h.loadForCommand(ctx, req)
+	if err != nil {
+		return Result{}, false, err
+	}
+
+	// A repeated command id: the first outcome, or the first rejection.
+	if req.CommandID != "" {
+		if rec, ok := head.Commands[req.CommandID]; ok {
+			if rec.Fingerprint != req.Fingerprint {
+				return Result{}, false, fmt.Errorf("%s %s: command %s: %w", req.Name, req.AggregateID, req.CommandID, es.ErrCommandIDReused)
+			}
+			res, err := h.firstOutcome(ctx, req.AggregateID, rec)
+			return res, false, err
+		}
+		if rej != nil {
+			if rej.Fingerprint != req.Fingerprint {
+				return Result{}, false, fmt.Errorf("%s %s: command %s: %w", req.Name, req.AggregateID, req.CommandID, es.ErrCommandIDReused)
+			}
+			return Result{}, false, &es.RuleError{Rule: rej.Rule, Reason: rej.Reason}
+		}
+	}
+
+	before := agg.Version()
+	if req.ExpectedVersion != nil && *req.ExpectedVersion != before {
+		return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: before}
+	}
+
+	cmd := req.Command
+	if h.kind.Prepare != nil {
+		if cmd, err = h.kind.Prepare(ctx, cmd); err != nil {
+			return Result{}, false, err
+		}
+	}
+	now := s.opts.Now().UTC().Truncate(time.Millisecond)
+	_, span := s.tracer.Start(ctx, "decide "+req.Name, trace.WithAttributes(
+		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.version", before)))
+	events, err := agg.Decide(cmd, now)
+	endSpan(span, err)
+	if err != nil {
+		var re *es.RuleError
+		// A refusal about another aggregate (Subject set, e.g. the order's customer) is not
+		// remembered: it may be lifted without this aggregate changing, and a retry of the same
+		// command id must then be decided again.
+		if errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
+			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason}
+			if rerr := s.opts.Rejections.Remember(ctx, req.AggregateID, req.CommandID, r); rerr != nil {
+				s.opts.Logger.WarnContext(ctx, "remember rejected command", "aggregate_id", req.AggregateID,
+					"command_id", req.CommandID, "err", rerr)
+			}
+		}
+		return Result{}, false, err
+	}
+	if len(events) == 0 {
+		return Result{AggregateID: req.AggregateID, Version: before, EventIDs: []string{}}, false, nil
+	}
+
+	envs := es.NewEnvelopes(agg, events, meta, now, s.opts.NewID)
+	appendCtx, span := s.tracer.Start(ctx, "append "+h.kind.AggregateType, trace.WithAttributes(
+		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.expected_version", before),
+		attribute.Int("ordersys.events", len(envs))))
+	t0 := time.Now()
+	out, err := s.store.Append(appendCtx, es.AppendRequest{
+		AggregateID:        req.AggregateID,
+		AggregateType:      h.kind.AggregateType,
+		ExpectedVersion:    before,
+		Events:             envs,
+		CommandID:          req.CommandID,
+		CommandFingerprint: req.Fingerprint,
+	})
+	s.opts.Metrics.observeAppend(h.kind.AggregateType, err, time.Since(t0))
+	endSpan(span, err)
+	if err != nil {
+		lost := errors.Is(err, es.ErrConcurrencyConflict) || (before == 0 && errors.Is(err, es.ErrAlreadyExists))
+		if lost {
+			s.opts.Metrics.conflict.WithLabelValues(req.Name).Inc()
+		}
+		return Result{}, lost && req.ExpectedVersion == nil, err
+	}
+
+	// Bring the state to the new version, for the cache and the snapshot.
+	if err := es.Replay(agg, envs); err != nil {
+		s.cache.remove(h.cacheKey(req.AggregateID))
+		s.opts.Logger.WarnContext(ctx, "apply own events", "aggregate_id", req.AggregateID, "err", err)
+	} else {
+		s.cache.put(h.cacheKey(req.AggregateID), agg) // already there unless just created
+		if es.SnapshotDue(before, out.Version, s.opts.SnapshotEvery) && h.kind.Snapshots != nil {
+			h.snapshotLater(ctx, agg)
+		}
+	}
+	return Result{AggregateID: req.AggregateID, Version: out.Version, EventIDs: out.EventIDs}, false, nil
+}
+
+// checkExpectedVersion fails fast, without queueing behind the aggregate's other commands,
+// when the stream head shows the aggregate is not at the client's expected version and the
+// command id is neither recorded nor remembered as rejected (those return the first outcome).
+// A nil error means: go on, the full check follows under the aggregate's lock; unseen then
+// reports that the head was read, at the expected version, without a record of the command id
+// or a remembered rejection.
+func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]) (unseen bool, err error) {
+	var ch chan bool
+	if req.CommandID != "" && h.svc.opts.Rejections != nil {
+		ch = make(chan bool, 1)
+		go func() {
+			_, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
+			ch <- found || err != nil
+		}()
+	}
+	head, err := h.svc.store.Head(ctx, req.AggregateID)
+	remembered := ch != nil && <-ch
+	if err != nil || remembered {
+		return false, nil
+	}
+	if _, recorded := head.Commands[req.CommandID]; recorded && req.CommandID != "" {
+		return false, nil
+	}
+	if head.Version == *req.ExpectedVersion {
+		return true, nil
+	}
+	return false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: head.Version}
+}
+
+// loadForCommand loads the aggregate and, when the request has a command id, recalls a
+// remembered rejection of it at the same time.
+func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, es.StreamHead, *Rejection, error) {
+	type recalled struct {
+		r     Rejection
+		found bool
+		err   error
+	}
+	var ch chan recalled
+	if req.CommandID != "" && h.svc.opts.Rejections != nil {
+		ch = make(chan recalled, 1)
+		go func() {
+			r, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
+			ch <- recalled{r, found, err}
+		}()
+	}
+	agg, head, err := h.loadCached(ctx, req.AggregateID)
+	var rej *Rejection
+	if ch != nil {
+		rc := <-ch
+		if err == nil && rc.err != nil {
+			err = fmt.Errorf("recall rejection of command %s: %w", req.CommandID, rc.err)
+		}
+		if rc.found {
+			rej = &rc.r
+		}
+	}
+	return agg, head, rej, err
+}
+
+// firstOutcome rebuilds the result of a command recorded in the stream head.
+func (h *Handler[A, C]) firstOutcome(ctx context.Context, id string, rec es.CommandRecord) (Result, error) {
+	envs, err := h.svc.store.LoadRange(ctx, id, rec.FirstSequence, rec.LastSequence)
+	if err != nil {
+		return Result{}, fmt.Errorf("load first outcome of a repeated command on %s: %w", id, err)
+	}
+	if want := rec.LastSequence - rec.FirstSequence + 1; int64(len(envs)) != want {
+		return Result{}, fmt.Errorf("first outcome of a repeated command on %s: %d events at %d..%d, want %d",
+			id, len(envs), rec.FirstSequence, rec.LastSequence, want)
+	}
+	res := Result{AggregateID: id, Version: rec.LastSequence, Duplicate: true}
+	for _, e := range envs {
+		res.EventIDs = append(res.EventIDs, e.EventID)
+	}
+	return res, nil
+}
+
+// endSpan records err on the span and ends it.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// Read calls read with the aggregate at its current version (through the cache, caught up with
+// the store like a command's load) while holding the aggregate's lock, so read sees a state no
+// command of this process is changing. read is called even when the aggregate does not exist
+// (version 0).
+func (h *Handler[A, C]) Read(ctx context.Context, aggregateID string, read func(A)) error {
+	unlock, err := h.svc.locks.lock(ctx, h.cacheKey(aggregateID))
+	if err != nil {
+		return fmt.Errorf("read %s %s: %w", h.kind.AggregateType, aggregateID, err)
+	}
+	defer unlock()
+	agg, _, err := h.loadCached(ctx, aggregateID)
+	if err != nil {
+		return err
+	}
+	read(agg)
+	return nil
+}
+
+// Load returns the aggregate at its current version from the store: the newest snapshot,
+// restored, plus the events after it (every event when there is no usable snapshot). It does not
+// use or fill the service's cache.
+func (h *Handler[A, C]) Load(ctx context.Context, aggregateID string) (A, error) {
+	agg, _, err := h.load(ctx, aggregateID)
+	return agg, err
+}
+
+func (h *Handler[A, C]) cacheKey(id string) string { return h.kind.AggregateType + "/" + id }
+
+// loadCached is load through the cache; the caller holds the aggregate's lock. A cached
+// aggregate is caught up with the events appended since it was cached (one read, usually of
+// one row); the result is cached when the aggregate exists.
+func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.StreamHead, error) {
+	s := h.svc
+	key := h.cacheKey(id)
+	if cached, ok := s.cache.get(key); ok {
+		if agg, ok := cached.(A); ok {
+			ctx, span := s.tracer.Start(ctx, "load "+h.kind.AggregateType, trace.WithAttributes(
+				attribute.String("ordersys.aggregate_id", id), attribute.Int64("ordersys.cached_version", agg.Version())))
+			var applyErr error
+			head, err := s.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
+				if applyErr = es.ApplyEnvelope(agg, env); applyErr != nil {
+					return applyErr
+				}
+				return nil
+			})
+			if err == nil && head.Version < agg.Version() {
+				err = fmt.Errorf("cached %s %s at version %d, store at %d", h.kind.AggregateType, id, agg.Version(), head.Version)
+				applyErr = err
+			}
+			if err == nil {
+				span.SetAttributes(attribute.Int64("ordersys.version", agg.Version()))
+			}
+			endSpan(span, err)
+			switch {
+			case err == nil:
+				return agg, head, nil
+			case applyErr == nil:
+				// The store failed: the cached state may be half caught up.
+				s.cache.remove(key)
+				return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+			}
+			s.opts.Logger.WarnContext(ctx, "cached aggregate dropped", "aggregate_id", id, "err", err)
+		}
+		s.cache.remove(key)
+	}
+	agg, head, err := h.load(ctx, id)
+	if err == nil && agg.Version() > 0 {
+		s.cache.put(key, agg)
+	}
+	return agg, head, err
+}
+
+func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.StreamHead, err error) {
+	s := h.svc
+	ctx, span := s.tracer.Start(ctx, "load "+h.kind.AggregateType, trace.WithAttributes(attribute.String("ordersys.aggregate_id", id)))
+	defer func() {
+		if err == nil {
+			span.SetAttributes(attribute.Int64("ordersys.version", agg.Version()))
+		}
+		endSpan(span, err)
+	}()
+
+	restored := false
+	if h.kind.Snapshots != nil {
+		snap, err := s.store.LatestSnapshot(ctx, id, 0)
+		switch {
+		case err == nil:
+			if a, rerr := h.restore(snap); rerr != nil {
+				s.opts.Logger.WarnContext(ctx, "snapshot unusable, replaying every event", "aggregate_id", id,
+					"snapshot_version", snap.Version, "err", rerr)
+			} else {
+				agg, restored = a, true
+				span.SetAttributes(attribute.Int64("ordersys.snapshot_version", snap.Version))
+			}
+		case errors.Is(err, es.ErrNotFound):
+		default:
+			return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+		}
+	}
+	if !restored {
+		agg = h.kind.New(id)
+	}
+	head, err = s.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error { return es.ApplyEnvelope(agg, env) })
+	if err != nil {
+		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+	}
+	return agg, head, nil
+}
+
+// restore rebuilds the aggregate from a snapshot, checking it is of the expected kind.
+func (h *Handler[A, C]) restore(snap es.Snapshot) (A, error) {
+	var zero A
+	if snap.AggregateType != "" && snap.AggregateType != h.kind.AggregateType {
+		return zero, fmt.Errorf("snapshot of a %s, want %s", snap.AggregateType, h.kind.AggregateType)
+	}
+	a, err := h.kind.Snapshots.Restore(snap)
+	if err != nil {
+		return zero, err
+	}
+	typed, ok := a.(A)
+	if !ok {
+		return zero, fmt.Errorf("snapshot restored a %T, want %T", a, zero)
+	}
+	if typed.AggregateID() != snap.AggregateID || typed.Version() != snap.Version {
+		return zero, fmt.Errorf("snapshot restored %s at version %d, want %s at %d",
+			typed.AggregateID(), typed.Version(), snap.AggregateID, snap.Version)
+	}
+	return typed, nil
+}
+
+// snapshotLater encodes the aggregate and writes the snapshot in the background, best effort.
+// The caller holds the aggregate's lock.
+func (h *Handler[A, C]) snapshotLater(ctx context.Context, agg A) {
+	s := h.svc
+	codec := h.kind.Snapshots
+	// Encoded now: the aggregate may change (in the cache) as soon as the caller unlocks it.
+	snap := es.Snapshot{
+		AggregateID:   agg.AggregateID(),
+		AggregateType: h.kind.AggregateType,
+		Version:       agg.Version(),
+		SchemaVersion: codec.SchemaVersion(),
+		TakenAt:       s.opts.Now().UTC(),
+	}
+	state, err := codec.Take(agg)
+	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "snapshot failed", "aggregate_type", h.kind.AggregateType,
+			"aggregate_id", snap.AggregateID, "version", snap.Version, "err", err)
+		s.opts.Metrics.snapshot.WithLabelValues(h.kind.AggregateType, "error").Inc()
+		return
+	}
+	snap.State = state
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SnapshotTimeout)
+		defer cancel()
+		result := "ok"
+		if err := s.store.SaveSnapshot(ctx, snap); err != nil {
+			result = "error"
+			s.opts.Logger.WarnContext(ctx, "snapshot failed", "aggregate_type", h.kind.AggregateType,
+				"aggregate_id", snap.AggregateID, "version", snap.Version, "err", err)
+		}
+		s.opts.Metrics.snapshot.WithLabelValues(h.kind.AggregateType, result).Inc()
+	}()
+}
