@@ -17,9 +17,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
-// Projections names every projection, in the order the admin service reports them.
-var Projections = []string{readmodel.ProjectionOrders, readmodel.ProjectionCustomers}
-
 // AdminServer implements orders.v1.ProjectorAdminService: the projections' versions, aborting a
 // rebuild, and the projector's dead letters (recorded under <topic>.projector.dlq, re-driven to
 // <topic>).
@@ -65,7 +62,7 @@ func DeadLetterTopics(topic, orderTopic, customerTopic string) ([]string, error)
 // GetProjectorStatus returns the versions of every projection.
 func (s *AdminServer) GetProjectorStatus(ctx context.Context, _ *ordersv1.GetProjectorStatusRequest) (*ordersv1.GetProjectorStatusResponse, error) {
 	out := &ordersv1.GetProjectorStatusResponse{}
-	for _, p := range Projections {
+	for _, p := range readmodel.Projections() {
 		v, err := readmodel.LoadVersions(ctx, s.session, p)
 		if err != nil {
 			return nil, fmt.Errorf("projection %s: %w: %w", p, es.ErrUnavailable, err)
@@ -84,7 +81,7 @@ func (s *AdminServer) GetProjectorStatus(ctx context.Context, _ *ordersv1.GetPro
 func (s *AdminServer) AbortRebuild(ctx context.Context, req *ordersv1.AbortRebuildRequest) (*ordersv1.AbortRebuildResponse, error) {
 	p := strings.TrimSpace(req.GetProjection())
 	if _, err := readmodel.ProjectionTables(p); err != nil {
-		return nil, es.Invalid("projection", fmt.Sprintf("must be one of %s, got %q", strings.Join(Projections, ", "), p))
+		return nil, es.Invalid("projection", fmt.Sprintf("must be one of %s, got %q", strings.Join(readmodel.Projections(), ", "), p))
 	}
 	v, err := readmodel.LoadVersions(ctx, s.session, p)
 	if err != nil {
