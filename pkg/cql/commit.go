@@ -34,6 +34,12 @@ func refused(err error) bool {
 		}
 		return false
 	}
+	return driverRejected(err)
+}
+
+// driverRejected reports whether the driver could not build the request: a value that does not
+// marshal, too many statements in a batch, or the wrong number of arguments.
+func driverRejected(err error) bool {
 	var me gocql.MarshalError
 	return errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength)
 }
@@ -50,8 +56,7 @@ func invalid(err error) bool {
 		}
 		return false
 	}
-	var me gocql.MarshalError
-	return errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength)
+	return driverRejected(err)
 }
 
 // refusedError is the error Append returns for a refused batch: a request the server or the
@@ -59,8 +64,7 @@ func invalid(err error) bool {
 // connection) marked Unavailable, as the store could not be reached.
 func refusedError(err error) error {
 	var re gocql.RequestError
-	var me gocql.MarshalError
-	if errors.As(err, &re) || errors.As(err, &me) || errors.Is(err, gocql.ErrTooManyStmts) || errors.Is(err, gocql.ErrQueryArgLength) {
+	if errors.As(err, &re) || driverRejected(err) {
 		return err
 	}
 	return Unavailable(err)

@@ -33,8 +33,9 @@ const (
 	HeaderDLQSourceTopic = "dlq_source_topic"
 	// HeaderDLQID is the id of the dead letter's row in the store (for re-drive).
 	HeaderDLQID = "dlq_id"
-	// HeaderDLQValueOmitted is "true" when the value was left out because it is too large; the
-	// full value is kept in the store.
+	// HeaderDLQValueOmitted is set when the value was left out because it is too large ("true"
+	// from the relay, the value's size in bytes from the projector); the full value is kept in
+	// the store.
 	HeaderDLQValueOmitted = "dlq_value_omitted"
 )
 

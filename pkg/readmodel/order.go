@@ -93,7 +93,6 @@ func ms(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Millisecond)
 }
 
-// uuidOf parses a UUID, naming the field in the error.
 // uuidOf converts an id held by a stored event or asked for by the query service to gocql's
 // type. It refuses only what is not a UUID at all: the query service checked its input with
 // ids.Valid already, and events that older writers stored (the nil customer id they accepted)

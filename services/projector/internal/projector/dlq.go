@@ -31,9 +31,6 @@ const (
 	HeaderDLQProjection = "dlq_projection"
 	// HeaderDLQSource holds "<topic>/<partition>/<offset>" of the original message.
 	HeaderDLQSource = "dlq_source"
-	// HeaderDLQValueOmitted holds the size in bytes of the original value when the dead letter
-	// was too large to publish with it (the dead_letters table holds the value).
-	HeaderDLQValueOmitted = "dlq_value_omitted"
 )
 
 // tooLarge reports whether a write failed because the message is too large for the writer's
@@ -107,7 +104,7 @@ func (d *DeadLetters) Send(ctx context.Context, projection string, m kafka.Messa
 		// The dlq_* headers can push a message that fitted its topic past the writer's batch
 		// limit (1 MiB) or the broker's message.max.bytes: that never changes on a retry. Send
 		// it without its value; the dead_letters row below keeps the whole envelope.
-		headers = append(headers, kafka.Header{Key: HeaderDLQValueOmitted, Value: []byte(strconv.Itoa(len(m.Value)))})
+		headers = append(headers, kafka.Header{Key: okafka.HeaderDLQValueOmitted, Value: []byte(strconv.Itoa(len(m.Value)))})
 		err = d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Headers: headers})
 	}
 	if err != nil {

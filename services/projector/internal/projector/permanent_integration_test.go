@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
@@ -134,8 +135,8 @@ func TestOversizedDeadLetterIsPublishedWithoutItsValue(t *testing.T) {
 	e.orderAt(1, good.AggregateID(), 1)
 
 	dlq := readAll(t, e.brokers, projector.DLQTopic(topic), 1)
-	if got := headerOf(dlq[0], projector.HeaderDLQValueOmitted); got != strconv.Itoa(len(big)) || len(dlq[0].Value) != 0 {
-		t.Fatalf("dead letter: %s = %q, value %d bytes", projector.HeaderDLQValueOmitted, got, len(dlq[0].Value))
+	if got := headerOf(dlq[0], okafka.HeaderDLQValueOmitted); got != strconv.Itoa(len(big)) || len(dlq[0].Value) != 0 {
+		t.Fatalf("dead letter: %s = %q, value %d bytes", okafka.HeaderDLQValueOmitted, got, len(dlq[0].Value))
 	}
 	var stored []byte
 	if err := e.s.Query(`SELECT envelope FROM dead_letters WHERE topic = ?`, projector.DLQTopic(topic)).Scan(&stored); err != nil || !bytes.Equal(stored, big) {
