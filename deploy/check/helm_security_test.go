@@ -124,3 +124,30 @@ func checkTestPodTLS(t *testing.T, sc scenario, spec corev1.PodSpec, service str
 		t.Errorf("helm test pod of %s: Secret %s not mounted read-only at %s", service, sc.grpcTLSSecret, grpcTLSDir)
 	}
 }
+
+// TestMigrateJobUsesCQLTLSWithSystemCAs: cql.tls.enabled without a Secret (a managed cluster
+// whose certificate chains to the system's CAs) turned TLS on for the services but not for the
+// migration Job, which then spoke plaintext to a TLS-only cluster.
+func TestMigrateJobUsesCQLTLSWithSystemCAs(t *testing.T) {
+	out, err := helmTemplate(t, "--set", "cql.tls.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeStrict(t, out)
+	if len(r.jobs) == 0 {
+		t.Fatal("no migration Job rendered")
+	}
+	for _, j := range r.jobs {
+		for _, ctr := range j.Spec.Template.Spec.Containers {
+			got := ""
+			for _, e := range ctr.Env {
+				if e.Name == "ORDERSYS_CQL_TLS_ENABLED" {
+					got = e.Value
+				}
+			}
+			if got != "true" {
+				t.Errorf("Job %s container %s: ORDERSYS_CQL_TLS_ENABLED = %q, want \"true\"", j.Name, ctr.Name, got)
+			}
+		}
+	}
+}

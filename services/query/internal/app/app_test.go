@@ -22,7 +22,7 @@ func TestPageSize(t *testing.T) {
 		{-1, 0, true},
 	}
 	for _, tc := range cases {
-		got, err := s.pageSize(tc.in)
+		got, err := checkPageSize(int(tc.in), s.opts.DefaultPageSize, s.opts.MaxPageSize)
 		if tc.invalid != errors.Is(err, es.ErrInvalidArgument) || got != tc.want {
 			t.Errorf("pageSize(%d) = %d, %v; want %d (invalid %v)", tc.in, got, err, tc.want, tc.invalid)
 		}

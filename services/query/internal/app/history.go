@@ -49,9 +49,8 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 	var v es.Violations
 	id, err := checkID("order_id", orderID)
 	v.Merge("", err)
-	if pageSize < 0 {
-		v.Add("page_size", "must not be negative")
-	}
+	size, err := checkPageSize(pageSize, DefaultHistoryPageSize, MaxHistoryPageSize)
+	v.Merge("", err)
 	from := int64(1)
 	if pageToken != "" {
 		if from, err = decodeHistoryToken(pageToken, id); err != nil {
@@ -61,10 +60,6 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	size := int64(DefaultHistoryPageSize)
-	if pageSize > 0 {
-		size = int64(min(pageSize, MaxHistoryPageSize))
-	}
 	ctx, span := s.tracer.Start(ctx, "load order history", trace.WithAttributes(attribute.String("ordersys.order_id", id),
 		attribute.Int64("ordersys.from", from)))
 	defer func() {
@@ -72,7 +67,7 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 		endSpan(span, err)
 	}()
 	// One more than the page: whether a next page exists, without a second read.
-	envs, err = s.store.LoadRange(ctx, id, from, from+size)
+	envs, err = s.store.LoadRange(ctx, id, from, from+int64(size))
 	if err != nil {
 		return nil, "", err
 	}
@@ -87,7 +82,7 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 		}
 		return nil, "", fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
 	}
-	if int64(len(envs)) > size {
+	if len(envs) > size {
 		envs = envs[:size]
 		next = encodeHistoryToken(id, envs[len(envs)-1].Sequence+1)
 	}
@@ -102,20 +97,24 @@ func encodeHistoryToken(orderID string, from int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(historyTokenPrefix + orderID + ":" + strconv.FormatInt(from, 10)))
 }
 
+// errForeignHistoryToken is the reason a page_token is refused: not made by GetOrderHistory for
+// this order.
+var errForeignHistoryToken = errors.New("is not a page token of this query")
+
 // decodeHistoryToken returns the first sequence of the page a token names, checking it was made
 // for orderID.
 func decodeHistoryToken(token, orderID string) (int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
-		return 0, errors.New("is not a page token of this query")
+		return 0, errForeignHistoryToken
 	}
 	rest, ok := strings.CutPrefix(string(raw), historyTokenPrefix+orderID+":")
 	if !ok {
-		return 0, errors.New("is not a page token of this query")
+		return 0, errForeignHistoryToken
 	}
 	from, err := strconv.ParseInt(rest, 10, 64)
 	if err != nil || from < 1 {
-		return 0, errors.New("is not a page token of this query")
+		return 0, errForeignHistoryToken
 	}
 	return from, nil
 }

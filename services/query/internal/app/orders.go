@@ -151,15 +151,15 @@ func (s *Service) waitForVersion(ctx context.Context, id string, want int64) (o 
 // the transport edge reports DEADLINE_EXCEEDED.
 var errWaitTimedOut = fmt.Errorf("read model did not reach the version in time: %w", context.DeadlineExceeded)
 
-// pageSize checks a requested page size and applies the default and the cap.
-func (s *Service) pageSize(n int32) (int, error) {
+// checkPageSize checks a requested page size and applies the default (for 0) and the cap.
+func checkPageSize(n, def, limit int) (int, error) {
 	switch {
 	case n < 0:
 		return 0, es.Invalid("page_size", "must not be negative")
 	case n == 0:
-		return s.opts.DefaultPageSize, nil
+		return def, nil
 	default:
-		return min(int(n), s.opts.MaxPageSize), nil
+		return min(n, limit), nil
 	}
 }
 
@@ -170,7 +170,7 @@ func (s *Service) ListOrdersByCustomer(ctx context.Context, customerID string, p
 	var v es.Violations
 	id, err := checkID("customer_id", customerID)
 	v.Merge("", err)
-	size, err := s.pageSize(pageSize)
+	size, err := checkPageSize(int(pageSize), s.opts.DefaultPageSize, s.opts.MaxPageSize)
 	v.Merge("", err)
 	if err := v.Err(); err != nil {
 		return readmodel.Page{}, err
@@ -186,7 +186,7 @@ func (s *Service) ListOrdersByStatus(ctx context.Context, status order.Status, p
 	if status <= order.StatusUnspecified || status > order.StatusCancelled {
 		v.Add("status", "must be CREATED, CONFIRMED, SHIPPED, DELIVERED or CANCELLED")
 	}
-	size, err := s.pageSize(pageSize)
+	size, err := checkPageSize(int(pageSize), s.opts.DefaultPageSize, s.opts.MaxPageSize)
 	v.Merge("", err)
 	if err := v.Err(); err != nil {
 		return readmodel.Page{}, err
