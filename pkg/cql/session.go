@@ -1,16 +1,15 @@
 package cql
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
 
 	"github.com/ordersys/ordersys/pkg/config"
+	"github.com/ordersys/ordersys/pkg/tlsfiles"
 )
 
 // SessionConfig says how to reach the CQL cluster.
@@ -97,23 +96,9 @@ func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
 		c.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
 	}
 	if t := cfg.TLS; t != nil {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if t.CAFile != "" {
-			pem, err := os.ReadFile(t.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("cql: TLS CA file (ORDERSYS_CQL_TLS_CA_FILE): %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("cql: TLS CA file %s (ORDERSYS_CQL_TLS_CA_FILE) holds no PEM certificate", t.CAFile)
-			}
-		}
-		if t.CertFile != "" || t.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("cql: TLS client certificate (ORDERSYS_CQL_TLS_CERT_FILE, _KEY_FILE): %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsfiles.ClientConfig(t.CAFile, t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cql: TLS files (ORDERSYS_CQL_TLS_CA_FILE, _CERT_FILE, _KEY_FILE): %w", err)
 		}
 		if t.SkipHostVerification {
 			// The chain is verified here; only the host name check is left out.

@@ -2,7 +2,6 @@ package grpcx
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/credentials"
+
+	"github.com/ordersys/ordersys/pkg/tlsfiles"
 )
 
 // reloadCheckInterval is how often, at most, the certificate files are checked for changes.
@@ -108,7 +109,7 @@ func (r *tlsReloader) loadLocked() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if r.files.ClientCAFile != "" {
-		pool, err := certPool(r.files.ClientCAFile)
+		pool, err := tlsfiles.CertPool(r.files.ClientCAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -118,36 +119,12 @@ func (r *tlsReloader) loadLocked() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// certPool reads the PEM certificates of file.
-func certPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls: %s holds no PEM certificate", file)
-	}
-	return pool, nil
-}
-
 // ClientTLS returns client transport credentials that trust the CAs of caFile (empty: the
 // system's roots) and, when certFile and keyFile are set, present that client certificate.
 func ClientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := certPool(caFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
-	}
-	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate %s with key %s: %w", certFile, keyFile, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
+	cfg, err := tlsfiles.ClientConfig(caFile, certFile, keyFile)
+	if err != nil {
+		return nil, err
 	}
 	return credentials.NewTLS(cfg), nil
 }
