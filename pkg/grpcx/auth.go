@@ -3,10 +3,8 @@ package grpcx
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -82,10 +80,7 @@ func PrincipalFromContext(ctx context.Context) (Principal, bool) {
 type Authenticator struct {
 	cfg AuthConfig
 
-	mu      sync.Mutex
-	keys    jwk.Set
-	mtime   time.Time
-	checked time.Time
+	keys *reloading[jwk.Set] // re-read when the file changes; a broken rotation keeps the last good keys
 }
 
 // NewAuthenticator reads the JWKS file and returns the authenticator.
@@ -96,43 +91,24 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Skew <= 0 {
 		cfg.Skew = 30 * time.Second
 	}
-	a := &Authenticator{cfg: cfg}
-	if err := a.reload(); err != nil {
+	keys, err := newReloading([]string{cfg.JWKSFile}, func() (jwk.Set, error) { return readJWKS(cfg.JWKSFile) },
+		func(err error) error { return fmt.Errorf("auth: JWKS file: %w", err) })
+	if err != nil {
 		return nil, err
 	}
-	return a, nil
+	return &Authenticator{cfg: cfg, keys: keys}, nil
 }
 
-// reload reads the JWKS file when it changed since the last read.
-func (a *Authenticator) reload() error {
-	st, err := os.Stat(a.cfg.JWKSFile)
+// readJWKS reads a JWKS document holding at least one key.
+func readJWKS(file string) (jwk.Set, error) {
+	set, err := jwk.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("auth: JWKS file: %w", err)
-	}
-	if a.keys != nil && st.ModTime().Equal(a.mtime) {
-		return nil
-	}
-	set, err := jwk.ReadFile(a.cfg.JWKSFile)
-	if err != nil {
-		return fmt.Errorf("auth: JWKS file %s: %w", a.cfg.JWKSFile, err)
+		return nil, fmt.Errorf("auth: JWKS file %s: %w", file, err)
 	}
 	if set.Len() == 0 {
-		return fmt.Errorf("auth: JWKS file %s holds no key", a.cfg.JWKSFile)
+		return nil, fmt.Errorf("auth: JWKS file %s holds no key", file)
 	}
-	a.keys, a.mtime = set, st.ModTime()
-	return nil
-}
-
-// keySet returns the keys, re-reading the file at most once per reloadCheckInterval; a broken
-// rotation keeps the last good keys.
-func (a *Authenticator) keySet() jwk.Set {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if now := time.Now(); now.Sub(a.checked) >= reloadCheckInterval {
-		a.checked = now
-		_ = a.reload()
-	}
-	return a.keys
+	return set, nil
 }
 
 var (
@@ -153,7 +129,7 @@ func (a *Authenticator) authorize(ctx context.Context, fullMethod string) (conte
 	if !ok {
 		return ctx, errUnauthenticated
 	}
-	opts := []jwt.ParseOption{jwt.WithKeySet(a.keySet()), jwt.WithAcceptableSkew(a.cfg.Skew), jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub")}
+	opts := []jwt.ParseOption{jwt.WithKeySet(a.keys.get()), jwt.WithAcceptableSkew(a.cfg.Skew), jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub")}
 	if a.cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.cfg.Issuer))
 	}
