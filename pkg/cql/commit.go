@@ -91,6 +91,11 @@ func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, i
 			int(st.opts.CommandTTL/time.Second), req.CommandID,
 			commandValue(req.CommandFingerprint, req.ExpectedVersion+1, newVersion), aggID)
 	}
+	if len(req.ForgetCommands) > 0 {
+		// Other keys than the one set above (a recorded id is never recorded again), so the
+		// removal and the addition in one batch do not shadow each other.
+		b.Query(`UPDATE event_store SET commands = commands - ? WHERE aggregate_id = ?`, req.ForgetCommands, aggID)
+	}
 	m := map[string]any{}
 	applied, iter, err := st.s.MapExecuteBatchCAS(b, m)
 	if iter != nil {

@@ -13,6 +13,9 @@ type AppendRequest struct {
 	// CommandID, when set, is recorded atomically with the events so that a repeated command
 	// is recognised; CommandFingerprint identifies the command's content.
 	CommandID, CommandFingerprint string
+	// ForgetCommands are recorded command ids to drop in the same atomic write, so that an
+	// aggregate remembers a bounded number of them (see CommandsToForget).
+	ForgetCommands []string
 }
 
 // AppendResult is what a successful append reports.

@@ -30,6 +30,7 @@ func AcceptanceTest(t *testing.T, newStore func(t *testing.T) es.EventStore) {
 	t.Run("ConcurrentWritersOneWins", func(t *testing.T) { testConcurrentWriters(t, newStore(t)) })
 	t.Run("PagedLoadAndRanges", func(t *testing.T) { testPaging(t, newStore(t)) })
 	t.Run("CommandRecords", func(t *testing.T) { testCommands(t, newStore(t)) })
+	t.Run("ForgetCommands", func(t *testing.T) { testForgetCommands(t, newStore(t)) })
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t)) })
 	t.Run("UpcastOnLoad", func(t *testing.T) { testUpcast(t, newStore(t)) })
 }
@@ -263,6 +264,39 @@ func testCommands(t *testing.T, st es.EventStore) {
 	_, head := loadAll(t, st, id, 1)
 	if head.Commands[cmd] != want {
 		t.Fatalf("load head record %+v", head.Commands[cmd])
+	}
+}
+
+// testForgetCommands: an append drops the recorded command ids it names, atomically with the
+// new record, and leaves the others.
+func testForgetCommands(t *testing.T, st es.EventStore) {
+	id := uuid.NewString()
+	first, second, third := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	req := appendReq(id, 0, envelopes(id, 0, created(id)))
+	req.CommandID, req.CommandFingerprint = first, "fp-1"
+	if _, err := st.Append(ctx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	req = appendReq(id, 1, envelopes(id, 1, order.OrderConfirmed{}))
+	req.CommandID, req.CommandFingerprint = second, "fp-2"
+	if _, err := st.Append(ctx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	req = appendReq(id, 2, envelopes(id, 2, order.OrderConfirmed{}))
+	req.CommandID, req.CommandFingerprint, req.ForgetCommands = third, "fp-3", []string{first}
+	if _, err := st.Append(ctx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.Head(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Commands[first]; ok || len(h.Commands) != 2 {
+		t.Fatalf("after forgetting %s: %v", first, h.Commands)
+	}
+	want := es.CommandRecord{Fingerprint: "fp-3", FirstSequence: 3, LastSequence: 3}
+	if h.Commands[third] != want || h.Commands[second].Fingerprint != "fp-2" {
+		t.Fatalf("records %v, want %s and %s kept", h.Commands, second, third)
 	}
 }
 

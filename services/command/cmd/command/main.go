@@ -46,6 +46,9 @@ type Config struct {
 	MaxRetries int `env:"ORDERSYS_COMMAND_MAX_RETRIES" default:"5"`
 	// DedupTTL is how long command ids (and rejected command ids) are remembered.
 	DedupTTL time.Duration `env:"ORDERSYS_DEDUP_TTL" default:"24h"`
+	// DedupMaxCommands is how many command ids one aggregate remembers at most: recording one
+	// more forgets the oldest.
+	DedupMaxCommands int `env:"ORDERSYS_DEDUP_MAX_COMMANDS" default:"1000"`
 	// OrderTopic is the topic written into the outbox rows of Order events (the relay publishes
 	// each row to the topic it names).
 	OrderTopic string `env:"ORDERSYS_ORDER_TOPIC" default:"order-events"`
@@ -78,6 +81,9 @@ func run(ctx context.Context) error {
 	}
 	if cfg.SnapshotEvery < 0 || cfg.MaxRetries < 0 || cfg.DedupTTL < time.Second {
 		return errors.New("configuration: ORDERSYS_SNAPSHOT_EVERY and ORDERSYS_COMMAND_MAX_RETRIES must not be negative, ORDERSYS_DEDUP_TTL must be at least 1s")
+	}
+	if cfg.DedupMaxCommands < 1 {
+		return fmt.Errorf("configuration: ORDERSYS_DEDUP_MAX_COMMANDS must be at least 1, got %d", cfg.DedupMaxCommands)
 	}
 	if cfg.OrderTopic == "" || cfg.CustomerTopic == "" {
 		return errors.New("configuration: ORDERSYS_ORDER_TOPIC and ORDERSYS_CUSTOMER_TOPIC must not be empty")
@@ -147,11 +153,12 @@ func run(ctx context.Context) error {
 	// Use cases
 
 	svc := app.NewService(store, app.Options{
-		SnapshotEvery: cfg.SnapshotEvery,
-		MaxRetries:    cfg.MaxRetries,
-		Rejections:    storage.NewRejectionLog(cql.NewRejections(session, cfg.DedupTTL)),
-		Metrics:       app.NewMetrics(registry),
-		Logger:        log,
+		SnapshotEvery:         cfg.SnapshotEvery,
+		MaxRetries:            cfg.MaxRetries,
+		MaxRememberedCommands: cfg.DedupMaxCommands,
+		Rejections:            storage.NewRejectionLog(cql.NewRejections(session, cfg.DedupTTL)),
+		Metrics:               app.NewMetrics(registry),
+		Logger:                log,
 	})
 	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
 	orders := app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)

@@ -163,6 +163,10 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	}
 
 	envs := es.NewEnvelopes(agg, events, meta, now, s.opts.NewID)
+	var forget []string
+	if req.CommandID != "" {
+		forget = es.CommandsToForget(head.Commands, s.opts.MaxRememberedCommands)
+	}
 	appendCtx, span := s.tracer.Start(ctx, "append "+h.kind.AggregateType, trace.WithAttributes(
 		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.expected_version", before),
 		attribute.Int("ordersys.events", len(envs))))
@@ -174,6 +178,7 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		Events:             envs,
 		CommandID:          req.CommandID,
 		CommandFingerprint: req.Fingerprint,
+		ForgetCommands:     forget,
 	})
 	s.opts.Metrics.observeAppend(h.kind.AggregateType, err, time.Since(t0))
 	endSpan(span, err)

@@ -59,6 +59,9 @@ type Options struct {
 	// reads only the events appended since its aggregate was last used (default
 	// DefaultCacheSize; negative disables the cache).
 	CacheSize int
+	// MaxRememberedCommands bounds the command ids recorded per aggregate: recording one more
+	// forgets the oldest (default es.DefaultMaxRememberedCommands).
+	MaxRememberedCommands int
 	// Rejections remembers rule rejections of commands that carry a command id; nil disables.
 	Rejections RejectionLog
 	// Metrics receives the command metrics; nil means unregistered ones.
@@ -113,6 +116,9 @@ func NewService(store es.EventStore, opts Options) *Service {
 	}
 	if opts.NewID == nil {
 		opts.NewID = ids.New
+	}
+	if opts.MaxRememberedCommands <= 0 {
+		opts.MaxRememberedCommands = es.DefaultMaxRememberedCommands
 	}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = DefaultCacheSize
