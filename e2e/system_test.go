@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -81,6 +80,10 @@ type system struct {
 	custQuery ordersv1.CustomerQueryServiceClient
 
 	progress bytes.Buffer // start-up log, printed when the start fails
+
+	// secure, when set, is a system on private TLS-only servers with TLS and tokens on every
+	// service (secure_test.go); nil is the plaintext system on the shared servers.
+	secure *secureSetup
 }
 
 // process is one child process with its log file.
@@ -167,26 +170,33 @@ func (s *system) start() error {
 	s.group = "e2e-projector-" + run
 	s.topics = map[string]string{"Order": "e2e-" + run + "-order-events", "Customer": "e2e-" + run + "-customer-events"}
 	s.brokers = testinfra.KafkaBrokers()
+	if s.secure != nil {
+		s.brokers = s.secure.brokers
+	}
 	s.logf("run %s: logs in %s, keyspace %s, projector group %s, topics %s and %s", run, rel(s.root, s.runDir),
 		s.keyspace, s.group, s.topics["Order"], s.topics["Customer"])
 
 	// ---------------------------------------------------------------------------------------
 	// The real servers must answer (make infra-up)
 
-	if _, err := testinfra.PingCassandra(testinfra.CQLHosts(), 10*time.Second); err != nil {
-		return fmt.Errorf("%w (start the servers with: make infra-up)", err)
-	}
-	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	_, err = testinfra.PingKafka(pctx, s.brokers)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("%w (start the servers with: make infra-up)", err)
+	if s.secure == nil { // the private servers of a secure system answered when they started
+		if _, err := testinfra.PingCassandra(testinfra.CQLHosts(), 10*time.Second); err != nil {
+			return fmt.Errorf("%w (start the servers with: make infra-up)", err)
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err = testinfra.PingKafka(pctx, s.brokers)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w (start the servers with: make infra-up)", err)
+		}
 	}
 
 	// ---------------------------------------------------------------------------------------
 	// Binaries
 
-	if dir := os.Getenv("E2E_BIN_DIR"); dir != "" {
+	if s.secure != nil && s.secure.binDir != "" {
+		s.binDir = s.secure.binDir
+	} else if dir := os.Getenv("E2E_BIN_DIR"); dir != "" {
 		s.binDir = dir
 		s.logf("using prebuilt binaries in %s", dir)
 	} else {
@@ -200,7 +210,9 @@ func (s *system) start() error {
 	// ---------------------------------------------------------------------------------------
 	// Jaeger (the only part that may be missing: its absence skips the tracing checks alone)
 
-	if err := s.startJaeger(); err != nil {
+	if s.secure != nil {
+		s.jaegerSkip = "the secure system exports no traces"
+	} else if err := s.startJaeger(); err != nil {
 		return err
 	}
 
@@ -292,7 +304,7 @@ func (s *system) serviceEnv(name string) []string {
 		otlp = s.jaegerOTLP
 	}
 	env = append(env,
-		"ORDERSYS_CQL_HOSTS="+strings.Join(testinfra.CQLHosts(), ","),
+		"ORDERSYS_CQL_HOSTS="+strings.Join(s.cqlHosts(), ","),
 		"ORDERSYS_CQL_KEYSPACE="+s.keyspace,
 		"ORDERSYS_KAFKA_BROKERS="+strings.Join(s.brokers, ","),
 		"ORDERSYS_OTLP_ENDPOINT="+otlp,
@@ -305,6 +317,9 @@ func (s *system) serviceEnv(name string) []string {
 	case "command", "cdc-relay", "projector": // the binaries that read the topic names
 		env = append(env, "ORDERSYS_ORDER_TOPIC="+s.topics["Order"], "ORDERSYS_CUSTOMER_TOPIC="+s.topics["Customer"])
 	}
+	if s.secure != nil {
+		env = append(env, s.secure.env...)
+	}
 	// E2E_ORDERSYS_X=v passes ORDERSYS_X=v to every service (tuning for the benchmark), last wins.
 	for _, kv := range os.Environ() {
 		if rest, ok := strings.CutPrefix(kv, "E2E_ORDERSYS_"); ok {
@@ -312,6 +327,14 @@ func (s *system) serviceEnv(name string) []string {
 		}
 	}
 	return env
+}
+
+// cqlHosts are the Cassandra contact points of the system.
+func (s *system) cqlHosts() []string {
+	if s.secure != nil {
+		return s.secure.cqlHosts
+	}
+	return testinfra.CQLHosts()
 }
 
 func (s *system) migrate() error {
@@ -394,106 +417,16 @@ func (s *system) waitServing(name string) error {
 }
 
 func (s *system) dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if s.secure != nil {
+		opts = s.secure.dialOptions()
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", addr, err)
 	}
 	s.conns = append(s.conns, conn)
 	return conn, nil
-}
-
-// stop ends the services (SIGTERM; SIGKILL after stopTimeout), then Jaeger, and drops the keyspace.
-// It returns what did not stop cleanly.
-func (s *system) stop() (unclean []string) {
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	for _, group := range [][]string{{"command", "query"}, {"cdc-relay"}, {"projector"}} {
-		var ps []*process
-		for _, name := range group {
-			if p := s.procs[name]; p != nil {
-				ps = append(ps, p)
-			}
-		}
-		unclean = append(unclean, s.terminate(ps...)...)
-	}
-	if s.jaeger != nil {
-		s.terminate(s.jaeger) // not ours: its exit status is reported, not judged
-	}
-	if s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" {
-		s.dropKeyspace()
-		s.deleteTopics()
-	}
-	if s.builtBin {
-		_ = os.RemoveAll(s.binDir) // ~150 MB per run; the build cache makes the next build cheap
-	}
-	pruneRuns(filepath.Dir(s.runDir), keepRuns)
-	fmt.Fprintf(os.Stderr, "e2e: logs of this run: %s\n", rel(s.root, s.runDir))
-	return unclean
-}
-
-// terminate sends SIGTERM to every running process of ps, waits up to stopTimeout for each, then
-// SIGKILLs its process group. It returns the processes that did not exit with status 0 in time
-// (one that had exited before is reported too).
-func (s *system) terminate(ps ...*process) (unclean []string) {
-	for _, p := range ps {
-		if p.running() {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for _, p := range ps {
-		select {
-		case <-p.done:
-			if p.err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: %s exited after SIGTERM with %v\n", p.name, p.err)
-				unclean = append(unclean, fmt.Sprintf("%s: %v", p.name, p.err))
-			}
-		case <-time.After(time.Until(deadline)):
-			fmt.Fprintf(os.Stderr, "e2e: %s still running %s after SIGTERM: SIGKILL\n", p.name, stopTimeout)
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			unclean = append(unclean, fmt.Sprintf("%s: still running %s after SIGTERM", p.name, stopTimeout))
-		}
-	}
-	return unclean
-}
-
-func (s *system) dropKeyspace() {
-	c := testinfra.Cluster(testinfra.CQLHosts(), "")
-	c.Timeout = time.Minute
-	session, err := c.CreateSession()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: drop keyspace %s: %v\n", s.keyspace, err)
-		return
-	}
-	defer session.Close()
-	if err := session.Query("DROP KEYSPACE IF EXISTS " + s.keyspace).Exec(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: drop keyspace %s: %v\n", s.keyspace, err)
-	}
-}
-
-// deleteTopics deletes this run's topics and their dead-letter topics (the relay's <topic>.dlq,
-// the projector's <topic>.projector.dlq); a topic that was never created is no error.
-func (s *system) deleteTopics() {
-	var names []string
-	for _, t := range s.topics {
-		names = append(names, t, t+".dlq", t+".projector.dlq")
-	}
-	sort.Strings(names)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client := &kafkago.Client{Addr: kafkago.TCP(s.brokers...), Transport: &kafkago.Transport{}}
-	resp, err := client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: names})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: delete topics %v: %v\n", names, err)
-		return
-	}
-	for name, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafkago.UnknownTopicOrPartition) {
-			fmt.Fprintf(os.Stderr, "e2e: delete topic %s: %v\n", name, err)
-		}
-	}
 }
 
 // dumpLogs prints the last lines of every service's log (on a failed test).

@@ -182,21 +182,7 @@ func (o options) dial(addr string) (*grpc.ClientConn, error) {
 		if o.caFile == "" && !o.insecureToken {
 			return nil, fmt.Errorf("%w: a token is only sent over TLS: give -ca (or -insecure-token on a developer machine)", errUsage)
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: strings.TrimSpace(string(raw)), secure: !o.insecureToken}))
+		opts = append(opts, grpc.WithPerRPCCredentials(grpcx.BearerToken{Token: strings.TrimSpace(string(raw)), AllowInsecure: o.insecureToken}))
 	}
 	return grpcx.ClientConn(addr, opts...)
 }
-
-// bearer sends the token in the authorization header of every call.
-type bearer struct {
-	token  string
-	secure bool
-}
-
-// GetRequestMetadata returns the authorization header.
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
-}
-
-// RequireTransportSecurity refuses to send a token in plaintext unless -insecure-token.
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
