@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,12 +20,55 @@ var ErrLeaseLost = errors.New("lease lost")
 
 // Lease is a named lock held by at most one owner at a time, kept in the leases table with a
 // lightweight transaction and a TTL: a holder that dies releases it when the TTL runs out.
+//
+// A holder also knows, by its own monotonic clock, until when its hold is certain (Valid): the
+// row's TTL starts when the server applies the write, after the request left, so the hold lasts
+// at least the TTL from the moment the acquire or renewal was sent. A holder that was paused (a
+// long GC or VM pause, SIGSTOP) past that moment must stop acting as the holder before anything
+// else, whether or not its renewal has failed yet: another instance may hold the lease by now.
 type Lease struct {
 	session *gocql.Session
 	name    string
 	owner   string
 	ttl     time.Duration
 	held    atomic.Bool
+
+	mu    sync.Mutex
+	until time.Time // end of the certain hold (monotonic reading); zero when not held
+}
+
+// leaseMargin is the part of the TTL a holder does not count on: for clock-rate differences
+// between this process and the database nodes, and the server's second-granular TTL.
+func (l *Lease) leaseMargin() time.Duration { return max(l.ttl/10, 200*time.Millisecond) }
+
+// ValidUntil returns when the certain hold ends (zero when not held).
+func (l *Lease) ValidUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until
+}
+
+// Valid reports whether this owner certainly holds the lease now: the last acquire or renewal
+// succeeded and was sent less than the TTL (minus a margin) ago.
+func (l *Lease) Valid() bool {
+	until := l.ValidUntil()
+	return !until.IsZero() && time.Now().Before(until)
+}
+
+// granted records a successful acquire or renewal sent at sent.
+func (l *Lease) granted(sent time.Time) {
+	l.mu.Lock()
+	l.until = sent.Add(l.ttl - l.leaseMargin())
+	l.mu.Unlock()
+	l.held.Store(true)
+}
+
+// lost records that the hold is not (or no longer certainly) ours.
+func (l *Lease) lost() {
+	l.mu.Lock()
+	l.until = time.Time{}
+	l.mu.Unlock()
+	l.held.Store(false)
 }
 
 // NewLease returns a lease handle; owner defaults to host name, pid and a random suffix.
@@ -50,37 +94,45 @@ func (l *Lease) ttlSeconds() int { return int((l.ttl + time.Second - 1) / time.S
 // TryAcquire takes the lease if it is free, or renews it if this owner holds it.
 func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	m := map[string]any{}
+	sent := time.Now()
 	applied, err := l.session.Query(`INSERT INTO leases (name, owner, acquired_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
-		l.name, l.owner, time.Now().UTC(), l.ttlSeconds()).WithContext(ctx).MapScanCAS(m)
+		l.name, l.owner, sent.UTC(), l.ttlSeconds()).WithContext(ctx).MapScanCAS(m)
 	if err != nil {
+		l.lost()
 		return false, fmt.Errorf("acquire lease %s: %w", l.name, err)
 	}
 	if applied {
-		l.held.Store(true)
+		l.granted(sent)
 		return true, nil
 	}
 	if owner, _ := m["owner"].(string); owner == l.owner {
 		return l.Renew(ctx)
 	}
-	l.held.Store(false)
+	l.lost()
 	return false, nil
 }
 
 // Renew extends the lease if this owner still holds it.
 func (l *Lease) Renew(ctx context.Context) (bool, error) {
 	m := map[string]any{}
+	sent := time.Now()
 	applied, err := l.session.Query(`UPDATE leases USING TTL ? SET owner = ?, acquired_at = ? WHERE name = ? IF owner = ?`,
-		l.ttlSeconds(), l.owner, time.Now().UTC(), l.name, l.owner).WithContext(ctx).MapScanCAS(m)
+		l.ttlSeconds(), l.owner, sent.UTC(), l.name, l.owner).WithContext(ctx).MapScanCAS(m)
 	if err != nil {
+		l.lost()
 		return false, fmt.Errorf("renew lease %s: %w", l.name, err)
 	}
-	l.held.Store(applied)
-	return applied, nil
+	if !applied {
+		l.lost()
+		return false, nil
+	}
+	l.granted(sent)
+	return true, nil
 }
 
 // Release gives the lease up if this owner holds it.
 func (l *Lease) Release(ctx context.Context) error {
-	l.held.Store(false)
+	l.lost()
 	_, err := l.session.Query(`DELETE FROM leases WHERE name = ? IF owner = ?`, l.name, l.owner).
 		WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
@@ -109,8 +161,10 @@ func (l *Lease) Wait(ctx context.Context) error {
 }
 
 // Run waits for the lease, then calls work with a context that is cancelled (cause
-// ErrLeaseLost) as soon as a renewal fails, and renews every third of the TTL until work returns
-// or ctx ends; then it releases the lease. When work returns because the lease was lost, Run
+// ErrLeaseLost) as soon as a renewal fails or the certain hold runs out unrenewed (Valid), and
+// renews every third of the TTL until work returns or ctx ends; then it releases the lease.
+// Work that acts as the holder should still check Valid right before each such act: after a
+// pause, it may run before this cancellation does. When work returns because the lease was lost, Run
 // waits for it again, so a standby instance keeps trying to take over.
 func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) error {
 	for ctx.Err() == nil {
@@ -121,12 +175,21 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 		done := make(chan error, 1)
 		go func() { done <- work(workCtx) }()
 		ticker := time.NewTicker(l.ttl / 3)
+		expiry := time.NewTimer(time.Until(l.ValidUntil()))
 		var werr error
 	hold:
 		for {
 			select {
 			case werr = <-done:
 				break hold
+			case <-expiry.C:
+				if !l.Valid() {
+					l.lost()
+					cancel(fmt.Errorf("%w: %s: not renewed within its term", ErrLeaseLost, l.name))
+					werr = <-done
+					break hold
+				}
+				expiry.Reset(time.Until(l.ValidUntil()))
 			case <-ticker.C:
 				rctx, rcancel := context.WithTimeout(ctx, l.ttl/3)
 				ok, err := l.Renew(rctx)
@@ -136,9 +199,11 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 					werr = <-done
 					break hold
 				}
+				expiry.Reset(time.Until(l.ValidUntil()))
 			}
 		}
 		ticker.Stop()
+		expiry.Stop()
 		cancel(nil)
 		if l.Held() {
 			_ = l.Release(context.WithoutCancel(ctx))

@@ -97,3 +97,32 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		t.Fatal("bad keyspace name accepted")
 	}
 }
+
+// TestLeaseValidityEndsBeforeAnotherCanHoldIt: a holder that stops renewing (paused) knows, by
+// its own clock, that its hold is over before the row's TTL lets another owner take the lease.
+func TestLeaseValidityEndsBeforeAnotherCanHoldIt(t *testing.T) {
+	s, _ := cqltest.Keyspace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := cql.NewLease(s, "relay", "a", 2*time.Second)
+	b := cql.NewLease(s, "relay", "b", 2*time.Second)
+	if a.Valid() {
+		t.Fatal("valid before any acquire")
+	}
+	sent := time.Now()
+	if ok, err := a.TryAcquire(ctx); err != nil || !ok {
+		t.Fatalf("a acquire: %v %v", ok, err)
+	}
+	if !a.Valid() || a.ValidUntil().After(sent.Add(2*time.Second)) {
+		t.Fatalf("after acquire: valid %v until %v, sent %v", a.Valid(), a.ValidUntil(), sent)
+	}
+	if err := b.Wait(ctx); err != nil { // a does not renew: its row expires
+		t.Fatal(err)
+	}
+	if a.Valid() {
+		t.Fatalf("a still counts itself the holder at %v (until %v) while b holds the lease", time.Now(), a.ValidUntil())
+	}
+	if !b.Valid() {
+		t.Fatal("b holds the lease but does not count itself valid")
+	}
+}

@@ -236,7 +236,7 @@ func (r *Relay) lead(ctx context.Context) error {
 		Publisher: &ensuringPublisher{Publisher: r.pub, ensure: r.ensureTopic},
 		Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: uint32(r.cfg.BreakerFailures), OpenTimeout: r.cfg.BreakerOpenTimeout},
 			r.metrics, r.log),
-		Metrics: r.metrics, Logger: r.log, Decode: r.decode,
+		Metrics: r.metrics, Logger: r.log, Decode: r.decode, Fence: r.lease,
 	})
 	var wg sync.WaitGroup
 	wg.Add(2)

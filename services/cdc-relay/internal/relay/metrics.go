@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "published_total",
 			Help: "Events acknowledged by the broker, by topic."}, []string{"topic"}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "publish_failures_total",
-			Help: "Publish attempts that failed, by kind: transient (retried), permanent (dead-lettered), rejected (circuit breaker open)."}, []string{"kind"}),
+			Help: "Publish attempts that failed, by kind: transient (retried), permanent (dead-lettered), rejected (circuit breaker open), fenced (the lease's term ran out: not sent)."}, []string{"kind"}),
 		Retried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "publish_retries_total",
 			Help: "Publish attempts that repeat a failed one."}),
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_lettered_total",

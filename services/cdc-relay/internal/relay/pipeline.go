@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"sync"
@@ -72,7 +73,18 @@ type Deps struct {
 	Decode *grpcx.DecodeWatch
 	// Tracer starts the publish spans (default: the global tracer provider's).
 	Tracer trace.Tracer
+	// Fence, when set, is asked right before each publish call whether this instance may still
+	// publish (its lease's term has not run out, cql.Lease.Valid); when not, nothing is sent.
+	Fence Fence
 }
+
+// Fence says whether the instance still holds the right to publish.
+type Fence interface {
+	Valid() bool
+}
+
+// ErrNotLeader is a record's error when the Fence stopped its publish call.
+var ErrNotLeader = errors.New("not the lease holder any more: not published")
 
 // Pipeline is the sequencer and publisher. It implements Sink. One Pipeline serves one
 // leadership term: its in-memory state is only valid while no other instance publishes.

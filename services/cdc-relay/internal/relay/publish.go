@@ -213,6 +213,20 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 		}
 		msgs[j] = l.message(ctx, f)
 	}
+	if d.Fence != nil && !d.Fence.Valid() {
+		// Paused past the lease's term (or it was lost): another instance may be publishing
+		// these aggregates by now, and this one's view of them is stale. Nothing goes out; the
+		// term is ending.
+		allow(nil)
+		for j, f := range send {
+			res.errs[idx[j]] = ErrNotLeader
+			f.span.SetStatus(codes.Error, ErrNotLeader.Error())
+			f.span.End()
+		}
+		d.Metrics.Failed.WithLabelValues("fenced").Add(float64(len(send)))
+		res.rejected = true // not an attempt: the lane waits, like behind an open breaker
+		return res
+	}
 	errs := d.Publisher.Publish(ctx, msgs)
 	var callErr error
 	failedAll := true
