@@ -2,13 +2,9 @@ package e2e_test
 
 import (
 	"testing"
-
-	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
-// startSecureKafka returns the brokers of the secure system and its settings with those of
-// Kafka added.
-func startSecureKafka(t *testing.T, dir string, setup *secureSetup) ([]string, []string) {
+// startSecureKafka points the secure system at its Kafka broker.
+func startSecureKafka(t *testing.T, s *system) {
 	t.Helper()
-	return testinfra.KafkaBrokers(), setup.env
 }

@@ -25,10 +25,7 @@ import (
 // secureSetup is what a secure system runs on: private TLS-only servers, and the settings that
 // turn on TLS and tokens in every service (docs/security.md).
 type secureSetup struct {
-	binDir   string   // the plaintext system's binaries
 	cqlHosts []string // the private Cassandra (TLS only, password)
-	brokers  []string // the Kafka brokers
-	env      []string // ORDERSYS_* settings added to every service and migrate
 	creds    credentials.TransportCredentials
 	token    string // sent with every call of the system's clients
 	// secrets are values that must appear in no log of the run.
@@ -81,11 +78,13 @@ func TestSecureSystem(t *testing.T) {
 	createRole(t, node, cqlUser, cqlPassword)
 
 	setup := &secureSetup{
-		binDir:   base.binDir,
 		cqlHosts: []string{node.Addr},
 		creds:    creds,
 		token:    token("writer", "reader", "admin"),
-		env: []string{
+		secrets:  map[string]string{"the Cassandra password": cqlPassword},
+	}
+	s := &system{secure: setup, binDir: base.binDir,
+		extraEnv: []string{
 			"ORDERSYS_LOG_LEVEL=debug",
 			"ORDERSYS_GRPC_TLS_CERT_FILE=" + pki.Path("server.pem"),
 			"ORDERSYS_GRPC_TLS_KEY_FILE=" + pki.Path("server-key.pem"),
@@ -96,16 +95,13 @@ func TestSecureSystem(t *testing.T) {
 			"ORDERSYS_CQL_USERNAME=" + cqlUser,
 			"ORDERSYS_CQL_PASSWORD=" + cqlPassword,
 			"ORDERSYS_CQL_TLS_CA_FILE=" + node.CAFile,
-		},
-		secrets: map[string]string{"the Cassandra password": cqlPassword},
-	}
-	setup.brokers, setup.env = startSecureKafka(t, dir, setup)
+		}}
+	startSecureKafka(t, s)
 	setup.secrets["the clients' token"] = setup.token
 	for _, f := range []string{"server-key.pem", "client-key.pem"} {
 		setup.secrets["the private key "+f] = pemBody(t, pki.Path(f))
 	}
 
-	s := &system{secure: setup}
 	stopped := false
 	stop := func() {
 		if stopped {

@@ -54,11 +54,11 @@ const (
 type system struct {
 	root     string // repository root
 	runDir   string // .state/e2e/<run>: binaries, logs, Jaeger config
-	binDir   string
-	builtBin bool // binDir was built by this run (and is removed by stop)
+	binDir   string // preset: use these binaries
+	builtBin bool   // binDir was built by this run (and is removed by stop)
 	keyspace string
-	group    string // the projector's consumer group
-	brokers  []string
+	group    string   // the projector's consumer group
+	brokers  []string // preset: these brokers, else the shared ones
 	// topics are this run's own Kafka topics, by aggregate type ("Order", "Customer"), given to
 	// command, cdc-relay and projector through ORDERSYS_ORDER_TOPIC / ORDERSYS_CUSTOMER_TOPIC so
 	// that the run shares no topic with a `make run` system; deleted by stop.
@@ -84,6 +84,48 @@ type system struct {
 	// secure, when set, is a system on private TLS-only servers with TLS and tokens on every
 	// service (secure_test.go); nil is the plaintext system on the shared servers.
 	secure *secureSetup
+	// extraEnv are ORDERSYS_* settings added to every service and migrate.
+	extraEnv []string
+	// relays is the number of relay replicas (0 or 1: one, named cdc-relay; more are named
+	// cdc-relay-2, cdc-relay-3, ...).
+	relays int
+	// instanceEnv is each instance's environment, kept for restarts.
+	instanceEnv map[string][]string
+}
+
+// instances are the names of the service processes in start order: serviceNames, with the
+// extra relay replicas after the first.
+func (s *system) instances() []string {
+	var out []string
+	for _, name := range serviceNames {
+		out = append(out, name)
+		if name == "cdc-relay" {
+			for i := 2; i <= s.relays; i++ {
+				out = append(out, fmt.Sprintf("cdc-relay-%d", i))
+			}
+		}
+	}
+	return out
+}
+
+// binaryOf returns the binary an instance runs ("cdc-relay-2" runs cdc-relay).
+func binaryOf(instance string) string {
+	if strings.HasPrefix(instance, "cdc-relay-") {
+		return "cdc-relay"
+	}
+	return instance
+}
+
+// launch starts (or starts again) the instance with its environment and addresses; its log
+// file is appended to.
+func (s *system) launch(name string) error {
+	p, err := s.spawn(name, filepath.Join(s.binDir, binaryOf(name)), nil, s.instanceEnv[name])
+	if err != nil {
+		return err
+	}
+	s.procs[name] = p
+	s.logf("started %s (pid %d) on %s, metrics %s", name, p.cmd.Process.Pid, s.grpcAddr[name], s.metricsAddr[name])
+	return nil
 }
 
 // process is one child process with its log file.
@@ -169,9 +211,8 @@ func (s *system) start() error {
 	s.keyspace = "e2e_" + strings.ReplaceAll(run, "-", "_")
 	s.group = "e2e-projector-" + run
 	s.topics = map[string]string{"Order": "e2e-" + run + "-order-events", "Customer": "e2e-" + run + "-customer-events"}
-	s.brokers = testinfra.KafkaBrokers()
-	if s.secure != nil {
-		s.brokers = s.secure.brokers
+	if s.brokers == nil {
+		s.brokers = testinfra.KafkaBrokers()
 	}
 	s.logf("run %s: logs in %s, keyspace %s, projector group %s, topics %s and %s", run, rel(s.root, s.runDir),
 		s.keyspace, s.group, s.topics["Order"], s.topics["Customer"])
@@ -194,8 +235,8 @@ func (s *system) start() error {
 	// ---------------------------------------------------------------------------------------
 	// Binaries
 
-	if s.secure != nil && s.secure.binDir != "" {
-		s.binDir = s.secure.binDir
+	if s.binDir != "" {
+		s.logf("using the binaries in %s", s.binDir)
 	} else if dir := os.Getenv("E2E_BIN_DIR"); dir != "" {
 		s.binDir = dir
 		s.logf("using prebuilt binaries in %s", dir)
@@ -229,21 +270,19 @@ func (s *system) start() error {
 	s.grpcAddr = map[string]string{}
 	s.metricsAddr = map[string]string{}
 	s.procs = map[string]*process{}
-	for _, name := range serviceNames {
+	s.instanceEnv = map[string][]string{}
+	for _, name := range s.instances() {
 		s.grpcAddr[name] = freeAddr()
 		s.metricsAddr[name] = freeAddr()
-		env := append(s.serviceEnv(name),
+		s.instanceEnv[name] = append(s.serviceEnv(binaryOf(name)),
 			"ORDERSYS_GRPC_ADDR="+s.grpcAddr[name],
 			"ORDERSYS_METRICS_ADDR="+s.metricsAddr[name],
 		)
-		p, err := s.spawn(name, filepath.Join(s.binDir, name), nil, env)
-		if err != nil {
+		if err := s.launch(name); err != nil {
 			return err
 		}
-		s.procs[name] = p
-		s.logf("started %s (pid %d) on %s, metrics %s", name, p.cmd.Process.Pid, s.grpcAddr[name], s.metricsAddr[name])
 	}
-	for _, name := range serviceNames {
+	for _, name := range s.instances() {
 		if err := s.waitServing(name); err != nil {
 			return err
 		}
@@ -317,9 +356,7 @@ func (s *system) serviceEnv(name string) []string {
 	case "command", "cdc-relay", "projector": // the binaries that read the topic names
 		env = append(env, "ORDERSYS_ORDER_TOPIC="+s.topics["Order"], "ORDERSYS_CUSTOMER_TOPIC="+s.topics["Customer"])
 	}
-	if s.secure != nil {
-		env = append(env, s.secure.env...)
-	}
+	env = append(env, s.extraEnv...)
 	// E2E_ORDERSYS_X=v passes ORDERSYS_X=v to every service (tuning for the benchmark), last wins.
 	for _, kv := range os.Environ() {
 		if rest, ok := strings.CutPrefix(kv, "E2E_ORDERSYS_"); ok {
@@ -432,7 +469,7 @@ func (s *system) dial(addr string) (*grpc.ClientConn, error) {
 // dumpLogs prints the last lines of every service's log (on a failed test).
 func (s *system) dumpLogs(tb testing.TB, lines int) {
 	tb.Helper()
-	for _, name := range serviceNames {
+	for _, name := range s.instances() {
 		if p := s.procs[name]; p != nil {
 			state := "running"
 			if !p.running() {
@@ -446,7 +483,7 @@ func (s *system) dumpLogs(tb testing.TB, lines int) {
 // checkAlive fails tb if a service has exited.
 func (s *system) checkAlive(tb testing.TB) {
 	tb.Helper()
-	for _, name := range serviceNames {
+	for _, name := range s.instances() {
 		if p := s.procs[name]; p != nil && !p.running() {
 			tb.Errorf("%s exited during the test (%v); last lines:\n%s", name, p.err, tail(p.log, 30))
 		}

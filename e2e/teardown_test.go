@@ -21,7 +21,13 @@ func (s *system) stop() (unclean []string) {
 	for _, c := range s.conns {
 		_ = c.Close()
 	}
-	for _, group := range [][]string{{"command", "query"}, {"cdc-relay"}, {"projector"}} {
+	relays := []string{}
+	for _, name := range s.instances() {
+		if binaryOf(name) == "cdc-relay" {
+			relays = append(relays, name)
+		}
+	}
+	for _, group := range [][]string{{"command", "query"}, relays, {"projector"}} {
 		var ps []*process
 		for _, name := range group {
 			if p := s.procs[name]; p != nil {
