@@ -6,6 +6,7 @@
 #   make infra-logs    tails of both servers' logs
 #   make test          infra-up, then $(TEST_PREREQS), go vet and go test -race over every module
 #                      of go.work, then a summary, then a short fuzz (test-fuzz)
+#   make chaos         the whole-system chaos test for CHAOS_DURATION (5m)
 #
 # Other mk files add steps to `make test` with `TEST_PREREQS += <target>`: they run after
 # infra-up and before go vet / go test (secondary expansion sees additions from any mk file).
@@ -21,7 +22,7 @@ INFRA_TEST_ENV := \
 	ORDERSYS_CQL_HOSTS="$${ORDERSYS_CQL_HOSTS:-$${INFRA_ADDR:-127.0.0.1}:$${INFRA_CQL_PORT:-9042}}" \
 	ORDERSYS_KAFKA_BROKERS="$${ORDERSYS_KAFKA_BROKERS:-$${INFRA_ADDR:-127.0.0.1}:$${INFRA_KAFKA_PORT:-9092}}"
 
-.PHONY: infra-up infra-down infra-status infra-logs test test-vet test-go test-fuzz
+.PHONY: infra-up infra-down infra-status infra-logs test test-vet test-go test-fuzz chaos
 
 ## infra-up: start Cassandra 5 and Kafka 4 under .state/ (downloads them on first use); idempotent.
 infra-up:
@@ -56,6 +57,14 @@ FUZZTIME ?= 30s
 test-fuzz: infra-up
 	@cd "$(INFRA_ROOT)/services/command" && echo "== go test -fuzz FuzzOrderRoundTrip -fuzztime $(FUZZTIME)" && \
 		$(INFRA_TEST_ENV) go test -count=1 -run '^$$' -fuzz '^FuzzOrderRoundTrip$$' -fuzztime $(FUZZTIME) .
+
+# How long `make chaos` injects faults (`make test` runs the same test for 30 s).
+CHAOS_DURATION ?= 5m
+
+## chaos: the whole-system chaos test (e2e TestChaos) with $(CHAOS_DURATION) of faults; prints its counts.
+chaos: infra-up
+	@cd "$(INFRA_ROOT)/e2e" && echo "== TestChaos for $(CHAOS_DURATION)" && \
+		$(INFRA_TEST_ENV) E2E_CHAOS_DURATION=$(CHAOS_DURATION) go test -count=1 -timeout 90m -run '^TestChaos$$' -v .
 
 ## test-vet: go vet ./... in every module of go.work.
 test-vet:
