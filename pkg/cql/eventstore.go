@@ -58,6 +58,10 @@ type Options struct {
 	// RecoveryLookback is how far back the first recovery pass (no checkpoint yet) looks for
 	// intents (default 1h).
 	RecoveryLookback time.Duration
+	// Finishers bounds the appends whose outbox rows and intent deletion run in the background
+	// at once (default DefaultFinishers); past it, Append finishes before it returns. Negative:
+	// always before it returns.
+	Finishers int
 	// RecoveryClockMargin is how far behind the sweeper's clock a writer's clock may be (plus any
 	// pause between reading it and writing the intent) without its intent landing in a bucket
 	// recovery no longer reads (default DefaultRecoveryClockMargin). Each pass reads that much
@@ -74,6 +78,7 @@ type EventStore struct {
 	s    *gocql.Session
 	reg  *es.Registry
 	opts Options
+	fin  finishers
 }
 
 var _ es.EventStore = (*EventStore)(nil)
@@ -104,7 +109,10 @@ func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore
 	if opts.Hook == nil {
 		opts.Hook = func(Step) {}
 	}
-	return &EventStore{s: s, reg: reg, opts: opts}
+	if opts.Finishers == 0 {
+		opts.Finishers = DefaultFinishers
+	}
+	return &EventStore{s: s, reg: reg, opts: opts, fin: newFinishers(opts.Finishers)}
 }
 
 // Session returns the underlying session.
@@ -195,7 +203,9 @@ func parseCommandValue(v string) (es.CommandRecord, bool) {
 	return es.CommandRecord{Fingerprint: parts[0], FirstSequence: first, LastSequence: last}, true
 }
 
-// Append runs the append protocol: intent, conditional batch, outbox rows, intent deleted.
+// Append runs the append protocol: intent, conditional batch; once the batch committed it
+// returns, and the outbox rows and the intent's deletion follow in the background (see
+// finishLater; Close waits for them).
 func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.AppendResult, error) {
 	if err := st.validate(&req); err != nil {
 		return es.AppendResult{}, err
@@ -254,14 +264,10 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	}
 	st.opts.Hook(StepCommitted)
 
-	// Committed, so the append succeeded whatever happens next: if the outbox rows or the intent's
-	// deletion fail, the intent stays and recovery writes the outbox rows from it.
-	if err := st.writeOutbox(ctx, in); err == nil {
-		st.opts.Hook(StepOutboxWritten)
-		if err := st.deleteIntent(ctx, in); err == nil {
-			st.opts.Hook(StepIntentSettled)
-		}
-	}
+	// Committed, so the append succeeded whatever happens next: the outbox rows and the intent's
+	// deletion follow after the answer (finish), and if they fail or this process dies first,
+	// the intent stays and recovery writes the outbox rows from it.
+	st.finishLater(ctx, in)
 	res := es.AppendResult{Version: req.ExpectedVersion + int64(len(req.Events))}
 	for _, e := range req.Events {
 		res.EventIDs = append(res.EventIDs, e.EventID)

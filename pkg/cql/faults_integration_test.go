@@ -82,6 +82,12 @@ func faultChild() int {
 		fmt.Fprintln(os.Stderr, "child: append:", err)
 		return 3
 	}
+	// The outbox rows and the intent's deletion follow the answer: the child dies at those steps
+	// while it waits for them, as a service does while it drains on shutdown.
+	if err := st.Close(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child: close:", err)
+		return 4
+	}
 	return 0
 }
 

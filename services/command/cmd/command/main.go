@@ -185,12 +185,16 @@ func run(ctx context.Context) error {
 	log.Info("shutting down")
 
 	// -------------------------------------------------------------------------------------
-	// Shutdown: the gRPC server has drained; let background snapshots finish.
+	// Shutdown: the gRPC server has drained; let background snapshots and the outbox rows of
+	// the last appends finish (what does not, recovery finishes from the intents).
 
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := svc.Wait(wctx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if err := store.Close(wctx); err != nil {
+		log.Warn("shutdown: appends left to recovery", "err", err)
 	}
 	return serveErr
 }
