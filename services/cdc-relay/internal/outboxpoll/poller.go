@@ -116,7 +116,8 @@ func (p *Poller) Name() string { return "outbox-poll" }
 func (p *Poller) Run(ctx context.Context, sink relay.Sink) error {
 	fast := make([]*cursor, cql.OutboxShards)
 	for shard := range fast {
-		fast[shard] = &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval}
+		fast[shard] = &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval,
+			early: map[gocql.UUID]*earlyRow{}}
 	}
 	var cursors []*cursor
 	cursors = append(cursors, fast...)
@@ -189,6 +190,10 @@ type cursor struct {
 
 	mu   sync.Mutex
 	subs []*sub // by bucket; the first is the checkpoint's
+
+	// early holds the rows read ahead of the horizon (fast cursor only; nil: no read-ahead),
+	// until the cursor reaches them.
+	early map[gocql.UUID]*earlyRow
 
 	saved   store.Checkpoint
 	savedAt time.Time
@@ -288,29 +293,40 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 		if s.closed || horizon.Before(bucketStart(s.bucket)) {
 			continue
 		}
-		rows, err := cql.ReadOutbox(ctx, c.p.s, s.bucket, c.shard, s.lastID, horizon, c.p.cfg.BatchSize)
+		until := horizon
+		if c.early != nil {
+			until = now // read ahead: see early.go
+		}
+		rows, err := cql.ReadOutbox(ctx, c.p.s, s.bucket, c.shard, s.lastID, until, c.p.cfg.BatchSize)
 		if err != nil {
 			return false, err
 		}
+		behind := 0 // rows at or below the horizon
 		for i := range rows {
 			r := &rows[i]
-			done := s.tr.row(r.ID)
-			ch := &relay.Change{
-				Cursor: c.name, AggregateID: r.AggregateID, AggregateType: r.AggregateType, Sequence: r.Sequence,
-				EventID: r.EventID, Topic: r.Topic, Envelope: r.Envelope, CommittedAt: r.ID.Time(),
-				OnDone: func(relay.Outcome) { done() },
+			if r.ID.Time().After(horizon) {
+				if err := c.readAhead(ctx, sink, r); err != nil {
+					return false, err
+				}
+				continue
 			}
-			if err := sink.Submit(ctx, ch); err != nil {
+			behind++
+			done := s.tr.row(r.ID)
+			s.lastID = r.ID
+			if c.settledEarly(r.ID) {
+				done()
+				continue
+			}
+			if err := sink.Submit(ctx, change(c.name, r, func(relay.Outcome) { done() })); err != nil {
 				return false, err
 			}
-			s.lastID = r.ID
 		}
 		c.p.metrics.RowsRead.WithLabelValues(c.name).Add(float64(len(rows)))
-		if len(rows) > 0 {
+		if behind > 0 {
 			more = true // rows may be right behind: look again at once
 		}
-		if len(rows) >= c.p.cfg.BatchSize {
-			continue
+		if behind >= c.p.cfg.BatchSize {
+			continue // a full batch below the horizon: there may be more
 		}
 		s.tr.pollEnd(horizon)
 		// Everything of this bucket below the horizon is read: close it once the horizon is
