@@ -219,7 +219,7 @@ func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
 		return nil
 	})
 	for _, topic := range []string{orderTopic, customerTopic} {
-		got, err := okafka.TopicConfigs(context.Background(), brokers, topic, okafka.ConfigRetentionMs)
+		got, err := okafka.TopicConfigs(context.Background(), okafka.Cluster{Brokers: brokers}, topic, okafka.ConfigRetentionMs)
 		if err != nil || got[okafka.ConfigRetentionMs] != "-1" {
 			t.Errorf("topic %s: retention.ms %q (%v), want -1 (the relay's spec)", topic, got[okafka.ConfigRetentionMs], err)
 		}
