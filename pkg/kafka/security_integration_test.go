@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +95,6 @@ func TestSASLSSL(t *testing.T) {
 				t.Errorf("%s: %s worked", name, what)
 				continue
 			}
-			t.Logf("%s: %s: %v", name, what, err)
 			for _, w := range want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("%s: %s: %v\nwant it to mention %q", name, what, err, w)
@@ -106,8 +104,9 @@ func TestSASLSSL(t *testing.T) {
 				t.Errorf("%s: %s: the error shows the password: %v", name, what, err)
 			}
 		}
-		if errs := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc}).Publish(ctx,
-			[]kafkago.Message{{Topic: "secure-plain", Value: []byte("x")}}); errs[0] == nil {
+		p := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc})
+		defer p.Close()
+		if errs := p.Publish(ctx, []kafkago.Message{{Topic: "secure-plain", Value: []byte("x")}}); errs[0] == nil {
 			t.Errorf("%s: Publish worked", name)
 		}
 	}
@@ -124,7 +123,4 @@ func TestSASLSSL(t *testing.T) {
 	refused("plaintext", map[string]string{"ORDERSYS_KAFKA_TLS_CA_FILE": ""})
 	refused("no SASL", map[string]string{"ORDERSYS_KAFKA_SASL_MECHANISM": "", "ORDERSYS_KAFKA_SASL_USERNAME": "", "ORDERSYS_KAFKA_SASL_PASSWORD": ""})
 	refused("system roots", map[string]string{"ORDERSYS_KAFKA_TLS_CA_FILE": "", "ORDERSYS_KAFKA_TLS_ENABLED": "true"}, "ORDERSYS_KAFKA_TLS_CA_FILE")
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatal("out of time")
-	}
 }
