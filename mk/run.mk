@@ -23,7 +23,7 @@ TEST_PREREQS += e2e-tools
 run: prometheus-tools
 	@"$(RUN_SH)" run
 
-## run-secure: make run with gRPC TLS and bearer tokens on (development CA and tokens in .state/secure).
+## run-secure: make run with gRPC TLS and bearer tokens on (development CA and tokens in .state/secure), Kafka over SASL_SSL.
 run-secure: prometheus-tools
 	@RUN_SECURE=1 "$(RUN_SH)" run
 

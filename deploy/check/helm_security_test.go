@@ -151,3 +151,46 @@ func TestMigrateJobUsesCQLTLSWithSystemCAs(t *testing.T) {
 		}
 	}
 }
+
+// kafkaTLSDir is where the chart mounts the Secret of kafka.tls.existingSecret.
+const kafkaTLSDir = "/etc/ordersys/kafka-tls"
+
+// checkKafkaSecurity: the relay and the projector reach the brokers over TLS (the CA of the named
+// Secret, mounted read-only) and with SASL (the mechanism and user as values, the password from
+// the named Secret) exactly when the scenario says so; the other services get none of it.
+func checkKafkaSecurity(t *testing.T, sc scenario, component string, spec corev1.PodSpec, ctr corev1.Container, env map[string]envSource) {
+	t.Helper()
+	client := component == "cdc-relay" || component == "projector"
+	mounted, fromSecret := mountedSecret(spec, ctr, kafkaTLSDir, sc.kafkaTLSSecret)
+	ca := env["ORDERSYS_KAFKA_TLS_CA_FILE"].value
+	switch {
+	case !client:
+		for name := range env {
+			if strings.HasPrefix(name, "ORDERSYS_KAFKA_TLS_") || strings.HasPrefix(name, "ORDERSYS_KAFKA_SASL_") {
+				t.Errorf("%s set in %s, which does not talk to Kafka", name, component)
+			}
+		}
+		if mounted {
+			t.Errorf("%s mounted in %s, which does not talk to Kafka", kafkaTLSDir, component)
+		}
+		return
+	case sc.kafkaTLSSecret != "" && (!mounted || !fromSecret):
+		t.Errorf("Secret %s not mounted read-only at %s", sc.kafkaTLSSecret, kafkaTLSDir)
+	case sc.kafkaTLSSecret != "" && (ca != kafkaTLSDir+"/ca.crt" || env["ORDERSYS_KAFKA_TLS_ENABLED"].value != "true"):
+		t.Errorf("ORDERSYS_KAFKA_TLS_CA_FILE = %q, _ENABLED = %q; want %s/ca.crt, true", ca, env["ORDERSYS_KAFKA_TLS_ENABLED"].value, kafkaTLSDir)
+	case sc.kafkaTLSSecret == "" && (mounted || ca != ""):
+		t.Errorf("Kafka TLS files (%s, %q) without kafka.tls.existingSecret", kafkaTLSDir, ca)
+	}
+	if got := env["ORDERSYS_KAFKA_SASL_MECHANISM"].value; got != sc.kafkaSASL {
+		t.Errorf("ORDERSYS_KAFKA_SASL_MECHANISM = %q, want %q", got, sc.kafkaSASL)
+	}
+	pw, set := env["ORDERSYS_KAFKA_SASL_PASSWORD"]
+	switch {
+	case sc.kafkaSASL != "" && (!set || pw.secret != sc.kafkaSASLSecret):
+		t.Errorf("ORDERSYS_KAFKA_SASL_PASSWORD from %+v, want Secret %s", pw, sc.kafkaSASLSecret)
+	case sc.kafkaSASL != "" && env["ORDERSYS_KAFKA_SASL_USERNAME"].value == "":
+		t.Error("ORDERSYS_KAFKA_SASL_USERNAME empty with SASL on")
+	case sc.kafkaSASL == "" && set:
+		t.Error("ORDERSYS_KAFKA_SASL_PASSWORD set without kafka.sasl.mechanism")
+	}
+}

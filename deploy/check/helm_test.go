@@ -39,20 +39,23 @@ const (
 // scenario is what a values file must render. Every helm/ordersys/ci/*-values.yaml needs an entry
 // here, so a new scenario comes with its expectations.
 type scenario struct {
-	hpa            bool   // command and query have HorizontalPodAutoscalers
-	serviceMonitor bool   // a ServiceMonitor is rendered
-	networkPolicy  bool   // NetworkPolicies are rendered
-	existingSecret string // CQL credentials come from this Secret (not rendered)
-	userKey        string // key of the username in the credentials Secret
-	passKey        string // key of the password
-	serviceAccount string // name the pods run as ("" = the chart's own, created)
-	relaySource    string
-	profile        string
-	noPDB          []string // components rendered without a PodDisruptionBudget
-	cqlTLSSecret   string   // the Secret of the CQL TLS files ("" = plaintext)
-	grpcTLSSecret  string   // the Secret of the gRPC server's TLS files ("" = plaintext)
-	grpcClientAuth bool     // the gRPC servers require client certificates
-	grpcJWKSSecret string   // the Secret of the token signers' JWKS ("" = no tokens)
+	hpa             bool   // command and query have HorizontalPodAutoscalers
+	serviceMonitor  bool   // a ServiceMonitor is rendered
+	networkPolicy   bool   // NetworkPolicies are rendered
+	existingSecret  string // CQL credentials come from this Secret (not rendered)
+	userKey         string // key of the username in the credentials Secret
+	passKey         string // key of the password
+	serviceAccount  string // name the pods run as ("" = the chart's own, created)
+	relaySource     string
+	profile         string
+	noPDB           []string // components rendered without a PodDisruptionBudget
+	cqlTLSSecret    string   // the Secret of the CQL TLS files ("" = plaintext)
+	grpcTLSSecret   string   // the Secret of the gRPC server's TLS files ("" = plaintext)
+	grpcClientAuth  bool     // the gRPC servers require client certificates
+	grpcJWKSSecret  string   // the Secret of the token signers' JWKS ("" = no tokens)
+	kafkaTLSSecret  string   // the Secret of the Kafka CA ("" = plaintext to the brokers)
+	kafkaSASL       string   // the SASL mechanism of the relay and the projector ("" = none)
+	kafkaSASLSecret string   // the existing Secret holding its password (key "password")
 }
 
 var base = scenario{hpa: true, networkPolicy: true, userKey: "username", passKey: "password",
@@ -73,6 +76,7 @@ var scenarios = map[string]scenario{
 	"cql-tls-values.yaml":        with(func(s *scenario) { s.cqlTLSSecret = "cql-tls" }),
 	"grpc-secure-values.yaml": with(func(s *scenario) {
 		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret = "grpc-tls", true, "grpc-auth"
+		s.kafkaTLSSecret, s.kafkaSASL, s.kafkaSASLSecret = "kafka-tls", "SCRAM-SHA-512", "kafka-sasl"
 	}),
 }
 
@@ -322,6 +326,7 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 			checkSecretSources(t, c, env)
 			checkCQLTLS(t, sc, spec, ctr, env)
 			checkGRPCSecurity(t, sc, spec, ctr, env)
+			checkKafkaSecurity(t, sc, name, spec, ctr, env)
 			if got, want := env["ORDERSYS_GRPC_ADDR"].value, fmt.Sprintf("0.0.0.0:%d", entry.GRPCPort); got != want {
 				t.Errorf("ORDERSYS_GRPC_ADDR = %q, want %q", got, want)
 			}
@@ -575,7 +580,11 @@ func resolveEnv(t *testing.T, r *rendered, sc scenario, ctr corev1.Container) ma
 			env[e.Name] = envSource{value: e.Value}
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			if ref.Name == sc.existingSecret {
+			if ref.Name == sc.kafkaSASLSecret && ref.Name != "" {
+				if e.Name != "ORDERSYS_KAFKA_SASL_PASSWORD" || ref.Key != "password" {
+					t.Errorf("%s: %s reads key %q of the Kafka SASL Secret %s", ctr.Name, e.Name, ref.Key, ref.Name)
+				}
+			} else if ref.Name == sc.existingSecret {
 				if want := map[bool]string{true: sc.userKey, false: sc.passKey}[e.Name == "ORDERSYS_CQL_USERNAME"]; ref.Key != want {
 					t.Errorf("%s: %s reads key %q of the existing Secret, want %q", ctr.Name, e.Name, ref.Key, want)
 				}
@@ -682,6 +691,10 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"topic retention 0":            {"--set", "kafka.retentionMs=0"},
 		"topic name with a slash":      {"--set", "kafka.topics.order=orders/v1"},
 		"empty topic name":             {"--set", "kafka.topics.customer="},
+		"unknown SASL mechanism":       {"--set", "kafka.sasl.mechanism=GSSAPI", "--set", "kafka.sasl.username=u", "--set", "kafka.sasl.existingSecret=s"},
+		"SASL without a password":      {"--set", "kafka.sasl.mechanism=SCRAM-SHA-256", "--set", "kafka.sasl.username=u"},
+		"SASL password as a value":     {"--set", "kafka.sasl.password=x"},
+		"Kafka client cert, no Secret": {"--set", "kafka.tls.clientCertificate=true"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -25,7 +25,9 @@
 # RUN_SECURE=1 (make run-secure) writes development secrets into .state/secure (pkg/devpki/cmd/
 # devsecrets: ca.pem, server and client certificates, dev.jwks.json, token-writer, token-reader,
 # token-admin) and starts the services with gRPC TLS and bearer tokens on (docs/security.md);
-# Cassandra, Kafka and Jaeger stay plaintext (not yet supported over TLS here).
+# the relay and the projector then use a second Kafka node whose only listener is SASL_SSL
+# (deploy/local/kafka-secure.sh: 127.0.0.1:9094, TLS with the development CA, SCRAM-SHA-512),
+# stopped with the services. Cassandra and Jaeger stay plaintext (the local Cassandra is shared).
 #
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
@@ -185,7 +187,10 @@ cmd_up() {
 		(cd "$ROOT" && go run ./pkg/devpki/cmd/devsecrets -dir "$SECRETS") || die "devsecrets failed"
 		export ORDERSYS_GRPC_TLS_CERT_FILE=$SECRETS/server.pem ORDERSYS_GRPC_TLS_KEY_FILE=$SECRETS/server-key.pem
 		export ORDERSYS_AUTH_JWKS_FILE=$SECRETS/dev.jwks.json ORDERSYS_AUTH_ISSUER=https://issuer.test ORDERSYS_AUTH_AUDIENCE=ordersys
-		say "RUN_SECURE=1: gRPC TLS (CA $(rel "$SECRETS/ca.pem")) and bearer tokens on; Cassandra, Kafka and OTLP stay plaintext"
+		"$HERE/kafka-secure.sh" up "$SECRETS" || die "the SASL_SSL Kafka did not start"
+		eval "$("$HERE/kafka-secure.sh" env)"
+		export ORDERSYS_KAFKA_TLS_CA_FILE=$SECRETS/ca.pem
+		say "RUN_SECURE=1: gRPC TLS (CA $(rel "$SECRETS/ca.pem")) and bearer tokens on; Kafka over SASL_SSL on $ORDERSYS_KAFKA_BROKERS (SCRAM-SHA-512); Cassandra and OTLP stay plaintext"
 	fi
 
 	local name
@@ -239,6 +244,7 @@ cmd_down() {
 	stop_group command query
 	stop_group cdc-relay
 	stop_group projector
+	"$HERE/kafka-secure.sh" down
 	if [[ -f $RUN/prometheus.started ]]; then
 		"$HERE/prometheus.sh" down
 		rm -f "$RUN/prometheus.started"
@@ -338,6 +344,9 @@ CA $s/ca.pem; tokens $s/token-writer (commands), $s/token-reader (queries), $s/t
   $g -cacert $s/ca.pem -H "authorization: Bearer \$(cat $s/token-reader)" -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.CustomerQueryService/GetCustomer
   $g -cacert $s/ca.pem -d '{"service":""}' $c grpc.health.v1.Health/Check      # health needs no token
   $(rel "$BIN")/ordersysctl -ca $s/ca.pem -token-file $s/token-admin -relay ${GRPC[cdc-relay]} relay status
+
+Kafka: SASL_SSL on 127.0.0.1:9094 (CA $s/ca.pem, SCRAM-SHA-512, user ordersys, password in
+.state/kafka-secure/password), deploy/local/kafka-secure.sh; the relay and the projector use it.
 
 EOF
 }

@@ -83,6 +83,26 @@ type CQL struct {
 type Kafka struct {
 	// Brokers are the bootstrap brokers, host:port.
 	Brokers []string `env:"ORDERSYS_KAFKA_BROKERS" default:"127.0.0.1:9092"`
+	// TLSEnabled turns TLS on with the system's CAs (a managed cluster with a public
+	// certificate); a CA file, a client certificate or a key file turns it on too.
+	TLSEnabled bool `env:"ORDERSYS_KAFKA_TLS_ENABLED"`
+	// TLSCAFile: the brokers' certificates must chain to these CAs (PEM) and name the host
+	// dialled (unless TLSSkipHostVerification).
+	TLSCAFile string `env:"ORDERSYS_KAFKA_TLS_CA_FILE"`
+	// TLSCertFile and TLSKeyFile are a client certificate and key (PEM), for brokers that
+	// require client authentication (mutual TLS); set, they turn TLS on too.
+	TLSCertFile string `env:"ORDERSYS_KAFKA_TLS_CERT_FILE"`
+	TLSKeyFile  string `env:"ORDERSYS_KAFKA_TLS_KEY_FILE"`
+	// TLSSkipHostVerification accepts broker certificates that do not name the host (the chain
+	// is still verified): for brokers reached through addresses their certificates do not list.
+	TLSSkipHostVerification bool `env:"ORDERSYS_KAFKA_TLS_SKIP_HOST_VERIFICATION"`
+	// SASLMechanism turns SASL authentication on: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty:
+	// none). PLAIN sends the password itself: use it over TLS only.
+	SASLMechanism string `env:"ORDERSYS_KAFKA_SASL_MECHANISM"`
+	// SASLUsername is the SASL user; required with SASLMechanism.
+	SASLUsername string `env:"ORDERSYS_KAFKA_SASL_USERNAME"`
+	// SASLPassword goes with SASLUsername. It is a secret.
+	SASLPassword string `env:"ORDERSYS_KAFKA_SASL_PASSWORD" secret:"true"`
 }
 
 // Common is the configuration every service embeds: exactly the variables every long-running

@@ -1,7 +1,6 @@
 package cql
 
 import (
-	"crypto/x509"
 	"fmt"
 	"strings"
 	"time"
@@ -101,12 +100,7 @@ func NewCluster(cfg SessionConfig) (*gocql.ClusterConfig, error) {
 			return nil, fmt.Errorf("cql: TLS files (ORDERSYS_CQL_TLS_CA_FILE, _CERT_FILE, _KEY_FILE): %w", err)
 		}
 		if t.SkipHostVerification {
-			// The chain is verified here; only the host name check is left out.
-			roots := tc.RootCAs
-			tc.InsecureSkipVerify = true //nolint:gosec // VerifyPeerCertificate verifies the chain
-			tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-				return verifyChain(raw, roots)
-			}
+			tlsfiles.SkipHostVerification(tc)
 		}
 		c.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !t.SkipHostVerification}
 	}
@@ -144,28 +138,4 @@ func Connect(cfg SessionConfig) (*gocql.Session, error) {
 		return nil, fmt.Errorf("cql: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
 	}
 	return s, nil
-}
-
-// verifyChain checks that the presented certificates chain to roots (nil: the system's), without
-// a host name.
-func verifyChain(raw [][]byte, roots *x509.CertPool) error {
-	if len(raw) == 0 {
-		return fmt.Errorf("cql: TLS: the node presented no certificate")
-	}
-	certs := make([]*x509.Certificate, len(raw))
-	for i, der := range raw {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return fmt.Errorf("cql: TLS: node certificate: %w", err)
-		}
-		certs[i] = c
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
-		return fmt.Errorf("cql: TLS: node certificate: %w", err)
-	}
-	return nil
 }

@@ -11,8 +11,8 @@ import (
 
 // ReaderConfig configures a consumer-group reader.
 type ReaderConfig struct {
-	// Brokers are the bootstrap brokers.
-	Brokers []string
+	// Cluster is the cluster read from.
+	Cluster Cluster
 	// GroupID names the consumer group.
 	GroupID string
 	// Topics are the topics the group reads.
@@ -36,7 +36,8 @@ func NewReader(cfg ReaderConfig) *kafkago.Reader {
 		start = kafkago.LastOffset
 	}
 	return kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:               cfg.Brokers,
+		Brokers:               cfg.Cluster.Brokers,
+		Dialer:                cfg.Cluster.Dialer(10 * time.Second),
 		GroupID:               cfg.GroupID,
 		GroupTopics:           cfg.Topics,
 		MinBytes:              1,
@@ -56,12 +57,12 @@ func NewReader(cfg ReaderConfig) *kafkago.Reader {
 }
 
 // PartitionCount returns the number of partitions of a topic.
-func PartitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	client, done := newClient(brokers, 10*time.Second)
+func PartitionCount(ctx context.Context, c Cluster, topic string) (int, error) {
+	client, done := c.Client(10 * time.Second)
 	defer done()
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+		return 0, fmt.Errorf("metadata of %s: %w", topic, c.Explain(err))
 	}
 	for _, t := range md.Topics {
 		if t.Name == topic {
@@ -77,14 +78,14 @@ func PartitionCount(ctx context.Context, brokers []string, topic string) (int, e
 // ReadTopic reads every record of every partition of topic from the beginning up to the
 // partitions' high watermarks as they are when called, without a consumer group, and returns
 // them partition by partition in offset order. It is meant for tools and tests.
-func ReadTopic(ctx context.Context, brokers []string, topic string) ([]kafkago.Message, error) {
-	n, err := PartitionCount(ctx, brokers, topic)
+func ReadTopic(ctx context.Context, c Cluster, topic string) ([]kafkago.Message, error) {
+	n, err := PartitionCount(ctx, c, topic)
 	if err != nil {
 		return nil, err
 	}
 	var out []kafkago.Message
 	for p := 0; p < n; p++ {
-		msgs, err := readPartition(ctx, brokers, topic, p)
+		msgs, err := readPartition(ctx, c, topic, p)
 		if err != nil {
 			return nil, err
 		}
@@ -93,10 +94,11 @@ func ReadTopic(ctx context.Context, brokers []string, topic string) ([]kafkago.M
 	return out, nil
 }
 
-func readPartition(ctx context.Context, brokers []string, topic string, partition int) ([]kafkago.Message, error) {
-	conn, err := (&kafkago.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", brokers[0], topic, partition)
+func readPartition(ctx context.Context, c Cluster, topic string, partition int) ([]kafkago.Message, error) {
+	dialer := c.Dialer(10 * time.Second)
+	conn, err := dialer.DialLeader(ctx, "tcp", c.Brokers[0], topic, partition)
 	if err != nil {
-		return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, err)
+		return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, c.Explain(err))
 	}
 	first, last, err := conn.ReadOffsets()
 	_ = conn.Close()
@@ -107,7 +109,7 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 		return nil, nil
 	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers: brokers, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 10 << 20,
+		Brokers: c.Brokers, Dialer: dialer, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 10 << 20,
 		MaxWait: 100 * time.Millisecond,
 	})
 	defer r.Close()
@@ -128,12 +130,4 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 			return out, nil
 		}
 	}
-}
-
-// newClient returns a client with a transport of its own (a shared transport answers metadata
-// requests from its cache, which may not know a topic created a moment ago) and the function
-// that closes its connections.
-func newClient(brokers []string, timeout time.Duration) (*kafkago.Client, func()) {
-	tr := &kafkago.Transport{}
-	return &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
 }

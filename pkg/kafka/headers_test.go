@@ -94,7 +94,7 @@ func TestIsPermanent(t *testing.T) {
 }
 
 func TestPublishRefusesOversizedCalls(t *testing.T) {
-	p := okafka.NewPublisher(okafka.PublisherConfig{Brokers: []string{"127.0.0.1:1"}, MaxMessageBytes: 2000})
+	p := okafka.NewPublisher(okafka.PublisherConfig{Cluster: okafka.Cluster{Brokers: []string{"127.0.0.1:1"}}, MaxMessageBytes: 2000})
 	defer p.Close()
 	ctx := context.Background()
 	many := make([]kafkago.Message, okafka.MaxCallRecords+1)

@@ -22,8 +22,8 @@ var ErrMessageTooLarge = errors.New("message too large")
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
-	// Brokers are the bootstrap brokers.
-	Brokers []string
+	// Cluster is the cluster written to.
+	Cluster Cluster
 	// BatchTimeout is how long a partial batch waits for more records (default 2ms: latency over
 	// throughput).
 	BatchTimeout time.Duration
@@ -59,7 +59,7 @@ type Publisher struct {
 	slots    chan *kafkago.Writer
 	all      []*kafkago.Writer
 	tr       *kafkago.Transport
-	brokers  []string
+	cluster  Cluster
 	maxBytes int
 }
 
@@ -77,11 +77,12 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 	if cfg.Slots <= 0 {
 		cfg.Slots = 16
 	}
-	p := &Publisher{slots: make(chan *kafkago.Writer, cfg.Slots), tr: &kafkago.Transport{MetadataTTL: 10 * time.Second},
-		brokers: cfg.Brokers, maxBytes: cfg.MaxMessageBytes}
+	tr := cfg.Cluster.Transport()
+	tr.MetadataTTL = 10 * time.Second
+	p := &Publisher{slots: make(chan *kafkago.Writer, cfg.Slots), tr: tr, cluster: cfg.Cluster, maxBytes: cfg.MaxMessageBytes}
 	for i := 0; i < cfg.Slots; i++ {
 		w := &kafkago.Writer{
-			Addr:         kafkago.TCP(cfg.Brokers...),
+			Addr:         kafkago.TCP(cfg.Cluster.Brokers...),
 			Transport:    p.tr,
 			Balancer:     NewBalancer(),
 			RequiredAcks: kafkago.RequireAll,
@@ -106,8 +107,8 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 // MaxMessageBytes returns the size limit of one record.
 func (p *Publisher) MaxMessageBytes() int { return p.maxBytes }
 
-// Brokers returns the bootstrap brokers.
-func (p *Publisher) Brokers() []string { return p.brokers }
+// Cluster returns the cluster written to.
+func (p *Publisher) Cluster() Cluster { return p.cluster }
 
 // MessageSize returns an upper bound of the space a record takes in a batch.
 func MessageSize(m kafkago.Message) int {
@@ -155,7 +156,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error
 		}
 		return errs
 	}
-	err := w.WriteMessages(ctx, send...)
+	err := p.cluster.Explain(w.WriteMessages(ctx, send...))
 	p.slots <- w
 	if err == nil {
 		return errs
@@ -165,7 +166,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error
 	switch {
 	case errors.As(err, &werrs) && len(werrs) == len(send):
 		for j, e := range werrs {
-			errs[idx[j]] = e
+			errs[idx[j]] = p.cluster.Explain(e)
 		}
 	case errors.As(err, &tooLarge):
 		// The writer's own size check: not expected given the check above; nothing was sent.
@@ -181,7 +182,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafkago.Message) []error
 }
 
 // Ping asks the brokers for metadata.
-func (p *Publisher) Ping(ctx context.Context) error { return Ping(ctx, p.brokers) }
+func (p *Publisher) Ping(ctx context.Context) error { return Ping(ctx, p.cluster) }
 
 // Close flushes and closes the writers.
 func (p *Publisher) Close() error {

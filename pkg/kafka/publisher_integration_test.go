@@ -20,24 +20,24 @@ import (
 // permanent without holding back the others.
 func TestPublisherKeysLandWhereJavaWouldPutThem(t *testing.T) {
 	testinfra.RequireKafka(t)
-	brokers := testinfra.KafkaBrokers()
+	kc := testinfra.KafkaCluster()
 	topic := testinfra.TopicName(t, "order-events")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const partitions = 6
-	if err := okafka.EnsureTopics(ctx, brokers, okafka.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
+	if err := okafka.EnsureTopics(ctx, kc, okafka.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent.
-	if err := okafka.EnsureTopics(ctx, brokers, okafka.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
+	if err := okafka.EnsureTopics(ctx, kc, okafka.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatalf("second EnsureTopics: %v", err)
 	}
 	t.Cleanup(func() {
-		c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+		c := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...)}
 		_, _ = c.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
 	})
 
-	p := okafka.NewPublisher(okafka.PublisherConfig{Brokers: brokers, MaxMessageBytes: 10_000})
+	p := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc, MaxMessageBytes: 10_000})
 	defer p.Close()
 	var msgs []kafkago.Message
 	for k := 0; k < 20; k++ {
@@ -59,7 +59,7 @@ func TestPublisherKeysLandWhereJavaWouldPutThem(t *testing.T) {
 		t.Fatalf("oversized record: error %v, want a permanent ErrMessageTooLarge", err)
 	}
 
-	got, err := okafka.ReadTopic(ctx, brokers, topic)
+	got, err := okafka.ReadTopic(ctx, kc, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestPublisherKeysLandWhereJavaWouldPutThem(t *testing.T) {
 // TestPublisherUnreachableBrokerIsTransient checks that a broker that does not answer gives
 // errors that are not permanent (a broker outage must never dead-letter anything).
 func TestPublisherUnreachableBrokerIsTransient(t *testing.T) {
-	p := okafka.NewPublisher(okafka.PublisherConfig{Brokers: []string{"127.0.0.1:1"}, WriteTimeout: time.Second})
+	p := okafka.NewPublisher(okafka.PublisherConfig{Cluster: okafka.Cluster{Brokers: []string{"127.0.0.1:1"}}, WriteTimeout: time.Second})
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -101,32 +101,32 @@ func TestPublisherUnreachableBrokerIsTransient(t *testing.T) {
 // changes neither the retention nor the partition count.
 func TestEnsureTopicsSetsRetentionAndLeavesAnExistingTopicAlone(t *testing.T) {
 	testinfra.RequireKafka(t)
-	brokers := testinfra.KafkaBrokers()
+	kc := testinfra.KafkaCluster()
 	topic := testinfra.TopicName(t, "order-events")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	t.Cleanup(func() {
-		c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+		c := &kafkago.Client{Addr: kafkago.TCP(kc.Brokers...)}
 		_, _ = c.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
 	})
-	if err := okafka.EnsureTopics(ctx, brokers, okafka.EventTopic(topic, 2, 1, okafka.RetentionForever)); err != nil {
+	if err := okafka.EnsureTopics(ctx, kc, okafka.EventTopic(topic, 2, 1, okafka.RetentionForever)); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
 		t.Helper()
-		got, err := okafka.TopicConfigs(ctx, brokers, topic, okafka.ConfigRetentionMs)
+		got, err := okafka.TopicConfigs(ctx, kc, topic, okafka.ConfigRetentionMs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got[okafka.ConfigRetentionMs] != "-1" {
 			t.Fatalf("%s: retention.ms = %q, want -1", when, got[okafka.ConfigRetentionMs])
 		}
-		if n, err := okafka.PartitionCount(ctx, brokers, topic); err != nil || n != 2 {
+		if n, err := okafka.PartitionCount(ctx, kc, topic); err != nil || n != 2 {
 			t.Fatalf("%s: %d partitions (%v), want 2", when, n, err)
 		}
 	}
 	check("created")
-	if err := okafka.EnsureTopics(ctx, brokers, okafka.EventTopic(topic, 4, 1, 3_600_000)); err != nil {
+	if err := okafka.EnsureTopics(ctx, kc, okafka.EventTopic(topic, 4, 1, 3_600_000)); err != nil {
 		t.Fatalf("EnsureTopics of the existing topic: %v", err)
 	}
 	check("after EnsureTopics with another spec")

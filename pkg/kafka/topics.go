@@ -38,13 +38,13 @@ func EventTopic(name string, partitions, replicationFactor int, retentionMs int6
 
 // TopicConfigs returns the named topic-level settings of topic as the broker reports them
 // (DescribeConfigs), explicit or default; a name the broker does not know is absent.
-func TopicConfigs(ctx context.Context, brokers []string, topic string, names ...string) (map[string]string, error) {
-	client, done := newClient(brokers, 10*time.Second)
+func TopicConfigs(ctx context.Context, c Cluster, topic string, names ...string) (map[string]string, error) {
+	client, done := c.Client(10 * time.Second)
 	defer done()
 	resp, err := client.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{
 		{ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: names}}})
 	if err != nil {
-		return nil, fmt.Errorf("describe configs of topic %s: %w", topic, err)
+		return nil, fmt.Errorf("describe configs of topic %s: %w", topic, c.Explain(err))
 	}
 	out := map[string]string{}
 	for _, r := range resp.Resources {
@@ -62,13 +62,13 @@ func TopicConfigs(ctx context.Context, brokers []string, topic string, names ...
 // ctx ends, for every partition of every topic to have a leader. An existing topic is left as it
 // is (neither its partition count nor its settings are changed; compare them with TopicConfigs).
 // It is safe to call from several processes at once.
-func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+func EnsureTopics(ctx context.Context, c Cluster, specs ...TopicSpec) error {
 	if len(specs) == 0 {
 		return nil
 	}
 	// A transport of its own: pooled connections of a shared one may be stale after a broker
 	// restart.
-	client, done := newClient(brokers, 30*time.Second)
+	client, done := c.Client(30 * time.Second)
 	defer done()
 	req := &kafkago.CreateTopicsRequest{}
 	names := make([]string, 0, len(specs))
@@ -80,21 +80,29 @@ func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) err
 		req.Topics = append(req.Topics, tc)
 		names = append(names, s.Name)
 	}
+	// A refused login or an unverifiable certificate surfaces from the admin client only as an
+	// unavailable broker: a direct connection first tells it apart, and retrying cannot help.
+	if err := Ping(ctx, c); isSecurity(err) {
+		return err
+	}
 	created := false
 	for {
 		var err error
 		if !created {
-			err = createTopics(ctx, client, req)
+			err = c.Explain(createTopics(ctx, client, req))
 			created = err == nil
 		}
 		if created {
-			if err = topicsReady(ctx, client, names); err == nil {
+			if err = c.Explain(topicsReady(ctx, client, names)); err == nil {
 				return nil
 			}
 		}
 		var perm *permanentError
 		if errors.As(err, &perm) {
 			return perm.err
+		}
+		if isSecurity(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -172,22 +180,22 @@ func topicsReady(ctx context.Context, client *kafkago.Client, names []string) er
 
 // Ping opens a new connection to the brokers, one after the other, and asks for the cluster's
 // brokers; it fails when none answers. (A client's cached metadata would hide an outage.)
-func Ping(ctx context.Context, brokers []string) error {
+func Ping(ctx context.Context, c Cluster) error {
 	var errs []error
-	for _, addr := range brokers {
-		err := pingOne(ctx, addr)
+	for _, addr := range c.Brokers {
+		err := pingOne(ctx, c, addr)
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, err)
+		errs = append(errs, c.Explain(err))
 	}
-	return fmt.Errorf("kafka at %v does not answer: %w", brokers, errors.Join(errs...))
+	return fmt.Errorf("kafka at %v does not answer: %w", c.Brokers, errors.Join(errs...))
 }
 
-func pingOne(ctx context.Context, addr string) error {
+func pingOne(ctx context.Context, c Cluster, addr string) error {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn, err := (&kafkago.Dialer{Timeout: 5 * time.Second}).DialContext(dctx, "tcp", addr)
+	conn, err := c.Dialer(5*time.Second).DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return err
 	}

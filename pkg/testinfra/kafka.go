@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
+
+// KafkaCluster is the shared plaintext cluster at KafkaBrokers, as pkg/kafka's clients take it.
+func KafkaCluster() okafka.Cluster { return okafka.Cluster{Brokers: KafkaBrokers()} }
 
 // topicTimeout bounds creating topics and waiting for their partitions' leaders.
 const topicTimeout = 60 * time.Second

@@ -176,6 +176,7 @@ ORDERSYS_KAFKA_BROKERS: {{ join "," $v.kafka.brokers | quote }}
 ORDERSYS_KAFKA_PARTITIONS: {{ $v.kafka.partitions | int64 | toString | quote }}
 ORDERSYS_KAFKA_REPLICATION_FACTOR: {{ $v.kafka.replicationFactor | int64 | toString | quote }}
 ORDERSYS_KAFKA_RETENTION_MS: {{ $v.kafka.retentionMs | int64 | toString | quote }}
+{{- include "ordersys.kafkaSecurityEnv" .root }}
 {{- end }}
 {{- if eq .c.name "cdc-relay" }}
 ORDERSYS_RELAY_SOURCE: {{ $s.source | quote }}
@@ -197,42 +198,93 @@ Cross-field checks the JSON schema cannot express.
 {{- if and .Values.cql.password .Values.cql.existingSecret }}
 {{- fail "set either cql.password or cql.existingSecret, not both" }}
 {{- end }}
+{{- if and .Values.kafka.sasl.mechanism (not (and .Values.kafka.sasl.username .Values.kafka.sasl.existingSecret)) }}
+{{- fail "kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.existingSecret (the Secret holding the password)" }}
+{{- end }}
+{{- if and .Values.kafka.tls.clientCertificate (not .Values.kafka.tls.existingSecret) }}
+{{- fail "kafka.tls.clientCertificate needs kafka.tls.existingSecret (tls.crt, tls.key)" }}
+{{- end }}
 {{- if and .Values.grpc.tls.clientAuth (not .Values.grpc.tls.existingSecret) }}
 {{- fail "grpc.tls.clientAuth needs grpc.tls.existingSecret (the server's certificate and the client CA)" }}
 {{- end }}
 {{- end }}
 
 {{/*
-The CQL TLS settings as NAME: value lines: the files of cql.tls.existingSecret, mounted by
-ordersys.cqlTLSVolume(Mount) at /etc/ordersys/cql-tls (ca.crt, and tls.crt / tls.key when
-cql.tls.clientCertificate); empty values (plaintext) without a Secret.
+The TLS client settings of a store as NAME: value lines: the files of its tls.existingSecret,
+mounted by ordersys.tlsSecretVolume(Mount) at /etc/ordersys/<name> (ca.crt, and tls.crt / tls.key
+when tls.clientCertificate); empty values (plaintext) without a Secret. Call with (dict "tls"
+<values> "prefix" "ORDERSYS_CQL" "name" "cql-tls").
 */}}
-{{- define "ordersys.cqlTLSEnv" -}}
-{{- $t := .Values.cql.tls }}
+{{- define "ordersys.tlsClientEnv" -}}
+{{- $t := .tls }}
+{{- $dir := printf "/etc/ordersys/%s" .name }}
 {{- $on := ne (default "" $t.existingSecret) "" }}
-ORDERSYS_CQL_TLS_ENABLED: {{ or $on $t.enabled | toString | quote }}
-ORDERSYS_CQL_TLS_CA_FILE: {{ ternary "/etc/ordersys/cql-tls/ca.crt" "" $on | quote }}
-ORDERSYS_CQL_TLS_CERT_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.crt" "" (and $on $t.clientCertificate) | quote }}
-ORDERSYS_CQL_TLS_KEY_FILE: {{ ternary "/etc/ordersys/cql-tls/tls.key" "" (and $on $t.clientCertificate) | quote }}
-ORDERSYS_CQL_TLS_SKIP_HOST_VERIFICATION: {{ $t.skipHostVerification | toString | quote }}
+{{ .prefix }}_TLS_ENABLED: {{ or $on $t.enabled | toString | quote }}
+{{ .prefix }}_TLS_CA_FILE: {{ ternary (printf "%s/ca.crt" $dir) "" $on | quote }}
+{{ .prefix }}_TLS_CERT_FILE: {{ ternary (printf "%s/tls.crt" $dir) "" (and $on $t.clientCertificate) | quote }}
+{{ .prefix }}_TLS_KEY_FILE: {{ ternary (printf "%s/tls.key" $dir) "" (and $on $t.clientCertificate) | quote }}
+{{ .prefix }}_TLS_SKIP_HOST_VERIFICATION: {{ $t.skipHostVerification | toString | quote }}
 {{- end }}
 
-{{/* The volume of cql.tls.existingSecret (nothing without one). */}}
-{{- define "ordersys.cqlTLSVolume" -}}
-{{- with .Values.cql.tls.existingSecret }}
-- name: cql-tls
+{{/* The volume of a tls.existingSecret (nothing without one). Call with (dict "tls" <values> "name" <volume>). */}}
+{{- define "ordersys.tlsSecretVolume" -}}
+{{- if .tls.existingSecret }}
+- name: {{ .name }}
   secret:
-    secretName: {{ . }}
+    secretName: {{ .tls.existingSecret }}
 {{- end }}
 {{- end }}
 
-{{/* Its mount at /etc/ordersys/cql-tls (nothing without a Secret). */}}
-{{- define "ordersys.cqlTLSVolumeMount" -}}
-{{- if .Values.cql.tls.existingSecret }}
-- name: cql-tls
-  mountPath: /etc/ordersys/cql-tls
+{{/* Its mount at /etc/ordersys/<name> (nothing without a Secret). */}}
+{{- define "ordersys.tlsSecretVolumeMount" -}}
+{{- if .tls.existingSecret }}
+- name: {{ .name }}
+  mountPath: /etc/ordersys/{{ .name }}
   readOnly: true
 {{- end }}
+{{- end }}
+
+{{/* The CQL TLS settings (cql.tls), mounted at /etc/ordersys/cql-tls. */}}
+{{- define "ordersys.cqlTLS" -}}
+{{- toYaml (dict "tls" .Values.cql.tls "prefix" "ORDERSYS_CQL" "name" "cql-tls") }}
+{{- end }}
+{{- define "ordersys.cqlTLSEnv" -}}
+{{- include "ordersys.tlsClientEnv" (include "ordersys.cqlTLS" . | fromYaml) }}
+{{- end }}
+{{- define "ordersys.cqlTLSVolume" -}}
+{{- include "ordersys.tlsSecretVolume" (include "ordersys.cqlTLS" . | fromYaml) }}
+{{- end }}
+{{- define "ordersys.cqlTLSVolumeMount" -}}
+{{- include "ordersys.tlsSecretVolumeMount" (include "ordersys.cqlTLS" . | fromYaml) }}
+{{- end }}
+
+{{/*
+The Kafka security of the relay and the projector (kafka.tls, mounted at
+/etc/ordersys/kafka-tls, and kafka.sasl) as NAME: value lines; the SASL password comes from
+kafka.sasl.existingSecret (ordersys.kafkaPasswordEnv).
+*/}}
+{{- define "ordersys.kafkaTLS" -}}
+{{- toYaml (dict "tls" .Values.kafka.tls "prefix" "ORDERSYS_KAFKA" "name" "kafka-tls") }}
+{{- end }}
+{{- define "ordersys.kafkaSecurityEnv" -}}
+{{- include "ordersys.tlsClientEnv" (include "ordersys.kafkaTLS" . | fromYaml) }}
+ORDERSYS_KAFKA_SASL_MECHANISM: {{ .Values.kafka.sasl.mechanism | quote }}
+ORDERSYS_KAFKA_SASL_USERNAME: {{ .Values.kafka.sasl.username | quote }}
+{{- end }}
+{{- define "ordersys.kafkaPasswordEnv" -}}
+{{- if .Values.kafka.sasl.mechanism }}
+- name: ORDERSYS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- end }}
+{{- define "ordersys.kafkaTLSVolume" -}}
+{{- include "ordersys.tlsSecretVolume" (include "ordersys.kafkaTLS" . | fromYaml) }}
+{{- end }}
+{{- define "ordersys.kafkaTLSVolumeMount" -}}
+{{- include "ordersys.tlsSecretVolumeMount" (include "ordersys.kafkaTLS" . | fromYaml) }}
 {{- end }}
 
 {{/*

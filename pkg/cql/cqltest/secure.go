@@ -2,9 +2,7 @@ package cqltest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/devpki"
+	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
 // SecureNode is a private, single-node Cassandra that speaks only TLS on its native port
@@ -38,15 +37,11 @@ func StartSecure(t testing.TB) *SecureNode {
 	if testing.Short() {
 		t.Skip("private secure Cassandra: integration test skipped under -short")
 	}
-	root, err := repoRoot()
+	root, err := testinfra.RepoRoot()
 	if err != nil {
 		t.Fatalf("cqltest: %v", err)
 	}
-	state := os.Getenv("INFRA_STATE_DIR")
-	if state == "" {
-		state = filepath.Join(root, ".state")
-	}
-	lib := filepath.Join(state, "cassandra", "lib")
+	lib := filepath.Join(testinfra.StateDir(root), "cassandra", "lib")
 	jamm, _ := filepath.Glob(filepath.Join(lib, "jamm-*.jar"))
 	if len(jamm) == 0 {
 		t.Fatalf("cqltest: no Cassandra jars in %s: run make infra-up once", lib)
@@ -65,7 +60,7 @@ func StartSecure(t testing.TB) *SecureNode {
 		"-out", filepath.Join(dir, "node.p12"), "-passout", "pass:"+storePass, "-name", "node").CombinedOutput(); err != nil {
 		t.Fatalf("cqltest: openssl pkcs12: %v\n%s", err, out)
 	}
-	cqlPort, storagePort := freePort(t), freePort(t)
+	cqlPort, storagePort := testinfra.FreePort(t), testinfra.FreePort(t)
 	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "local", "cassandra", "cassandra.yaml.in"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,34 +143,6 @@ client_encryption_options:
 func (n *SecureNode) SessionConfig() cql.SessionConfig {
 	return cql.SessionConfig{Hosts: []string{n.Addr}, Consistency: "ONE", Timeout: 10 * time.Second,
 		Username: n.Username, Password: n.Password, TLS: &cql.SessionTLS{CAFile: n.CAFile}}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// repoRoot finds the repository root (the directory holding go.work) from the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func tail(s string, n int) string {

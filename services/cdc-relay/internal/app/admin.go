@@ -28,11 +28,15 @@ type Admin struct {
 
 // NewAdmin connects to the store and prepares a publisher. Close it when done.
 func NewAdmin(cfg Config) (*Admin, func(), error) {
+	cluster, err := okafka.ClusterFrom(cfg.Kafka)
+	if err != nil {
+		return nil, nil, err
+	}
 	s, err := cql.Connect(cql.SessionConfigFrom(cfg.CQL))
 	if err != nil {
 		return nil, nil, err
 	}
-	pub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: cfg.Kafka.Brokers, WriteTimeout: cfg.WriteTimeout,
+	pub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: cluster, WriteTimeout: cfg.WriteTimeout,
 		MaxMessageBytes: cfg.MaxMessageBytes})
 	return newAdmin(cfg, s, pub), func() { _ = pub.Close(); s.Close() }, nil
 }

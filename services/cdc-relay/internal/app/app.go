@@ -60,8 +60,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	telemetry.ServeMetricsListener(ctx, lns.Metrics, registry, ready, log)
 
 	// -------------------------------------------------------------------------------------
-	// CQL session
+	// CQL session (after the Kafka settings are known to be usable: a bad one fails at once)
 
+	cluster, err := okafka.ClusterFrom(cfg.Kafka)
+	if err != nil {
+		return err
+	}
 	session, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -72,7 +76,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 	// Kafka publisher
 
 	pub := okafka.NewPublisher(okafka.PublisherConfig{
-		Brokers: cfg.Kafka.Brokers, BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.WriteTimeout,
+		Cluster: cluster, BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.WriteTimeout,
 		MaxMessageBytes: cfg.MaxMessageBytes, Logger: log,
 	})
 	defer pub.Close()
@@ -299,7 +303,7 @@ func (r *Relay) topicSpecs(names ...string) []okafka.TopicSpec {
 func (r *Relay) checkRetention(ctx context.Context, topics ...string) {
 	want := strconv.FormatInt(r.cfg.RetentionMs, 10)
 	for _, t := range topics {
-		got, err := okafka.TopicConfigs(ctx, r.cfg.Kafka.Brokers, t, okafka.ConfigRetentionMs)
+		got, err := okafka.TopicConfigs(ctx, r.pub.Cluster(), t, okafka.ConfigRetentionMs)
 		if err != nil {
 			r.log.Warn("cannot read the topic's retention", "topic", t, "err", err)
 			continue
@@ -316,7 +320,7 @@ func (r *Relay) ensureTopics(ctx context.Context) error {
 	specs := r.topicSpecs(r.cfg.OrderTopic, r.cfg.CustomerTopic)
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, specs...)
+		err := okafka.EnsureTopics(tctx, r.pub.Cluster(), specs...)
 		if err == nil {
 			r.checkRetention(tctx, r.cfg.OrderTopic, r.cfg.CustomerTopic)
 		}
@@ -341,7 +345,7 @@ func (r *Relay) ensureTopic(ctx context.Context, topic string) {
 	if strings.HasSuffix(topic, okafka.DLQSuffix) {
 		spec = okafka.TopicSpec{Name: topic, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor}
 	}
-	if err := okafka.EnsureTopics(tctx, r.cfg.Kafka.Brokers, spec); err != nil {
+	if err := okafka.EnsureTopics(tctx, r.pub.Cluster(), spec); err != nil {
 		r.log.Warn("cannot create topic", "topic", topic, "err", err)
 	}
 }

@@ -31,9 +31,9 @@ import (
 // lists them and re-drives the large one once the limit allows it.
 func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
-	c := collect(t, e.brokers, e.orderTopic)
-	dlq := collect(t, e.brokers, okafka.DLQTopic(e.orderTopic))
+	e := newEnv(t, nil)
+	c := collect(t, e.kafka, e.orderTopic)
+	dlq := collect(t, e.kafka, okafka.DLQTopic(e.orderTopic))
 	r := e.startInProcess("r1", map[string]string{"ORDERSYS_KAFKA_MAX_MESSAGE_BYTES": "65536"})
 	waitUntil(t, "leadership", 20*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
@@ -67,16 +69,26 @@ type env struct {
 	t             testing.TB
 	session       *gocql.Session
 	keyspace      string
-	brokers       []string
+	kafkaEnv      map[string]string // the ORDERSYS_KAFKA_* variables of the broker used
+	kafka         okafka.Cluster
 	orderTopic    string
 	customerTopic string
 	store         *cql.EventStore
 }
 
-func newEnv(t testing.TB, brokers []string) *env {
+// newEnv makes a test's keyspace and topic names; kafkaEnv holds the ORDERSYS_KAFKA_* variables
+// of the broker (nil: the shared one, testinfra.KafkaBrokers).
+func newEnv(t testing.TB, kafkaEnv map[string]string) *env {
 	t.Helper()
+	if kafkaEnv == nil {
+		kafkaEnv = map[string]string{"ORDERSYS_KAFKA_BROKERS": strings.Join(testinfra.KafkaBrokers(), ",")}
+	}
+	kc, err := kafkatest.ClusterOf(kafkaEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, ks := cqltest.Keyspace(t)
-	e := &env{t: t, session: s, keyspace: ks, brokers: brokers,
+	e := &env{t: t, session: s, keyspace: ks, kafkaEnv: kafkaEnv, kafka: kc,
 		orderTopic: testinfra.TopicName(t, "order-events"), customerTopic: testinfra.TopicName(t, "customer-events")}
 	// The recovery sweeper's first pass reads 24 hours of buckets; this keyspace is minutes old.
 	if err := s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, updated_at) VALUES ('intent-sweeper', 0, ?, ?)`,
@@ -87,7 +99,8 @@ func newEnv(t testing.TB, brokers []string) *env {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: &kafkago.Transport{}}
+		c, done := kc.Client(30 * time.Second)
+		defer done()
 		_, _ = c.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{e.orderTopic, e.customerTopic,
 			okafka.DLQTopic(e.orderTopic), okafka.DLQTopic(e.customerTopic)}})
 	})
@@ -99,7 +112,6 @@ func (e *env) vars(extra map[string]string) map[string]string {
 	v := map[string]string{
 		"ORDERSYS_CQL_HOSTS":               strings.Join(testinfra.CQLHosts(), ","),
 		"ORDERSYS_CQL_KEYSPACE":            e.keyspace,
-		"ORDERSYS_KAFKA_BROKERS":           strings.Join(e.brokers, ","),
 		"ORDERSYS_ORDER_TOPIC":             e.orderTopic,
 		"ORDERSYS_CUSTOMER_TOPIC":          e.customerTopic,
 		"ORDERSYS_RELAY_START_LOOKBACK":    "5m",
@@ -113,6 +125,7 @@ func (e *env) vars(extra map[string]string) map[string]string {
 		"ORDERSYS_GRPC_ADDR":               "127.0.0.1:0",
 		"ORDERSYS_METRICS_ADDR":            "127.0.0.1:0",
 	}
+	maps.Copy(v, e.kafkaEnv)
 	for k, x := range extra {
 		v[k] = x
 	}
@@ -360,16 +373,16 @@ type collector struct {
 	err     error
 }
 
-func collect(t testing.TB, brokers []string, topic string) *collector {
+func collect(t testing.TB, kc okafka.Cluster, topic string) *collector {
 	c := &collector{offsets: map[[2]int64]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	// The group must see the topic when it joins (the relay creates it too, the same way).
 	tctx, tcancel := context.WithTimeout(ctx, time.Minute)
 	defer tcancel()
-	if err := okafka.EnsureTopics(tctx, brokers, okafka.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+	if err := okafka.EnsureTopics(tctx, kc, okafka.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		t.Fatal(err)
 	}
-	r := okafka.NewReader(okafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + uuid.NewString(), Topics: []string{topic}, MaxWait: 20 * time.Millisecond})
+	r := okafka.NewReader(okafka.ReaderConfig{Cluster: kc, GroupID: "test-" + uuid.NewString(), Topics: []string{topic}, MaxWait: 20 * time.Millisecond})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

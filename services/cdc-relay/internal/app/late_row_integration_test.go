@@ -16,10 +16,10 @@ import (
 // leads, and starts reading its order topic.
 func startLeading(t *testing.T) (*env, *relayProc, *collector) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
+	e := newEnv(t, nil)
 	r := e.startInProcess("r1", nil)
 	waitUntil(t, "leadership", 20*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
-	return e, r, collect(t, e.brokers, e.orderTopic)
+	return e, r, collect(t, e.kafka, e.orderTopic)
 }
 
 // TestRelayPublishesALateRowInOrder: the writer of an order's second event commits it, then

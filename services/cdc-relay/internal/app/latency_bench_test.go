@@ -21,8 +21,8 @@ import (
 //	go test -run '^$' -bench BenchmarkCommandToTopic -benchtime 1000x ./internal/app/
 func BenchmarkCommandToTopic(b *testing.B) {
 	testinfra.Require(b)
-	e := newEnv(b, testinfra.KafkaBrokers())
-	c := collect(b, e.brokers, e.orderTopic)
+	e := newEnv(b, nil)
+	c := collect(b, e.kafka, e.orderTopic)
 	// Defaults of the relay, except where this test's keyspace, topics and ports must go.
 	r := e.startInProcess("bench", map[string]string{
 		"ORDERSYS_RELAY_RESCAN_WINDOW": "30s", "ORDERSYS_RELAY_LEASE_TTL": "10s", "ORDERSYS_RELAY_RECOVERY_INTERVAL": "3s",

@@ -8,8 +8,8 @@ import (
 	"github.com/gocql/gocql"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/testinfra"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/kafkatest"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/outboxpoll"
 )
 
@@ -20,8 +20,8 @@ import (
 func TestRelayKafkaOutageLosesNothing(t *testing.T) {
 	testinfra.RequireCassandra(t)
 	broker := kafkatest.Start(t)
-	e := newEnv(t, []string{broker.Addr()})
-	c := collect(t, e.brokers, e.orderTopic)
+	e := newEnv(t, broker.Env(""))
+	c := collect(t, e.kafka, e.orderTopic)
 	r := e.startInProcess("r1", map[string]string{
 		"ORDERSYS_RELAY_BREAKER_FAILURES": "3", "ORDERSYS_RELAY_BREAKER_TIMEOUT": "1s",
 		"ORDERSYS_RELAY_RETRY_MAX": "1s", "ORDERSYS_KAFKA_WRITE_TIMEOUT": "2s",

@@ -74,7 +74,7 @@ func TestRelayConcurrentCommandsArriveInOrder(t *testing.T) {
 // (DescribeConfigs does not auto-create), so what is read is what the relay created.
 func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
+	e := newEnv(t, nil)
 	e.startInProcess("r1", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -82,7 +82,7 @@ func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
 		var got map[string]string
 		waitUntil(t, "topic "+topic+" created", 30*time.Second, func() bool {
 			var err error
-			got, err = okafka.TopicConfigs(ctx, e.brokers, topic, okafka.ConfigRetentionMs)
+			got, err = okafka.TopicConfigs(ctx, e.kafka, topic, okafka.ConfigRetentionMs)
 			return err == nil
 		})
 		return got[okafka.ConfigRetentionMs]
@@ -91,7 +91,7 @@ func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
 		if got := retention(topic); got != "-1" {
 			t.Errorf("topic %s: retention.ms = %q, want -1", topic, got)
 		}
-		if n, err := okafka.PartitionCount(ctx, e.brokers, topic); err != nil || n != 3 {
+		if n, err := okafka.PartitionCount(ctx, e.kafka, topic); err != nil || n != 3 {
 			t.Errorf("topic %s: %d partitions (%v), want 3 (ORDERSYS_KAFKA_PARTITIONS)", topic, n, err)
 		}
 		if got := retention(okafka.DLQTopic(topic)); got == "-1" {
@@ -105,8 +105,8 @@ func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
 // allowed and counted).
 func TestRelayKill9MidStreamThenRestart(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
-	c := collect(t, e.brokers, e.orderTopic)
+	e := newEnv(t, nil)
+	c := collect(t, e.kafka, e.orderTopic)
 	r := e.startChild("victim", nil)
 	waitUntil(t, "leadership", 30*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
 
@@ -143,8 +143,8 @@ func TestRelayKill9MidStreamThenRestart(t *testing.T) {
 // holder publishes; when it is killed the other takes over within seconds and nothing is lost.
 func TestRelayTwoReplicasNeverBothPublish(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
-	c := collect(t, e.brokers, e.orderTopic)
+	e := newEnv(t, nil)
+	c := collect(t, e.kafka, e.orderTopic)
 	a := e.startChild("a", nil)
 	b := e.startChild("b", nil)
 

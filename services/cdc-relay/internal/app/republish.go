@@ -156,7 +156,7 @@ func (r *republisher) ensureTopic(ctx context.Context) error {
 	for _, t := range topics {
 		specs = append(specs, okafka.EventTopic(t, cfg.Partitions, cfg.ReplicationFactor, cfg.RetentionMs))
 	}
-	if err := okafka.EnsureTopics(ctx, cfg.Kafka.Brokers, specs...); err != nil {
+	if err := okafka.EnsureTopics(ctx, r.a.pub.Cluster(), specs...); err != nil {
 		return fmt.Errorf("%w: topics %v: %w", es.ErrUnavailable, topics, err)
 	}
 	return nil

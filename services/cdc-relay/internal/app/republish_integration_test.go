@@ -24,7 +24,7 @@ import (
 // aggregate alone, through the relay's admin gRPC service, streaming its progress.
 func TestRepublishFromTheEventStore(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
+	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	want := map[string]int64{}
@@ -36,7 +36,7 @@ func TestRepublishFromTheEventStore(t *testing.T) {
 		want[id] = 3
 	}
 	target := testinfra.TopicName(t, "republish")
-	c := collect(t, e.brokers, target)
+	c := collect(t, e.kafka, target)
 	cfg := e.config(nil)
 	admin, closeAdmin, err := app.NewAdmin(cfg)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 //	go test -run '^$' -bench BenchmarkRelayThroughput -benchtime 5000x ./internal/app/
 func BenchmarkRelayThroughput(b *testing.B) {
 	testinfra.Require(b)
-	e := newEnv(b, testinfra.KafkaBrokers())
+	e := newEnv(b, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	var aggs []string
@@ -51,13 +51,13 @@ func BenchmarkRelayThroughput(b *testing.B) {
 				Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)})
 		}
 	}
-	rawC := collect(b, e.brokers, raw)
-	relayC := collect(b, e.brokers, e.orderTopic)
+	rawC := collect(b, e.kafka, raw)
+	relayC := collect(b, e.kafka, e.orderTopic)
 	b.ResetTimer()
 
 	// Raw: the publisher alone, in batches of 500 (what the relay reads per query).
 	start := time.Now()
-	pub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: e.brokers})
+	pub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: e.kafka})
 	for i := 0; i < len(msgs); i += 500 {
 		for _, err := range pub.Publish(ctx, msgs[i:min(i+500, len(msgs))]) {
 			if err != nil {

@@ -53,7 +53,7 @@ type Config struct {
 	config.Common
 	// GRPC is the gRPC server's TLS, tokens and request bounds.
 	GRPC config.GRPCServer
-	// Kafka holds the brokers.
+	// Kafka holds the brokers and their TLS and SASL settings.
 	Kafka config.Kafka
 	// Group prefixes the consumer groups.
 	Group string `env:"ORDERSYS_PROJECTOR_GROUP" default:"ordersys-projector"`
@@ -107,21 +107,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// loadConfig reads the configuration and sets up logging.
-func loadConfig() (Config, *slog.Logger, error) {
+// loadConfig reads the configuration, builds the Kafka cluster of its settings and sets up
+// logging.
+func loadConfig() (Config, okafka.Cluster, *slog.Logger, error) {
 	cfg := Config{Common: config.Defaults(config.ProjectorGRPCAddr, config.ProjectorMetricsAddr)}
 	if err := config.Load(&cfg); err != nil {
-		return cfg, nil, fmt.Errorf("configuration: %w", err)
+		return cfg, okafka.Cluster{}, nil, fmt.Errorf("configuration: %w", err)
 	}
 	if cfg.Group == "" || cfg.OrderTopic == "" || cfg.CustomerTopic == "" || cfg.Partitions < 1 || cfg.ReplicationFactor < 1 {
-		return cfg, nil, errors.New("configuration: ORDERSYS_PROJECTOR_GROUP and the topics must not be empty, partitions and replication factor at least 1")
+		return cfg, okafka.Cluster{}, nil, errors.New("configuration: ORDERSYS_PROJECTOR_GROUP and the topics must not be empty, partitions and replication factor at least 1")
 	}
 	if cfg.RetentionMs != -1 && cfg.RetentionMs < 1 {
-		return cfg, nil, errors.New("configuration: ORDERSYS_KAFKA_RETENTION_MS must be -1 (keep every event) or positive")
+		return cfg, okafka.Cluster{}, nil, errors.New("configuration: ORDERSYS_KAFKA_RETENTION_MS must be -1 (keep every event) or positive")
+	}
+	kc, err := okafka.ClusterFrom(cfg.Kafka)
+	if err != nil {
+		return cfg, kc, nil, fmt.Errorf("configuration: %w", err)
 	}
 	log := telemetry.Logger(serviceName, cfg.LogLevel)
 	slog.SetDefault(log)
-	return cfg, log, nil
+	return cfg, kc, log, nil
 }
 
 // connect opens the CQL session and checks the read-model schema is there.
@@ -140,21 +145,21 @@ func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
 }
 
 // deps builds the projector's dependencies on an open session.
-func deps(cfg Config, session *gocql.Session, metrics *projector.Metrics, log *slog.Logger) projector.Deps {
+func deps(kc okafka.Cluster, session *gocql.Session, metrics *projector.Metrics, log *slog.Logger) projector.Deps {
 	registry := codec.NewRegistry()
 	return projector.Deps{
 		Session:     session,
 		Events:      cql.NewEventStore(session, registry, cql.Options{}),
 		Registry:    registry,
-		DeadLetters: projector.NewDeadLetters(cfg.Kafka.Brokers, session),
+		DeadLetters: projector.NewDeadLetters(kc, session),
 		Metrics:     metrics,
 		Logger:      log,
 	}
 }
 
-func coreConfig(cfg Config) projector.Config {
+func coreConfig(cfg Config, kc okafka.Cluster) projector.Config {
 	return projector.Config{
-		Brokers:       cfg.Kafka.Brokers,
+		Kafka:         kc,
 		GroupBase:     cfg.Group,
 		OrderTopic:    cfg.OrderTopic,
 		CustomerTopic: cfg.CustomerTopic,
@@ -167,7 +172,7 @@ func serve(ctx context.Context) error {
 	// -------------------------------------------------------------------------------------
 	// Configuration, logging, tracing and metrics
 
-	cfg, log, err := loadConfig()
+	cfg, kc, log, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -203,11 +208,12 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer session.Close()
-	d := deps(cfg, session, projector.NewMetrics(registry), log)
+	d := deps(kc, session, projector.NewMetrics(registry), log)
 	defer d.DeadLetters.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := projector.EnsureTopics(tctx, cfg.Kafka.Brokers, cfg.Partitions, cfg.ReplicationFactor,
-		projector.DLQTopic(cfg.OrderTopic), projector.DLQTopic(cfg.CustomerTopic)); err != nil {
+	if err := okafka.EnsureTopics(tctx, kc,
+		okafka.TopicSpec{Name: projector.DLQTopic(cfg.OrderTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor},
+		okafka.TopicSpec{Name: projector.DLQTopic(cfg.CustomerTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}); err != nil {
 		log.Warn("dead-letter topics not created; the first dead letter will try again", "err", err)
 	}
 	cancel()
@@ -227,8 +233,8 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	ready.Set(srv.Ready)
-	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
-	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: cfg.Kafka.Brokers})
+	go projector.WatchHealth(ctx, session, kc, srv.Health, []string{""}, healthInterval, log)
+	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc})
 	defer adminPub.Close()
 	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic))
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
@@ -246,7 +252,7 @@ func serve(ctx context.Context) error {
 	// with the relay's spec when they are missing (whoever comes first; an existing topic is
 	// left as it is).
 
-	if err := ensureSourceTopics(ctx, cfg, log); err != nil {
+	if err := ensureSourceTopics(ctx, cfg, kc, log); err != nil {
 		log.Info("shutting down", "err", err)
 		return <-serveErr
 	}
@@ -254,7 +260,7 @@ func serve(ctx context.Context) error {
 	// -------------------------------------------------------------------------------------
 	// Projections: one consumer group per projection and table version
 
-	sup := projector.NewSupervisor(coreConfig(cfg), d)
+	sup := projector.NewSupervisor(coreConfig(cfg, kc), d)
 	supErr := sup.Run(ctx) // returns once ctx ended and every consumer committed and left
 	log.Info("shutting down")
 	return errors.Join(supErr, <-serveErr)
@@ -262,14 +268,14 @@ func serve(ctx context.Context) error {
 
 // ensureSourceTopics creates the order and customer topics when missing and waits until every
 // partition has a leader, retrying until it works; it fails only when ctx ends.
-func ensureSourceTopics(ctx context.Context, cfg Config, log *slog.Logger) error {
+func ensureSourceTopics(ctx context.Context, cfg Config, kc okafka.Cluster, log *slog.Logger) error {
 	var specs []okafka.TopicSpec
 	for _, t := range []string{cfg.OrderTopic, cfg.CustomerTopic} {
 		specs = append(specs, okafka.EventTopic(t, cfg.Partitions, cfg.ReplicationFactor, cfg.RetentionMs))
 	}
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := okafka.EnsureTopics(tctx, cfg.Kafka.Brokers, specs...)
+		err := okafka.EnsureTopics(tctx, kc, specs...)
 		cancel()
 		if err == nil {
 			return nil
@@ -297,7 +303,7 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := readmodel.ProjectionTables(projection); err != nil {
 		return err
 	}
-	cfg, log, err := loadConfig()
+	cfg, kc, log, err := loadConfig()
 	if err != nil {
 		return err
 	}
@@ -306,9 +312,9 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer session.Close()
-	d := deps(cfg, session, projector.NewMetrics(nil), log)
+	d := deps(kc, session, projector.NewMetrics(nil), log)
 	defer d.DeadLetters.Close()
-	v, err := projector.Rebuild(ctx, coreConfig(cfg), d, projection, projector.RebuildOptions{
+	v, err := projector.Rebuild(ctx, coreConfig(cfg, kc), d, projection, projector.RebuildOptions{
 		MaxLag: *maxLag,
 		Progress: func(p projector.RebuildProgress) {
 			if p.Switched {
@@ -327,7 +333,7 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 
 // versions runs `projector versions`.
 func versions(ctx context.Context, stdout io.Writer) error {
-	cfg, _, err := loadConfig()
+	cfg, _, _, err := loadConfig()
 	if err != nil {
 		return err
 	}

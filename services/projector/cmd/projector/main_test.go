@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 )
@@ -51,9 +53,9 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{orderTopic + ".projector.dlq", customerTopic + ".projector.dlq"}})
 	})
 	grpcAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	serveProjector(t, ks, brokers, orderTopic, customerTopic, grpcAddr, metricsAddr)
+	serveProjector(t, ks, nil, orderTopic, customerTopic, grpcAddr, metricsAddr)
 
-	id := publishOrder(t, s, brokers, orderTopic)
+	id := publishOrder(t, s, okafka.Cluster{Brokers: brokers}, orderTopic)
 	store := readmodel.NewStore(s, readmodel.Options{})
 	waitFor(t, func() error {
 		_, err := store.GetOrder(context.Background(), id)
@@ -114,11 +116,18 @@ func waitFor(t *testing.T, check func() error) {
 
 // serveProjector sets the projector's environment, runs `projector serve` until the test ends
 // (then checks it stops cleanly) and waits until its gRPC health says SERVING.
-func serveProjector(t *testing.T, keyspace string, brokers []string, orderTopic, customerTopic, grpcAddr, metricsAddr string) {
+// kafkaEnv holds the ORDERSYS_KAFKA_* variables of the broker (nil: the shared one).
+func serveProjector(t *testing.T, keyspace string, kafkaEnv map[string]string, orderTopic, customerTopic, grpcAddr, metricsAddr string) {
 	t.Helper()
+	if kafkaEnv == nil {
+		kafkaEnv = map[string]string{"ORDERSYS_KAFKA_BROKERS": strings.Join(testinfra.KafkaBrokers(), ",")}
+	}
+	for k, v := range kafkaEnv {
+		t.Setenv(k, v)
+	}
 	for k, v := range map[string]string{
 		"ORDERSYS_CQL_HOSTS": strings.Join(testinfra.CQLHosts(), ","), "ORDERSYS_CQL_KEYSPACE": keyspace,
-		"ORDERSYS_KAFKA_BROKERS": strings.Join(brokers, ","), "ORDERSYS_GRPC_ADDR": grpcAddr, "ORDERSYS_METRICS_ADDR": metricsAddr,
+		"ORDERSYS_GRPC_ADDR": grpcAddr, "ORDERSYS_METRICS_ADDR": metricsAddr,
 		"ORDERSYS_OTLP_ENDPOINT": "", "ORDERSYS_LOG_LEVEL": "warn", "ORDERSYS_PROJECTOR_GROUP": "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		"ORDERSYS_ORDER_TOPIC": orderTopic, "ORDERSYS_CUSTOMER_TOPIC": customerTopic,
 		"ORDERSYS_KAFKA_PARTITIONS": "2", "ORDERSYS_PROJECTOR_RETIRE_GRACE": "1s",
@@ -161,7 +170,7 @@ func serveProjector(t *testing.T, keyspace string, brokers []string, orderTopic,
 
 // publishOrder stores one OrderCreated in the event store and publishes it to topic as the relay
 // would; it returns the order id.
-func publishOrder(t *testing.T, s *gocql.Session, brokers []string, topic string) string {
+func publishOrder(t *testing.T, s *gocql.Session, kc okafka.Cluster, topic string) string {
 	t.Helper()
 	reg := codec.NewRegistry()
 	o := order.New(gocql.TimeUUID().String())
@@ -179,7 +188,9 @@ func publishOrder(t *testing.T, s *gocql.Session, brokers []string, topic string
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}}
+	tr := kc.Transport()
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Transport: tr, Topic: topic, Balancer: &kafka.Hash{}}
 	defer w.Close()
 	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(o.AggregateID()), Value: value,
 		Headers: []kafka.Header{{Key: "event_type", Value: []byte(order.EventOrderCreated)}}}); err != nil {
@@ -203,7 +214,7 @@ func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{orderTopic, customerTopic,
 			orderTopic + ".projector.dlq", customerTopic + ".projector.dlq"}})
 	})
-	serveProjector(t, ks, brokers, orderTopic, customerTopic, freeAddr(t), freeAddr(t))
+	serveProjector(t, ks, nil, orderTopic, customerTopic, freeAddr(t), freeAddr(t))
 
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	waitFor(t, func() error {
@@ -219,16 +230,48 @@ func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
 		return nil
 	})
 	for _, topic := range []string{orderTopic, customerTopic} {
-		got, err := okafka.TopicConfigs(context.Background(), brokers, topic, okafka.ConfigRetentionMs)
+		got, err := okafka.TopicConfigs(context.Background(), okafka.Cluster{Brokers: brokers}, topic, okafka.ConfigRetentionMs)
 		if err != nil || got[okafka.ConfigRetentionMs] != "-1" {
 			t.Errorf("topic %s: retention.ms %q (%v), want -1 (the relay's spec)", topic, got[okafka.ConfigRetentionMs], err)
 		}
 	}
 
-	id := publishOrder(t, s, brokers, orderTopic)
+	id := publishOrder(t, s, okafka.Cluster{Brokers: brokers}, orderTopic)
 	store := readmodel.NewStore(s, readmodel.Options{})
 	waitFor(t, func() error {
 		_, err := store.GetOrder(context.Background(), id)
+		return err
+	})
+}
+
+// TestServeOverSASLSSL runs `projector serve`, configured only through its ORDERSYS_KAFKA_*
+// variables, against a private broker whose only listener is SASL_SSL (PLAIN over TLS): it
+// creates its topics there, consumes in its consumer groups, projects what is published and
+// writes a poison message to its dead-letter topic there.
+func TestServeOverSASLSSL(t *testing.T) {
+	testinfra.RequireCassandra(t)
+	broker := kafkatest.StartSecure(t)
+	s, ks := cqltest.Keyspace(t)
+	serveProjector(t, ks, broker.Env(okafka.SASLPlain), "order-events", "customer-events", freeAddr(t), freeAddr(t))
+	kc := broker.Cluster(okafka.SASLPlain)
+	id := publishOrder(t, s, kc, "order-events")
+	store := readmodel.NewStore(s, readmodel.Options{})
+	waitFor(t, func() error {
+		_, err := store.GetOrder(context.Background(), id)
+		return err
+	})
+
+	pub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc})
+	defer pub.Close()
+	if err := pub.Publish(context.Background(), []kafka.Message{{Topic: "order-events", Key: []byte(id), Value: []byte("not an envelope"),
+		Headers: []kafka.Header{{Key: "event_type", Value: []byte(order.EventOrderCreated)}}}})[0]; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() error {
+		dl, err := okafka.ReadTopic(context.Background(), kc, "order-events.projector.dlq")
+		if err == nil && len(dl) == 0 {
+			err = errors.New("no dead letter yet")
+		}
 		return err
 	})
 }

@@ -19,7 +19,7 @@ import (
 // nothing re-drove them). A re-driven event reaches the read model.
 func TestAdminDeadLetters(t *testing.T) {
 	e := newEnv(t)
-	pub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: e.brokers})
+	pub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: e.kafka})
 	t.Cleanup(func() { _ = pub.Close() })
 	admin := projector.NewAdminServer(e.s, pub, e.orderTopic, e.customerTopic)
 	ctx := e.ctx()

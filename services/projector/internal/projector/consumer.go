@@ -18,6 +18,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
@@ -26,8 +27,8 @@ const tracerName = "github.com/ordersys/ordersys/services/projector"
 
 // ConsumerConfig configures a Consumer.
 type ConsumerConfig struct {
-	// Brokers are the Kafka bootstrap brokers.
-	Brokers []string
+	// Kafka is the cluster read from.
+	Kafka okafka.Cluster
 	// GroupID is the consumer group; each projection version has its own (GroupID).
 	GroupID string
 	// Topics are the topics consumed.

@@ -65,16 +65,20 @@ func header(m kafka.Message, key string) string {
 // DeadLetters sends poison messages to <topic>.projector.dlq (same key, value and headers, plus
 // the dlq_* headers) and records them in the dead_letters table for inspection and re-drive.
 type DeadLetters struct {
-	w *kafka.Writer
-	s *gocql.Session
+	w  *kafka.Writer
+	tr *kafka.Transport
+	s  *gocql.Session
 }
 
-// NewDeadLetters returns a DLQ publisher on brokers; s, when not nil, also records each dead
-// letter in the dead_letters table.
-func NewDeadLetters(brokers []string, s *gocql.Session) *DeadLetters {
+// NewDeadLetters returns a DLQ publisher on the cluster kc; s, when not nil, also records each
+// dead letter in the dead_letters table.
+func NewDeadLetters(kc okafka.Cluster, s *gocql.Session) *DeadLetters {
+	tr := kc.Transport()
 	return &DeadLetters{
+		tr: tr,
 		w: &kafka.Writer{
-			Addr:                   kafka.TCP(brokers...),
+			Addr:                   kafka.TCP(kc.Brokers...),
+			Transport:              tr,
 			Balancer:               &kafka.Hash{},
 			RequiredAcks:           kafka.RequireAll,
 			AllowAutoTopicCreation: true,
@@ -86,7 +90,11 @@ func NewDeadLetters(brokers []string, s *gocql.Session) *DeadLetters {
 }
 
 // Close flushes and closes the publisher.
-func (d *DeadLetters) Close() error { return d.w.Close() }
+func (d *DeadLetters) Close() error {
+	err := d.w.Close()
+	d.tr.CloseIdleConnections()
+	return err
+}
 
 // Send publishes m to its dead-letter topic and records it. An error is transient: the caller
 // retries and must not commit m before Send succeeds.

@@ -29,7 +29,8 @@ const fetchRetryPause = time.Second
 func (c *Consumer) Run(ctx context.Context) error {
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    c.cfg.GroupID,
-		Brokers:               c.cfg.Brokers,
+		Brokers:               c.cfg.Kafka.Brokers,
+		Dialer:                c.cfg.Kafka.Dialer(10 * time.Second),
 		Topics:                c.cfg.Topics,
 		StartOffset:           kafka.FirstOffset,
 		WatchPartitionChanges: true,
@@ -153,7 +154,8 @@ func (c *Consumer) commit(gen *kafka.Generation, p *processed) {
 // generation ends.
 func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, offset int64, done *processed) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   c.cfg.Brokers,
+		Brokers:   c.cfg.Kafka.Brokers,
+		Dialer:    c.cfg.Kafka.Dialer(10 * time.Second),
 		Topic:     tp.topic,
 		Partition: tp.partition,
 		MinBytes:  1,

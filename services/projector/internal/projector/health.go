@@ -7,6 +7,8 @@ import (
 
 	"github.com/gocql/gocql"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
 // HealthSetter receives serving statuses (grpc health.Server implements it).
@@ -15,10 +17,10 @@ type HealthSetter interface {
 	SetServingStatus(service string, status healthpb.HealthCheckResponse_ServingStatus)
 }
 
-// WatchHealth checks Cassandra (a query on system.local) and Kafka (a metadata request) every
+// WatchHealth checks Cassandra (a query on system.local) and Kafka (okafka.Ping) every
 // interval until ctx ends, and marks the services NOT_SERVING while either is unreachable,
 // SERVING otherwise (the status is set on every check).
-func WatchHealth(ctx context.Context, s *gocql.Session, brokers []string, h HealthSetter, services []string, interval time.Duration, log *slog.Logger) {
+func WatchHealth(ctx context.Context, s *gocql.Session, kc okafka.Cluster, h HealthSetter, services []string, interval time.Duration, log *slog.Logger) {
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	for {
 		status := healthpb.HealthCheckResponse_SERVING
@@ -28,7 +30,7 @@ func WatchHealth(ctx context.Context, s *gocql.Session, brokers []string, h Heal
 			status = healthpb.HealthCheckResponse_NOT_SERVING
 			log.Warn("health: cassandra unreachable", "err", err)
 		}
-		if err := PingKafka(cctx, brokers); err != nil && ctx.Err() == nil {
+		if err := okafka.Ping(cctx, kc); err != nil && ctx.Err() == nil {
 			status = healthpb.HealthCheckResponse_NOT_SERVING
 			log.Warn("health: kafka unreachable", "err", err)
 		}

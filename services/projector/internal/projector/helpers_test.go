@@ -25,6 +25,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/pkg/testinfra"
@@ -50,7 +51,7 @@ type env struct {
 	s             *gocql.Session
 	store         *cql.EventStore
 	reg           *es.Registry
-	brokers       []string
+	kafka         okafka.Cluster
 	orderTopic    string
 	customerTopic string
 	cfg           projector.Config
@@ -63,22 +64,22 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	testinfra.Require(t)
 	s, _ := cqltest.Keyspace(t)
-	e := &env{t: t, s: s, reg: codec.NewRegistry(), brokers: testinfra.KafkaBrokers(),
+	e := &env{t: t, s: s, reg: codec.NewRegistry(), kafka: testinfra.KafkaCluster(),
 		orderTopic: testinfra.TopicName(t, "order-events"), customerTopic: testinfra.TopicName(t, "customer-events"),
 		clock: time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)}
-	testinfra.CreateTopics(t, e.brokers, testPartitions, e.orderTopic, e.customerTopic,
+	testinfra.CreateTopics(t, e.kafka.Brokers, testPartitions, e.orderTopic, e.customerTopic,
 		projector.DLQTopic(e.orderTopic), projector.DLQTopic(e.customerTopic))
 	e.store = cql.NewEventStore(s, e.reg, cql.Options{})
 	e.cfg = projector.Config{
-		Brokers: e.brokers, GroupBase: "test-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Kafka: e.kafka, GroupBase: "test-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		OrderTopic: e.orderTopic, CustomerTopic: e.customerTopic,
 		PollInterval: 200 * time.Millisecond, RetireGrace: time.Second, CommitInterval: 100 * time.Millisecond,
 	}
-	dl := projector.NewDeadLetters(e.brokers, s)
+	dl := projector.NewDeadLetters(e.kafka, s)
 	t.Cleanup(func() { _ = dl.Close() })
 	e.deps = projector.Deps{Session: s, Events: e.store, Registry: e.reg, DeadLetters: dl,
 		Metrics: projector.NewMetrics(nil), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	e.w = &kafka.Writer{Addr: kafka.TCP(e.brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	e.w = &kafka.Writer{Addr: kafka.TCP(e.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	t.Cleanup(func() { _ = e.w.Close() })
 	return e
 }

@@ -2,50 +2,18 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
 // adminTimeout bounds one administrative request to the brokers.
 const adminTimeout = 10 * time.Second
-
-// EnsureTopics creates the topics that do not exist yet with the given partition count
-// (replication factor rf). Existing topics are left as they are.
-func EnsureTopics(ctx context.Context, brokers []string, partitions, rf int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
-	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: rf})
-	}
-	resp, err := client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", topics, err)
-	}
-	for t, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t, err)
-		}
-	}
-	return nil
-}
-
-// PingKafka checks that the brokers answer a metadata request.
-func PingKafka(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
-	if err != nil {
-		return fmt.Errorf("kafka metadata: %w", err)
-	}
-	if len(md.Brokers) == 0 {
-		return errors.New("kafka metadata: no brokers")
-	}
-	return nil
-}
 
 // PartitionLag is how far a consumer group is behind on one partition.
 type PartitionLag struct {
@@ -63,11 +31,12 @@ type PartitionLag struct {
 
 // GroupLag returns, for every partition of the topics, how many messages the consumer group has
 // not processed yet (committed offsets are written only after the read-model writes).
-func GroupLag(ctx context.Context, brokers []string, group string, topics []string) ([]PartitionLag, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: adminTimeout}
+func GroupLag(ctx context.Context, kc okafka.Cluster, group string, topics []string) ([]PartitionLag, error) {
+	client, done := kc.Client(adminTimeout)
+	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
-		return nil, fmt.Errorf("metadata of %v: %w", topics, err)
+		return nil, fmt.Errorf("metadata of %v: %w", topics, kc.Explain(err))
 	}
 	parts := map[string][]int{}
 	var out []PartitionLag
@@ -76,7 +45,7 @@ func GroupLag(ctx context.Context, brokers []string, group string, topics []stri
 			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
-			first, last, err := partitionOffsets(ctx, net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), t.Name, p.ID)
+			first, last, err := partitionOffsets(ctx, kc, net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), t.Name, p.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -115,10 +84,10 @@ func GroupLag(ctx context.Context, brokers []string, group string, topics []stri
 
 // partitionOffsets returns the first retained offset and the high-water mark of a partition,
 // asking its leader.
-func partitionOffsets(ctx context.Context, leader, topic string, partition int) (int64, int64, error) {
+func partitionOffsets(ctx context.Context, kc okafka.Cluster, leader, topic string, partition int) (int64, int64, error) {
 	dctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	conn, err := kafka.DialLeader(dctx, "tcp", leader, topic, partition)
+	conn, err := kc.Dialer(adminTimeout).DialLeader(dctx, "tcp", leader, topic, partition)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, err)
 	}

@@ -29,7 +29,7 @@ const permanentTimeout = 45 * time.Second
 // test ends.
 func (e *env) runConsumer(cfg projector.ConsumerConfig) {
 	e.t.Helper()
-	cfg.Brokers, cfg.Registry, cfg.DeadLetters, cfg.Metrics, cfg.Logger = e.brokers, e.reg, e.deps.DeadLetters, e.deps.Metrics, e.deps.Logger
+	cfg.Kafka, cfg.Registry, cfg.DeadLetters, cfg.Metrics, cfg.Logger = e.kafka, e.reg, e.deps.DeadLetters, e.deps.Metrics, e.deps.Logger
 	cfg.Projection, cfg.CommitInterval = readmodel.ProjectionOrders, 100*time.Millisecond
 	if cfg.Version == 0 {
 		cfg.Version = 1
@@ -108,8 +108,8 @@ func TestNoStateToSaveGoesToDLQAtOnce(t *testing.T) {
 func TestOversizedDeadLetterIsPublishedWithoutItsValue(t *testing.T) {
 	e := newEnv(t)
 	topic := testinfra.TopicName(t, "big-events")
-	testinfra.CreateTopics(t, e.brokers, 1, topic, projector.DLQTopic(topic))
-	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 10 * time.Second}
+	testinfra.CreateTopics(t, e.kafka.Brokers, 1, topic, projector.DLQTopic(topic))
+	client := &kafka.Client{Addr: kafka.TCP(e.kafka.Brokers...), Timeout: 10 * time.Second}
 	resp, err := client.AlterConfigs(e.ctx(), &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
 		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
 		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: strconv.Itoa(4 << 20)}},
@@ -124,7 +124,7 @@ func TestOversizedDeadLetterIsPublishedWithoutItsValue(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte{0xff}, 3<<19) // 1.5 MiB, not an envelope
 	good, goodEvents := e.newOrder(gocql.TimeUUID().String(), 1)
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), RequiredAcks: kafka.RequireAll, BatchBytes: 4 << 20, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(e.kafka.Brokers...), RequiredAcks: kafka.RequireAll, BatchBytes: 4 << 20, BatchTimeout: time.Millisecond}
 	defer w.Close()
 	if err := w.WriteMessages(e.ctx(), kafka.Message{Topic: topic, Key: []byte(gocql.TimeUUID().String()), Value: big},
 		message(t, topic, goodEvents[0], "")); err != nil {
@@ -134,7 +134,7 @@ func TestOversizedDeadLetterIsPublishedWithoutItsValue(t *testing.T) {
 	e.deadLettered(projector.ReasonUndecodable, 1)
 	e.orderAt(1, good.AggregateID(), 1)
 
-	dlq := readAll(t, e.brokers, projector.DLQTopic(topic), 1)
+	dlq := readAll(t, e.kafka.Brokers, projector.DLQTopic(topic), 1)
 	if got := headerOf(dlq[0], okafka.HeaderDLQValueOmitted); got != strconv.Itoa(len(big)) || len(dlq[0].Value) != 0 {
 		t.Fatalf("dead letter: %s = %q, value %d bytes", okafka.HeaderDLQValueOmitted, got, len(dlq[0].Value))
 	}

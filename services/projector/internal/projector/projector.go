@@ -22,6 +22,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
@@ -35,8 +36,8 @@ const (
 
 // Config is what the projector core needs to know besides its dependencies.
 type Config struct {
-	// Brokers are the Kafka bootstrap brokers.
-	Brokers []string
+	// Kafka is the cluster read from.
+	Kafka okafka.Cluster
 	// GroupBase prefixes every consumer group (ORDERSYS_PROJECTOR_GROUP).
 	GroupBase string
 	// OrderTopic and CustomerTopic are the topics consumed (defaults from API.md).
@@ -121,7 +122,7 @@ func NewProjectionConsumer(cfg Config, d Deps, projection string, v int) (*Consu
 		return nil, err
 	}
 	return NewConsumer(ConsumerConfig{
-		Brokers:        cfg.Brokers,
+		Kafka:          cfg.Kafka,
 		GroupID:        GroupID(cfg.GroupBase, projection, v),
 		Topics:         cfg.Topics(projection),
 		Projection:     projection,

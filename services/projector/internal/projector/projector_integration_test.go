@@ -248,7 +248,7 @@ func TestPoisonGoesToDLQWithoutStallingOthers(t *testing.T) {
 	}
 	stop()
 
-	dlq := readAll(t, e.brokers, projector.DLQTopic(e.orderTopic), 3)
+	dlq := readAll(t, e.kafka.Brokers, projector.DLQTopic(e.orderTopic), 3)
 	reasons := map[string]bool{}
 	for _, m := range dlq {
 		reasons[headerOf(m, projector.HeaderDLQReason)] = true

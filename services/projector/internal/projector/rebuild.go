@@ -93,7 +93,7 @@ func Rebuild(ctx context.Context, cfg Config, d Deps, projection string, opts Re
 			return v, fmt.Errorf("rebuild %s v%d interrupted (run it again to resume): %w", projection, v, ctx.Err())
 		case <-t.C:
 		}
-		parts, err := GroupLag(ctx, cfg.Brokers, group, cfg.Topics(projection))
+		parts, err := GroupLag(ctx, cfg.Kafka, group, cfg.Topics(projection))
 		if err != nil {
 			if ctx.Err() != nil {
 				continue

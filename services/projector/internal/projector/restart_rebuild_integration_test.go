@@ -16,6 +16,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
 )
@@ -60,7 +61,7 @@ func TestOffsetsCommittedOnlyAfterWritesRestartLosesNothing(t *testing.T) {
 
 	newConsumer := func(h projector.Handler, m *projector.Metrics) *projector.Consumer {
 		return projector.NewConsumer(projector.ConsumerConfig{
-			Brokers: e.brokers, GroupID: projector.GroupID(e.cfg.GroupBase, readmodel.ProjectionOrders, 1),
+			Kafka: e.kafka, GroupID: projector.GroupID(e.cfg.GroupBase, readmodel.ProjectionOrders, 1),
 			Topics: []string{e.orderTopic}, Projection: readmodel.ProjectionOrders, Version: 1, Handler: h, Registry: e.reg,
 			DeadLetters: e.deps.DeadLetters, Metrics: m, Logger: e.deps.Logger, CommitInterval: 100 * time.Millisecond,
 		})
@@ -251,14 +252,14 @@ func TestHealthNotServingWhileKafkaIsUnreachable(t *testing.T) {
 		want    string
 	}{
 		{[]string{"127.0.0.1:1"}, "NOT_SERVING"},
-		{e.brokers, "SERVING"},
+		{e.kafka.Brokers, "SERVING"},
 	} {
 		h := &recordingHealth{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			projector.WatchHealth(ctx, e.s, tc.brokers, h, []string{""}, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+			projector.WatchHealth(ctx, e.s, okafka.Cluster{Brokers: tc.brokers}, h, []string{""}, 200*time.Millisecond, slog.New(slog.DiscardHandler))
 		}()
 		eventually(t, 20*time.Second, func() error {
 			if got := h.get(); got != tc.want {

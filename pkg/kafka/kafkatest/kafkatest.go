@@ -1,15 +1,14 @@
 // Package kafkatest starts a private, single-node Apache Kafka (KRaft) for tests that must stop
-// the broker, so that the shared broker on 127.0.0.1:9092, which other packages' tests use at the
-// same time, is never touched. It runs the jars that `make infra-up` resolved under
-// .state/kafka/lib, on free ports, with its data in a temporary directory.
+// the broker (Start) or need one that speaks only TLS with SASL (StartSecure), so that the shared
+// broker on 127.0.0.1:9092, which other packages' tests use at the same time, is never touched.
+// It runs the jars that `make infra-up` resolved under .state/kafka/lib (or
+// $INFRA_STATE_DIR/kafka/lib), on free ports, with its data in a temporary directory.
 package kafkatest
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/devpki"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
 // Broker is a private Kafka node.
@@ -33,55 +34,31 @@ type Broker struct {
 	exited     chan struct{}
 	startedAt  time.Time
 	javaBinary string
+	// secure is the SASL_SSL listener's PKI (nil: a plaintext broker).
+	secure *devpki.PKI
 }
 
 // Addr returns the broker's bootstrap address.
 func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
 
-// repoRoot finds the repository root (the directory holding go.work) from the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// Start formats a fresh data directory and starts the broker, waiting until it answers. The
-// broker is killed when t ends. The test is skipped under -short and fails when Java or the jars
-// are missing (run `make infra-up` once to resolve them).
+// Start formats a fresh data directory and starts a plaintext broker, waiting until it answers.
+// The broker is killed when t ends. The test is skipped under -short and fails when Java or the
+// jars are missing (run `make infra-up` once to resolve them).
 func Start(t testing.TB) *Broker {
+	t.Helper()
+	return start(t, false)
+}
+
+func start(t testing.TB, secure bool) *Broker {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("private Kafka: integration test skipped under -short")
 	}
-	root, err := repoRoot()
+	root, err := testinfra.RepoRoot()
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
-	state := os.Getenv("INFRA_STATE_DIR")
-	if state == "" {
-		state = filepath.Join(root, ".state")
-	}
-	lib := filepath.Join(state, "kafka", "lib")
+	lib := filepath.Join(testinfra.StateDir(root), "kafka", "lib")
 	if _, err := os.Stat(filepath.Join(lib, ".stamp")); err != nil {
 		t.Fatalf("kafkatest: no Kafka jars in %s (run `make infra-up` once): %v", lib, err)
 	}
@@ -90,21 +67,23 @@ func Start(t testing.TB) *Broker {
 		t.Fatalf("kafkatest: java not found: %v", err)
 	}
 	b := &Broker{t: t, dir: t.TempDir(), lib: lib, log4j: filepath.Join(root, "deploy", "local", "kafka", "log4j2.xml"), javaBinary: java}
-	if b.Port, err = freePort(); err != nil {
-		t.Fatal(err)
-	}
-	if b.ctrlPort, err = freePort(); err != nil {
-		t.Fatal(err)
+	b.Port, b.ctrlPort = testinfra.FreePort(t), testinfra.FreePort(t)
+	listeners := fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+`, b.Port, b.ctrlPort)
+	var format []string
+	if secure {
+		if listeners, format, err = b.secureListener(); err != nil {
+			t.Fatalf("kafkatest: %v", err)
+		}
 	}
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+controller.quorum.bootstrap.servers=127.0.0.1:%[1]d
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=%[3]s/data
+%[3]slog.dirs=%[2]s/data
 auto.create.topics.enable=false
 num.partitions=3
 default.replication.factor=1
@@ -122,8 +101,8 @@ num.io.threads=2
 background.threads=2
 num.recovery.threads.per.data.dir=1
 log.cleaner.enable=false
-`, b.Port, b.ctrlPort, b.dir)
-	if err := os.WriteFile(filepath.Join(b.dir, "server.properties"), []byte(props), 0o644); err != nil {
+`, b.ctrlPort, b.dir, listeners)
+	if err := os.WriteFile(filepath.Join(b.dir, "server.properties"), []byte(props), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(b.dir, "logs"), 0o755); err != nil {
@@ -133,8 +112,9 @@ log.cleaner.enable=false
 	if err != nil {
 		t.Fatalf("kafkatest: StorageTool random-uuid: %v", err)
 	}
-	out, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "format", "--standalone",
-		"-t", strings.TrimSpace(string(id)), "-c", filepath.Join(b.dir, "server.properties"), "--ignore-formatted")...).CombinedOutput()
+	args := append(b.jvm(), "kafka.tools.StorageTool", "format", "--standalone",
+		"-t", strings.TrimSpace(string(id)), "-c", filepath.Join(b.dir, "server.properties"), "--ignore-formatted")
+	out, err := exec.Command(java, append(args, format...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kafkatest: format storage: %v\n%s", err, out)
 	}
@@ -169,7 +149,7 @@ func (b *Broker) Restart() {
 	defer cancel()
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		err := okafka.Ping(pctx, []string{b.Addr()})
+		err := okafka.Ping(pctx, b.ping())
 		pcancel()
 		if err == nil {
 			b.t.Logf("kafkatest: private broker on %s ready after %s", b.Addr(), time.Since(b.startedAt).Round(time.Millisecond))
