@@ -145,7 +145,7 @@ func topicsMatch(ctx context.Context, s *system, stored map[string][]string) (in
 	var problems []string
 	for _, topic := range s.topics {
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		msgs, err := okafka.ReadTopic(rctx, s.brokers, topic)
+		msgs, err := okafka.ReadTopic(rctx, okafka.Cluster{Brokers: s.brokers}, topic)
 		cancel()
 		if err != nil {
 			return 0, err

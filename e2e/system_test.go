@@ -211,6 +211,7 @@ func (s *system) start() error {
 	s.keyspace = "e2e_" + strings.ReplaceAll(run, "-", "_")
 	s.group = "e2e-projector-" + run
 	s.topics = map[string]string{"Order": "e2e-" + run + "-order-events", "Customer": "e2e-" + run + "-customer-events"}
+	shared := s.brokers == nil && s.secure == nil // else private servers, which answered when they started
 	if s.brokers == nil {
 		s.brokers = testinfra.KafkaBrokers()
 	}
@@ -220,7 +221,7 @@ func (s *system) start() error {
 	// ---------------------------------------------------------------------------------------
 	// The real servers must answer (make infra-up)
 
-	if s.secure == nil { // the private servers of a secure system answered when they started
+	if shared {
 		if _, err := testinfra.PingCassandra(testinfra.CQLHosts(), 10*time.Second); err != nil {
 			return fmt.Errorf("%w (start the servers with: make infra-up)", err)
 		}

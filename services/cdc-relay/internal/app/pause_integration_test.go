@@ -19,8 +19,8 @@ import (
 // its renewal and its lanes race on waking; its lease's term ran out while it was stopped.
 func TestPausedRelayPublishesNothingAfterItsLease(t *testing.T) {
 	testinfra.Require(t)
-	e := newEnv(t, testinfra.KafkaBrokers())
-	c := collect(t, e.brokers, e.orderTopic)
+	e := newEnv(t, nil)
+	c := collect(t, e.kafka, e.orderTopic)
 	ttl := map[string]string{"ORDERSYS_RELAY_LEASE_TTL": "3s", "ORDERSYS_RELAY_POLL_INTERVAL": "20ms"}
 	paused := e.startChild("paused", ttl)
 	waitUntil(t, "leadership", 30*time.Second, func() bool { return paused.metric("ordersys_relay_leader") == 1 })
