@@ -104,6 +104,15 @@ func ensureVersionsRow(ctx context.Context, s *gocql.Session, projection string)
 // tables and records it as building. Projectors that watch projection_versions start filling the
 // new version as soon as they see it.
 func BeginRebuild(ctx context.Context, s *gocql.Session, projection string) (version int, resumed bool, err error) {
+	return BeginRebuildPrepared(ctx, s, projection, nil)
+}
+
+// BeginRebuildPrepared is BeginRebuild that calls prepare (when not nil) with a newly allocated
+// version once its tables exist and before it is recorded as building, that is before any
+// projector starts writing it: a rebuild from the event store positions the new version's
+// consumer group there. prepare is not called when a rebuild is resumed; when it fails, the
+// version is left allocated but never built (its number is burnt, as by a crash).
+func BeginRebuildPrepared(ctx context.Context, s *gocql.Session, projection string, prepare func(ctx context.Context, version int) error) (version int, resumed bool, err error) {
 	if err := ensureVersionsRow(ctx, s, projection); err != nil {
 		return 0, false, err
 	}
@@ -129,6 +138,11 @@ func BeginRebuild(ctx context.Context, s *gocql.Session, projection string) (ver
 	}
 	if err := CreateTables(ctx, s, projection, next); err != nil {
 		return 0, false, err
+	}
+	if prepare != nil {
+		if err := prepare(ctx, next); err != nil {
+			return 0, false, fmt.Errorf("prepare version %d of %s: %w", next, projection, err)
+		}
 	}
 	applied, err = s.Query(`UPDATE `+TableProjectionVersions+` SET building = ?, updated_at = ? WHERE projection = ? IF building = null AND latest = ?`,
 		next, time.Now(), projection, next).WithContext(ctx).MapScanCAS(map[string]any{})
