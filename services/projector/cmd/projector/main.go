@@ -232,10 +232,12 @@ func serve(ctx context.Context) error {
 	go projector.WatchHealth(ctx, session, cfg.Kafka.Brokers, srv.Health, []string{""}, healthInterval, log)
 	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Brokers: cfg.Kafka.Brokers})
 	defer adminPub.Close()
-	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic))
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
 		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
 	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
+	// Rebuilds started through the admin service run on the server's lifetime, not the call's.
+	rebuilds := projector.NewRebuilds(ctx, coreConfig(cfg), d, projector.RebuildOptions{})
+	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic).WithRebuilds(rebuilds))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 

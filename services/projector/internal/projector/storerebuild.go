@@ -69,8 +69,8 @@ func prepareStoreRebuild(ctx context.Context, cfg Config, walker EventStoreWalke
 // its events in sequence order, a chunk at a time through the projection's own handler
 // (ProjectStream: the same code as for a message, one row read and write per chunk). Pages of
 // aggregates are projected by opts.Workers goroutines; the position is saved after each page,
-// so an interrupted rebuild resumes there. Between pages it checks that v is still the version
-// being built (an AbortRebuild stops it). It returns the last progress report.
+// so an interrupted rebuild resumes there. Every opts.Poll it checks that v is still the
+// version being built (an AbortRebuild stops it). It returns the last progress report.
 func rebuildFromStore(ctx context.Context, d Deps, walker EventStoreWalker, h StreamHandler, projection string, v int, opts RebuildOptions) (RebuildProgress, error) {
 	w := &storeWalk{d: d, walker: walker, h: h, projection: projection, v: v, labels: []string{projection, strconv.Itoa(v)}}
 	pageSize := opts.PageSize
@@ -96,19 +96,28 @@ func rebuildFromStore(ctx context.Context, d Deps, walker EventStoreWalker, h St
 			opts.Progress(p)
 		}
 	}
-	err := walker.WalkAggregates(ctx, walkCheckpoint(projection, v), pageSize, func(page cql.WalkPage) error {
-		vs, err := readmodel.LoadVersions(ctx, d.Session, projection)
-		if err == nil && vs.Building != v {
-			return fmt.Errorf("rebuild %s v%d: %w: version %d is no longer being built (building %d, active %d)",
-				projection, v, readmodel.ErrRebuildConflict, v, vs.Building, vs.Active)
-		}
-		if err := w.page(ctx, page.IDs, workers); err != nil {
+	// An AbortRebuild (or another rebuild step) makes v no longer the version being built: stop
+	// then, also in the middle of a page (its writes may fail for good once v's tables are
+	// dropped).
+	wctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go watchBuilding(wctx, d, projection, v, opts.Poll, stop)
+	if pos, ok, err := walker.WalkPosition(ctx, walkCheckpoint(projection, v)); err == nil && ok && pos != cql.MinToken {
+		report(cql.TokenFraction(pos), cql.TokenFraction(pos))
+	} else {
+		report(0, 0)
+	}
+	err := walker.WalkAggregates(wctx, walkCheckpoint(projection, v), pageSize, func(page cql.WalkPage) error {
+		if err := w.page(wctx, page.IDs, workers); err != nil {
 			return err
 		}
 		report(page.Fraction, page.Start)
 		return nil
 	})
 	if err != nil {
+		if cause := context.Cause(wctx); cause != nil && ctx.Err() == nil {
+			return p, cause
+		}
 		if ctx.Err() != nil {
 			return p, fmt.Errorf("rebuild %s v%d interrupted (run it again to resume): %w", projection, v, ctx.Err())
 		}
@@ -117,6 +126,26 @@ func rebuildFromStore(ctx context.Context, d Deps, walker EventStoreWalker, h St
 	report(1, 0)
 	d.Logger.Info("event store walked", "projection", projection, "version", v, "aggregates", p.Aggregates, "events", p.Events, "skipped", p.Skipped)
 	return p, nil
+}
+
+// watchBuilding checks every poll until ctx ends that v is still the version of the projection
+// being built, and calls stop with a readmodel.ErrRebuildConflict when it is not.
+func watchBuilding(ctx context.Context, d Deps, projection string, v int, poll time.Duration, stop context.CancelCauseFunc) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		vs, err := readmodel.LoadVersions(ctx, d.Session, projection)
+		if err == nil && vs.Building != v {
+			stop(fmt.Errorf("rebuild %s v%d: %w: version %d is no longer being built (building %d, active %d)",
+				projection, v, readmodel.ErrRebuildConflict, v, vs.Building, vs.Active))
+			return
+		}
+	}
 }
 
 // storeWalk is one run of rebuildFromStore.
