@@ -182,3 +182,34 @@ func TestRebuildFromEventStoreResumesAfterAnInterruption(t *testing.T) {
 	}
 	assertListedOnceUnderStatus(t, e, tables, orders)
 }
+
+// TestAbortStopsARebuildFromEventStore: AbortRebuild during the walk stops it (within a poll)
+// with a conflict; readers never switch to the aborted version.
+func TestAbortStopsARebuildFromEventStore(t *testing.T) {
+	e := newEnv(t)
+	customers, orders, _ := e.history(rand.New(rand.NewPCG(9, 9)), 4, 6)
+	aborted := false
+	var walked int64
+	_, err := projector.Rebuild(e.ctx(), e.cfg, e.deps, readmodel.ProjectionOrders, projector.RebuildOptions{
+		Source: projector.SourceEventStore, PageSize: 2, Workers: 1, Poll: 100 * time.Millisecond,
+		Progress: func(rp projector.RebuildProgress) {
+			if rp.Phase == projector.PhaseWalking {
+				walked = rp.Aggregates
+			}
+			if rp.Phase != projector.PhaseWalking || aborted {
+				return
+			}
+			aborted = true
+			if err := readmodel.AbortRebuild(e.ctx(), e.s, readmodel.ProjectionOrders, rp.Version); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(300 * time.Millisecond) // a few polls: the walk stops in the middle of what is left
+		},
+	})
+	if !errors.Is(err, readmodel.ErrRebuildConflict) || walked >= int64(len(customers)+len(orders)) {
+		t.Fatalf("rebuild after an abort: %v after walking %d aggregates, want a conflict before the end of the walk", err, walked)
+	}
+	if v, err := readmodel.LoadVersions(e.ctx(), e.s, readmodel.ProjectionOrders); err != nil || v.Active != 1 || v.Building != 0 {
+		t.Fatalf("versions after the abort: %+v %v", v, err)
+	}
+}
