@@ -16,8 +16,8 @@ import (
 )
 
 // TestOrdersysctl runs the operators' CLI against the running system as an operator would:
-// the relay's status, its dead letters, the projector's status and dead letters, an order and its history, with the documented exit
-// codes.
+// the relay's status, its dead letters, the projector's status and dead letters, an order and its history, a rebuild from
+// the event store with a switch back, with the documented exit codes.
 func TestOrdersysctl(t *testing.T) {
 	s := getSystem(t)
 	ctl := func(args ...string) (string, int) {
@@ -102,6 +102,21 @@ func TestOrdersysctl(t *testing.T) {
 	}
 	if out, code := ctl("republish", "-topic", "e2e-republish-"+order[:8], order); code != 0 || !strings.Contains(out, "1 aggregates  1 events") || !strings.Contains(out, "done") {
 		t.Errorf("republish of one order: exit %d\n%s", code, out)
+	}
+	// Rebuild the customers projection from the event store through the projector's admin API,
+	// then undo it while the previous version is still written; it is not dropped meanwhile.
+	if out, code := ctl("projector", "rebuild", "-source", "store", "customers"); code != 0 ||
+		!strings.Contains(out, ": event store 100.0%") || !strings.Contains(out, "caught up, readers switched to it") {
+		t.Errorf("projector rebuild -source store customers: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("projector", "switch-back", "customers"); code != 0 || !strings.Contains(out, "is active again") {
+		t.Errorf("projector switch-back customers: exit %d\n%s", code, out)
+	}
+	if out, code := ctl("projector", "drop-version", "customers", "1"); code != 1 || !strings.Contains(out, "schema") {
+		t.Errorf("projector drop-version customers 1: exit %d, want 1 (failed precondition)\n%s", code, out)
+	}
+	if out, code := ctl("projector", "watch-rebuild", "customers"); code != 3 {
+		t.Errorf("projector watch-rebuild with none running: exit %d, want 3 (not found)\n%s", code, out)
 	}
 	if out, code := ctl("order", "get", ids.New()); code != 3 {
 		t.Errorf("order get of an unknown order: exit %d, want 3 (not found)\n%s", code, out)

@@ -294,3 +294,78 @@ func TestRebuildVersionsAndStoreSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSwitchBackAndDropVersion: the previous version is made active again only while it is
+// still written, and a version's tables are dropped only when nothing uses them.
+func TestSwitchBackAndDropVersion(t *testing.T) {
+	s, _ := cqltest.Keyspace(t)
+	p := readmodel.ProjectionOrders
+	if _, err := readmodel.SwitchBack(ctx(t), s, p, time.Minute); !errors.Is(err, readmodel.ErrUnsafe) {
+		t.Fatalf("switch back with no previous version: %v", err)
+	}
+	for range 2 { // versions 2 and 3, 3 active, 2 previous
+		nv, _, err := readmodel.BeginRebuild(ctx(t), s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := readmodel.Switch(ctx(t), s, p, nv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := gocql.TimeUUID().String()
+	if err := readmodel.NewOrderTables(s, 2).Save(ctx(t), nil, newOrder(t, id, gocql.TimeUUID().String(), order.StatusCreated, time.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Past the time the previous version is written: refused.
+	if _, err := readmodel.SwitchBack(ctx(t), s, p, time.Nanosecond); !errors.Is(err, readmodel.ErrUnsafe) {
+		t.Fatalf("switch back to a retired version: %v", err)
+	}
+	v, err := readmodel.SwitchBack(ctx(t), s, p, time.Minute)
+	if err != nil || v.Active != 2 || v.Previous != 3 {
+		t.Fatalf("switch back: %+v %v", v, err)
+	}
+	if got, err := readmodel.NewStore(s, readmodel.Options{}).GetOrder(ctx(t), id); err != nil || got.State.Version() != 1 {
+		t.Fatalf("readers after the switch back: %+v %v", got, err)
+	}
+
+	for _, tc := range []struct {
+		version int
+		want    error
+	}{
+		{0, es.ErrNotFound}, {4, es.ErrNotFound}, // never allocated
+		{1, readmodel.ErrUnsafe}, // the schema's tables
+		{2, readmodel.ErrUnsafe}, // active
+		{3, readmodel.ErrUnsafe}, // previous, still written
+	} {
+		if _, err := readmodel.DropVersion(ctx(t), s, p, tc.version, time.Minute); !errors.Is(err, tc.want) {
+			t.Fatalf("drop v%d: %v, want %v", tc.version, err, tc.want)
+		}
+	}
+	nv, _, err := readmodel.BeginRebuild(ctx(t), s, p)
+	if err != nil || nv != 4 {
+		t.Fatalf("rebuild: %d %v", nv, err)
+	}
+	if _, err := readmodel.DropVersion(ctx(t), s, p, 4, time.Minute); !errors.Is(err, readmodel.ErrUnsafe) {
+		t.Fatalf("drop the version being built: %v", err)
+	}
+	if _, err := readmodel.SwitchBack(ctx(t), s, p, time.Minute); !errors.Is(err, readmodel.ErrUnsafe) {
+		t.Fatalf("switch back during a rebuild: %v", err)
+	}
+	if err := readmodel.AbortRebuild(ctx(t), s, p, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []int{4, 3} { // aborted; previous once retired
+		dropped, err := readmodel.DropVersion(ctx(t), s, p, version, time.Nanosecond)
+		if err != nil || len(dropped) != 4 || dropped[0] != fmt.Sprintf("order_read_model_v%d", version) {
+			t.Fatalf("drop v%d: %v %v", version, dropped, err)
+		}
+		if err := readmodel.NewOrderTables(s, version).Save(ctx(t), nil, newOrder(t, id, gocql.TimeUUID().String(), order.StatusCreated, time.Now(), 1)); err == nil {
+			t.Fatalf("v%d still written after the drop", version)
+		}
+	}
+	v, err = readmodel.LoadVersions(ctx(t), s, p)
+	if err != nil || v.Active != 2 || v.Previous != 0 || v.Latest != 4 {
+		t.Fatalf("versions after the drops: %+v %v", v, err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
 )
 
 // Versions is the row of projection_versions for one projection.
@@ -104,6 +106,15 @@ func ensureVersionsRow(ctx context.Context, s *gocql.Session, projection string)
 // tables and records it as building. Projectors that watch projection_versions start filling the
 // new version as soon as they see it.
 func BeginRebuild(ctx context.Context, s *gocql.Session, projection string) (version int, resumed bool, err error) {
+	return BeginRebuildPrepared(ctx, s, projection, nil)
+}
+
+// BeginRebuildPrepared is BeginRebuild that calls prepare (when not nil) with a newly allocated
+// version once its tables exist and before it is recorded as building, that is before any
+// projector starts writing it: a rebuild from the event store positions the new version's
+// consumer group there. prepare is not called when a rebuild is resumed; when it fails, the
+// version is left allocated but never built (its number is burnt, as by a crash).
+func BeginRebuildPrepared(ctx context.Context, s *gocql.Session, projection string, prepare func(ctx context.Context, version int) error) (version int, resumed bool, err error) {
 	if err := ensureVersionsRow(ctx, s, projection); err != nil {
 		return 0, false, err
 	}
@@ -129,6 +140,11 @@ func BeginRebuild(ctx context.Context, s *gocql.Session, projection string) (ver
 	}
 	if err := CreateTables(ctx, s, projection, next); err != nil {
 		return 0, false, err
+	}
+	if prepare != nil {
+		if err := prepare(ctx, next); err != nil {
+			return 0, false, fmt.Errorf("prepare version %d of %s: %w", next, projection, err)
+		}
 	}
 	applied, err = s.Query(`UPDATE `+TableProjectionVersions+` SET building = ?, updated_at = ? WHERE projection = ? IF building = null AND latest = ?`,
 		next, time.Now(), projection, next).WithContext(ctx).MapScanCAS(map[string]any{})
@@ -174,6 +190,95 @@ func AbortRebuild(ctx context.Context, s *gocql.Session, projection string, buil
 		return fmt.Errorf("abort rebuild of %s v%d: %w", projection, building, ErrRebuildConflict)
 	}
 	return nil
+}
+
+// ErrUnsafe reports a change of versions refused because it could serve stale data or remove
+// tables in use (SwitchBack, DropVersion); the error says why.
+var ErrUnsafe = errors.New("not safe")
+
+// SwitchBack makes the previous version of the projection active again (it becomes Previous
+// in turn, and both stay written for a grace period from now): an undo of the last switch. It is
+// safe only while the previous version is still written, so current: when less than current
+// has passed since the switch (the caller passes the projectors' retire grace minus a margin
+// for their polling). It is refused (ErrUnsafe) after that, with no previous version, or while
+// a rebuild runs.
+func SwitchBack(ctx context.Context, s *gocql.Session, projection string, current time.Duration) (Versions, error) {
+	v, err := loadVersions(ctx, s, projection, gocql.Serial)
+	if err != nil {
+		return Versions{}, err
+	}
+	switch {
+	case v.Building > 0:
+		return v, fmt.Errorf("switch %s back: %w: a rebuild of version %d runs (abort it first)", projection, ErrUnsafe, v.Building)
+	case v.Previous == 0 || v.Previous == v.Active:
+		return v, fmt.Errorf("switch %s back: %w: there is no previous version", projection, ErrUnsafe)
+	case time.Since(v.SwitchedAt) >= current:
+		return v, fmt.Errorf("switch %s back: %w: version %d stopped being written about %s after the switch at %s and may be stale (rebuild instead)",
+			projection, ErrUnsafe, v.Previous, current.Round(time.Second), v.SwitchedAt.UTC().Format(time.RFC3339))
+	}
+	now := time.Now()
+	applied, err := s.Query(`UPDATE `+TableProjectionVersions+` SET active = ?, previous = ?, switched_at = ?, updated_at = ? WHERE projection = ? IF active = ? AND previous = ? AND building = null`,
+		v.Previous, v.Active, now, now, projection, v.Active, v.Previous).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return v, fmt.Errorf("switch %s back to version %d: %w", projection, v.Previous, err)
+	}
+	if !applied {
+		return v, fmt.Errorf("switch %s back to version %d: %w", projection, v.Previous, ErrRebuildConflict)
+	}
+	v.Active, v.Previous, v.SwitchedAt = v.Previous, v.Active, now
+	return v, nil
+}
+
+// DropVersion drops the tables of version of the projection when nothing uses them: not the
+// active version, not the one being built, not the previous one until retired has passed since
+// the switch (the caller passes the projectors' retire grace plus a margin for their polling;
+// the previous version is then forgotten, so nothing switches back to it), and not version 1,
+// whose tables are the schema's (created and altered by the migrations). It returns the tables
+// dropped (DROP TABLE IF EXISTS: a version whose rebuild crashed before creating them is fine).
+// A version never allocated is es.ErrNotFound; one in use ErrUnsafe.
+func DropVersion(ctx context.Context, s *gocql.Session, projection string, version int, retired time.Duration) ([]string, error) {
+	tables, err := ProjectionTables(projection)
+	if err != nil {
+		return nil, err
+	}
+	v, err := loadVersions(ctx, s, projection, gocql.Serial)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case version < 1 || version > v.Latest:
+		return nil, fmt.Errorf("drop %s v%d: %w: versions 1 to %d were allocated", projection, version, es.ErrNotFound, v.Latest)
+	case version == 1:
+		return nil, fmt.Errorf("drop %s v1: %w: its tables are the schema's (migrations)", projection, ErrUnsafe)
+	case version == v.Active:
+		return nil, fmt.Errorf("drop %s v%d: %w: it is the active version", projection, version, ErrUnsafe)
+	case version == v.Building:
+		return nil, fmt.Errorf("drop %s v%d: %w: a rebuild is filling it (abort it first)", projection, version, ErrUnsafe)
+	case version == v.Previous && time.Since(v.SwitchedAt) < retired:
+		return nil, fmt.Errorf("drop %s v%d: %w: it is the previous version, still written (and available to switch back to) until about %s",
+			projection, version, ErrUnsafe, v.SwitchedAt.Add(retired).UTC().Format(time.RFC3339))
+	case version == v.Previous:
+		applied, err := s.Query(`UPDATE `+TableProjectionVersions+` SET previous = null, updated_at = ? WHERE projection = ? IF previous = ? AND active = ?`,
+			time.Now(), projection, version, v.Active).WithContext(ctx).MapScanCAS(map[string]any{})
+		if err != nil {
+			return nil, fmt.Errorf("drop %s v%d: forget it as previous: %w", projection, version, err)
+		}
+		if !applied {
+			return nil, fmt.Errorf("drop %s v%d: %w", projection, version, ErrRebuildConflict)
+		}
+	}
+	var dropped []string
+	for _, base := range tables {
+		name := TableName(base, version)
+		if err := s.Query(`DROP TABLE IF EXISTS ` + name).WithContext(ctx).Exec(); err != nil {
+			return dropped, fmt.Errorf("drop table %s: %w", name, err)
+		}
+		dropped = append(dropped, name)
+	}
+	if err := s.AwaitSchemaAgreement(ctx); err != nil {
+		return dropped, fmt.Errorf("drop %s v%d: schema agreement: %w", projection, version, err)
+	}
+	return dropped, nil
 }
 
 // versionCache resolves a projection's active version, caching it for ttl. When a refresh

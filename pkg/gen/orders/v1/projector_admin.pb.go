@@ -9,6 +9,7 @@ package ordersv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,117 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// RebuildSource says where a rebuild reads the history from.
+type RebuildSource int32
+
+const (
+	// Not set: the event topics.
+	RebuildSource_REBUILD_SOURCE_UNSPECIFIED RebuildSource = 0
+	// The event topics, replayed from their first offset by a fresh consumer group.
+	RebuildSource_REBUILD_SOURCE_TOPICS RebuildSource = 1
+	// The event store, walked by token ranges (resumable); the topics only carry what arrives
+	// during the rebuild.
+	RebuildSource_REBUILD_SOURCE_EVENT_STORE RebuildSource = 2
+)
+
+// Enum value maps for RebuildSource.
+var (
+	RebuildSource_name = map[int32]string{
+		0: "REBUILD_SOURCE_UNSPECIFIED",
+		1: "REBUILD_SOURCE_TOPICS",
+		2: "REBUILD_SOURCE_EVENT_STORE",
+	}
+	RebuildSource_value = map[string]int32{
+		"REBUILD_SOURCE_UNSPECIFIED": 0,
+		"REBUILD_SOURCE_TOPICS":      1,
+		"REBUILD_SOURCE_EVENT_STORE": 2,
+	}
+)
+
+func (x RebuildSource) Enum() *RebuildSource {
+	p := new(RebuildSource)
+	*p = x
+	return p
+}
+
+func (x RebuildSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RebuildSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_orders_v1_projector_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (RebuildSource) Type() protoreflect.EnumType {
+	return &file_orders_v1_projector_admin_proto_enumTypes[0]
+}
+
+func (x RebuildSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RebuildSource.Descriptor instead.
+func (RebuildSource) EnumDescriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// RebuildPhase is the step a rebuild is at.
+type RebuildPhase int32
+
+const (
+	// Not reported.
+	RebuildPhase_REBUILD_PHASE_UNSPECIFIED RebuildPhase = 0
+	// Walking the event store (a rebuild from the event store).
+	RebuildPhase_REBUILD_PHASE_WALKING RebuildPhase = 1
+	// The new version's consumer group works off its lag on the topics.
+	RebuildPhase_REBUILD_PHASE_CATCHING_UP RebuildPhase = 2
+	// Readers were switched to the new version: the last report.
+	RebuildPhase_REBUILD_PHASE_SWITCHED RebuildPhase = 3
+)
+
+// Enum value maps for RebuildPhase.
+var (
+	RebuildPhase_name = map[int32]string{
+		0: "REBUILD_PHASE_UNSPECIFIED",
+		1: "REBUILD_PHASE_WALKING",
+		2: "REBUILD_PHASE_CATCHING_UP",
+		3: "REBUILD_PHASE_SWITCHED",
+	}
+	RebuildPhase_value = map[string]int32{
+		"REBUILD_PHASE_UNSPECIFIED": 0,
+		"REBUILD_PHASE_WALKING":     1,
+		"REBUILD_PHASE_CATCHING_UP": 2,
+		"REBUILD_PHASE_SWITCHED":    3,
+	}
+)
+
+func (x RebuildPhase) Enum() *RebuildPhase {
+	p := new(RebuildPhase)
+	*p = x
+	return p
+}
+
+func (x RebuildPhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RebuildPhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_orders_v1_projector_admin_proto_enumTypes[1].Descriptor()
+}
+
+func (RebuildPhase) Type() protoreflect.EnumType {
+	return &file_orders_v1_projector_admin_proto_enumTypes[1]
+}
+
+func (x RebuildPhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RebuildPhase.Descriptor instead.
+func (RebuildPhase) EnumDescriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{1}
+}
 
 // GetProjectorStatusRequest is the input of GetProjectorStatus.
 type GetProjectorStatusRequest struct {
@@ -289,11 +401,548 @@ func (x *AbortRebuildResponse) GetAbortedVersion() int32 {
 	return 0
 }
 
+// StartRebuildRequest is the input of StartRebuild.
+type StartRebuildRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection to rebuild.
+	// Rules: required; one of orders, customers.
+	Projection string `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	// Where the history is read from (unspecified: the topics).
+	Source        RebuildSource `protobuf:"varint,2,opt,name=source,proto3,enum=orders.v1.RebuildSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRebuildRequest) Reset() {
+	*x = StartRebuildRequest{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRebuildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRebuildRequest) ProtoMessage() {}
+
+func (x *StartRebuildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRebuildRequest.ProtoReflect.Descriptor instead.
+func (*StartRebuildRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StartRebuildRequest) GetProjection() string {
+	if x != nil {
+		return x.Projection
+	}
+	return ""
+}
+
+func (x *StartRebuildRequest) GetSource() RebuildSource {
+	if x != nil {
+		return x.Source
+	}
+	return RebuildSource_REBUILD_SOURCE_UNSPECIFIED
+}
+
+// StartRebuildResponse is one progress report of StartRebuild.
+type StartRebuildResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report.
+	Progress      *RebuildProgress `protobuf:"bytes,1,opt,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRebuildResponse) Reset() {
+	*x = StartRebuildResponse{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRebuildResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRebuildResponse) ProtoMessage() {}
+
+func (x *StartRebuildResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRebuildResponse.ProtoReflect.Descriptor instead.
+func (*StartRebuildResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StartRebuildResponse) GetProgress() *RebuildProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+// WatchRebuildRequest is the input of WatchRebuild.
+type WatchRebuildRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection whose rebuild to follow.
+	// Rules: required; one of orders, customers.
+	Projection    string `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRebuildRequest) Reset() {
+	*x = WatchRebuildRequest{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRebuildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRebuildRequest) ProtoMessage() {}
+
+func (x *WatchRebuildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRebuildRequest.ProtoReflect.Descriptor instead.
+func (*WatchRebuildRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchRebuildRequest) GetProjection() string {
+	if x != nil {
+		return x.Projection
+	}
+	return ""
+}
+
+// WatchRebuildResponse is one progress report of WatchRebuild.
+type WatchRebuildResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report.
+	Progress      *RebuildProgress `protobuf:"bytes,1,opt,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRebuildResponse) Reset() {
+	*x = WatchRebuildResponse{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRebuildResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRebuildResponse) ProtoMessage() {}
+
+func (x *WatchRebuildResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRebuildResponse.ProtoReflect.Descriptor instead.
+func (*WatchRebuildResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WatchRebuildResponse) GetProgress() *RebuildProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+// RebuildProgress is one measurement of a rebuild.
+type RebuildProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection being rebuilt.
+	Projection string `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	// The table version being filled.
+	Version int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Where the history is read from.
+	Source RebuildSource `protobuf:"varint,3,opt,name=source,proto3,enum=orders.v1.RebuildSource" json:"source,omitempty"`
+	// The step the rebuild is at.
+	Phase RebuildPhase `protobuf:"varint,4,opt,name=phase,proto3,enum=orders.v1.RebuildPhase" json:"phase,omitempty"`
+	// Aggregates projected from the event store so far in this run.
+	Aggregates int64 `protobuf:"varint,5,opt,name=aggregates,proto3" json:"aggregates,omitempty"`
+	// Events projected from the event store so far in this run.
+	Events int64 `protobuf:"varint,6,opt,name=events,proto3" json:"events,omitempty"`
+	// Aggregates of the event store that could not be projected (logged by the projector).
+	SkippedAggregates int64 `protobuf:"varint,7,opt,name=skipped_aggregates,json=skippedAggregates,proto3" json:"skipped_aggregates,omitempty"`
+	// Share of the event store's token ring walked, 0 to 1 (1 once walked, and from the topics).
+	Fraction float64 `protobuf:"fixed64,8,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	// Events projected from the event store per second in this run.
+	EventsPerSecond float64 `protobuf:"fixed64,9,opt,name=events_per_second,json=eventsPerSecond,proto3" json:"events_per_second,omitempty"`
+	// Estimated time left for the walk of the event store (unset: unknown or done).
+	Eta *durationpb.Duration `protobuf:"bytes,10,opt,name=eta,proto3" json:"eta,omitempty"`
+	// Messages of the topics the new version has not processed yet (catching up).
+	Lag int64 `protobuf:"varint,11,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Set on the last report, once readers were switched to the new version.
+	Switched      bool `protobuf:"varint,12,opt,name=switched,proto3" json:"switched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildProgress) Reset() {
+	*x = RebuildProgress{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildProgress) ProtoMessage() {}
+
+func (x *RebuildProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildProgress.ProtoReflect.Descriptor instead.
+func (*RebuildProgress) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RebuildProgress) GetProjection() string {
+	if x != nil {
+		return x.Projection
+	}
+	return ""
+}
+
+func (x *RebuildProgress) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetSource() RebuildSource {
+	if x != nil {
+		return x.Source
+	}
+	return RebuildSource_REBUILD_SOURCE_UNSPECIFIED
+}
+
+func (x *RebuildProgress) GetPhase() RebuildPhase {
+	if x != nil {
+		return x.Phase
+	}
+	return RebuildPhase_REBUILD_PHASE_UNSPECIFIED
+}
+
+func (x *RebuildProgress) GetAggregates() int64 {
+	if x != nil {
+		return x.Aggregates
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetSkippedAggregates() int64 {
+	if x != nil {
+		return x.SkippedAggregates
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetEventsPerSecond() float64 {
+	if x != nil {
+		return x.EventsPerSecond
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetEta() *durationpb.Duration {
+	if x != nil {
+		return x.Eta
+	}
+	return nil
+}
+
+func (x *RebuildProgress) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *RebuildProgress) GetSwitched() bool {
+	if x != nil {
+		return x.Switched
+	}
+	return false
+}
+
+// SwitchBackRequest is the input of SwitchBack.
+type SwitchBackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection to switch back.
+	// Rules: required; one of orders, customers.
+	Projection    string `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchBackRequest) Reset() {
+	*x = SwitchBackRequest{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchBackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchBackRequest) ProtoMessage() {}
+
+func (x *SwitchBackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchBackRequest.ProtoReflect.Descriptor instead.
+func (*SwitchBackRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SwitchBackRequest) GetProjection() string {
+	if x != nil {
+		return x.Projection
+	}
+	return ""
+}
+
+// SwitchBackResponse is the output of SwitchBack.
+type SwitchBackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The versions after the switch: the previous one is active again.
+	Status        *ProjectionStatus `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchBackResponse) Reset() {
+	*x = SwitchBackResponse{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchBackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchBackResponse) ProtoMessage() {}
+
+func (x *SwitchBackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchBackResponse.ProtoReflect.Descriptor instead.
+func (*SwitchBackResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SwitchBackResponse) GetStatus() *ProjectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// DropVersionRequest is the input of DropVersion.
+type DropVersionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projection whose version to drop.
+	// Rules: required; one of orders, customers.
+	Projection string `protobuf:"bytes,1,opt,name=projection,proto3" json:"projection,omitempty"`
+	// The version whose tables to drop.
+	// Rules: at least 1; not the active version, the one being built, nor the previous one while
+	// it is still written.
+	Version       int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropVersionRequest) Reset() {
+	*x = DropVersionRequest{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropVersionRequest) ProtoMessage() {}
+
+func (x *DropVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropVersionRequest.ProtoReflect.Descriptor instead.
+func (*DropVersionRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DropVersionRequest) GetProjection() string {
+	if x != nil {
+		return x.Projection
+	}
+	return ""
+}
+
+func (x *DropVersionRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// DropVersionResponse is the output of DropVersion.
+type DropVersionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tables dropped.
+	DroppedTables []string `protobuf:"bytes,1,rep,name=dropped_tables,json=droppedTables,proto3" json:"dropped_tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropVersionResponse) Reset() {
+	*x = DropVersionResponse{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropVersionResponse) ProtoMessage() {}
+
+func (x *DropVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropVersionResponse.ProtoReflect.Descriptor instead.
+func (*DropVersionResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DropVersionResponse) GetDroppedTables() []string {
+	if x != nil {
+		return x.DroppedTables
+	}
+	return nil
+}
+
 var File_orders_v1_projector_admin_proto protoreflect.FileDescriptor
 
 const file_orders_v1_projector_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1forders/v1/projector_admin.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1borders/v1/relay_admin.proto\"\x1b\n" +
+	"\x1forders/v1/projector_admin.proto\x12\torders.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1borders/v1/relay_admin.proto\"\x1b\n" +
 	"\x19GetProjectorStatusRequest\"[\n" +
 	"\x1aGetProjectorStatusResponse\x12=\n" +
 	"\vprojections\x18\x01 \x03(\v2\x1b.orders.v1.ProjectionStatusR\vprojections\"\xd7\x01\n" +
@@ -312,10 +961,68 @@ const file_orders_v1_projector_admin_proto_rawDesc = "" +
 	"projection\x18\x01 \x01(\tR\n" +
 	"projection\"?\n" +
 	"\x14AbortRebuildResponse\x12'\n" +
-	"\x0faborted_version\x18\x01 \x01(\x05R\x0eabortedVersion2\xb9\x04\n" +
+	"\x0faborted_version\x18\x01 \x01(\x05R\x0eabortedVersion\"g\n" +
+	"\x13StartRebuildRequest\x12\x1e\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\tR\n" +
+	"projection\x120\n" +
+	"\x06source\x18\x02 \x01(\x0e2\x18.orders.v1.RebuildSourceR\x06source\"N\n" +
+	"\x14StartRebuildResponse\x126\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1a.orders.v1.RebuildProgressR\bprogress\"5\n" +
+	"\x13WatchRebuildRequest\x12\x1e\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\tR\n" +
+	"projection\"N\n" +
+	"\x14WatchRebuildResponse\x126\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1a.orders.v1.RebuildProgressR\bprogress\"\xb6\x03\n" +
+	"\x0fRebuildProgress\x12\x1e\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\tR\n" +
+	"projection\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x120\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x18.orders.v1.RebuildSourceR\x06source\x12-\n" +
+	"\x05phase\x18\x04 \x01(\x0e2\x17.orders.v1.RebuildPhaseR\x05phase\x12\x1e\n" +
+	"\n" +
+	"aggregates\x18\x05 \x01(\x03R\n" +
+	"aggregates\x12\x16\n" +
+	"\x06events\x18\x06 \x01(\x03R\x06events\x12-\n" +
+	"\x12skipped_aggregates\x18\a \x01(\x03R\x11skippedAggregates\x12\x1a\n" +
+	"\bfraction\x18\b \x01(\x01R\bfraction\x12*\n" +
+	"\x11events_per_second\x18\t \x01(\x01R\x0feventsPerSecond\x12+\n" +
+	"\x03eta\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x03eta\x12\x10\n" +
+	"\x03lag\x18\v \x01(\x03R\x03lag\x12\x1a\n" +
+	"\bswitched\x18\f \x01(\bR\bswitched\"3\n" +
+	"\x11SwitchBackRequest\x12\x1e\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\tR\n" +
+	"projection\"I\n" +
+	"\x12SwitchBackResponse\x123\n" +
+	"\x06status\x18\x01 \x01(\v2\x1b.orders.v1.ProjectionStatusR\x06status\"N\n" +
+	"\x12DropVersionRequest\x12\x1e\n" +
+	"\n" +
+	"projection\x18\x01 \x01(\tR\n" +
+	"projection\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\"<\n" +
+	"\x13DropVersionResponse\x12%\n" +
+	"\x0edropped_tables\x18\x01 \x03(\tR\rdroppedTables*j\n" +
+	"\rRebuildSource\x12\x1e\n" +
+	"\x1aREBUILD_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15REBUILD_SOURCE_TOPICS\x10\x01\x12\x1e\n" +
+	"\x1aREBUILD_SOURCE_EVENT_STORE\x10\x02*\x83\x01\n" +
+	"\fRebuildPhase\x12\x1d\n" +
+	"\x19REBUILD_PHASE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15REBUILD_PHASE_WALKING\x10\x01\x12\x1d\n" +
+	"\x19REBUILD_PHASE_CATCHING_UP\x10\x02\x12\x1a\n" +
+	"\x16REBUILD_PHASE_SWITCHED\x10\x032\xf8\x06\n" +
 	"\x15ProjectorAdminService\x12a\n" +
 	"\x12GetProjectorStatus\x12$.orders.v1.GetProjectorStatusRequest\x1a%.orders.v1.GetProjectorStatusResponse\x12O\n" +
-	"\fAbortRebuild\x12\x1e.orders.v1.AbortRebuildRequest\x1a\x1f.orders.v1.AbortRebuildResponse\x12X\n" +
+	"\fAbortRebuild\x12\x1e.orders.v1.AbortRebuildRequest\x1a\x1f.orders.v1.AbortRebuildResponse\x12Q\n" +
+	"\fStartRebuild\x12\x1e.orders.v1.StartRebuildRequest\x1a\x1f.orders.v1.StartRebuildResponse0\x01\x12Q\n" +
+	"\fWatchRebuild\x12\x1e.orders.v1.WatchRebuildRequest\x1a\x1f.orders.v1.WatchRebuildResponse0\x01\x12I\n" +
+	"\n" +
+	"SwitchBack\x12\x1c.orders.v1.SwitchBackRequest\x1a\x1d.orders.v1.SwitchBackResponse\x12L\n" +
+	"\vDropVersion\x12\x1d.orders.v1.DropVersionRequest\x1a\x1e.orders.v1.DropVersionResponse\x12X\n" +
 	"\x0fListDeadLetters\x12!.orders.v1.ListDeadLettersRequest\x1a\".orders.v1.ListDeadLettersResponse\x12R\n" +
 	"\rGetDeadLetter\x12\x1f.orders.v1.GetDeadLetterRequest\x1a .orders.v1.GetDeadLetterResponse\x12^\n" +
 	"\x11RedriveDeadLetter\x12#.orders.v1.RedriveDeadLetterRequest\x1a$.orders.v1.RedriveDeadLetterResponse\x12^\n" +
@@ -335,43 +1042,71 @@ func file_orders_v1_projector_admin_proto_rawDescGZIP() []byte {
 	return file_orders_v1_projector_admin_proto_rawDescData
 }
 
-var file_orders_v1_projector_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_orders_v1_projector_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_orders_v1_projector_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_orders_v1_projector_admin_proto_goTypes = []any{
-	(*GetProjectorStatusRequest)(nil),  // 0: orders.v1.GetProjectorStatusRequest
-	(*GetProjectorStatusResponse)(nil), // 1: orders.v1.GetProjectorStatusResponse
-	(*ProjectionStatus)(nil),           // 2: orders.v1.ProjectionStatus
-	(*AbortRebuildRequest)(nil),        // 3: orders.v1.AbortRebuildRequest
-	(*AbortRebuildResponse)(nil),       // 4: orders.v1.AbortRebuildResponse
-	(*timestamppb.Timestamp)(nil),      // 5: google.protobuf.Timestamp
-	(*ListDeadLettersRequest)(nil),     // 6: orders.v1.ListDeadLettersRequest
-	(*GetDeadLetterRequest)(nil),       // 7: orders.v1.GetDeadLetterRequest
-	(*RedriveDeadLetterRequest)(nil),   // 8: orders.v1.RedriveDeadLetterRequest
-	(*DiscardDeadLetterRequest)(nil),   // 9: orders.v1.DiscardDeadLetterRequest
-	(*ListDeadLettersResponse)(nil),    // 10: orders.v1.ListDeadLettersResponse
-	(*GetDeadLetterResponse)(nil),      // 11: orders.v1.GetDeadLetterResponse
-	(*RedriveDeadLetterResponse)(nil),  // 12: orders.v1.RedriveDeadLetterResponse
-	(*DiscardDeadLetterResponse)(nil),  // 13: orders.v1.DiscardDeadLetterResponse
+	(RebuildSource)(0),                 // 0: orders.v1.RebuildSource
+	(RebuildPhase)(0),                  // 1: orders.v1.RebuildPhase
+	(*GetProjectorStatusRequest)(nil),  // 2: orders.v1.GetProjectorStatusRequest
+	(*GetProjectorStatusResponse)(nil), // 3: orders.v1.GetProjectorStatusResponse
+	(*ProjectionStatus)(nil),           // 4: orders.v1.ProjectionStatus
+	(*AbortRebuildRequest)(nil),        // 5: orders.v1.AbortRebuildRequest
+	(*AbortRebuildResponse)(nil),       // 6: orders.v1.AbortRebuildResponse
+	(*StartRebuildRequest)(nil),        // 7: orders.v1.StartRebuildRequest
+	(*StartRebuildResponse)(nil),       // 8: orders.v1.StartRebuildResponse
+	(*WatchRebuildRequest)(nil),        // 9: orders.v1.WatchRebuildRequest
+	(*WatchRebuildResponse)(nil),       // 10: orders.v1.WatchRebuildResponse
+	(*RebuildProgress)(nil),            // 11: orders.v1.RebuildProgress
+	(*SwitchBackRequest)(nil),          // 12: orders.v1.SwitchBackRequest
+	(*SwitchBackResponse)(nil),         // 13: orders.v1.SwitchBackResponse
+	(*DropVersionRequest)(nil),         // 14: orders.v1.DropVersionRequest
+	(*DropVersionResponse)(nil),        // 15: orders.v1.DropVersionResponse
+	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 17: google.protobuf.Duration
+	(*ListDeadLettersRequest)(nil),     // 18: orders.v1.ListDeadLettersRequest
+	(*GetDeadLetterRequest)(nil),       // 19: orders.v1.GetDeadLetterRequest
+	(*RedriveDeadLetterRequest)(nil),   // 20: orders.v1.RedriveDeadLetterRequest
+	(*DiscardDeadLetterRequest)(nil),   // 21: orders.v1.DiscardDeadLetterRequest
+	(*ListDeadLettersResponse)(nil),    // 22: orders.v1.ListDeadLettersResponse
+	(*GetDeadLetterResponse)(nil),      // 23: orders.v1.GetDeadLetterResponse
+	(*RedriveDeadLetterResponse)(nil),  // 24: orders.v1.RedriveDeadLetterResponse
+	(*DiscardDeadLetterResponse)(nil),  // 25: orders.v1.DiscardDeadLetterResponse
 }
 var file_orders_v1_projector_admin_proto_depIdxs = []int32{
-	2,  // 0: orders.v1.GetProjectorStatusResponse.projections:type_name -> orders.v1.ProjectionStatus
-	5,  // 1: orders.v1.ProjectionStatus.switched_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: orders.v1.ProjectorAdminService.GetProjectorStatus:input_type -> orders.v1.GetProjectorStatusRequest
-	3,  // 3: orders.v1.ProjectorAdminService.AbortRebuild:input_type -> orders.v1.AbortRebuildRequest
-	6,  // 4: orders.v1.ProjectorAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
-	7,  // 5: orders.v1.ProjectorAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
-	8,  // 6: orders.v1.ProjectorAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
-	9,  // 7: orders.v1.ProjectorAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
-	1,  // 8: orders.v1.ProjectorAdminService.GetProjectorStatus:output_type -> orders.v1.GetProjectorStatusResponse
-	4,  // 9: orders.v1.ProjectorAdminService.AbortRebuild:output_type -> orders.v1.AbortRebuildResponse
-	10, // 10: orders.v1.ProjectorAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
-	11, // 11: orders.v1.ProjectorAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
-	12, // 12: orders.v1.ProjectorAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
-	13, // 13: orders.v1.ProjectorAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
-	8,  // [8:14] is the sub-list for method output_type
-	2,  // [2:8] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	4,  // 0: orders.v1.GetProjectorStatusResponse.projections:type_name -> orders.v1.ProjectionStatus
+	16, // 1: orders.v1.ProjectionStatus.switched_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: orders.v1.StartRebuildRequest.source:type_name -> orders.v1.RebuildSource
+	11, // 3: orders.v1.StartRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
+	11, // 4: orders.v1.WatchRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
+	0,  // 5: orders.v1.RebuildProgress.source:type_name -> orders.v1.RebuildSource
+	1,  // 6: orders.v1.RebuildProgress.phase:type_name -> orders.v1.RebuildPhase
+	17, // 7: orders.v1.RebuildProgress.eta:type_name -> google.protobuf.Duration
+	4,  // 8: orders.v1.SwitchBackResponse.status:type_name -> orders.v1.ProjectionStatus
+	2,  // 9: orders.v1.ProjectorAdminService.GetProjectorStatus:input_type -> orders.v1.GetProjectorStatusRequest
+	5,  // 10: orders.v1.ProjectorAdminService.AbortRebuild:input_type -> orders.v1.AbortRebuildRequest
+	7,  // 11: orders.v1.ProjectorAdminService.StartRebuild:input_type -> orders.v1.StartRebuildRequest
+	9,  // 12: orders.v1.ProjectorAdminService.WatchRebuild:input_type -> orders.v1.WatchRebuildRequest
+	12, // 13: orders.v1.ProjectorAdminService.SwitchBack:input_type -> orders.v1.SwitchBackRequest
+	14, // 14: orders.v1.ProjectorAdminService.DropVersion:input_type -> orders.v1.DropVersionRequest
+	18, // 15: orders.v1.ProjectorAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
+	19, // 16: orders.v1.ProjectorAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
+	20, // 17: orders.v1.ProjectorAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
+	21, // 18: orders.v1.ProjectorAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
+	3,  // 19: orders.v1.ProjectorAdminService.GetProjectorStatus:output_type -> orders.v1.GetProjectorStatusResponse
+	6,  // 20: orders.v1.ProjectorAdminService.AbortRebuild:output_type -> orders.v1.AbortRebuildResponse
+	8,  // 21: orders.v1.ProjectorAdminService.StartRebuild:output_type -> orders.v1.StartRebuildResponse
+	10, // 22: orders.v1.ProjectorAdminService.WatchRebuild:output_type -> orders.v1.WatchRebuildResponse
+	13, // 23: orders.v1.ProjectorAdminService.SwitchBack:output_type -> orders.v1.SwitchBackResponse
+	15, // 24: orders.v1.ProjectorAdminService.DropVersion:output_type -> orders.v1.DropVersionResponse
+	22, // 25: orders.v1.ProjectorAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
+	23, // 26: orders.v1.ProjectorAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
+	24, // 27: orders.v1.ProjectorAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
+	25, // 28: orders.v1.ProjectorAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
+	19, // [19:29] is the sub-list for method output_type
+	9,  // [9:19] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_projector_admin_proto_init() }
@@ -385,13 +1120,14 @@ func file_orders_v1_projector_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_projector_admin_proto_rawDesc), len(file_orders_v1_projector_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      2,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_orders_v1_projector_admin_proto_goTypes,
 		DependencyIndexes: file_orders_v1_projector_admin_proto_depIdxs,
+		EnumInfos:         file_orders_v1_projector_admin_proto_enumTypes,
 		MessageInfos:      file_orders_v1_projector_admin_proto_msgTypes,
 	}.Build()
 	File_orders_v1_projector_admin_proto = out.File

@@ -21,6 +21,10 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ProjectorAdminService_GetProjectorStatus_FullMethodName = "/orders.v1.ProjectorAdminService/GetProjectorStatus"
 	ProjectorAdminService_AbortRebuild_FullMethodName       = "/orders.v1.ProjectorAdminService/AbortRebuild"
+	ProjectorAdminService_StartRebuild_FullMethodName       = "/orders.v1.ProjectorAdminService/StartRebuild"
+	ProjectorAdminService_WatchRebuild_FullMethodName       = "/orders.v1.ProjectorAdminService/WatchRebuild"
+	ProjectorAdminService_SwitchBack_FullMethodName         = "/orders.v1.ProjectorAdminService/SwitchBack"
+	ProjectorAdminService_DropVersion_FullMethodName        = "/orders.v1.ProjectorAdminService/DropVersion"
 	ProjectorAdminService_ListDeadLetters_FullMethodName    = "/orders.v1.ProjectorAdminService/ListDeadLetters"
 	ProjectorAdminService_GetDeadLetter_FullMethodName      = "/orders.v1.ProjectorAdminService/GetDeadLetter"
 	ProjectorAdminService_RedriveDeadLetter_FullMethodName  = "/orders.v1.ProjectorAdminService/RedriveDeadLetter"
@@ -31,8 +35,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ProjectorAdminService lets an operator see the projections' versions, stop a rebuild and deal
-// with what the projector dead-lettered (stored under <event topic>.projector.dlq). It is
+// ProjectorAdminService lets an operator see the projections' versions, start, watch and stop a
+// rebuild, switch back to the previous version, drop unused versions, and deal with what the
+// projector dead-lettered (stored under <event topic>.projector.dlq). It is
 // served on the projector's gRPC port (50054); when authentication is on, every RPC needs the
 // admin role. The dead-letter RPCs take the messages of RelayAdminService: their topic is an
 // event topic (order-events) or its projector dead-letter topic (order-events.projector.dlq),
@@ -45,6 +50,28 @@ type ProjectorAdminServiceClient interface {
 	// readers never switch to it (its tables stay until dropped). FAILED_PRECONDITION when no
 	// rebuild of the projection runs, or another rebuild step changed it meanwhile.
 	AbortRebuild(ctx context.Context, in *AbortRebuildRequest, opts ...grpc.CallOption) (*AbortRebuildResponse, error)
+	// StartRebuild starts a rebuild of a projection into a fresh table version, or resumes the
+	// version a rebuild is filling, in the projector serving the call, and streams its progress
+	// until readers were switched to the new version (the last message has switched set). The
+	// history is read from the event topics or, walked by token ranges, from the event store; the
+	// live projection keeps running meanwhile and the new version also receives what arrives
+	// during the rebuild. The rebuild belongs to the server: a client that goes away does not stop
+	// it (WatchRebuild follows it again, AbortRebuild gives it up). FAILED_PRECONDITION when this
+	// projector already runs a rebuild of the projection, or the version being built was started
+	// from the event store and is resumed from the topics.
+	StartRebuild(ctx context.Context, in *StartRebuildRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StartRebuildResponse], error)
+	// WatchRebuild streams the progress of the rebuild of a projection that the projector serving
+	// the call runs, from its latest report until it ends. NOT_FOUND when it runs none.
+	WatchRebuild(ctx context.Context, in *WatchRebuildRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRebuildResponse], error)
+	// SwitchBack makes the previous version of a projection active again, undoing the last
+	// switch. Only while the previous version is still written (within the projector's retire
+	// grace after the switch, so it is current): FAILED_PRECONDITION otherwise, or while a rebuild
+	// runs.
+	SwitchBack(ctx context.Context, in *SwitchBackRequest, opts ...grpc.CallOption) (*SwitchBackResponse, error)
+	// DropVersion drops the tables of a version of a projection that nothing uses: not the active
+	// version, not the one being built, and not the previous one while it is still written.
+	// FAILED_PRECONDITION for a version in use; NOT_FOUND for a version never allocated.
+	DropVersion(ctx context.Context, in *DropVersionRequest, opts ...grpc.CallOption) (*DropVersionResponse, error)
 	// ListDeadLetters lists the projector's dead letters of one event topic, or of every one.
 	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
 	// GetDeadLetter returns one projector dead letter with the bytes that could not be applied.
@@ -78,6 +105,64 @@ func (c *projectorAdminServiceClient) AbortRebuild(ctx context.Context, in *Abor
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AbortRebuildResponse)
 	err := c.cc.Invoke(ctx, ProjectorAdminService_AbortRebuild_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectorAdminServiceClient) StartRebuild(ctx context.Context, in *StartRebuildRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StartRebuildResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectorAdminService_ServiceDesc.Streams[0], ProjectorAdminService_StartRebuild_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StartRebuildRequest, StartRebuildResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectorAdminService_StartRebuildClient = grpc.ServerStreamingClient[StartRebuildResponse]
+
+func (c *projectorAdminServiceClient) WatchRebuild(ctx context.Context, in *WatchRebuildRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRebuildResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectorAdminService_ServiceDesc.Streams[1], ProjectorAdminService_WatchRebuild_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRebuildRequest, WatchRebuildResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectorAdminService_WatchRebuildClient = grpc.ServerStreamingClient[WatchRebuildResponse]
+
+func (c *projectorAdminServiceClient) SwitchBack(ctx context.Context, in *SwitchBackRequest, opts ...grpc.CallOption) (*SwitchBackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SwitchBackResponse)
+	err := c.cc.Invoke(ctx, ProjectorAdminService_SwitchBack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectorAdminServiceClient) DropVersion(ctx context.Context, in *DropVersionRequest, opts ...grpc.CallOption) (*DropVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DropVersionResponse)
+	err := c.cc.Invoke(ctx, ProjectorAdminService_DropVersion_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +213,9 @@ func (c *projectorAdminServiceClient) DiscardDeadLetter(ctx context.Context, in 
 // All implementations must embed UnimplementedProjectorAdminServiceServer
 // for forward compatibility.
 //
-// ProjectorAdminService lets an operator see the projections' versions, stop a rebuild and deal
-// with what the projector dead-lettered (stored under <event topic>.projector.dlq). It is
+// ProjectorAdminService lets an operator see the projections' versions, start, watch and stop a
+// rebuild, switch back to the previous version, drop unused versions, and deal with what the
+// projector dead-lettered (stored under <event topic>.projector.dlq). It is
 // served on the projector's gRPC port (50054); when authentication is on, every RPC needs the
 // admin role. The dead-letter RPCs take the messages of RelayAdminService: their topic is an
 // event topic (order-events) or its projector dead-letter topic (order-events.projector.dlq),
@@ -142,6 +228,28 @@ type ProjectorAdminServiceServer interface {
 	// readers never switch to it (its tables stay until dropped). FAILED_PRECONDITION when no
 	// rebuild of the projection runs, or another rebuild step changed it meanwhile.
 	AbortRebuild(context.Context, *AbortRebuildRequest) (*AbortRebuildResponse, error)
+	// StartRebuild starts a rebuild of a projection into a fresh table version, or resumes the
+	// version a rebuild is filling, in the projector serving the call, and streams its progress
+	// until readers were switched to the new version (the last message has switched set). The
+	// history is read from the event topics or, walked by token ranges, from the event store; the
+	// live projection keeps running meanwhile and the new version also receives what arrives
+	// during the rebuild. The rebuild belongs to the server: a client that goes away does not stop
+	// it (WatchRebuild follows it again, AbortRebuild gives it up). FAILED_PRECONDITION when this
+	// projector already runs a rebuild of the projection, or the version being built was started
+	// from the event store and is resumed from the topics.
+	StartRebuild(*StartRebuildRequest, grpc.ServerStreamingServer[StartRebuildResponse]) error
+	// WatchRebuild streams the progress of the rebuild of a projection that the projector serving
+	// the call runs, from its latest report until it ends. NOT_FOUND when it runs none.
+	WatchRebuild(*WatchRebuildRequest, grpc.ServerStreamingServer[WatchRebuildResponse]) error
+	// SwitchBack makes the previous version of a projection active again, undoing the last
+	// switch. Only while the previous version is still written (within the projector's retire
+	// grace after the switch, so it is current): FAILED_PRECONDITION otherwise, or while a rebuild
+	// runs.
+	SwitchBack(context.Context, *SwitchBackRequest) (*SwitchBackResponse, error)
+	// DropVersion drops the tables of a version of a projection that nothing uses: not the active
+	// version, not the one being built, and not the previous one while it is still written.
+	// FAILED_PRECONDITION for a version in use; NOT_FOUND for a version never allocated.
+	DropVersion(context.Context, *DropVersionRequest) (*DropVersionResponse, error)
 	// ListDeadLetters lists the projector's dead letters of one event topic, or of every one.
 	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
 	// GetDeadLetter returns one projector dead letter with the bytes that could not be applied.
@@ -166,6 +274,18 @@ func (UnimplementedProjectorAdminServiceServer) GetProjectorStatus(context.Conte
 }
 func (UnimplementedProjectorAdminServiceServer) AbortRebuild(context.Context, *AbortRebuildRequest) (*AbortRebuildResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AbortRebuild not implemented")
+}
+func (UnimplementedProjectorAdminServiceServer) StartRebuild(*StartRebuildRequest, grpc.ServerStreamingServer[StartRebuildResponse]) error {
+	return status.Error(codes.Unimplemented, "method StartRebuild not implemented")
+}
+func (UnimplementedProjectorAdminServiceServer) WatchRebuild(*WatchRebuildRequest, grpc.ServerStreamingServer[WatchRebuildResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchRebuild not implemented")
+}
+func (UnimplementedProjectorAdminServiceServer) SwitchBack(context.Context, *SwitchBackRequest) (*SwitchBackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SwitchBack not implemented")
+}
+func (UnimplementedProjectorAdminServiceServer) DropVersion(context.Context, *DropVersionRequest) (*DropVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DropVersion not implemented")
 }
 func (UnimplementedProjectorAdminServiceServer) ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDeadLetters not implemented")
@@ -232,6 +352,64 @@ func _ProjectorAdminService_AbortRebuild_Handler(srv interface{}, ctx context.Co
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ProjectorAdminServiceServer).AbortRebuild(ctx, req.(*AbortRebuildRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectorAdminService_StartRebuild_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StartRebuildRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectorAdminServiceServer).StartRebuild(m, &grpc.GenericServerStream[StartRebuildRequest, StartRebuildResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectorAdminService_StartRebuildServer = grpc.ServerStreamingServer[StartRebuildResponse]
+
+func _ProjectorAdminService_WatchRebuild_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRebuildRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectorAdminServiceServer).WatchRebuild(m, &grpc.GenericServerStream[WatchRebuildRequest, WatchRebuildResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectorAdminService_WatchRebuildServer = grpc.ServerStreamingServer[WatchRebuildResponse]
+
+func _ProjectorAdminService_SwitchBack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SwitchBackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectorAdminServiceServer).SwitchBack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectorAdminService_SwitchBack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectorAdminServiceServer).SwitchBack(ctx, req.(*SwitchBackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectorAdminService_DropVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DropVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectorAdminServiceServer).DropVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectorAdminService_DropVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectorAdminServiceServer).DropVersion(ctx, req.(*DropVersionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -324,6 +502,14 @@ var ProjectorAdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProjectorAdminService_AbortRebuild_Handler,
 		},
 		{
+			MethodName: "SwitchBack",
+			Handler:    _ProjectorAdminService_SwitchBack_Handler,
+		},
+		{
+			MethodName: "DropVersion",
+			Handler:    _ProjectorAdminService_DropVersion_Handler,
+		},
+		{
 			MethodName: "ListDeadLetters",
 			Handler:    _ProjectorAdminService_ListDeadLetters_Handler,
 		},
@@ -340,6 +526,17 @@ var ProjectorAdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProjectorAdminService_DiscardDeadLetter_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StartRebuild",
+			Handler:       _ProjectorAdminService_StartRebuild_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchRebuild",
+			Handler:       _ProjectorAdminService_WatchRebuild_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "orders/v1/projector_admin.proto",
 }

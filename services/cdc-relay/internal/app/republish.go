@@ -15,7 +15,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
 )
 
 // Defaults of a re-publication.
@@ -24,7 +23,7 @@ const (
 	DefaultRepublishRate = 1000
 	// republishPage is how many aggregates one page of the token walk lists.
 	republishPage = 100
-	// republishCheckpointPrefix names a job's row in relay_checkpoints.
+	// republishCheckpointPrefix names a job's walk position (cql.EventStore.WalkAggregates).
 	republishCheckpointPrefix = "republish:"
 )
 
@@ -81,37 +80,23 @@ func (a *Admin) Republish(ctx context.Context, events *cql.EventStore, req Repub
 				return err
 			}
 		}
-		r.report(1, true)
+		r.report(1, 0, true)
 		return nil
 	}
-	cps := store.NewCheckpoints(a.session)
-	name := republishCheckpointPrefix + req.Job
-	after := cql.MinToken
-	if cp, ok, err := cps.Load(ctx, name, 0); err != nil {
-		return err
-	} else if ok {
-		after = cp.Bucket // the token of the last aggregate finished
-	}
-	for {
-		page, last, err := events.Aggregates(ctx, after, cmp.Or(req.PageSize, republishPage))
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			r.report(1, true)
-			return nil
-		}
-		for _, id := range page {
+	err := events.WalkAggregates(ctx, republishCheckpointPrefix+req.Job, cmp.Or(req.PageSize, republishPage), func(page cql.WalkPage) error {
+		for _, id := range page.IDs {
 			if err := r.aggregate(ctx, id); err != nil {
 				return err
 			}
 		}
-		if err := cps.Save(ctx, name, 0, store.Checkpoint{Bucket: last}); err != nil {
-			return err
-		}
-		after = last
-		r.report(cql.TokenFraction(last), false)
+		r.report(page.Fraction, page.Start, false)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	r.report(1, 0, true)
+	return nil
 }
 
 func (a *Admin) checkRepublish(req RepublishRequest) error {
@@ -237,8 +222,8 @@ func (r *republisher) chunk(ctx context.Context, id string, envs []es.Envelope) 
 	return nil
 }
 
-// report sends the progress so far.
-func (r *republisher) report(fraction float64, done bool) {
+// report sends the progress so far; start is the fraction of the ring where this run began.
+func (r *republisher) report(fraction, start float64, done bool) {
 	if r.progress == nil {
 		return
 	}
@@ -246,8 +231,8 @@ func (r *republisher) report(fraction float64, done bool) {
 	p.Fraction, p.Done = fraction, done
 	if el := time.Since(r.start); el > 0 {
 		p.Rate = float64(p.Events) / el.Seconds()
-		if fraction > 0 && fraction < 1 {
-			p.ETA = time.Duration(float64(el) * (1 - fraction) / fraction).Round(time.Second)
+		if walked := fraction - start; walked > 0 && fraction < 1 {
+			p.ETA = time.Duration(float64(el) * (1 - fraction) / walked).Round(time.Second)
 		}
 	}
 	r.progress(p)

@@ -29,6 +29,10 @@ var commands = map[string]command{
 
 	"projector status":        projectorStatus,
 	"projector abort-rebuild": projectorAbortRebuild,
+	"projector rebuild":       projectorRebuild,
+	"projector watch-rebuild": projectorWatchRebuild,
+	"projector switch-back":   projectorSwitchBack,
+	"projector drop-version":  projectorDropVersion,
 	"projector-dlq list":      dlqList(projectorDLQ),
 	"projector-dlq show":      dlqOne(projectorDLQ, "show"),
 	"projector-dlq redrive":   dlqOne(projectorDLQ, "redrive"),

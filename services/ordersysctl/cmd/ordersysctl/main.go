@@ -5,6 +5,10 @@
 //	ordersysctl dlq show|redrive|discard [-topic T] ID
 //	ordersysctl projector status
 //	ordersysctl projector abort-rebuild PROJECTION
+//	ordersysctl projector rebuild [-source topics|store] PROJECTION
+//	ordersysctl projector watch-rebuild PROJECTION
+//	ordersysctl projector switch-back PROJECTION
+//	ordersysctl projector drop-version PROJECTION VERSION
 //	ordersysctl projector-dlq list|show|redrive|discard ...
 //	ordersysctl order get ID
 //	ordersysctl order history [-limit N] ID
@@ -51,7 +55,14 @@ commands:
   dlq list [-topic T] [-limit N]            dead letters of the relay (every event topic by default)
   dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
   projector status                          the projections' versions (active, building, previous)
+  projector rebuild [-source topics|store] PROJECTION
+                                            rebuild a projection (orders, customers) into a new version,
+                                            from the topics or the event store, with progress; it runs
+                                            in the projector and switches readers once caught up
+  projector watch-rebuild PROJECTION        follow the rebuild a projector runs
   projector abort-rebuild PROJECTION        stop filling the version a rebuild builds (orders, customers)
+  projector switch-back PROJECTION          make the previous version active again (while still written)
+  projector drop-version PROJECTION N       drop the tables of a version nothing uses
   projector-dlq list|show|redrive|discard   the projector's dead letters, as dlq does the relay's
                                             (re-driven to the event topic; -topic is the event topic)
   order get ID                              an order's read model (query service)

@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
@@ -53,4 +58,139 @@ func versionOrDash(v int32) string {
 		return "-"
 	}
 	return fmt.Sprint(v)
+}
+
+// projectorRebuild starts a rebuild through the projector and prints its progress until readers
+// were switched. The rebuild runs in the projector: stopping this command stops watching only
+// (projector watch-rebuild follows it again, projector abort-rebuild gives it up).
+func projectorRebuild(ctx context.Context, o options, args []string) error {
+	fs := flag.NewFlagSet("projector rebuild", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	source := fs.String("source", "topics", "where the history is read from: topics, or store (the event store)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return fmt.Errorf("%w: projector rebuild [-source topics|store] PROJECTION (orders or customers)", errUsage)
+	}
+	var src ordersv1.RebuildSource
+	switch *source {
+	case "topics":
+		src = ordersv1.RebuildSource_REBUILD_SOURCE_TOPICS
+	case "store", "event-store":
+		src = ordersv1.RebuildSource_REBUILD_SOURCE_EVENT_STORE
+	default:
+		return fmt.Errorf("%w: -source %q: want topics or store", errUsage, *source)
+	}
+	conn, err := o.dial(o.projector)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// A rebuild outlives the default call deadline.
+	stream, err := ordersv1.NewProjectorAdminServiceClient(conn).StartRebuild(context.WithoutCancel(ctx),
+		&ordersv1.StartRebuildRequest{Projection: fs.Arg(0), Source: src})
+	if err != nil {
+		return err
+	}
+	return printRebuild(o, stream.Recv)
+}
+
+// projectorWatchRebuild follows the rebuild a projector runs.
+func projectorWatchRebuild(ctx context.Context, o options, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: projector watch-rebuild PROJECTION (orders or customers)", errUsage)
+	}
+	conn, err := o.dial(o.projector)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stream, err := ordersv1.NewProjectorAdminServiceClient(conn).WatchRebuild(context.WithoutCancel(ctx),
+		&ordersv1.WatchRebuildRequest{Projection: args[0]})
+	if err != nil {
+		return err
+	}
+	return printRebuild(o, stream.Recv)
+}
+
+// printRebuild prints each progress report of a rebuild stream (one line each, or protobuf JSON
+// with -o json) until it ends.
+func printRebuild[M interface {
+	GetProgress() *ordersv1.RebuildProgress
+}](o options, recv func() (M, error)) error {
+	for {
+		m, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p := m.GetProgress()
+		if o.output == "json" {
+			if err := o.print(p, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintln(o.stdout, rebuildLine(p))
+	}
+}
+
+// rebuildLine renders one progress report.
+func rebuildLine(p *ordersv1.RebuildProgress) string {
+	head := fmt.Sprintf("%s v%d", p.GetProjection(), p.GetVersion())
+	switch p.GetPhase() {
+	case ordersv1.RebuildPhase_REBUILD_PHASE_WALKING:
+		eta := "-"
+		if p.GetEta() != nil {
+			eta = p.GetEta().AsDuration().String()
+		}
+		return fmt.Sprintf("%s: event store %5.1f%%  %d aggregates  %d events  %d skipped  %.0f events/s  ETA %s", head,
+			100*p.GetFraction(), p.GetAggregates(), p.GetEvents(), p.GetSkippedAggregates(), p.GetEventsPerSecond(), eta)
+	case ordersv1.RebuildPhase_REBUILD_PHASE_SWITCHED:
+		return head + ": caught up, readers switched to it"
+	}
+	return fmt.Sprintf("%s: catching up, %d messages to go", head, p.GetLag())
+}
+
+// projectorSwitchBack makes the previous version active again (refused once it is no longer
+// written).
+func projectorSwitchBack(ctx context.Context, o options, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: projector switch-back PROJECTION (orders or customers)", errUsage)
+	}
+	conn, err := o.dial(o.projector)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := ordersv1.NewProjectorAdminServiceClient(conn).SwitchBack(ctx, &ordersv1.SwitchBackRequest{Projection: args[0]})
+	if err != nil {
+		return err
+	}
+	return o.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s: version %d is active again (version %d is previous)\n", args[0], res.GetStatus().GetActive(), res.GetStatus().GetPrevious())
+	})
+}
+
+// projectorDropVersion drops the tables of an unused version.
+func projectorDropVersion(ctx context.Context, o options, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("%w: projector drop-version PROJECTION VERSION", errUsage)
+	}
+	v, err := strconv.ParseInt(args[1], 10, 32)
+	if err != nil || v < 1 {
+		return fmt.Errorf("%w: version %q: want a number from 1", errUsage, args[1])
+	}
+	conn, err := o.dial(o.projector)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := ordersv1.NewProjectorAdminServiceClient(conn).DropVersion(ctx, &ordersv1.DropVersionRequest{Projection: args[0], Version: int32(v)})
+	if err != nil {
+		return err
+	}
+	return o.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "dropped %s\n", strings.Join(res.GetDroppedTables(), ", "))
+	})
 }

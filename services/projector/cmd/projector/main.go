@@ -7,8 +7,10 @@
 // Usage:
 //
 //	projector                       run the projector (also: projector serve)
-//	projector rebuild <projection>  replay a projection (orders or customers) into a fresh table
-//	                                version and switch readers to it once it has caught up
+//	projector rebuild [-source topics|store] <projection>
+//	                                replay a projection (orders or customers) into a fresh table
+//	                                version, from the topics or from the event store, and switch
+//	                                readers to it once it has caught up
 //	projector versions              print the table versions of every projection
 //
 // Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md);
@@ -75,7 +77,7 @@ type Config struct {
 }
 
 // usage is what --help prints above the configuration.
-const usage = "usage: projector [serve] | projector rebuild [-max-lag N] <orders|customers> | projector versions\n\nBuilds the read models from the event topics."
+const usage = "usage: projector [serve] | projector rebuild [-source topics|store] [-max-lag N] <orders|customers> | projector versions\n\nBuilds the read models from the event topics (a rebuild also from the event store)."
 
 func main() {
 	if config.InfoRequested(os.Args[1:], os.Stdout, serviceName, usage, &Config{Common: config.Defaults(config.ProjectorGRPCAddr, config.ProjectorMetricsAddr)}) {
@@ -236,10 +238,12 @@ func serve(ctx context.Context) error {
 	go projector.WatchHealth(ctx, session, kc, srv.Health, []string{""}, healthInterval, log)
 	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc})
 	defer adminPub.Close()
-	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic))
 	d.Decode = grpcx.NewDecodeWatch(registry, "ordersys_projector", srv.Health, log,
 		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
 	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
+	// Rebuilds started through the admin service run on the server's lifetime, not the call's.
+	rebuilds := projector.NewRebuilds(ctx, coreConfig(cfg, kc), d, projector.RebuildOptions{})
+	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic).WithRebuilds(rebuilds))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 
@@ -293,11 +297,16 @@ func ensureSourceTopics(ctx context.Context, cfg Config, kc okafka.Cluster, log 
 func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	maxLag := fs.Int64("max-lag", 0, "messages not yet processed at which the new version counts as caught up")
+	sourceName := fs.String("source", string(projector.SourceTopics), "where the history is read from: topics, or store (the event store, walked by token ranges)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: projector rebuild [-max-lag N] <%s|%s>", readmodel.ProjectionOrders, readmodel.ProjectionCustomers)
+		return fmt.Errorf("usage: projector rebuild [-source topics|store] [-max-lag N] <%s|%s>", readmodel.ProjectionOrders, readmodel.ProjectionCustomers)
+	}
+	source, err := projector.ParseRebuildSource(*sourceName)
+	if err != nil {
+		return err
 	}
 	projection := fs.Arg(0)
 	if _, err := readmodel.ProjectionTables(projection); err != nil {
@@ -315,14 +324,8 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	d := deps(kc, session, projector.NewMetrics(nil), log)
 	defer d.DeadLetters.Close()
 	v, err := projector.Rebuild(ctx, coreConfig(cfg, kc), d, projection, projector.RebuildOptions{
-		MaxLag: *maxLag,
-		Progress: func(p projector.RebuildProgress) {
-			if p.Switched {
-				fmt.Fprintf(stdout, "%s v%d caught up: readers switched to it\n", p.Projection, p.Version)
-				return
-			}
-			fmt.Fprintf(stdout, "%s v%d: %d messages to go\n", p.Projection, p.Version, p.Lag)
-		},
+		MaxLag: *maxLag, Source: source,
+		Progress: func(p projector.RebuildProgress) { fmt.Fprintln(stdout, p) },
 	})
 	if err != nil {
 		return err

@@ -87,11 +87,25 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 	if got, err := readmodel.NewOrderTables(s, 2).Get(context.Background(), id); err != nil || got.State.Version() != 1 {
 		t.Fatalf("rebuilt order: %+v %v", got, err)
 	}
+	// And again from the event store.
+	out.Reset()
+	if err := run(rctx, []string{"rebuild", "-source", "store", readmodel.ProjectionOrders}, &out); err != nil {
+		t.Fatalf("rebuild from the event store: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "orders v3: event store 100.0%  1 aggregates  1 events") || !strings.Contains(out.String(), "version 3 is active") {
+		t.Fatalf("rebuild from the event store, output:\n%s", out.String())
+	}
+	if got, err := readmodel.NewOrderTables(s, 3).Get(context.Background(), id); err != nil || got.State.Version() != 1 {
+		t.Fatalf("order rebuilt from the event store: %+v %v", got, err)
+	}
+	if err := run(context.Background(), []string{"rebuild", "-source", "kafka", readmodel.ProjectionOrders}, io.Discard); err == nil {
+		t.Fatal("rebuild from an unknown source succeeded")
+	}
 	out.Reset()
 	if err := run(context.Background(), []string{"versions"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "orders     active=2 building=0 previous=1") {
+	if !strings.Contains(out.String(), "orders     active=3 building=0 previous=2") {
 		t.Fatalf("versions output:\n%s", out.String())
 	}
 	if err := run(context.Background(), []string{"rebuild", "nothing"}, io.Discard); err == nil {

@@ -24,6 +24,15 @@ func NewCustomersHandler(tables readmodel.CustomerTables, src EventSource) *Cust
 
 // Project applies a Customer event.
 func (h *CustomersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
+	return h.ProjectStream(ctx, []es.Envelope{env})
+}
+
+// ProjectStream applies consecutive events of one Customer.
+func (h *CustomersHandler) ProjectStream(ctx context.Context, envs []es.Envelope) (Result, error) {
+	if len(envs) == 0 {
+		return Result{Duplicate: true}, nil
+	}
+	env := envs[len(envs)-1]
 	if env.AggregateType != customer.AggregateType {
 		return Result{}, poison(ReasonForeignAggregate, fmt.Errorf("%s: the customers projection holds Customer events", env))
 	}
@@ -37,7 +46,7 @@ func (h *CustomersHandler) Project(ctx context.Context, env es.Envelope) (Result
 	default:
 		return Result{}, err
 	}
-	events, healed, dup, err := h.heal.plan(ctx, state.Version(), env)
+	events, healed, dup, err := h.heal.planStream(ctx, state.Version(), envs)
 	if err != nil {
 		return Result{}, err
 	}

@@ -32,6 +32,16 @@ type Handler interface {
 	Project(ctx context.Context, env es.Envelope) (Result, error)
 }
 
+// StreamHandler is a Handler that also takes several consecutive events of one aggregate at
+// once (a rebuild from the event store reads them so): the same projection code, with one read
+// and one write of the row for the whole run of events instead of one per event.
+type StreamHandler interface {
+	Handler
+	// ProjectStream applies envs, decoded events of one aggregate, dense and in sequence order;
+	// those already applied are skipped (Result.Duplicate when all of them were).
+	ProjectStream(ctx context.Context, envs []es.Envelope) (Result, error)
+}
+
 // EventSource reads stored events to heal gaps (pkg/cql.EventStore implements it).
 type EventSource interface {
 	// LoadRange returns the decoded events of the aggregate with from ≤ sequence ≤ to.
@@ -142,19 +152,36 @@ func dense(envs []es.Envelope, from, to int64) bool {
 // is already applied, else the events to apply in order (healed ones, then env) and how many
 // were healed.
 func (h healer) plan(ctx context.Context, version int64, env es.Envelope) (events []es.Envelope, healed int, duplicate bool, err error) {
-	switch {
-	case env.Sequence < 1:
-		return nil, 0, false, poison(ReasonUnappliable, fmt.Errorf("%s: sequence %d", env, env.Sequence))
-	case env.Sequence <= version:
-		return nil, 0, true, nil
-	case env.Sequence == version+1:
-		return []es.Envelope{env}, 0, false, nil
+	return h.planStream(ctx, version, []es.Envelope{env})
+}
+
+// planStream is plan for consecutive events of one aggregate (envs, dense and in sequence
+// order, as the event store returns them): those at or below the row's version are dropped
+// (all of them: duplicate), and a gap between the row and the first one left is healed.
+func (h healer) planStream(ctx context.Context, version int64, envs []es.Envelope) (events []es.Envelope, healed int, duplicate bool, err error) {
+	for i, env := range envs {
+		if env.Sequence < 1 || (i > 0 && env.Sequence != envs[i-1].Sequence+1) {
+			return nil, 0, false, poison(ReasonUnappliable, fmt.Errorf("%s: sequence %d", env, env.Sequence))
+		}
+		if env.AggregateID != envs[0].AggregateID {
+			return nil, 0, false, poison(ReasonUnappliable, fmt.Errorf("%s: in a stream of %s", env, envs[0].AggregateID))
+		}
 	}
-	missing, err := h.load(ctx, env.AggregateID, version+1, env.Sequence-1)
+	for len(envs) > 0 && envs[0].Sequence <= version {
+		envs = envs[1:]
+	}
+	switch {
+	case len(envs) == 0:
+		return nil, 0, true, nil
+	case envs[0].Sequence == version+1:
+		return envs, 0, false, nil
+	}
+	first := envs[0]
+	missing, err := h.load(ctx, first.AggregateID, version+1, first.Sequence-1)
 	if err != nil {
 		return nil, 0, false, err
 	}
-	return append(missing, env), len(missing), false, nil
+	return append(missing, envs...), len(missing), false, nil
 }
 
 // applyAll applies the events to the aggregate in order, calling after (when not nil) with

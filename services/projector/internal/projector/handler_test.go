@@ -99,6 +99,48 @@ func TestHealerPlan(t *testing.T) {
 	}
 }
 
+// TestHealerPlanStream: a run of consecutive events (as a rebuild from the event store reads
+// them) drops what the row already has, heals a gap before its first event, and refuses a run
+// that is not dense or mixes aggregates.
+func TestHealerPlanStream(t *testing.T) {
+	h := healer{src: &sliceSource{events: []es.Envelope{envAt(1), envAt(2), envAt(3), envAt(4), envAt(5)}}, attempts: 1, backoff: time.Millisecond}
+	other := envAt(4)
+	other.AggregateID = "b"
+	for _, tc := range []struct {
+		name      string
+		version   int64
+		stream    []es.Envelope
+		want      string
+		healed    int
+		duplicate bool
+		poison    bool
+	}{
+		{name: "from nothing", version: 0, stream: []es.Envelope{envAt(1), envAt(2), envAt(3)}, want: "[1 2 3]"},
+		{name: "partly applied", version: 2, stream: []es.Envelope{envAt(1), envAt(2), envAt(3), envAt(4)}, want: "[3 4]"},
+		{name: "all applied", version: 4, stream: []es.Envelope{envAt(3), envAt(4)}, want: "[]", duplicate: true},
+		{name: "gap before", version: 1, stream: []es.Envelope{envAt(4), envAt(5)}, want: "[2 3 4 5]", healed: 2},
+		{name: "not dense", version: 0, stream: []es.Envelope{envAt(1), envAt(3)}, poison: true},
+		{name: "two aggregates", version: 0, stream: []es.Envelope{envAt(3), other}, poison: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events, healed, dup, err := h.planStream(context.Background(), tc.version, tc.stream)
+			if _, isPoison := IsPoison(err); isPoison != tc.poison || (err != nil && !tc.poison) {
+				t.Fatalf("err %v, want poison %v", err, tc.poison)
+			}
+			if tc.poison {
+				return
+			}
+			seqs := []int64{}
+			for _, e := range events {
+				seqs = append(seqs, e.Sequence)
+			}
+			if fmt.Sprint(seqs) != tc.want || healed != tc.healed || dup != tc.duplicate {
+				t.Fatalf("events %v healed %d duplicate %v, want %s %d %v", seqs, healed, dup, tc.want, tc.healed, tc.duplicate)
+			}
+		})
+	}
+}
+
 func TestApplyContact(t *testing.T) {
 	c := readmodel.Contact{CustomerID: "c"}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -47,7 +47,7 @@ const testPartitions = 3
 // env is one test's world: a fresh keyspace with the event store, fresh topics, and the
 // projector's configuration and dependencies on them.
 type env struct {
-	t             *testing.T
+	t             testing.TB
 	s             *gocql.Session
 	store         *cql.EventStore
 	reg           *es.Registry
@@ -60,7 +60,7 @@ type env struct {
 	clock         time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	testinfra.Require(t)
 	s, _ := cqltest.Keyspace(t)
@@ -119,7 +119,7 @@ func (e *env) append(a es.Aggregate, evs ...es.Event) []es.Envelope {
 }
 
 // message renders an envelope as the relay publishes it.
-func message(t *testing.T, topic string, env es.Envelope, traceparent string) kafka.Message {
+func message(t testing.TB, topic string, env es.Envelope, traceparent string) kafka.Message {
 	t.Helper()
 	b, err := codec.MarshalEnvelope(env)
 	if err != nil {
@@ -182,7 +182,7 @@ func (e *env) runSupervisor() (*projector.Supervisor, func()) {
 }
 
 // eventually retries check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
+func eventually(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

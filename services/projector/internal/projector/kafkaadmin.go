@@ -108,3 +108,31 @@ func TotalLag(ls []PartitionLag) int64 {
 	}
 	return n
 }
+
+// StartGroupAtEnd commits, for a consumer group that has no member yet, the current end (high-
+// water mark) of every partition of the topics: its members will consume only what is published
+// from now on (a rebuild from the event store reads the past there).
+func StartGroupAtEnd(ctx context.Context, kc okafka.Cluster, group string, topics []string) error {
+	parts, err := GroupLag(ctx, kc, group, topics)
+	if err != nil {
+		return err
+	}
+	offsets := map[string][]kafka.OffsetCommit{}
+	for _, p := range parts {
+		offsets[p.Topic] = append(offsets[p.Topic], kafka.OffsetCommit{Partition: p.Partition, Offset: p.End})
+	}
+	client, done := kc.Client(adminTimeout)
+	defer done()
+	resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: offsets})
+	if err != nil {
+		return fmt.Errorf("commit the end offsets of group %s: %w", group, kc.Explain(err))
+	}
+	for topic, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return fmt.Errorf("commit the end offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
+}

@@ -39,20 +39,31 @@ func NewOrdersHandler(tables readmodel.OrderTables, src EventSource) *OrdersHand
 
 // Project applies an Order or Customer event.
 func (h *OrdersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
+	return h.ProjectStream(ctx, []es.Envelope{env})
+}
+
+// ProjectStream applies consecutive events of one Order or Customer.
+func (h *OrdersHandler) ProjectStream(ctx context.Context, envs []es.Envelope) (Result, error) {
+	if len(envs) == 0 {
+		return Result{Duplicate: true}, nil
+	}
+	env := envs[len(envs)-1]
 	switch env.AggregateType {
 	case order.AggregateType:
-		return h.projectOrder(ctx, env)
+		return h.projectOrder(ctx, env.AggregateID, envs)
 	case customer.AggregateType:
-		return h.projectContact(ctx, env)
+		return h.projectContact(ctx, env.AggregateID, envs)
 	default:
 		return Result{}, poison(ReasonForeignAggregate, fmt.Errorf("%s: the orders projection holds Order and Customer events", env))
 	}
 }
 
-func (h *OrdersHandler) projectOrder(ctx context.Context, env es.Envelope) (Result, error) {
+// projectOrder applies envs (the last one is env) to the order's row.
+func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.Envelope) (Result, error) {
+	env := envs[len(envs)-1]
 	var prev *readmodel.Order
-	state := order.New(env.AggregateID)
-	row, err := h.tables.Get(ctx, env.AggregateID)
+	state := order.New(id)
+	row, err := h.tables.Get(ctx, id)
 	switch {
 	case err == nil:
 		prev = &row
@@ -64,7 +75,7 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, env es.Envelope) (Resu
 	default:
 		return Result{}, err
 	}
-	events, healed, dup, err := h.heal.plan(ctx, state.Version(), env)
+	events, healed, dup, err := h.heal.planStream(ctx, state.Version(), envs)
 	if err != nil {
 		return Result{}, err
 	}
@@ -136,18 +147,20 @@ func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) err
 	return nil
 }
 
-func (h *OrdersHandler) projectContact(ctx context.Context, env es.Envelope) (Result, error) {
-	cur, err := h.tables.Contact(ctx, env.AggregateID)
+// projectContact applies envs to the customer's contact row.
+func (h *OrdersHandler) projectContact(ctx context.Context, id string, envs []es.Envelope) (Result, error) {
+	env := envs[len(envs)-1]
+	cur, err := h.tables.Contact(ctx, id)
 	switch {
 	case err == nil:
 	case errors.Is(err, es.ErrNotFound):
-		cur = readmodel.Contact{CustomerID: env.AggregateID}
+		cur = readmodel.Contact{CustomerID: id}
 	case errors.Is(err, es.ErrInvalidArgument):
 		return Result{}, poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
 	default:
 		return Result{}, err
 	}
-	events, healed, dup, err := h.heal.plan(ctx, cur.Version, env)
+	events, healed, dup, err := h.heal.planStream(ctx, cur.Version, envs)
 	if err != nil {
 		return Result{}, err
 	}

@@ -103,7 +103,7 @@ type Deps struct {
 }
 
 // NewHandler returns the handler that builds version v of a projection.
-func NewHandler(d Deps, projection string, v int) (Handler, error) {
+func NewHandler(d Deps, projection string, v int) (StreamHandler, error) {
 	switch projection {
 	case readmodel.ProjectionOrders:
 		return NewOrdersHandler(readmodel.NewOrderTables(d.Session, v), d.Events), nil
