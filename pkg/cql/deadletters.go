@@ -80,9 +80,22 @@ func scanDeadLetter(scan func(...any) bool) (*DeadLetter, bool) {
 	return dl, true
 }
 
-// List returns up to limit dead letters of topic, oldest first.
-func (d *DeadLetters) List(ctx context.Context, topic string, limit int) ([]*DeadLetter, error) {
-	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? LIMIT ?`, topic, limit).WithContext(ctx).Iter()
+// List returns up to limit dead letters of topic, oldest first, after the id after (zero: from
+// the first) and recorded in [from, to) (zero: unbounded): ids are time UUIDs taken when the
+// dead letter was recorded, so the time range is a range of the partition's clustering key.
+func (d *DeadLetters) List(ctx context.Context, topic string, after gocql.UUID, from, to time.Time, limit int) ([]*DeadLetter, error) {
+	stmt, args := selectDeadLetter+` WHERE topic = ?`, []any{topic}
+	// One lower bound only (CQL allows one per column): the later of the two.
+	switch {
+	case after != (gocql.UUID{}) && (from.IsZero() || !after.Time().Before(from)):
+		stmt, args = stmt+` AND id > ?`, append(args, after)
+	case !from.IsZero():
+		stmt, args = stmt+` AND id >= ?`, append(args, gocql.MinTimeUUID(from))
+	}
+	if !to.IsZero() {
+		stmt, args = stmt+` AND id < ?`, append(args, gocql.MinTimeUUID(to))
+	}
+	iter := d.s.Query(stmt+` LIMIT ?`, append(args, limit)...).WithContext(ctx).Iter()
 	var out []*DeadLetter
 	for {
 		dl, ok := scanDeadLetter(iter.Scan)

@@ -38,23 +38,6 @@ type Admin struct {
 	Target func(dl *cql.DeadLetter) string
 }
 
-// List returns up to limit dead letters of each topic Topics(topic) names.
-func (a *Admin) List(ctx context.Context, topic string, limit int) ([]*cql.DeadLetter, error) {
-	topics, err := a.Topics(topic)
-	if err != nil {
-		return nil, err
-	}
-	var all []*cql.DeadLetter
-	for _, t := range topics {
-		dls, err := a.Store.List(ctx, t, limit)
-		if err != nil {
-			return all, err
-		}
-		all = append(all, dls...)
-	}
-	return all, nil
-}
-
 // Find returns the dead letter id (searched in Topics(topic)), or an error matching
 // es.ErrNotFound or es.ErrInvalidArgument.
 func (a *Admin) Find(ctx context.Context, topic, id string) (*cql.DeadLetter, error) {

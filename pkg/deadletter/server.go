@@ -3,18 +3,20 @@ package deadletter
 import (
 	"context"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 )
 
 // Limits of the requests (stated on the Rules lines of proto/orders/v1/relay_admin.proto).
 const (
-	// DefaultPage and MaxPage bound ListDeadLetters per topic.
+	// DefaultPage and MaxPage bound a ListDeadLetters page.
 	DefaultPage, MaxPage = 100, 1000
 	// MaxTopicLen is Kafka's limit on a topic name.
 	MaxTopicLen = 249
@@ -28,25 +30,54 @@ type Server struct {
 	Admin *Admin
 }
 
-// ListDeadLetters lists dead letters without their bytes.
+// MaxReasonFilter is the longest reason_contains a list accepts.
+const MaxReasonFilter = 200
+
+// ListDeadLetters lists a page of dead letters, filtered, without their bytes.
 func (s Server) ListDeadLetters(ctx context.Context, req *ordersv1.ListDeadLettersRequest) (*ordersv1.ListDeadLettersResponse, error) {
 	var v es.Violations
 	CheckTopic(&v, req.GetTopic())
-	size := int(req.GetPageSize())
+	q := Query{Topic: req.GetTopic(), ReasonContains: req.GetReasonContains(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
 	switch {
-	case size < 0 || size > MaxPage:
-		v.Addf("page_size", "must be from 0 to %d, got %d", MaxPage, size)
-	case size == 0:
-		size = DefaultPage
+	case q.PageSize < 0 || q.PageSize > MaxPage:
+		v.Addf("page_size", "must be from 0 to %d, got %d", MaxPage, q.PageSize)
+	case q.PageSize == 0:
+		q.PageSize = DefaultPage
+	}
+	if agg := strings.TrimSpace(req.GetAggregateId()); agg != "" {
+		if !ids.Valid(agg) {
+			v.Add("aggregate_id", ids.Reason)
+		}
+		q.AggregateID = ids.Canonical(agg)
+	}
+	if n := utf8.RuneCountInString(q.ReasonContains); n > MaxReasonFilter {
+		v.Addf("reason_contains", "must be at most %d characters, got %d", MaxReasonFilter, n)
+	}
+	for _, t := range []struct {
+		field string
+		ts    *timestamppb.Timestamp
+		into  *time.Time
+	}{{"created_after", req.GetCreatedAfter(), &q.CreatedAfter}, {"created_before", req.GetCreatedBefore(), &q.CreatedBefore}} {
+		if t.ts == nil {
+			continue
+		}
+		if err := t.ts.CheckValid(); err != nil {
+			v.Addf(t.field, "must be a valid timestamp: %v", err)
+			continue
+		}
+		*t.into = t.ts.AsTime()
+	}
+	if !q.CreatedAfter.IsZero() && !q.CreatedBefore.IsZero() && !q.CreatedAfter.Before(q.CreatedBefore) {
+		v.Add("created_before", "must be after created_after")
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	dls, err := s.Admin.List(ctx, req.GetTopic(), size)
+	dls, next, err := s.Admin.List(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &ordersv1.ListDeadLettersResponse{}
+	out := &ordersv1.ListDeadLettersResponse{NextPageToken: next}
 	for _, dl := range dls {
 		out.DeadLetters = append(out.DeadLetters, ToProto(dl, false))
 	}

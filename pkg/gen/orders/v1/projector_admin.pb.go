@@ -231,9 +231,13 @@ type ProjectionStatus struct {
 	// The highest version ever allocated.
 	Latest int32 `protobuf:"varint,5,opt,name=latest,proto3" json:"latest,omitempty"`
 	// When the active version last changed (unset: never).
-	SwitchedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=switched_at,json=switchedAt,proto3" json:"switched_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SwitchedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=switched_at,json=switchedAt,proto3" json:"switched_at,omitempty"`
+	// How the consumers of the active version, and of the version being built (unset when none
+	// is), stand on the topics.
+	ActiveProgress   *ProjectionProgress `protobuf:"bytes,7,opt,name=active_progress,json=activeProgress,proto3" json:"active_progress,omitempty"`
+	BuildingProgress *ProjectionProgress `protobuf:"bytes,8,opt,name=building_progress,json=buildingProgress,proto3" json:"building_progress,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ProjectionStatus) Reset() {
@@ -308,6 +312,94 @@ func (x *ProjectionStatus) GetSwitchedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ProjectionStatus) GetActiveProgress() *ProjectionProgress {
+	if x != nil {
+		return x.ActiveProgress
+	}
+	return nil
+}
+
+func (x *ProjectionStatus) GetBuildingProgress() *ProjectionProgress {
+	if x != nil {
+		return x.BuildingProgress
+	}
+	return nil
+}
+
+// ProjectionProgress is where the consumer group of one projection version stands.
+type ProjectionProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version.
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Messages processed (committed offsets, summed over the partitions of the topics).
+	Position int64 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`
+	// Messages published and not processed yet.
+	Lag int64 `protobuf:"varint,3,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Messages processed per second, measured by this projector over the last sampling
+	// interval (0 until two samples exist).
+	RatePerSecond float64 `protobuf:"fixed64,4,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProjectionProgress) Reset() {
+	*x = ProjectionProgress{}
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectionProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectionProgress) ProtoMessage() {}
+
+func (x *ProjectionProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectionProgress.ProtoReflect.Descriptor instead.
+func (*ProjectionProgress) Descriptor() ([]byte, []int) {
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ProjectionProgress) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ProjectionProgress) GetPosition() int64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *ProjectionProgress) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *ProjectionProgress) GetRatePerSecond() float64 {
+	if x != nil {
+		return x.RatePerSecond
+	}
+	return 0
+}
+
 // AbortRebuildRequest is the input of AbortRebuild.
 type AbortRebuildRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -320,7 +412,7 @@ type AbortRebuildRequest struct {
 
 func (x *AbortRebuildRequest) Reset() {
 	*x = AbortRebuildRequest{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[3]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +424,7 @@ func (x *AbortRebuildRequest) String() string {
 func (*AbortRebuildRequest) ProtoMessage() {}
 
 func (x *AbortRebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[3]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +437,7 @@ func (x *AbortRebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRebuildRequest.ProtoReflect.Descriptor instead.
 func (*AbortRebuildRequest) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{3}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AbortRebuildRequest) GetProjection() string {
@@ -366,7 +458,7 @@ type AbortRebuildResponse struct {
 
 func (x *AbortRebuildResponse) Reset() {
 	*x = AbortRebuildResponse{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[4]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +470,7 @@ func (x *AbortRebuildResponse) String() string {
 func (*AbortRebuildResponse) ProtoMessage() {}
 
 func (x *AbortRebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[4]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +483,7 @@ func (x *AbortRebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRebuildResponse.ProtoReflect.Descriptor instead.
 func (*AbortRebuildResponse) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{4}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AbortRebuildResponse) GetAbortedVersion() int32 {
@@ -415,7 +507,7 @@ type StartRebuildRequest struct {
 
 func (x *StartRebuildRequest) Reset() {
 	*x = StartRebuildRequest{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +519,7 @@ func (x *StartRebuildRequest) String() string {
 func (*StartRebuildRequest) ProtoMessage() {}
 
 func (x *StartRebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[5]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +532,7 @@ func (x *StartRebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRebuildRequest.ProtoReflect.Descriptor instead.
 func (*StartRebuildRequest) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{5}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StartRebuildRequest) GetProjection() string {
@@ -468,7 +560,7 @@ type StartRebuildResponse struct {
 
 func (x *StartRebuildResponse) Reset() {
 	*x = StartRebuildResponse{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +572,7 @@ func (x *StartRebuildResponse) String() string {
 func (*StartRebuildResponse) ProtoMessage() {}
 
 func (x *StartRebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[6]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +585,7 @@ func (x *StartRebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRebuildResponse.ProtoReflect.Descriptor instead.
 func (*StartRebuildResponse) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{6}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StartRebuildResponse) GetProgress() *RebuildProgress {
@@ -515,7 +607,7 @@ type WatchRebuildRequest struct {
 
 func (x *WatchRebuildRequest) Reset() {
 	*x = WatchRebuildRequest{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +619,7 @@ func (x *WatchRebuildRequest) String() string {
 func (*WatchRebuildRequest) ProtoMessage() {}
 
 func (x *WatchRebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[7]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +632,7 @@ func (x *WatchRebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRebuildRequest.ProtoReflect.Descriptor instead.
 func (*WatchRebuildRequest) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{7}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchRebuildRequest) GetProjection() string {
@@ -561,7 +653,7 @@ type WatchRebuildResponse struct {
 
 func (x *WatchRebuildResponse) Reset() {
 	*x = WatchRebuildResponse{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +665,7 @@ func (x *WatchRebuildResponse) String() string {
 func (*WatchRebuildResponse) ProtoMessage() {}
 
 func (x *WatchRebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[8]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +678,7 @@ func (x *WatchRebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRebuildResponse.ProtoReflect.Descriptor instead.
 func (*WatchRebuildResponse) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{8}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchRebuildResponse) GetProgress() *RebuildProgress {
@@ -629,7 +721,7 @@ type RebuildProgress struct {
 
 func (x *RebuildProgress) Reset() {
 	*x = RebuildProgress{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +733,7 @@ func (x *RebuildProgress) String() string {
 func (*RebuildProgress) ProtoMessage() {}
 
 func (x *RebuildProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[9]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +746,7 @@ func (x *RebuildProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildProgress.ProtoReflect.Descriptor instead.
 func (*RebuildProgress) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{9}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RebuildProgress) GetProjection() string {
@@ -753,7 +845,7 @@ type SwitchBackRequest struct {
 
 func (x *SwitchBackRequest) Reset() {
 	*x = SwitchBackRequest{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +857,7 @@ func (x *SwitchBackRequest) String() string {
 func (*SwitchBackRequest) ProtoMessage() {}
 
 func (x *SwitchBackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[10]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +870,7 @@ func (x *SwitchBackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchBackRequest.ProtoReflect.Descriptor instead.
 func (*SwitchBackRequest) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{10}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SwitchBackRequest) GetProjection() string {
@@ -799,7 +891,7 @@ type SwitchBackResponse struct {
 
 func (x *SwitchBackResponse) Reset() {
 	*x = SwitchBackResponse{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +903,7 @@ func (x *SwitchBackResponse) String() string {
 func (*SwitchBackResponse) ProtoMessage() {}
 
 func (x *SwitchBackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[11]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +916,7 @@ func (x *SwitchBackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchBackResponse.ProtoReflect.Descriptor instead.
 func (*SwitchBackResponse) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{11}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SwitchBackResponse) GetStatus() *ProjectionStatus {
@@ -850,7 +942,7 @@ type DropVersionRequest struct {
 
 func (x *DropVersionRequest) Reset() {
 	*x = DropVersionRequest{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +954,7 @@ func (x *DropVersionRequest) String() string {
 func (*DropVersionRequest) ProtoMessage() {}
 
 func (x *DropVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[12]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +967,7 @@ func (x *DropVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropVersionRequest.ProtoReflect.Descriptor instead.
 func (*DropVersionRequest) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{12}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DropVersionRequest) GetProjection() string {
@@ -903,7 +995,7 @@ type DropVersionResponse struct {
 
 func (x *DropVersionResponse) Reset() {
 	*x = DropVersionResponse{}
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1007,7 @@ func (x *DropVersionResponse) String() string {
 func (*DropVersionResponse) ProtoMessage() {}
 
 func (x *DropVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_projector_admin_proto_msgTypes[13]
+	mi := &file_orders_v1_projector_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1020,7 @@ func (x *DropVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropVersionResponse.ProtoReflect.Descriptor instead.
 func (*DropVersionResponse) Descriptor() ([]byte, []int) {
-	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{13}
+	return file_orders_v1_projector_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DropVersionResponse) GetDroppedTables() []string {
@@ -945,7 +1037,7 @@ const file_orders_v1_projector_admin_proto_rawDesc = "" +
 	"\x1forders/v1/projector_admin.proto\x12\torders.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1borders/v1/relay_admin.proto\"\x1b\n" +
 	"\x19GetProjectorStatusRequest\"[\n" +
 	"\x1aGetProjectorStatusResponse\x12=\n" +
-	"\vprojections\x18\x01 \x03(\v2\x1b.orders.v1.ProjectionStatusR\vprojections\"\xd7\x01\n" +
+	"\vprojections\x18\x01 \x03(\v2\x1b.orders.v1.ProjectionStatusR\vprojections\"\xeb\x02\n" +
 	"\x10ProjectionStatus\x12\x1e\n" +
 	"\n" +
 	"projection\x18\x01 \x01(\tR\n" +
@@ -955,7 +1047,14 @@ const file_orders_v1_projector_admin_proto_rawDesc = "" +
 	"\bprevious\x18\x04 \x01(\x05R\bprevious\x12\x16\n" +
 	"\x06latest\x18\x05 \x01(\x05R\x06latest\x12;\n" +
 	"\vswitched_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"switchedAt\"5\n" +
+	"switchedAt\x12F\n" +
+	"\x0factive_progress\x18\a \x01(\v2\x1d.orders.v1.ProjectionProgressR\x0eactiveProgress\x12J\n" +
+	"\x11building_progress\x18\b \x01(\v2\x1d.orders.v1.ProjectionProgressR\x10buildingProgress\"\x84\x01\n" +
+	"\x12ProjectionProgress\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x03R\bposition\x12\x10\n" +
+	"\x03lag\x18\x03 \x01(\x03R\x03lag\x12&\n" +
+	"\x0frate_per_second\x18\x04 \x01(\x01R\rratePerSecond\"5\n" +
 	"\x13AbortRebuildRequest\x12\x1e\n" +
 	"\n" +
 	"projection\x18\x01 \x01(\tR\n" +
@@ -1043,70 +1142,73 @@ func file_orders_v1_projector_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_orders_v1_projector_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orders_v1_projector_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_orders_v1_projector_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_orders_v1_projector_admin_proto_goTypes = []any{
 	(RebuildSource)(0),                 // 0: orders.v1.RebuildSource
 	(RebuildPhase)(0),                  // 1: orders.v1.RebuildPhase
 	(*GetProjectorStatusRequest)(nil),  // 2: orders.v1.GetProjectorStatusRequest
 	(*GetProjectorStatusResponse)(nil), // 3: orders.v1.GetProjectorStatusResponse
 	(*ProjectionStatus)(nil),           // 4: orders.v1.ProjectionStatus
-	(*AbortRebuildRequest)(nil),        // 5: orders.v1.AbortRebuildRequest
-	(*AbortRebuildResponse)(nil),       // 6: orders.v1.AbortRebuildResponse
-	(*StartRebuildRequest)(nil),        // 7: orders.v1.StartRebuildRequest
-	(*StartRebuildResponse)(nil),       // 8: orders.v1.StartRebuildResponse
-	(*WatchRebuildRequest)(nil),        // 9: orders.v1.WatchRebuildRequest
-	(*WatchRebuildResponse)(nil),       // 10: orders.v1.WatchRebuildResponse
-	(*RebuildProgress)(nil),            // 11: orders.v1.RebuildProgress
-	(*SwitchBackRequest)(nil),          // 12: orders.v1.SwitchBackRequest
-	(*SwitchBackResponse)(nil),         // 13: orders.v1.SwitchBackResponse
-	(*DropVersionRequest)(nil),         // 14: orders.v1.DropVersionRequest
-	(*DropVersionResponse)(nil),        // 15: orders.v1.DropVersionResponse
-	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 17: google.protobuf.Duration
-	(*ListDeadLettersRequest)(nil),     // 18: orders.v1.ListDeadLettersRequest
-	(*GetDeadLetterRequest)(nil),       // 19: orders.v1.GetDeadLetterRequest
-	(*RedriveDeadLetterRequest)(nil),   // 20: orders.v1.RedriveDeadLetterRequest
-	(*DiscardDeadLetterRequest)(nil),   // 21: orders.v1.DiscardDeadLetterRequest
-	(*ListDeadLettersResponse)(nil),    // 22: orders.v1.ListDeadLettersResponse
-	(*GetDeadLetterResponse)(nil),      // 23: orders.v1.GetDeadLetterResponse
-	(*RedriveDeadLetterResponse)(nil),  // 24: orders.v1.RedriveDeadLetterResponse
-	(*DiscardDeadLetterResponse)(nil),  // 25: orders.v1.DiscardDeadLetterResponse
+	(*ProjectionProgress)(nil),         // 5: orders.v1.ProjectionProgress
+	(*AbortRebuildRequest)(nil),        // 6: orders.v1.AbortRebuildRequest
+	(*AbortRebuildResponse)(nil),       // 7: orders.v1.AbortRebuildResponse
+	(*StartRebuildRequest)(nil),        // 8: orders.v1.StartRebuildRequest
+	(*StartRebuildResponse)(nil),       // 9: orders.v1.StartRebuildResponse
+	(*WatchRebuildRequest)(nil),        // 10: orders.v1.WatchRebuildRequest
+	(*WatchRebuildResponse)(nil),       // 11: orders.v1.WatchRebuildResponse
+	(*RebuildProgress)(nil),            // 12: orders.v1.RebuildProgress
+	(*SwitchBackRequest)(nil),          // 13: orders.v1.SwitchBackRequest
+	(*SwitchBackResponse)(nil),         // 14: orders.v1.SwitchBackResponse
+	(*DropVersionRequest)(nil),         // 15: orders.v1.DropVersionRequest
+	(*DropVersionResponse)(nil),        // 16: orders.v1.DropVersionResponse
+	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 18: google.protobuf.Duration
+	(*ListDeadLettersRequest)(nil),     // 19: orders.v1.ListDeadLettersRequest
+	(*GetDeadLetterRequest)(nil),       // 20: orders.v1.GetDeadLetterRequest
+	(*RedriveDeadLetterRequest)(nil),   // 21: orders.v1.RedriveDeadLetterRequest
+	(*DiscardDeadLetterRequest)(nil),   // 22: orders.v1.DiscardDeadLetterRequest
+	(*ListDeadLettersResponse)(nil),    // 23: orders.v1.ListDeadLettersResponse
+	(*GetDeadLetterResponse)(nil),      // 24: orders.v1.GetDeadLetterResponse
+	(*RedriveDeadLetterResponse)(nil),  // 25: orders.v1.RedriveDeadLetterResponse
+	(*DiscardDeadLetterResponse)(nil),  // 26: orders.v1.DiscardDeadLetterResponse
 }
 var file_orders_v1_projector_admin_proto_depIdxs = []int32{
 	4,  // 0: orders.v1.GetProjectorStatusResponse.projections:type_name -> orders.v1.ProjectionStatus
-	16, // 1: orders.v1.ProjectionStatus.switched_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: orders.v1.StartRebuildRequest.source:type_name -> orders.v1.RebuildSource
-	11, // 3: orders.v1.StartRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
-	11, // 4: orders.v1.WatchRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
-	0,  // 5: orders.v1.RebuildProgress.source:type_name -> orders.v1.RebuildSource
-	1,  // 6: orders.v1.RebuildProgress.phase:type_name -> orders.v1.RebuildPhase
-	17, // 7: orders.v1.RebuildProgress.eta:type_name -> google.protobuf.Duration
-	4,  // 8: orders.v1.SwitchBackResponse.status:type_name -> orders.v1.ProjectionStatus
-	2,  // 9: orders.v1.ProjectorAdminService.GetProjectorStatus:input_type -> orders.v1.GetProjectorStatusRequest
-	5,  // 10: orders.v1.ProjectorAdminService.AbortRebuild:input_type -> orders.v1.AbortRebuildRequest
-	7,  // 11: orders.v1.ProjectorAdminService.StartRebuild:input_type -> orders.v1.StartRebuildRequest
-	9,  // 12: orders.v1.ProjectorAdminService.WatchRebuild:input_type -> orders.v1.WatchRebuildRequest
-	12, // 13: orders.v1.ProjectorAdminService.SwitchBack:input_type -> orders.v1.SwitchBackRequest
-	14, // 14: orders.v1.ProjectorAdminService.DropVersion:input_type -> orders.v1.DropVersionRequest
-	18, // 15: orders.v1.ProjectorAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
-	19, // 16: orders.v1.ProjectorAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
-	20, // 17: orders.v1.ProjectorAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
-	21, // 18: orders.v1.ProjectorAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
-	3,  // 19: orders.v1.ProjectorAdminService.GetProjectorStatus:output_type -> orders.v1.GetProjectorStatusResponse
-	6,  // 20: orders.v1.ProjectorAdminService.AbortRebuild:output_type -> orders.v1.AbortRebuildResponse
-	8,  // 21: orders.v1.ProjectorAdminService.StartRebuild:output_type -> orders.v1.StartRebuildResponse
-	10, // 22: orders.v1.ProjectorAdminService.WatchRebuild:output_type -> orders.v1.WatchRebuildResponse
-	13, // 23: orders.v1.ProjectorAdminService.SwitchBack:output_type -> orders.v1.SwitchBackResponse
-	15, // 24: orders.v1.ProjectorAdminService.DropVersion:output_type -> orders.v1.DropVersionResponse
-	22, // 25: orders.v1.ProjectorAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
-	23, // 26: orders.v1.ProjectorAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
-	24, // 27: orders.v1.ProjectorAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
-	25, // 28: orders.v1.ProjectorAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
-	19, // [19:29] is the sub-list for method output_type
-	9,  // [9:19] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	17, // 1: orders.v1.ProjectionStatus.switched_at:type_name -> google.protobuf.Timestamp
+	5,  // 2: orders.v1.ProjectionStatus.active_progress:type_name -> orders.v1.ProjectionProgress
+	5,  // 3: orders.v1.ProjectionStatus.building_progress:type_name -> orders.v1.ProjectionProgress
+	0,  // 4: orders.v1.StartRebuildRequest.source:type_name -> orders.v1.RebuildSource
+	12, // 5: orders.v1.StartRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
+	12, // 6: orders.v1.WatchRebuildResponse.progress:type_name -> orders.v1.RebuildProgress
+	0,  // 7: orders.v1.RebuildProgress.source:type_name -> orders.v1.RebuildSource
+	1,  // 8: orders.v1.RebuildProgress.phase:type_name -> orders.v1.RebuildPhase
+	18, // 9: orders.v1.RebuildProgress.eta:type_name -> google.protobuf.Duration
+	4,  // 10: orders.v1.SwitchBackResponse.status:type_name -> orders.v1.ProjectionStatus
+	2,  // 11: orders.v1.ProjectorAdminService.GetProjectorStatus:input_type -> orders.v1.GetProjectorStatusRequest
+	6,  // 12: orders.v1.ProjectorAdminService.AbortRebuild:input_type -> orders.v1.AbortRebuildRequest
+	8,  // 13: orders.v1.ProjectorAdminService.StartRebuild:input_type -> orders.v1.StartRebuildRequest
+	10, // 14: orders.v1.ProjectorAdminService.WatchRebuild:input_type -> orders.v1.WatchRebuildRequest
+	13, // 15: orders.v1.ProjectorAdminService.SwitchBack:input_type -> orders.v1.SwitchBackRequest
+	15, // 16: orders.v1.ProjectorAdminService.DropVersion:input_type -> orders.v1.DropVersionRequest
+	19, // 17: orders.v1.ProjectorAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
+	20, // 18: orders.v1.ProjectorAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
+	21, // 19: orders.v1.ProjectorAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
+	22, // 20: orders.v1.ProjectorAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
+	3,  // 21: orders.v1.ProjectorAdminService.GetProjectorStatus:output_type -> orders.v1.GetProjectorStatusResponse
+	7,  // 22: orders.v1.ProjectorAdminService.AbortRebuild:output_type -> orders.v1.AbortRebuildResponse
+	9,  // 23: orders.v1.ProjectorAdminService.StartRebuild:output_type -> orders.v1.StartRebuildResponse
+	11, // 24: orders.v1.ProjectorAdminService.WatchRebuild:output_type -> orders.v1.WatchRebuildResponse
+	14, // 25: orders.v1.ProjectorAdminService.SwitchBack:output_type -> orders.v1.SwitchBackResponse
+	16, // 26: orders.v1.ProjectorAdminService.DropVersion:output_type -> orders.v1.DropVersionResponse
+	23, // 27: orders.v1.ProjectorAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
+	24, // 28: orders.v1.ProjectorAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
+	25, // 29: orders.v1.ProjectorAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
+	26, // 30: orders.v1.ProjectorAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
+	21, // [21:31] is the sub-list for method output_type
+	11, // [11:21] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_projector_admin_proto_init() }
@@ -1121,7 +1223,7 @@ func file_orders_v1_projector_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_projector_admin_proto_rawDesc), len(file_orders_v1_projector_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -72,9 +72,14 @@ type GetRelayStatusResponse struct {
 	// Events published since the replica started.
 	Published int64 `protobuf:"varint,5,opt,name=published,proto3" json:"published,omitempty"`
 	// Dead letters written since the replica started.
-	DeadLettered  int64 `protobuf:"varint,6,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeadLettered int64 `protobuf:"varint,6,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
+	// Age of the oldest event read and not yet published, in seconds (0 when caught up).
+	LagSeconds float64 `protobuf:"fixed64,7,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	// Per reader cursor (outbox-poll, outbox-poll-rescan, scylla-cdc, ...): how far behind the
+	// clock its oldest shard's checkpoint is, in seconds.
+	CheckpointAgeSeconds map[string]float64 `protobuf:"bytes,8,rep,name=checkpoint_age_seconds,json=checkpointAgeSeconds,proto3" json:"checkpoint_age_seconds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GetRelayStatusResponse) Reset() {
@@ -149,15 +154,43 @@ func (x *GetRelayStatusResponse) GetDeadLettered() int64 {
 	return 0
 }
 
+func (x *GetRelayStatusResponse) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *GetRelayStatusResponse) GetCheckpointAgeSeconds() map[string]float64 {
+	if x != nil {
+		return x.CheckpointAgeSeconds
+	}
+	return nil
+}
+
 // ListDeadLettersRequest is the input of ListDeadLetters.
 type ListDeadLettersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event topic (its ".dlq" suffix may be given too); empty means every event topic.
 	// Rules: optional; at most 249 characters.
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	// At most this many dead letters per topic; 0 means 100.
+	// At most this many dead letters in the answer; 0 means 100.
 	// Rules: 0 to 1000.
-	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Only the dead letters of this aggregate.
+	// Rules: optional; a UUID, not the nil UUID.
+	AggregateId string `protobuf:"bytes,3,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	// Only the dead letters whose reason contains this text (case-insensitive).
+	// Rules: optional; at most 200 characters.
+	ReasonContains string `protobuf:"bytes,4,opt,name=reason_contains,json=reasonContains,proto3" json:"reason_contains,omitempty"`
+	// Only the dead letters recorded at or after created_after and before created_before.
+	// Rules: optional; created_after before created_before when both are set.
+	CreatedAfter  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	// Where the page starts: empty for the first page, otherwise the next_page_token of a
+	// previous call with the same filters.
+	// Rules: optional; a next_page_token of the same query.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,11 +239,48 @@ func (x *ListDeadLettersRequest) GetPageSize() int32 {
 	return 0
 }
 
+func (x *ListDeadLettersRequest) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *ListDeadLettersRequest) GetReasonContains() string {
+	if x != nil {
+		return x.ReasonContains
+	}
+	return ""
+}
+
+func (x *ListDeadLettersRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListDeadLettersRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+func (x *ListDeadLettersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListDeadLettersResponse is the output of ListDeadLetters.
 type ListDeadLettersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The dead letters, without their bytes.
-	DeadLetters   []*DeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// The dead letters, without their bytes, oldest first per topic.
+	DeadLetters []*DeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Pass it as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,6 +320,13 @@ func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
 		return x.DeadLetters
 	}
 	return nil
+}
+
+func (x *ListDeadLettersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // DeadLetter is a message the relay could not publish.
@@ -845,19 +922,32 @@ var File_orders_v1_relay_admin_proto protoreflect.FileDescriptor
 const file_orders_v1_relay_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x1borders/v1/relay_admin.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
-	"\x15GetRelayStatusRequest\"\xcb\x01\n" +
+	"\x15GetRelayStatusRequest\"\xa8\x03\n" +
 	"\x16GetRelayStatusResponse\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\bR\x06leader\x12#\n" +
 	"\rbreaker_state\x18\x03 \x01(\tR\fbreakerState\x12\x1b\n" +
 	"\tin_flight\x18\x04 \x01(\x03R\binFlight\x12\x1c\n" +
 	"\tpublished\x18\x05 \x01(\x03R\tpublished\x12#\n" +
-	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\"K\n" +
+	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\x12\x1f\n" +
+	"\vlag_seconds\x18\a \x01(\x01R\n" +
+	"lagSeconds\x12q\n" +
+	"\x16checkpoint_age_seconds\x18\b \x03(\v2;.orders.v1.GetRelayStatusResponse.CheckpointAgeSecondsEntryR\x14checkpointAgeSeconds\x1aG\n" +
+	"\x19CheckpointAgeSecondsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xba\x02\n" +
 	"\x16ListDeadLettersRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"S\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12!\n" +
+	"\faggregate_id\x18\x03 \x01(\tR\vaggregateId\x12'\n" +
+	"\x0freason_contains\x18\x04 \x01(\tR\x0ereasonContains\x12?\n" +
+	"\rcreated_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"{\n" +
 	"\x17ListDeadLettersResponse\x128\n" +
-	"\fdead_letters\x18\x01 \x03(\v2\x15.orders.v1.DeadLetterR\vdeadLetters\"\xd7\x02\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x15.orders.v1.DeadLetterR\vdeadLetters\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd7\x02\n" +
 	"\n" +
 	"DeadLetter\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -927,7 +1017,7 @@ func file_orders_v1_relay_admin_proto_rawDescGZIP() []byte {
 	return file_orders_v1_relay_admin_proto_rawDescData
 }
 
-var file_orders_v1_relay_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_orders_v1_relay_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_orders_v1_relay_admin_proto_goTypes = []any{
 	(*GetRelayStatusRequest)(nil),     // 0: orders.v1.GetRelayStatusRequest
 	(*GetRelayStatusResponse)(nil),    // 1: orders.v1.GetRelayStatusResponse
@@ -942,31 +1032,35 @@ var file_orders_v1_relay_admin_proto_goTypes = []any{
 	(*DiscardDeadLetterResponse)(nil), // 10: orders.v1.DiscardDeadLetterResponse
 	(*RepublishEventsRequest)(nil),    // 11: orders.v1.RepublishEventsRequest
 	(*RepublishEventsResponse)(nil),   // 12: orders.v1.RepublishEventsResponse
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	nil,                               // 13: orders.v1.GetRelayStatusResponse.CheckpointAgeSecondsEntry
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
 }
 var file_orders_v1_relay_admin_proto_depIdxs = []int32{
-	4,  // 0: orders.v1.ListDeadLettersResponse.dead_letters:type_name -> orders.v1.DeadLetter
-	13, // 1: orders.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
-	13, // 2: orders.v1.DeadLetter.redriven_at:type_name -> google.protobuf.Timestamp
-	4,  // 3: orders.v1.GetDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
-	4,  // 4: orders.v1.RedriveDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
-	0,  // 5: orders.v1.RelayAdminService.GetRelayStatus:input_type -> orders.v1.GetRelayStatusRequest
-	2,  // 6: orders.v1.RelayAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
-	5,  // 7: orders.v1.RelayAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
-	7,  // 8: orders.v1.RelayAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
-	9,  // 9: orders.v1.RelayAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
-	11, // 10: orders.v1.RelayAdminService.RepublishEvents:input_type -> orders.v1.RepublishEventsRequest
-	1,  // 11: orders.v1.RelayAdminService.GetRelayStatus:output_type -> orders.v1.GetRelayStatusResponse
-	3,  // 12: orders.v1.RelayAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
-	6,  // 13: orders.v1.RelayAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
-	8,  // 14: orders.v1.RelayAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
-	10, // 15: orders.v1.RelayAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
-	12, // 16: orders.v1.RelayAdminService.RepublishEvents:output_type -> orders.v1.RepublishEventsResponse
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	13, // 0: orders.v1.GetRelayStatusResponse.checkpoint_age_seconds:type_name -> orders.v1.GetRelayStatusResponse.CheckpointAgeSecondsEntry
+	14, // 1: orders.v1.ListDeadLettersRequest.created_after:type_name -> google.protobuf.Timestamp
+	14, // 2: orders.v1.ListDeadLettersRequest.created_before:type_name -> google.protobuf.Timestamp
+	4,  // 3: orders.v1.ListDeadLettersResponse.dead_letters:type_name -> orders.v1.DeadLetter
+	14, // 4: orders.v1.DeadLetter.created_at:type_name -> google.protobuf.Timestamp
+	14, // 5: orders.v1.DeadLetter.redriven_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: orders.v1.GetDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
+	4,  // 7: orders.v1.RedriveDeadLetterResponse.dead_letter:type_name -> orders.v1.DeadLetter
+	0,  // 8: orders.v1.RelayAdminService.GetRelayStatus:input_type -> orders.v1.GetRelayStatusRequest
+	2,  // 9: orders.v1.RelayAdminService.ListDeadLetters:input_type -> orders.v1.ListDeadLettersRequest
+	5,  // 10: orders.v1.RelayAdminService.GetDeadLetter:input_type -> orders.v1.GetDeadLetterRequest
+	7,  // 11: orders.v1.RelayAdminService.RedriveDeadLetter:input_type -> orders.v1.RedriveDeadLetterRequest
+	9,  // 12: orders.v1.RelayAdminService.DiscardDeadLetter:input_type -> orders.v1.DiscardDeadLetterRequest
+	11, // 13: orders.v1.RelayAdminService.RepublishEvents:input_type -> orders.v1.RepublishEventsRequest
+	1,  // 14: orders.v1.RelayAdminService.GetRelayStatus:output_type -> orders.v1.GetRelayStatusResponse
+	3,  // 15: orders.v1.RelayAdminService.ListDeadLetters:output_type -> orders.v1.ListDeadLettersResponse
+	6,  // 16: orders.v1.RelayAdminService.GetDeadLetter:output_type -> orders.v1.GetDeadLetterResponse
+	8,  // 17: orders.v1.RelayAdminService.RedriveDeadLetter:output_type -> orders.v1.RedriveDeadLetterResponse
+	10, // 18: orders.v1.RelayAdminService.DiscardDeadLetter:output_type -> orders.v1.DiscardDeadLetterResponse
+	12, // 19: orders.v1.RelayAdminService.RepublishEvents:output_type -> orders.v1.RepublishEventsResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_relay_admin_proto_init() }
@@ -980,7 +1074,7 @@ func file_orders_v1_relay_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_relay_admin_proto_rawDesc), len(file_orders_v1_relay_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -60,7 +60,7 @@ func newAdmin(cfg Config, s *gocql.Session, pub *okafka.Publisher) *Admin {
 
 // List writes the dead letters of topic (all configured topics when empty) as a table.
 func (a *Admin) List(ctx context.Context, w io.Writer, topic string, limit int) (int, error) {
-	dls, err := a.dl.List(ctx, topic, limit)
+	dls, _, err := a.dl.List(ctx, deadletter.Query{Topic: topic, PageSize: limit})
 	if err != nil {
 		return 0, err
 	}

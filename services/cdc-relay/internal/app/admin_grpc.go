@@ -49,11 +49,38 @@ func (s *AdminServer) GetRelayStatus(context.Context, *ordersv1.GetRelayStatusRe
 	if state < 0 || state >= len(breakerStates) {
 		state = 0
 	}
+	ages, err := s.byLabel("ordersys_relay_checkpoint_age_seconds", "cursor")
+	if err != nil {
+		return nil, err
+	}
 	return &ordersv1.GetRelayStatusResponse{
 		Owner: s.owner, Leader: v["ordersys_relay_leader"] == 1, BreakerState: breakerStates[state],
 		InFlight: int64(v["ordersys_relay_in_flight"]), Published: int64(v["ordersys_relay_published_total"]),
-		DeadLettered: int64(v["ordersys_relay_dead_lettered_total"]),
+		DeadLettered: int64(v["ordersys_relay_dead_lettered_total"]), LagSeconds: v["ordersys_relay_lag_seconds"],
+		CheckpointAgeSeconds: ages,
 	}, nil
+}
+
+// byLabel returns the values of a gauge family by one of its labels.
+func (s *AdminServer) byLabel(family, label string) (map[string]float64, error) {
+	families, err := s.metrics.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != family {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // values sums each metric family of the relay over its series.

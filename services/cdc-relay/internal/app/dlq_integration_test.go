@@ -112,7 +112,7 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 			t.Errorf("health %q: %v %v, want %v", service, hr.GetStatus(), err, want)
 		}
 	}
-	dls, err := cql.NewDeadLetters(e.session).List(ctx, e.orderTopic, 10)
+	dls, err := cql.NewDeadLetters(e.session).List(ctx, e.orderTopic, gocql.UUID{}, time.Time{}, time.Time{}, 10)
 	if err != nil || len(dls) != 2 {
 		t.Fatalf("dead_letters: %d rows (%v), want 2", len(dls), err)
 	}

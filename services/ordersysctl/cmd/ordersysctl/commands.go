@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -71,9 +73,14 @@ func relayStatus(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	return o.print(st, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "OWNER\tLEADER\tBREAKER\tIN FLIGHT\tPUBLISHED\tDEAD LETTERED")
-		fmt.Fprintf(w, "%s\t%v\t%s\t%d\t%d\t%d\n", st.GetOwner(), st.GetLeader(), st.GetBreakerState(), st.GetInFlight(),
-			st.GetPublished(), st.GetDeadLettered())
+		fmt.Fprintln(w, "OWNER\tLEADER\tBREAKER\tLAG\tIN FLIGHT\tPUBLISHED\tDEAD LETTERED\tCHECKPOINT AGE")
+		cursors := make([]string, 0, len(st.GetCheckpointAgeSeconds()))
+		for c, age := range st.GetCheckpointAgeSeconds() {
+			cursors = append(cursors, fmt.Sprintf("%s=%.1fs", c, age))
+		}
+		sort.Strings(cursors)
+		fmt.Fprintf(w, "%s\t%v\t%s\t%.1fs\t%d\t%d\t%d\t%s\n", st.GetOwner(), st.GetLeader(), st.GetBreakerState(), st.GetLagSeconds(),
+			st.GetInFlight(), st.GetPublished(), st.GetDeadLettered(), orDash(strings.Join(cursors, " ")))
 	})
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 )
@@ -34,22 +36,37 @@ var (
 		client: func(c grpc.ClientConnInterface) deadLetters { return ordersv1.NewProjectorAdminServiceClient(c) }}
 )
 
-// dlqList lists the dead letters of one service.
+// dlqList lists a page of the dead letters of one service, filtered.
 func dlqList(svc dlqService) command {
 	return func(ctx context.Context, o options, args []string) error {
 		fs := flag.NewFlagSet(svc.group+" list", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		topic := fs.String("topic", "", "event topic (default: every event topic)")
-		limit := fs.Int("limit", 100, "at most this many per topic")
+		req := &ordersv1.ListDeadLettersRequest{}
+		fs.StringVar(&req.Topic, "topic", "", "event topic (default: every event topic)")
+		limit := fs.Int("limit", 100, "at most this many in the page")
+		fs.StringVar(&req.AggregateId, "aggregate", "", "only this aggregate's")
+		fs.StringVar(&req.ReasonContains, "reason", "", "only those whose reason contains this text")
+		since := fs.String("since", "", "only those recorded at or after this time (RFC 3339, or a duration ago: 2h)")
+		until := fs.String("until", "", "only those recorded before this time (RFC 3339, or a duration ago)")
+		fs.StringVar(&req.PageToken, "page", "", "the next-page token a previous list printed")
+		usage := fmt.Errorf("%w: %s list [-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-limit N] [-page TOKEN]", errUsage, svc.group)
 		if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-			return fmt.Errorf("%w: %s list [-topic T] [-limit N]", errUsage, svc.group)
+			return usage
+		}
+		req.PageSize = int32(*limit)
+		var err error
+		if req.CreatedAfter, err = timeArg(*since); err != nil {
+			return fmt.Errorf("%w (-since: %v)", usage, err)
+		}
+		if req.CreatedBefore, err = timeArg(*until); err != nil {
+			return fmt.Errorf("%w (-until: %v)", usage, err)
 		}
 		conn, err := o.dial(svc.addr(o))
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		res, err := svc.client(conn).ListDeadLetters(ctx, &ordersv1.ListDeadLettersRequest{Topic: *topic, PageSize: int32(*limit)})
+		res, err := svc.client(conn).ListDeadLetters(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -59,8 +76,26 @@ func dlqList(svc dlqService) command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dl.GetId(), dl.GetTopic(), orDash(dl.GetAggregateId()), dl.GetSequence(),
 					orDash(dl.GetEventType()), when(dl.GetCreatedAt()), when(dl.GetRedrivenAt()), shorten(dl.GetReason(), 100))
 			}
+			if next := res.GetNextPageToken(); next != "" {
+				fmt.Fprintf(w, "more: %s list -page %s (same filters)\n", svc.group, next)
+			}
 		})
 	}
+}
+
+// timeArg parses a time flag: empty (unset), RFC 3339, or a duration meaning that long ago.
+func timeArg(v string) (*timestamppb.Timestamp, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return timestamppb.New(time.Now().Add(-d)), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", v)
+	}
+	return timestamppb.New(t), nil
 }
 
 // dlqOne is show, redrive or discard of one dead letter.

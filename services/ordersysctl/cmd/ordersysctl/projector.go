@@ -27,10 +27,15 @@ func projectorStatus(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	return o.print(st, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "PROJECTION\tACTIVE\tBUILDING\tPREVIOUS\tLATEST\tSWITCHED")
+		fmt.Fprintln(w, "PROJECTION\tACTIVE\tBUILDING\tPREVIOUS\tLATEST\tSWITCHED\tPOSITION\tLAG\tRATE\tBUILD LAG")
 		for _, p := range st.GetProjections() {
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\n", p.GetProjection(), p.GetActive(), versionOrDash(p.GetBuilding()),
-				versionOrDash(p.GetPrevious()), p.GetLatest(), when(p.GetSwitchedAt()))
+			a, b := p.GetActiveProgress(), p.GetBuildingProgress()
+			buildLag := "-"
+			if b != nil {
+				buildLag = fmt.Sprint(b.GetLag())
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%.1f/s\t%s\n", p.GetProjection(), p.GetActive(), versionOrDash(p.GetBuilding()),
+				versionOrDash(p.GetPrevious()), p.GetLatest(), when(p.GetSwitchedAt()), a.GetPosition(), a.GetLag(), a.GetRatePerSecond(), buildLag)
 		}
 	})
 }

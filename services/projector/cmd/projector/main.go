@@ -50,6 +50,10 @@ const serviceName = "projector"
 // healthInterval is how often Cassandra and Kafka are probed for the health status.
 const healthInterval = 5 * time.Second
 
+// progressInterval is how often the admin service samples the consumer groups' positions, the
+// base of the rate `ordersysctl projector status` shows.
+const progressInterval = 10 * time.Second
+
 // Config is the projector's configuration.
 type Config struct {
 	config.Common
@@ -243,7 +247,8 @@ func serve(ctx context.Context) error {
 	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
 	// Rebuilds started through the admin service run on the server's lifetime, not the call's.
 	rebuilds := projector.NewRebuilds(ctx, coreConfig(cfg, kc), d, projector.RebuildOptions{})
-	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic).WithRebuilds(rebuilds))
+	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic).
+		WithRebuilds(rebuilds).MeasureProgress(ctx, coreConfig(cfg, kc), progressInterval))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 

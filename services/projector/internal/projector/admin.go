@@ -28,6 +28,7 @@ type AdminServer struct {
 	deadletter.Server // the dead-letter RPCs (shallower than projectorAdminBase's, so they win)
 	session           *gocql.Session
 	rebuilds          *Rebuilds
+	progress          *progressMeter // nil: no position, lag or rate in the status
 }
 
 // projectorAdminBase holds the generated Unimplemented server one level down, so that the
@@ -71,7 +72,8 @@ func DeadLetterTopics(topic, orderTopic, customerTopic string) ([]string, error)
 	return []string{DLQTopic(topic)}, nil
 }
 
-// GetProjectorStatus returns the versions of every projection.
+// GetProjectorStatus returns the versions of every projection and, when measured
+// (MeasureProgress), where their consumer groups stand.
 func (s *AdminServer) GetProjectorStatus(ctx context.Context, _ *ordersv1.GetProjectorStatusRequest) (*ordersv1.GetProjectorStatusResponse, error) {
 	out := &ordersv1.GetProjectorStatusResponse{}
 	for _, p := range readmodel.Projections() {
@@ -79,7 +81,14 @@ func (s *AdminServer) GetProjectorStatus(ctx context.Context, _ *ordersv1.GetPro
 		if err != nil {
 			return nil, fmt.Errorf("projection %s: %w: %w", p, es.ErrUnavailable, err)
 		}
-		out.Projections = append(out.Projections, statusProto(v))
+		st := statusProto(v)
+		if s.progress != nil {
+			// Best effort: the versions are the answer; a broker that does not answer leaves
+			// the progress unset.
+			st.ActiveProgress, _ = s.progress.measure(ctx, p, v.Active)
+			st.BuildingProgress, _ = s.progress.measure(ctx, p, v.Building)
+		}
+		out.Projections = append(out.Projections, st)
 	}
 	return out, nil
 }

@@ -1,11 +1,15 @@
 package projector_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
@@ -119,5 +123,54 @@ func TestAdminAbortRebuild(t *testing.T) {
 	}
 	if st := status(); st["orders"].GetBuilding() != 0 || st["orders"].GetActive() != 1 || st["orders"].GetLatest() != int32(building) {
 		t.Fatalf("status after the abort: %v", st["orders"])
+	}
+}
+
+// TestAdminStatusShowsProgress: with progress measured, the status shows where the active
+// version's consumer group stands: its position grows to every message published, its lag
+// falls to 0, and a rate appears between two samples (issue 13: the status had versions only).
+func TestAdminStatusShowsProgress(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(e.ctx())
+	defer cancel()
+	admin := projector.NewAdminServer(e.s, nil, e.orderTopic, e.customerTopic).MeasureProgress(ctx, e.cfg, 200*time.Millisecond)
+	orders := func() *ordersv1.ProjectionStatus {
+		t.Helper()
+		res, err := admin.GetProjectorStatus(ctx, &ordersv1.GetProjectorStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.GetProjections() {
+			if p.GetProjection() == "orders" {
+				return p
+			}
+		}
+		t.Fatal("no orders projection in the status")
+		return nil
+	}
+	const n = 12
+	for i := 0; i < n; i++ {
+		_, envs := e.newOrder(ids.New(), 1)
+		e.publish(envs...)
+	}
+	if p := orders().GetActiveProgress(); p.GetVersion() != 1 || p.GetLag() != n || p.GetPosition() != 0 {
+		t.Fatalf("before the projector ran: %v, want version 1, lag %d, position 0", p, n)
+	}
+	_, stop := e.runSupervisor()
+	defer stop()
+	var seenRate bool
+	eventually(t, time.Minute, func() error {
+		p := orders().GetActiveProgress()
+		seenRate = seenRate || p.GetRatePerSecond() > 0
+		if p.GetPosition() != n || p.GetLag() != 0 {
+			return fmt.Errorf("progress %v, want position %d, lag 0", p, n)
+		}
+		return nil
+	})
+	if !seenRate {
+		t.Error("no rate was ever reported while the position grew")
+	}
+	if b := orders().GetBuildingProgress(); b != nil {
+		t.Errorf("building progress %v without a rebuild", b)
 	}
 }

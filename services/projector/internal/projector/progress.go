@@ -1,0 +1,84 @@
+package projector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/readmodel"
+)
+
+// progressSample is one measurement of a consumer group's position.
+type progressSample struct {
+	at       time.Time
+	position int64
+}
+
+// progressMeter measures where the consumer group of each projection version stands (position,
+// lag) and, from the previous measurement of the same group, its rate.
+type progressMeter struct {
+	cfg  Config
+	mu   sync.Mutex
+	last map[string]progressSample // by group id
+}
+
+func newProgressMeter(cfg Config) *progressMeter {
+	return &progressMeter{cfg: cfg, last: map[string]progressSample{}}
+}
+
+// measure returns the progress of version v of the projection (nil for version 0).
+func (m *progressMeter) measure(ctx context.Context, projection string, v int) (*ordersv1.ProjectionProgress, error) {
+	if v <= 0 {
+		return nil, nil
+	}
+	group := GroupID(m.cfg.GroupBase, projection, v)
+	parts, err := GroupLag(ctx, m.cfg.Kafka, group, m.cfg.Topics(projection))
+	if err != nil {
+		return nil, err
+	}
+	out := &ordersv1.ProjectionProgress{Version: int32(v)}
+	for _, p := range parts {
+		out.Lag += p.Lag
+		out.Position += max(p.Committed, 0)
+	}
+	now := time.Now()
+	m.mu.Lock()
+	prev, ok := m.last[group]
+	if dt := now.Sub(prev.at).Seconds(); ok && dt >= 0.5 {
+		out.RatePerSecond = float64(out.Position-prev.position) / dt
+	}
+	if !ok || now.Sub(prev.at) >= time.Second {
+		m.last[group] = progressSample{at: now, position: out.Position}
+	}
+	m.mu.Unlock()
+	return out, nil
+}
+
+// run measures every projection's active and building versions every interval, so that a
+// status call finds a recent previous sample to compute a rate from.
+func (m *progressMeter) run(ctx context.Context, s *AdminServer, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, p := range readmodel.Projections() {
+			if v, err := readmodel.LoadVersions(ctx, s.session, p); err == nil {
+				_, _ = m.measure(ctx, p, v.Active)
+				_, _ = m.measure(ctx, p, v.Building)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// MeasureProgress makes GetProjectorStatus report each projection version's position, lag and
+// rate (consumer groups of cfg), sampling every interval until ctx ends.
+func (s *AdminServer) MeasureProgress(ctx context.Context, cfg Config, every time.Duration) *AdminServer {
+	s.progress = newProgressMeter(cfg.withDefaults())
+	go s.progress.run(ctx, s, every)
+	return s
+}
