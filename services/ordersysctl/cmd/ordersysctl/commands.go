@@ -152,7 +152,7 @@ func shorten(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// republish re-publishes events from the event store, printing a progress line per report.
+// republish re-publishes events from the event store, showing its progress (newProgressView).
 func republish(ctx context.Context, o options, args []string) error {
 	fs := flag.NewFlagSet("republish", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -174,6 +174,7 @@ func republish(ctx context.Context, o options, args []string) error {
 	if err != nil {
 		return err
 	}
+	view := newProgressView(o, "republish")
 	for {
 		p, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -188,7 +189,12 @@ func republish(ctx context.Context, o options, args []string) error {
 			}
 			continue
 		}
-		fmt.Fprintf(o.stdout, "%5.1f%%  %d aggregates  %d events  %.0f events/s  ETA %s%s\n", 100*p.GetFraction(), p.GetAggregates(),
-			p.GetEvents(), p.GetEventsPerSecond(), time.Duration(p.GetEtaSeconds())*time.Second, map[bool]string{true: "  done"}[p.GetDone()])
+		line := fmt.Sprintf("%5.1f%%  %d aggregates  %d events  %.0f events/s  ETA %s", 100*p.GetFraction(), p.GetAggregates(),
+			p.GetEvents(), p.GetEventsPerSecond(), time.Duration(p.GetEtaSeconds())*time.Second)
+		if p.GetDone() {
+			view.finish(line + "  done")
+			continue
+		}
+		view.update(p.GetFraction(), line)
 	}
 }

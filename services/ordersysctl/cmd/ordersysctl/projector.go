@@ -121,6 +121,7 @@ func projectorWatchRebuild(ctx context.Context, o options, args []string) error 
 func printRebuild[M interface {
 	GetProgress() *ordersv1.RebuildProgress
 }](o options, recv func() (M, error)) error {
+	view := newProgressView(o, "rebuild")
 	for {
 		m, err := recv()
 		if errors.Is(err, io.EOF) {
@@ -136,7 +137,15 @@ func printRebuild[M interface {
 			}
 			continue
 		}
-		fmt.Fprintln(o.stdout, rebuildLine(p))
+		fraction := -1.0
+		if p.GetPhase() == ordersv1.RebuildPhase_REBUILD_PHASE_WALKING {
+			fraction = p.GetFraction()
+		}
+		if p.GetPhase() == ordersv1.RebuildPhase_REBUILD_PHASE_SWITCHED {
+			view.finish(rebuildLine(p))
+			continue
+		}
+		view.update(fraction, rebuildLine(p))
 	}
 }
 
