@@ -71,9 +71,11 @@ type Config struct {
 	Partitions        int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
 	// RetentionMs is the retention.ms of the event topics the relay creates (not of their
-	// .dlq): -1 keeps every event, which a projector rebuild (replaying from the first offset)
-	// relies on. An existing topic is left as it is; a different retention is logged.
-	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"-1"`
+	// .dlq): 7 days by default; -1 keeps every event. The event store is the source of truth:
+	// rebuilds read it (projector rebuild -source store) and RepublishEvents refills a topic
+	// from it, so the topics need not keep history. An existing topic is left as it is; a
+	// different retention is logged.
+	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"604800000"`
 	// BatchTimeout, WriteTimeout and MaxMessageBytes tune the producer.
 	BatchTimeout    time.Duration `env:"ORDERSYS_KAFKA_BATCH_TIMEOUT" default:"2ms"`
 	WriteTimeout    time.Duration `env:"ORDERSYS_KAFKA_WRITE_TIMEOUT" default:"5s"`

@@ -15,8 +15,8 @@ func TestConfigTopicsAndRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.OrderTopic != "order-events" || cfg.CustomerTopic != "customer-events" || cfg.RetentionMs != -1 {
-		t.Fatalf("defaults: topics %s, %s, retention %d; want order-events, customer-events, -1", cfg.OrderTopic, cfg.CustomerTopic, cfg.RetentionMs)
+	if cfg.OrderTopic != "order-events" || cfg.CustomerTopic != "customer-events" || cfg.RetentionMs != 7*24*3600*1000 {
+		t.Fatalf("defaults: topics %s, %s, retention %d; want order-events, customer-events, 7 days", cfg.OrderTopic, cfg.CustomerTopic, cfg.RetentionMs)
 	}
 	cfg, err = load(map[string]string{"ORDERSYS_ORDER_TOPIC": "o", "ORDERSYS_CUSTOMER_TOPIC": "c", "ORDERSYS_KAFKA_RETENTION_MS": "86400000"})
 	if err != nil || cfg.OrderTopic != "o" || cfg.CustomerTopic != "c" || cfg.RetentionMs != 86400000 {

@@ -67,12 +67,12 @@ func TestRelayConcurrentCommandsArriveInOrder(t *testing.T) {
 	}
 }
 
-// TestRelayCreatesEventTopicsKeepingEveryEvent: at the start of its term the relay creates the
-// order and customer topics with retention.ms=-1 (ORDERSYS_KAFKA_RETENTION_MS's default; a
-// projector rebuild replays them from the first offset) and ORDERSYS_KAFKA_PARTITIONS
-// partitions, and their .dlq with the broker's retention. Nothing else touches the topics here
+// TestRelayCreatesEventTopicsWithTheirRetention: at the start of its term the relay creates the
+// order and customer topics with retention.ms = ORDERSYS_KAFKA_RETENTION_MS (7 days by default;
+// rebuilds read the event store) and ORDERSYS_KAFKA_PARTITIONS partitions, and their .dlq with
+// the broker's retention. Nothing else touches the topics here
 // (DescribeConfigs does not auto-create), so what is read is what the relay created.
-func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
+func TestRelayCreatesEventTopicsWithTheirRetention(t *testing.T) {
 	testinfra.Require(t)
 	e := newEnv(t, nil)
 	e.startInProcess("r1", nil)
@@ -88,14 +88,14 @@ func TestRelayCreatesEventTopicsKeepingEveryEvent(t *testing.T) {
 		return got[okafka.ConfigRetentionMs]
 	}
 	for _, topic := range []string{e.orderTopic, e.customerTopic} {
-		if got := retention(topic); got != "-1" {
-			t.Errorf("topic %s: retention.ms = %q, want -1", topic, got)
+		if got := retention(topic); got != "604800000" {
+			t.Errorf("topic %s: retention.ms = %q, want 604800000 (7 days)", topic, got)
 		}
 		if n, err := okafka.PartitionCount(ctx, e.kafka, topic); err != nil || n != 3 {
 			t.Errorf("topic %s: %d partitions (%v), want 3 (ORDERSYS_KAFKA_PARTITIONS)", topic, n, err)
 		}
-		if got := retention(okafka.DLQTopic(topic)); got == "-1" {
-			t.Errorf("topic %s: retention.ms = -1, want the broker's default", okafka.DLQTopic(topic))
+		if got := retention(okafka.DLQTopic(topic)); got == "604800000" || got == "-1" {
+			t.Errorf("topic %s: retention.ms = %s, want the broker's default", okafka.DLQTopic(topic), got)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func versionOrDash(v int32) string {
 func projectorRebuild(ctx context.Context, o options, args []string) error {
 	fs := flag.NewFlagSet("projector rebuild", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	source := fs.String("source", "topics", "where the history is read from: topics, or store (the event store)")
+	source := fs.String("source", "store", "where the history is read from: store (the event store), or topics (only as far back as their retention)")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		return fmt.Errorf("%w: projector rebuild [-source topics|store] PROJECTION (orders or customers)", errUsage)
 	}

@@ -75,7 +75,7 @@ func TestProjectorRebuildPrintsProgress(t *testing.T) {
 	if got := strings.Split(strings.TrimSpace(out), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("output:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
 	}
-	if out, code := ctl("-o", "json", "projector", "rebuild", "customers"); code != 0 || stub.got.GetSource() != ordersv1.RebuildSource_REBUILD_SOURCE_TOPICS ||
+	if out, code := ctl("-o", "json", "projector", "rebuild", "-source", "topics", "customers"); code != 0 || stub.got.GetSource() != ordersv1.RebuildSource_REBUILD_SOURCE_TOPICS ||
 		strings.Count(out, `"phase"`) != 4 {
 		t.Fatalf("-o json, from the topics: exit %d, request %v\n%s", code, stub.got, out)
 	}

@@ -76,8 +76,8 @@ type Config struct {
 	// ReplicationFactor of the topics the projector creates.
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
 	// RetentionMs is the retention.ms of the order and customer topics when the projector creates
-	// them (the relay's setting: -1 keeps every event, which rebuild replays).
-	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"-1"`
+	// them (the relay's setting: 7 days by default, -1 keeps every event).
+	RetentionMs int64 `env:"ORDERSYS_KAFKA_RETENTION_MS" default:"604800000"`
 }
 
 // usage is what --help prints above the configuration.
@@ -302,7 +302,7 @@ func ensureSourceTopics(ctx context.Context, cfg Config, kc okafka.Cluster, log 
 func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	maxLag := fs.Int64("max-lag", 0, "messages not yet processed at which the new version counts as caught up")
-	sourceName := fs.String("source", string(projector.SourceTopics), "where the history is read from: topics, or store (the event store, walked by token ranges)")
+	sourceName := fs.String("source", string(projector.SourceEventStore), "where the history is read from: store (the event store, walked by token ranges), or topics (only as far back as their retention)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 	var out bytes.Buffer
 	rctx, rcancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer rcancel()
-	if err := run(rctx, []string{"rebuild", readmodel.ProjectionOrders}, &out); err != nil {
+	if err := run(rctx, []string{"rebuild", "-source", "topics", readmodel.ProjectionOrders}, &out); err != nil {
 		t.Fatalf("rebuild: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "version 2 is active") {
@@ -89,7 +89,7 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 	}
 	// And again from the event store.
 	out.Reset()
-	if err := run(rctx, []string{"rebuild", "-source", "store", readmodel.ProjectionOrders}, &out); err != nil {
+	if err := run(rctx, []string{"rebuild", readmodel.ProjectionOrders}, &out); err != nil { // the default source
 		t.Fatalf("rebuild from the event store: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "orders v3: event store 100.0%  1 aggregates  1 events") || !strings.Contains(out.String(), "version 3 is active") {
@@ -245,8 +245,8 @@ func TestServeCreatesMissingTopicsBeforeConsuming(t *testing.T) {
 	})
 	for _, topic := range []string{orderTopic, customerTopic} {
 		got, err := okafka.TopicConfigs(context.Background(), okafka.Cluster{Brokers: brokers}, topic, okafka.ConfigRetentionMs)
-		if err != nil || got[okafka.ConfigRetentionMs] != "-1" {
-			t.Errorf("topic %s: retention.ms %q (%v), want -1 (the relay's spec)", topic, got[okafka.ConfigRetentionMs], err)
+		if err != nil || got[okafka.ConfigRetentionMs] != "604800000" {
+			t.Errorf("topic %s: retention.ms %q (%v), want 604800000 (the relay's spec: 7 days)", topic, got[okafka.ConfigRetentionMs], err)
 		}
 	}
 

@@ -14,7 +14,8 @@ type RebuildSource string
 
 // The rebuild sources.
 const (
-	// SourceTopics replays the event topics from their first offset (the default).
+	// SourceTopics replays the event topics from their first offset (the API's default; the
+	// CLIs default to SourceEventStore, as topics keep 7 days by default).
 	SourceTopics RebuildSource = "topics"
 	// SourceEventStore walks the event store by token ranges (no topic needed for the past;
 	// the topics carry only what arrives during the rebuild).
