@@ -22,11 +22,16 @@
 #      revision 1, checking the objects and those values after each;
 #   5. the ServiceMonitor guard: without the Prometheus Operator CRDs a release with
 #      serviceMonitor.enabled installs without a ServiceMonitor and its notes say so, forcing it fails
-#      on the server; with the pinned CRDs (deploy/k8s/crds) an upgrade creates it.
+#      on the server; with the pinned CRDs (deploy/k8s/crds) an upgrade creates it. The cert-manager
+#      guard: without cert-manager's Certificate CRD, ci/cert-manager-values.yaml is refused by the
+#      server; the pinned CRD is installed before the first values file that renders a Certificate
+#      (no cert-manager controller runs: its Secret is a prereq, see below).
 #   6. self-test: every deploy/k8s/violations/*-values.yaml (values that break PodSecurity restricted)
 #      must be refused by step 1, so the check is known to catch what it looks for.
 # Values files may need objects a user creates first (an existing Secret, ServiceAccount):
-# deploy/k8s/prereqs/<values file name> holds them, created before the dry-run and the install.
+# deploy/k8s/prereqs/<values file name> holds them, created before the dry-run and the install, and
+# after the install every Secret the pods mount or read must exist (for cert-manager-values.yaml the
+# prereq stands in for the Secret cert-manager would write).
 #
 # With K8S_CHECK_NODES=1 (make k8s-check-nodes) it also starts kube-scheduler and kwok
 # (sigs.k8s.io/kwok) with one simulated node: pods are scheduled and marked running and ready by kwok
@@ -165,6 +170,12 @@ pki=$WORK/pki
 	printf 'extendedKeyUsage=clientAuth\n' >"$pki/admin.ext"
 	openssl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
 		-days 1 -extfile "$pki/admin.ext" -out "$pki/admin.crt"
+	# the certificate and key deploy/k8s/prereqs/* Secrets hold (K8S_CHECK_TLS_* placeholders): the
+	# API server warns about a kubernetes.io/tls Secret without PEM data, and none is checked in
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=ordersys" -keyout "$pki/workload.key" -out "$pki/workload.csr"
+	printf 'subjectAltName=DNS:ordersys-command,DNS:ordersys-query,DNS:ordersys-cdc-relay,DNS:ordersys-projector\nextendedKeyUsage=serverAuth,clientAuth\n' >"$pki/workload.ext"
+	openssl x509 -req -in "$pki/workload.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+		-days 1 -extfile "$pki/workload.ext" -out "$pki/workload.crt"
 	# service account token signing key
 	openssl genrsa -out "$pki/sa.key" 2048
 	openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
@@ -289,11 +300,32 @@ restricted_ns() {
 	done
 }
 
-# prereqs NS VALUES_NAME: the objects a values file expects to exist already.
+# prereqs NS VALUES_NAME: the objects a values file expects to exist already. In Secrets' data,
+# K8S_CHECK_TLS_CRT, K8S_CHECK_TLS_KEY and K8S_CHECK_CA_CRT become (base64) a certificate, its key
+# and the CA made above; any warning of the server fails the check.
 prereqs() {
-	local f=$PREREQS/$2
+	local f=$PREREQS/$2 log=$WORK/$2.prereqs.log
 	[[ -f $f ]] || return 0
-	k -n "$1" create -f "$f" >/dev/null || fail "$2: could not create $(rel "$f") in $1"
+	sed -e "s|K8S_CHECK_TLS_CRT|$(base64 -w0 <"$pki/workload.crt")|g" \
+		-e "s|K8S_CHECK_TLS_KEY|$(base64 -w0 <"$pki/workload.key")|g" \
+		-e "s|K8S_CHECK_CA_CRT|$(base64 -w0 <"$pki/ca.crt")|g" "$f" |
+		k -n "$1" create -f - >"$log" 2>&1 || { cat "$log" >&2; fail "$2: could not create $(rel "$f") in $1"; }
+	! grep -qi warning "$log" || { cat "$log" >&2; fail "$2: warnings creating $(rel "$f") in $1"; }
+}
+
+# secrets_present NS WHAT KINDS: every Secret that the release's objects of KINDS (e.g.
+# deployments, or jobs,pods) mount or read a variable from exists in NS. A Secret the chart does not
+# render is one the values file expects to exist (deploy/k8s/prereqs), or one cert-manager writes.
+secrets_present() {
+	local ns=$1 what=$2 kinds=$3 names s missing=()
+	names=$(k -n "$ns" get "$kinds" -l "app.kubernetes.io/instance=$RELEASE" -o jsonpath='{range .items[*]}{.spec.template.spec.volumes[*].secret.secretName} {.spec.template.spec.containers[*].env[*].valueFrom.secretKeyRef.name} {.spec.volumes[*].secret.secretName} {.spec.containers[*].env[*].valueFrom.secretKeyRef.name} {end}' |
+		tr ' ' '\n' | grep . | sort -u || true)
+	for s in $names; do
+		k -n "$ns" get secret "$s" >/dev/null 2>&1 || missing+=("$s")
+	done
+	((${#missing[@]} == 0)) ||
+		fail "$what: the pods reference Secrets that do not exist: ${missing[*]} (what a values file expects to exist belongs in $(rel "$PREREQS"))"
+	ok "$what: every Secret the pods mount or read exists ($(paste -sd, - <<<"$names"))"
 }
 
 # docs KIND FILE: the documents of FILE whose top-level kind is KIND (multi-document YAML).
@@ -306,14 +338,20 @@ docs() {
 		END { flush() }' "$2"
 }
 
-CRDS_INSTALLED=0
+# install_crds GROUP: the pinned CRDs of one API group ($CRDS/GROUP_*.yaml), once.
+CRDS_INSTALLED=" "
 install_crds() {
-	((CRDS_INSTALLED)) && return 0
-	k apply --server-side -f "$CRDS" >/dev/null || fail "could not install the CRDs of $(rel "$CRDS")"
-	k wait --for condition=Established --timeout=60s -f "$CRDS" >/dev/null ||
-		fail "the CRDs of $(rel "$CRDS") did not become Established"
-	CRDS_INSTALLED=1
-	ok "Prometheus Operator CRDs installed ($(ls "$CRDS"/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | paste -sd, -))"
+	local group=$1 files=()
+	[[ $CRDS_INSTALLED == *" $group "* ]] && return 0
+	files=("$CRDS/${group}_"*.yaml)
+	[[ -f ${files[0]} ]] || fail "no pinned CRDs of $group in $(rel "$CRDS")"
+	local f args=()
+	for f in "${files[@]}"; do args+=(-f "$f"); done
+	k apply --server-side "${args[@]}" >/dev/null || fail "could not install the $group CRDs of $(rel "$CRDS")"
+	k wait --for condition=Established --timeout=60s "${args[@]}" >/dev/null ||
+		fail "the $group CRDs of $(rel "$CRDS") did not become Established"
+	CRDS_INSTALLED+="$group "
+	ok "$group CRDs installed ($(printf '%s\n' "${files[@]}" | xargs -n1 basename | sed 's/\.yaml$//' | paste -sd, -))"
 }
 
 # render NS OUT ARGS...: helm template with the server's capabilities (--validate), hooks and tests
@@ -418,10 +456,14 @@ scenario() {
 	shift
 	ns=ck-$(slug "$name")
 	say "== $name (namespace $ns)"
-	# CRDs the values need: render as for a cluster that has them, look for their kinds.
-	if "$HELM" template "$RELEASE" "$CHART" --kube-version "$server_version" --api-versions "$MONITORING_API" "$@" | grep -q '^apiVersion: monitoring.coreos.com/'; then
-		install_crds
-	fi
+	# CRDs the values need: render as for a cluster that has them, look for their API groups
+	# (monitoring.coreos.com: the Prometheus Operator's; cert-manager.io: a Certificate).
+	local crd_groups g
+	crd_groups=$("$HELM" template "$RELEASE" "$CHART" --kube-version "$server_version" --api-versions "$MONITORING_API" "$@" |
+		sed -n 's#^apiVersion: \(monitoring\.coreos\.com\|cert-manager\.io\)/.*#\1#p' | sort -u)
+	for g in $crd_groups; do
+		install_crds "$g"
+	done
 	dry_run "$name" "$@" || { cat "$WORK/$name.dry-run.log" >&2; fail "$name: server-side dry-run refused or warned (above)"; }
 	ok "$name: server-side dry-run of all $DRY_RUN_COUNT rendered objects (hooks, tests included): no error, no warning"
 
@@ -436,6 +478,7 @@ scenario() {
 		{ cat "$log" >&2; fail "$name: helm install failed"; }
 	helm_ok "$name: helm install" "$log"
 	check_objects "$ns" 1 "$name: helm install --no-hooks"
+	secrets_present "$ns" "$name: Deployments" deployments
 	local before
 	before=$(values_of "$ns")
 
@@ -458,6 +501,7 @@ scenario() {
 		done
 	done
 	ok "$name: hooks created for real: Job(s) $jobs-> pod created and admitted; $(wc -w <<<"$tests") helm test pods admitted"
+	secrets_present "$ns" "$name: hooks (migration Job, helm test pods)" jobs,pods
 	k -n "$ns" delete -f "$hooks" --wait=false >/dev/null
 
 	log=$WORK/$name.upgrade.log
@@ -524,7 +568,7 @@ scenario_nodes() {
 # ---- 1. the ServiceMonitor guard, before any CRD is installed ----
 guard_values=$CHART/ci/servicemonitor-values.yaml
 say "== ServiceMonitor guard without the Prometheus Operator CRDs ($(rel "$guard_values"))"
-((CRDS_INSTALLED == 0)) || fail "CRDs installed before the guard check"
+[[ $CRDS_INSTALLED == " " ]] || fail "CRDs installed before the guard check"
 if k api-resources --api-group monitoring.coreos.com -o name | grep -q .; then
 	fail "the server already serves monitoring.coreos.com"
 fi
@@ -545,7 +589,7 @@ if "$HELM" install forced "$CHART" -n "$ns" --dry-run=server --no-hooks -f "$gua
 fi
 grep -q 'ServiceMonitor' "$log" || { cat "$log" >&2; fail "guard: forcing without the CRD failed for another reason than the ServiceMonitor"; }
 ok "guard: serviceMonitor.force=true without the CRD renders it and the server refuses it ($(grep -o 'no matches for kind[^;]*' "$log" | head -1 || echo 'ServiceMonitor refused'))"
-install_crds
+install_crds monitoring.coreos.com
 log=$WORK/guard.upgrade.log
 "$HELM" upgrade "$RELEASE" "$CHART" -n "$ns" --no-hooks --timeout "$REQ_TIMEOUT" --reuse-values >"$log" 2>&1 ||
 	{ cat "$log" >&2; fail "guard: helm upgrade after installing the CRDs failed"; }
@@ -573,7 +617,21 @@ for f in "$VIOLATIONS"/*-values.yaml; do
 	ok "self-test: $(rel "$f") is refused: $(grep -o -m1 'violate PodSecurity "restricted:latest": [^(]*' "$WORK/violation-$n.dry-run.log" | head -1)"
 done
 
-# ---- 3. every values set ----
+# ---- 3. the Certificate needs cert-manager: without its CRD the server refuses the release ----
+cm_values=$CHART/ci/cert-manager-values.yaml
+say "== cert-manager guard without the Certificate CRD ($(rel "$cm_values"))"
+[[ $CRDS_INSTALLED != *" cert-manager.io "* ]] || fail "the cert-manager CRD was installed before the guard check"
+ns=ck-cm-guard
+restricted_ns "$ns"
+log=$WORK/cm-guard.log
+if "$HELM" install "$RELEASE" "$CHART" -n "$ns" --dry-run=server --no-hooks -f "$cm_values" >"$log" 2>&1; then
+	fail "cert-manager guard: grpc.tls.certManager without the Certificate CRD was accepted by the server"
+fi
+grep -q 'Certificate' "$log" || { cat "$log" >&2; fail "cert-manager guard: refused for another reason than the Certificate"; }
+ok "cert-manager guard: without cert-manager's CRD the release is refused, naming the Certificate ($(grep -o 'no matches for kind "Certificate"[^;]*' "$log" | head -1 || echo 'Certificate refused'))"
+k delete namespace "$ns" --wait=false >/dev/null
+
+# ---- 4. every values set ----
 scenario chart-defaults
 if ((NODES)); then
 	# With the simulated node the chart defaults alone: kwok takes from seconds to a minute to move

@@ -8,7 +8,8 @@
 #                    127.0.0.1, then for the defaults and every helm/ordersys/ci/*-values.yaml: a
 #                    server-side dry-run of every rendered object, helm install into a namespace
 #                    enforcing PodSecurity restricted, hooks, upgrade, rollback; the ServiceMonitor
-#                    guard with and without the Prometheus Operator CRDs (deploy/k8s-check.sh)
+#                    guard with and without the Prometheus Operator CRDs, the cert-manager
+#                    Certificate with and without its CRD (deploy/k8s-check.sh)
 #
 # k8s-check runs in `make test` (TEST_PREREQS), after helm-lint.
 

@@ -52,6 +52,7 @@ type scenario struct {
 	cqlTLSSecret    string   // the Secret of the CQL TLS files ("" = plaintext)
 	grpcTLSSecret   string   // the Secret of the gRPC server's TLS files ("" = plaintext)
 	grpcClientAuth  bool     // the gRPC servers require client certificates
+	grpcCertManager bool     // grpcTLSSecret is written by cert-manager for a rendered Certificate
 	grpcJWKSSecret  string   // the Secret of the token signers' JWKS ("" = no tokens)
 	kafkaTLSSecret  string   // the Secret of the Kafka CA ("" = plaintext to the brokers)
 	kafkaSASL       string   // the SASL mechanism of the relay and the projector ("" = none)
@@ -74,9 +75,14 @@ var scenarios = map[string]scenario{
 	"hpa-off-values.yaml":        with(func(s *scenario) { s.hpa, s.noPDB = false, []string{"query"} }),
 	"servicemonitor-values.yaml": with(func(s *scenario) { s.serviceMonitor = true }),
 	"cql-tls-values.yaml":        with(func(s *scenario) { s.cqlTLSSecret = "cql-tls" }),
-	"grpc-secure-values.yaml": with(func(s *scenario) {
+	// The production example: every hop protected, every secret from an existing Secret.
+	"secure-values.yaml": with(func(s *scenario) {
 		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret = "grpc-tls", true, "grpc-auth"
+		s.cqlTLSSecret, s.existingSecret = "cql-tls", "ordersys-cql"
 		s.kafkaTLSSecret, s.kafkaSASL, s.kafkaSASLSecret = "kafka-tls", "SCRAM-SHA-512", "kafka-sasl"
+	}),
+	"cert-manager-values.yaml": with(func(s *scenario) {
+		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret, s.grpcCertManager = fullname+"-grpc-tls", true, "grpc-auth", true
 	}),
 }
 
@@ -143,6 +149,7 @@ type rendered struct {
 	jobs            []*batchv1.Job
 	pods            []*corev1.Pod
 	monitors        []*serviceMonitor
+	certificates    []*certificate
 }
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
@@ -189,6 +196,8 @@ func decodeStrict(t *testing.T, out []byte) *rendered {
 			obj = &networkingv1.NetworkPolicy{}
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			obj = &serviceMonitor{}
+		case "cert-manager.io/v1/Certificate":
+			obj = &certificate{}
 		default:
 			t.Fatalf("unexpected object %s %s:\n%s", tm.APIVersion, tm.Kind, doc)
 		}
@@ -219,6 +228,8 @@ func decodeStrict(t *testing.T, out []byte) *rendered {
 			r.netpols = append(r.netpols, o)
 		case *serviceMonitor:
 			r.monitors = append(r.monitors, o)
+		case *certificate:
+			r.certificates = append(r.certificates, o)
 		}
 	}
 	return r
@@ -474,6 +485,8 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 		}
 	})
 
+	t.Run("certificate", func(t *testing.T) { checkCertificate(t, sc, r) })
+
 	t.Run("servicemonitor", func(t *testing.T) {
 		if got := len(r.monitors) == 1; got != sc.serviceMonitor {
 			t.Fatalf("%d ServiceMonitors, want enabled=%v", len(r.monitors), sc.serviceMonitor)
@@ -695,6 +708,9 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"SASL without a password":      {"--set", "kafka.sasl.mechanism=SCRAM-SHA-256", "--set", "kafka.sasl.username=u"},
 		"SASL password as a value":     {"--set", "kafka.sasl.password=x"},
 		"Kafka client cert, no Secret": {"--set", "kafka.tls.clientCertificate=true"},
+		"cert-manager, unknown key":    {"--set", "grpc.tls.certManager.issuer=ca"},
+		"cert-manager, bad duration":   {"--set", "grpc.tls.certManager.duration=90d"},
+		"cert-manager, bad key type":   {"--set", "grpc.tls.certManager.privateKey.algorithm=DSA"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -755,11 +771,7 @@ func TestServiceMonitorNeedsItsAPI(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			out, err := helmTemplate(t, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := len(decodeStrict(t, out).monitors); got != tc.want {
+			if got := len(mustRender(t, tc.args...).monitors); got != tc.want {
 				t.Errorf("helm template %v: %d ServiceMonitors, want %d", tc.args, got, tc.want)
 			}
 		})

@@ -204,8 +204,18 @@ Cross-field checks the JSON schema cannot express.
 {{- if and .Values.kafka.tls.clientCertificate (not .Values.kafka.tls.existingSecret) }}
 {{- fail "kafka.tls.clientCertificate needs kafka.tls.existingSecret (tls.crt, tls.key)" }}
 {{- end }}
-{{- if and .Values.grpc.tls.clientAuth (not .Values.grpc.tls.existingSecret) }}
-{{- fail "grpc.tls.clientAuth needs grpc.tls.existingSecret (the server's certificate and the client CA)" }}
+{{- $cm := .Values.grpc.tls.certManager }}
+{{- if and .Values.grpc.tls.existingSecret $cm.enabled }}
+{{- fail "set either grpc.tls.existingSecret (a Secret you provide) or grpc.tls.certManager.enabled (a Certificate cert-manager issues), not both" }}
+{{- end }}
+{{- if and $cm.enabled (not $cm.issuerRef.name) }}
+{{- fail "grpc.tls.certManager.enabled needs grpc.tls.certManager.issuerRef.name: the Issuer (or, with issuerRef.kind=ClusterIssuer, the ClusterIssuer) that signs the services' certificate" }}
+{{- end }}
+{{- if and $cm.enabled (eq $cm.issuerRef.group "cert-manager.io") (not (has $cm.issuerRef.kind (list "Issuer" "ClusterIssuer"))) }}
+{{- fail (printf "grpc.tls.certManager.issuerRef.kind=%s: cert-manager.io issuers are Issuer or ClusterIssuer (set issuerRef.group for an external issuer)" $cm.issuerRef.kind) }}
+{{- end }}
+{{- if and .Values.grpc.tls.clientAuth (not (include "ordersys.grpcTLSSecret" .)) }}
+{{- fail "grpc.tls.clientAuth needs grpc.tls.existingSecret or grpc.tls.certManager.enabled (the server's certificate and the client CA)" }}
 {{- end }}
 {{- end }}
 
@@ -324,15 +334,48 @@ true
 {{- end }}
 
 {{/*
+Name of the Secret with the gRPC server's TLS files (tls.crt, tls.key, ca.crt):
+grpc.tls.existingSecret, or the Secret cert-manager writes for the chart's Certificate
+(grpc.tls.certManager.secretName, default <fullname>-grpc-tls). Empty: plaintext gRPC.
+*/}}
+{{- define "ordersys.grpcTLSSecret" -}}
+{{- $t := .Values.grpc.tls }}
+{{- if $t.existingSecret }}
+{{- $t.existingSecret }}
+{{- else if $t.certManager.enabled }}
+{{- default (printf "%s-grpc-tls" (include "ordersys.fullname" .)) $t.certManager.secretName }}
+{{- end }}
+{{- end }}
+
+{{/*
+DNS names of the gRPC certificate: every component's Service as clients dial it
+(<fullname>-<component>, .<ns>, .<ns>.svc, .<ns>.svc.<clusterDomain>), then extraDnsNames.
+*/}}
+{{- define "ordersys.grpcDNSNames" -}}
+{{- $cm := .Values.grpc.tls.certManager }}
+{{- $ns := .Release.Namespace }}
+{{- range $c := (include "ordersys.components" . | fromYamlArray) }}
+{{- $svc := printf "%s-%s" (include "ordersys.fullname" $) $c.name }}
+- {{ $svc }}
+- {{ $svc }}.{{ $ns }}
+- {{ $svc }}.{{ $ns }}.svc
+- {{ $svc }}.{{ $ns }}.svc.{{ $cm.clusterDomain }}
+{{- end }}
+{{- range $cm.extraDnsNames }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
 The gRPC server's TLS and token settings as NAME: value lines (nothing when grpc.tls and
-grpc.auth name no Secret): the files of grpc.tls.existingSecret mounted at
+grpc.auth name no Secret): the files of the gRPC TLS Secret (ordersys.grpcTLSSecret) mounted at
 /etc/ordersys/grpc-tls (tls.crt, tls.key; ca.crt for client certificates with
 grpc.tls.clientAuth) and the jwks.json of grpc.auth.jwksSecret at /etc/ordersys/auth.
 */}}
 {{- define "ordersys.grpcSecurityEnv" -}}
 {{- $t := .Values.grpc.tls }}
 {{- $a := .Values.grpc.auth }}
-{{- if $t.existingSecret }}
+{{- if include "ordersys.grpcTLSSecret" . }}
 ORDERSYS_GRPC_TLS_CERT_FILE: "/etc/ordersys/grpc-tls/tls.crt"
 ORDERSYS_GRPC_TLS_KEY_FILE: "/etc/ordersys/grpc-tls/tls.key"
 {{- if $t.clientAuth }}
@@ -346,9 +389,9 @@ ORDERSYS_AUTH_AUDIENCE: {{ $a.audience | quote }}
 {{- end }}
 {{- end }}
 
-{{/* The volumes of grpc.tls.existingSecret and grpc.auth.jwksSecret (nothing without them). */}}
+{{/* The volumes of the gRPC TLS Secret and grpc.auth.jwksSecret (nothing without them). */}}
 {{- define "ordersys.grpcSecurityVolumes" -}}
-{{- with .Values.grpc.tls.existingSecret }}
+{{- with (include "ordersys.grpcTLSSecret" .) }}
 - name: grpc-tls
   secret:
     secretName: {{ . }}
@@ -362,7 +405,7 @@ ORDERSYS_AUTH_AUDIENCE: {{ $a.audience | quote }}
 
 {{/* Their mounts at /etc/ordersys/grpc-tls and /etc/ordersys/auth. */}}
 {{- define "ordersys.grpcSecurityVolumeMounts" -}}
-{{- if .Values.grpc.tls.existingSecret }}
+{{- if include "ordersys.grpcTLSSecret" . }}
 - name: grpc-tls
   mountPath: /etc/ordersys/grpc-tls
   readOnly: true
