@@ -62,7 +62,8 @@ func (*GetRelayStatusRequest) Descriptor() ([]byte, []int) {
 // GetRelayStatusResponse is the state of the replica that answers.
 type GetRelayStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The replica's lease owner id and whether it holds the lease (publishes) now.
+	// The replica's lease owner id and whether it publishes now (holds the lease of at least one
+	// outbox shard).
 	Owner  string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	Leader bool   `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"`
 	// The circuit breaker in front of the broker: closed, half-open or open.
@@ -78,8 +79,10 @@ type GetRelayStatusResponse struct {
 	// Per reader cursor (outbox-poll, outbox-poll-rescan, scylla-cdc, ...): how far behind the
 	// clock its oldest shard's checkpoint is, in seconds.
 	CheckpointAgeSeconds map[string]float64 `protobuf:"bytes,8,rep,name=checkpoint_age_seconds,json=checkpointAgeSeconds,proto3" json:"checkpoint_age_seconds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The outbox shards this replica publishes (it holds their leases), ascending.
+	Shards        []int32 `protobuf:"varint,9,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRelayStatusResponse) Reset() {
@@ -164,6 +167,13 @@ func (x *GetRelayStatusResponse) GetLagSeconds() float64 {
 func (x *GetRelayStatusResponse) GetCheckpointAgeSeconds() map[string]float64 {
 	if x != nil {
 		return x.CheckpointAgeSeconds
+	}
+	return nil
+}
+
+func (x *GetRelayStatusResponse) GetShards() []int32 {
+	if x != nil {
+		return x.Shards
 	}
 	return nil
 }
@@ -922,7 +932,7 @@ var File_orders_v1_relay_admin_proto protoreflect.FileDescriptor
 const file_orders_v1_relay_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x1borders/v1/relay_admin.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
-	"\x15GetRelayStatusRequest\"\xa8\x03\n" +
+	"\x15GetRelayStatusRequest\"\xc0\x03\n" +
 	"\x16GetRelayStatusResponse\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x16\n" +
 	"\x06leader\x18\x02 \x01(\bR\x06leader\x12#\n" +
@@ -932,7 +942,8 @@ const file_orders_v1_relay_admin_proto_rawDesc = "" +
 	"\rdead_lettered\x18\x06 \x01(\x03R\fdeadLettered\x12\x1f\n" +
 	"\vlag_seconds\x18\a \x01(\x01R\n" +
 	"lagSeconds\x12q\n" +
-	"\x16checkpoint_age_seconds\x18\b \x03(\v2;.orders.v1.GetRelayStatusResponse.CheckpointAgeSecondsEntryR\x14checkpointAgeSeconds\x1aG\n" +
+	"\x16checkpoint_age_seconds\x18\b \x03(\v2;.orders.v1.GetRelayStatusResponse.CheckpointAgeSecondsEntryR\x14checkpointAgeSeconds\x12\x16\n" +
+	"\x06shards\x18\t \x03(\x05R\x06shards\x1aG\n" +
 	"\x19CheckpointAgeSecondsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xba\x02\n" +

@@ -23,6 +23,7 @@ type AdminServer struct {
 	events            *cql.EventStore
 	metrics           prometheus.Gatherer
 	owner             string
+	shards            func() []int // the shards the replica publishes (nil: unknown)
 }
 
 // relayAdminBase holds the generated Unimplemented server one level down, so that the
@@ -35,8 +36,8 @@ var _ ordersv1.RelayAdminServiceServer = (*AdminServer)(nil)
 
 // NewAdminServer returns the admin service of the relay replica owner, reading its state from
 // metrics (the registry the relay's metrics are registered on) and re-publishing from events.
-func NewAdminServer(admin *Admin, events *cql.EventStore, metrics prometheus.Gatherer, owner string) *AdminServer {
-	return &AdminServer{Server: deadletter.Server{Admin: admin.dl}, admin: admin, events: events, metrics: metrics, owner: owner}
+func NewAdminServer(admin *Admin, events *cql.EventStore, metrics prometheus.Gatherer, owner string, shards func() []int) *AdminServer {
+	return &AdminServer{Server: deadletter.Server{Admin: admin.dl}, admin: admin, events: events, metrics: metrics, owner: owner, shards: shards}
 }
 
 // GetRelayStatus reports the replica's lease, breaker and counters.
@@ -57,8 +58,19 @@ func (s *AdminServer) GetRelayStatus(context.Context, *ordersv1.GetRelayStatusRe
 		Owner: s.owner, Leader: v["ordersys_relay_leader"] == 1, BreakerState: breakerStates[state],
 		InFlight: int64(v["ordersys_relay_in_flight"]), Published: int64(v["ordersys_relay_published_total"]),
 		DeadLettered: int64(v["ordersys_relay_dead_lettered_total"]), LagSeconds: v["ordersys_relay_lag_seconds"],
-		CheckpointAgeSeconds: ages,
+		CheckpointAgeSeconds: ages, Shards: s.heldShards(),
 	}, nil
+}
+
+func (s *AdminServer) heldShards() []int32 {
+	if s.shards == nil {
+		return nil
+	}
+	var out []int32
+	for _, n := range s.shards() {
+		out = append(out, int32(n))
+	}
+	return out
 }
 
 // byLabel returns the values of a gauge family by one of its labels.

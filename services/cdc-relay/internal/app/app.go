@@ -97,7 +97,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 		}
 	}
 	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
-	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), r.events, registry, r.Owner()))
+	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), r.events, registry, r.Owner(), r.Shards))
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Add(1)
@@ -194,6 +194,11 @@ type Relay struct {
 	events  *cql.EventStore
 	decode  *grpcx.DecodeWatch
 	clock   *cql.ClusterClock
+
+	mu        sync.Mutex
+	held      []int // the shards of the running shard terms
+	all       bool  // a term of the whole outbox runs (scylla-cdc)
+	heldCount int
 }
 
 // NewRelay returns a relay instance on the session's keyspace; decode reports events that break
@@ -210,7 +215,9 @@ func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metr
 // Owner returns this instance's lease owner id.
 func (r *Relay) Owner() string { return r.lease.Owner() }
 
-// Run competes for the lease until ctx ends, publishing while it holds it.
+// Run publishes until ctx ends. The outbox-poll relay splits the outbox shards among the live
+// instances, each shard under a lease of its own (runSharded); the scylla-cdc relay reads the
+// CDC log, whose streams are not the outbox shards, under one lease for the whole outbox.
 func (r *Relay) Run(ctx context.Context) error {
 	if err := r.clock.Sync(ctx); err != nil {
 		r.log.Warn("cluster clock: not synced yet, using the local clock", "err", err)
@@ -218,36 +225,57 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.log.Info("cluster clock synced", "offset", r.clock.Offset())
 	}
 	go r.clock.Run(ctx, cql.ClusterClockSyncInterval)
+	if r.cfg.Source != SourceScyllaCDC {
+		return r.runSharded(ctx)
+	}
 	r.log.Info("waiting for the relay lease", "lease", LeaseName, "owner", r.lease.Owner(), "ttl", r.cfg.LeaseTTL)
-	return r.lease.Run(ctx, r.lead)
+	return r.lease.Run(ctx, func(ctx context.Context) error {
+		return r.term(ctx, termScope{fence: r.lease, recover: true, lanes: r.cfg.Lanes, maxInFlight: r.cfg.MaxInFlight})
+	})
 }
 
-// lead is one leadership term: it ends when ctx ends or the lease is lost.
-func (r *Relay) lead(ctx context.Context) error {
-	r.metrics.Leader.Set(1)
-	defer r.metrics.Leader.Set(0)
-	r.log.Info("leading: publishing the outbox", "owner", r.lease.Owner(), "source", r.cfg.Source)
-	defer func() { r.log.Info("leadership ended", "owner", r.lease.Owner(), "cause", context.Cause(ctx)) }()
+// termScope is what one term publishes: every shard (nil shards) or the given ones, fenced by
+// the lease that grants it; recover runs the intent recovery too.
+type termScope struct {
+	shards             []int
+	fence              relay.Fence
+	recover            bool
+	lanes, maxInFlight int
+}
+
+// term publishes the scope's outbox shards until ctx ends or its lease is lost: a pipeline of
+// its own (its in-memory state is only valid while no other instance publishes these shards)
+// and a source reading them.
+func (r *Relay) term(ctx context.Context, sc termScope) error {
+	r.holding(sc.shards, 1)
+	defer r.holding(sc.shards, -1)
+	r.log.Info("publishing the outbox", "owner", r.lease.Owner(), "source", r.cfg.Source, "shards", shardsLabel(sc.shards))
+	defer func() {
+		r.log.Info("stopped publishing", "owner", r.lease.Owner(), "shards", shardsLabel(sc.shards), "cause", context.Cause(ctx))
+	}()
 
 	if err := r.ensureTopics(ctx); err != nil {
 		return nil // ctx ended
 	}
 	pipeline := relay.NewPipeline(relay.Config{
-		Lanes: r.cfg.Lanes, MaxInFlight: r.cfg.MaxInFlight, RetryInitial: r.cfg.RetryInitial, RetryMax: r.cfg.RetryMax,
+		Lanes: sc.lanes, MaxInFlight: sc.maxInFlight, RetryInitial: r.cfg.RetryInitial, RetryMax: r.cfg.RetryMax,
 		TopicFor: r.cfg.TopicFor,
 	}, relay.Deps{
 		Progress: store.NewProgress(r.s), Events: r.events, DeadLetters: cql.NewDeadLetters(r.s),
 		Publisher: &ensuringPublisher{Publisher: r.pub, ensure: r.ensureTopic},
 		Breaker: relay.NewBreaker(relay.BreakerConfig{Failures: uint32(r.cfg.BreakerFailures), OpenTimeout: r.cfg.BreakerOpenTimeout},
 			r.metrics, r.log),
-		Metrics: r.metrics, Logger: r.log, Decode: r.decode, Fence: r.lease,
+		Metrics: r.metrics, Logger: r.log, Decode: r.decode, Fence: sc.fence,
 	})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); _ = pipeline.Run(ctx) }()
-	go func() { defer wg.Done(); r.recover(ctx) }()
+	if sc.recover {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.recover(ctx) }()
+	}
 
-	src := r.source()
+	src := r.source(sc.shards)
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		err := src.Run(ctx, pipeline)
 		if ctx.Err() != nil {
@@ -264,7 +292,8 @@ func (r *Relay) lead(ctx context.Context) error {
 	return nil
 }
 
-func (r *Relay) source() relay.Source {
+// source reads the outbox shards given (nil: all).
+func (r *Relay) source(shards []int) relay.Source {
 	if r.cfg.Source == SourceScyllaCDC {
 		cons, err := gocql.ParseConsistencyWrapper(strings.ToUpper(r.cfg.CQL.Consistency))
 		if err != nil {
@@ -282,7 +311,7 @@ func (r *Relay) source() relay.Source {
 	return outboxpoll.New(outboxpoll.Config{
 		PollInterval: r.cfg.PollInterval, SafetyWindow: r.cfg.SafetyWindow, RescanWindow: r.cfg.RescanWindow,
 		RescanInterval: r.cfg.RescanInterval, BucketSkew: r.cfg.BucketSkew, StartLookback: r.cfg.StartLookback,
-		BatchSize: r.cfg.BatchSize, Now: r.clock.Now,
+		BatchSize: r.cfg.BatchSize, Now: r.clock.Now, Shards: shards,
 	}, r.s, r.metrics, r.log)
 }
 

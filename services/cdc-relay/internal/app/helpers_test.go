@@ -24,12 +24,15 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
 	kafkago "github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/telemetry"
@@ -545,4 +548,20 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(float64(len(s)-1) * p)
 	return s[i]
+}
+
+// shards returns the outbox shards the relay says it publishes (nil when it does not answer).
+func (p *relayProc) shards() []int32 {
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := ordersv1.NewRelayAdminServiceClient(conn).GetRelayStatus(ctx, &ordersv1.GetRelayStatusRequest{})
+	if err != nil {
+		return nil
+	}
+	return st.GetShards()
 }

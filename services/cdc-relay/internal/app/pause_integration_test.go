@@ -72,9 +72,8 @@ func TestPausedRelayPublishesNothingAfterItsLease(t *testing.T) {
 	if dups := verify(t, c.records(), want, 3); dups != 0 {
 		t.Errorf("%d duplicate deliveries: the paused relay published again what the second one had", dups)
 	}
-	if l := paused.metric("ordersys_relay_leader"); l != 0 {
-		t.Errorf("the paused relay still says it leads (%v)", l)
-	}
+	// (Awake again, it rejoins and gets its share of the shards back in fresh terms, which read
+	// the progress from the store: nothing new to publish.)
 	t.Logf("on waking, the paused relay held back %v records (fenced); the second relay dropped %v already-published rows",
 		paused.metric(`ordersys_relay_publish_failures_total{kind="fenced"}`), taker.sum("ordersys_relay_duplicates_dropped_total"))
 }

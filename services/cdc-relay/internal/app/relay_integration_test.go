@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 )
@@ -139,18 +140,19 @@ func TestRelayKill9MidStreamThenRestart(t *testing.T) {
 		20*16, dups, r2.sum("ordersys_relay_duplicates_dropped_total"))
 }
 
-// TestRelayTwoReplicasNeverBothPublish runs two relay processes on one keyspace: only the lease
-// holder publishes; when it is killed the other takes over within seconds and nothing is lost.
-func TestRelayTwoReplicasNeverBothPublish(t *testing.T) {
+// TestRelayReplicasShareTheShards runs relay processes on one keyspace: two share the outbox
+// shards evenly and never publish one shard both at once (sampled from their admin services
+// all along); when one is killed the other takes its shards within seconds; a third that joins
+// gets its share handed over; every event arrives, in order per aggregate.
+func TestRelayReplicasShareTheShards(t *testing.T) {
 	testinfra.Require(t)
 	e := newEnv(t, nil)
 	c := collect(t, e.kafka, e.orderTopic)
-	a := e.startChild("a", nil)
-	b := e.startChild("b", nil)
-
-	// Sample both instances' leader gauges all along.
+	ttl := map[string]string{"ORDERSYS_RELAY_LEASE_TTL": "3s"}
+	relays := []*relayProc{e.startChild("a", ttl), e.startChild("b", ttl)}
 	var mu sync.Mutex
-	both, samples := 0, 0
+	held := map[*relayProc][]int32{}
+	overlaps, samples := 0, 0
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
 	go func() {
@@ -161,56 +163,77 @@ func TestRelayTwoReplicasNeverBothPublish(t *testing.T) {
 				return
 			case <-time.After(25 * time.Millisecond):
 			}
-			la, lb := a.metric("ordersys_relay_leader"), b.metric("ordersys_relay_leader")
 			mu.Lock()
+			owners := map[int32]int{}
+			for _, r := range relays {
+				held[r] = r.shards()
+				for _, s := range held[r] {
+					owners[s]++
+				}
+			}
 			samples++
-			if la == 1 && lb == 1 {
-				both++
+			for _, n := range owners {
+				if n > 1 {
+					overlaps++
+				}
 			}
 			mu.Unlock()
 		}
 	}()
-	var leader, standby *relayProc
-	waitUntil(t, "a leader", 30*time.Second, func() bool {
-		switch {
-		case a.metric("ordersys_relay_leader") == 1:
-			leader, standby = a, b
-		case b.metric("ordersys_relay_leader") == 1:
-			leader, standby = b, a
-		}
-		return leader != nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	balanced := func(what string, rs ...*relayProc) {
+		t.Helper()
+		waitUntil(t, what, 45*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			total := 0
+			for _, r := range rs {
+				n := len(held[r])
+				if n < cql.OutboxShards/len(rs) || n > (cql.OutboxShards+len(rs)-1)/len(rs) {
+					return false
+				}
+				total += n
+			}
+			return total == cql.OutboxShards
+		})
+	}
+	balanced("two relays holding 4 shards each", relays[0], relays[1])
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	want1, _, err := e.produce(ctx, 10, 6, time.Second)
+	want, _, err := e.produce(ctx, 16, 5, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.waitDistinct(t, 60, 60*time.Second)
-	if got := standby.sum("ordersys_relay_published_total"); got != 0 {
-		t.Fatalf("the standby published %v events while the other held the lease", got)
+	c.waitDistinct(t, 80, time.Minute)
+	for _, r := range relays {
+		if r.sum("ordersys_relay_published_total") == 0 {
+			t.Errorf("relay %s published nothing: the shards are not shared", r.name)
+		}
 	}
 
-	leader.kill()
+	relays[0].kill()
 	killedAt := time.Now()
-	waitUntil(t, "the standby to take over", 30*time.Second, func() bool { return standby.metric("ordersys_relay_leader") == 1 })
+	balanced("the survivor holding every shard", relays[1])
 	takeover := time.Since(killedAt)
-	want2, _, err := e.produce(ctx, 10, 6, time.Second)
+	mu.Lock()
+	relays = append(relays, e.startChild("c", ttl))
+	mu.Unlock()
+	balanced("the survivor handing 4 shards to the newcomer", relays[1], relays[2])
+	more, _, err := e.produce(ctx, 16, 5, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range want2 {
-		want1[k] = v
+	for k, v := range more {
+		want[k] = v
 	}
-	c.waitDistinct(t, 120, 60*time.Second)
+	c.waitDistinct(t, 160, time.Minute)
 	close(stopWatch)
 	<-watchDone
-	dups := verify(t, c.records(), want1, 3)
+	dups := verify(t, c.records(), want, 3)
 	mu.Lock()
 	defer mu.Unlock()
-	if both > 0 {
-		t.Fatalf("both instances reported holding the lease in %d of %d samples", both, samples)
+	if overlaps > 0 {
+		t.Fatalf("a shard was held by two relays in %d of %d samples", overlaps, samples)
 	}
-	t.Logf("takeover %s after kill -9 of the leader (lease TTL 4s); never both leaders in %d samples; %d duplicates",
+	t.Logf("shards moved %s after kill -9 (lease TTL 3s); no shard held twice in %d samples; %d duplicates",
 		takeover.Round(10*time.Millisecond), samples, dups)
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -80,4 +81,37 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.ReportMetric(rawRate, "raw_events/s")
 	b.ReportMetric(relayRate/rawRate, "relay/raw")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkRelayReplicas measures, in one run, events per second from outbox rows to a consumer
+// of the topic with 1, 2 and 3 relays sharing the outbox shards (each sub-benchmark on a fresh
+// keyspace and topic with b.N events appended first, its relays started together with a 3 s
+// lease TTL, timed until the last event is read). On a 2-core machine the relays, Cassandra and
+// Kafka share the cores, so this shows the cost of sharing more than a speed-up.
+//
+//	go test -run '^$' -bench BenchmarkRelayReplicas -benchtime 5000x ./internal/app/
+func BenchmarkRelayReplicas(b *testing.B) {
+	testinfra.Require(b)
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("relays=%d", n), func(b *testing.B) {
+			e := newEnv(b, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			defer cancel()
+			for i := 0; i < b.N; i += 10 {
+				if _, err := e.appendOrder(ctx, uuid.NewString(), 0, min(10, b.N-i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := collect(b, e.kafka, e.orderTopic)
+			b.ResetTimer()
+			start := time.Now()
+			for i := range n {
+				e.startInProcess(fmt.Sprintf("r%d", i), map[string]string{"ORDERSYS_KAFKA_PARTITIONS": "3", "ORDERSYS_RELAY_LEASE_TTL": "3s"})
+			}
+			c.waitDistinct(b, b.N, 5*time.Minute)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

@@ -160,6 +160,7 @@ func (s *Source) readerConfig(r reader, pm scyllacdc.ProgressManager, f scyllacd
 func (s *Source) Run(ctx context.Context, sink relay.Sink) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer s.m.ForgetCheckpointAges(s)
 	readers := s.readers()
 	errs := make(chan error, len(readers))
 	for _, r := range readers {
@@ -265,7 +266,7 @@ func (f *factory) saveLoop(ctx context.Context) {
 			c.mu.Unlock()
 		}
 		if !oldest.IsZero() {
-			f.src.m.CheckpointAge.WithLabelValues(f.cursor).Set(time.Since(oldest).Seconds())
+			f.src.m.ReportCheckpointAge(f.src, f.cursor, time.Since(oldest).Seconds())
 		}
 	}
 }

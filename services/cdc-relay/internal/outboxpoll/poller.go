@@ -51,6 +51,9 @@ type Config struct {
 	CheckpointEvery time.Duration
 	// DisableRescan turns the rescan cursor off (tests of the fast cursor alone).
 	DisableRescan bool
+	// Shards are the outbox shards read (default: all of cql.OutboxShards); a relay that holds
+	// some shards' leases runs one poller per shard.
+	Shards []int
 	// Now is the clock the cursors' horizons are taken from: the same clock the writers take
 	// the rows' buckets and ids from, the cluster's (cql.ClusterClock) in production (default
 	// time.Now).
@@ -114,17 +117,21 @@ func (p *Poller) Name() string { return "outbox-poll" }
 
 // Run reads every shard with the fast cursor and, behind it, the rescan cursor, until ctx ends.
 func (p *Poller) Run(ctx context.Context, sink relay.Sink) error {
-	fast := make([]*cursor, cql.OutboxShards)
-	for shard := range fast {
-		fast[shard] = &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval,
-			early: map[gocql.UUID]*earlyRow{}}
+	shards := p.cfg.Shards
+	if shards == nil {
+		for shard := range cql.OutboxShards {
+			shards = append(shards, shard)
+		}
 	}
-	var cursors []*cursor
+	var fast, cursors []*cursor
+	for _, shard := range shards {
+		fast = append(fast, &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval,
+			early: map[gocql.UUID]*earlyRow{}})
+	}
 	cursors = append(cursors, fast...)
 	if !p.cfg.DisableRescan {
-		for shard := range fast {
-			f := fast[shard]
-			cursors = append(cursors, &cursor{p: p, name: RescanCursor, shard: shard, window: p.cfg.RescanWindow,
+		for _, f := range fast {
+			cursors = append(cursors, &cursor{p: p, name: RescanCursor, shard: f.shard, window: p.cfg.RescanWindow,
 				interval: p.cfg.RescanInterval, bound: f.safeThrough})
 		}
 	}
@@ -164,10 +171,11 @@ func (p *Poller) reportAges(ctx context.Context, cursors []*cursor) func() {
 			}
 			now := p.now()
 			for name, st := range oldest {
-				p.metrics.CheckpointAge.WithLabelValues(name).Set(now.Sub(st).Seconds())
+				p.metrics.ReportCheckpointAge(p, name, now.Sub(st).Seconds())
 			}
 			select {
 			case <-ctx.Done():
+				p.metrics.ForgetCheckpointAges(p)
 				close(done)
 				return
 			case <-t.C:

@@ -1,7 +1,7 @@
 package relay
 
 import (
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,12 +22,15 @@ type Metrics struct {
 	CheckpointAge  *prometheus.GaugeVec   // now − position of the oldest shard's checkpoint, by cursor
 	RowsRead       *prometheus.CounterVec // by cursor
 	InFlight       prometheus.Gauge       // changes submitted and not settled
-	Leader         prometheus.Gauge       // 1 while this instance holds the lease
+	Leader         prometheus.Gauge       // 1 while this instance publishes (holds a lease)
+	ShardsHeld     prometheus.Gauge       // outbox shards this instance publishes
 	Recovered      *prometheus.CounterVec // intents settled by recovery, by outcome
 	StoreErrors    *prometheus.CounterVec // CQL failures, by operation
 	DependencyUp   *prometheus.GaugeVec   // 1 when the dependency answers, by dependency (cql, kafka)
 	SourceRestarts *prometheus.CounterVec // by source
-	oldest         atomic.Pointer[func() time.Time]
+	mu             sync.Mutex
+	oldest         map[*func() time.Time]func() time.Time // by running pipeline
+	ages           map[any]map[string]float64             // checkpoint age by running source, by cursor
 	lagFunc        prometheus.GaugeFunc
 	now            func() time.Time
 }
@@ -63,8 +66,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Outbox changes read, by cursor."}, []string{"cursor"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "in_flight",
 			Help: "Changes handed to the pipeline and not yet settled."}),
+		ShardsHeld: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "shards_held",
+			Help: "Outbox shards this instance publishes (it holds their leases; all of them under the scylla-cdc source's single lease)."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "leader",
-			Help: "1 while this instance holds the relay lease and publishes."}),
+			Help: "1 while this instance publishes: it holds the lease of at least one outbox shard (or, with the scylla-cdc source, the single relay lease)."}),
 		Recovered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recovered_intents_total",
 			Help: "Append intents settled by the recovery sweeper, by outcome (committed, discarded; poison: cannot be settled, left in pending_appends)."}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
@@ -79,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Age of the oldest event the relay has read and not yet published (0 when caught up)."}, m.lag)
 	if reg != nil {
 		reg.MustRegister(m.Published, m.Failed, m.Retried, m.DeadLettered, m.Duplicates, m.Divergent, m.GapFilled, m.BreakerState,
-			m.BreakerChanges, m.PublishDelay, m.CheckpointAge, m.RowsRead, m.InFlight, m.Leader, m.Recovered,
+			m.BreakerChanges, m.PublishDelay, m.CheckpointAge, m.RowsRead, m.InFlight, m.Leader, m.ShardsHeld, m.Recovered,
 			m.StoreErrors, m.DependencyUp, m.SourceRestarts, m.lagFunc)
 	}
 	for _, k := range []string{"transient", "permanent", "rejected"} {
@@ -91,24 +96,82 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// lag is the age of the oldest change the current pipeline holds unsettled, 0 when it holds
-// none (caught up, or not leading). Rows its source has not read yet show in
+// lag is the age of the oldest change the running pipelines hold unsettled, 0 when they hold
+// none (caught up, or not leading). Rows their sources have not read yet show in
 // checkpoint_age_seconds instead.
 func (m *Metrics) lag() float64 {
-	f := m.oldest.Load()
-	if f == nil || *f == nil {
+	m.mu.Lock()
+	var oldest time.Time
+	for _, f := range m.oldest {
+		if t := f(); !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	m.mu.Unlock()
+	if oldest.IsZero() {
 		return 0
 	}
-	t := (*f)()
-	if t.IsZero() {
-		return 0
-	}
-	return max(m.now().Sub(t).Seconds(), 0)
+	return max(m.now().Sub(oldest).Seconds(), 0)
 }
 
-// setOldestUnpublished makes the lag metric read the oldest unsettled commit time from f (the
-// pipeline of the current leadership term; nil: none, the lag is 0).
-func (m *Metrics) setOldestUnpublished(f func() time.Time) { m.oldest.Store(&f) }
+// addPipeline makes the lag metric read the oldest unsettled commit time of a running pipeline
+// from f, until the returned function is called (several pipelines run at once when a relay
+// holds several shards).
+func (m *Metrics) addPipeline(f func() time.Time) (remove func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.oldest == nil {
+		m.oldest = map[*func() time.Time]func() time.Time{}
+	}
+	key := &f
+	m.oldest[key] = f
+	return func() {
+		m.mu.Lock()
+		delete(m.oldest, key)
+		m.mu.Unlock()
+	}
+}
+
+// ReportCheckpointAge records how far behind the clock cursor's oldest checkpoint is in one
+// running source (src: the source itself) and sets checkpoint_age_seconds{cursor} to the
+// oldest across the running sources (a relay holding several shards runs one poller each).
+func (m *Metrics) ReportCheckpointAge(src any, cursor string, seconds float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ages == nil {
+		m.ages = map[any]map[string]float64{}
+	}
+	if m.ages[src] == nil {
+		m.ages[src] = map[string]float64{}
+	}
+	m.ages[src][cursor] = seconds
+	m.setAgesLocked(cursor)
+}
+
+// ForgetCheckpointAges removes a source that stopped from checkpoint_age_seconds.
+func (m *Metrics) ForgetCheckpointAges(src any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cursors := m.ages[src]
+	delete(m.ages, src)
+	for c := range cursors {
+		m.setAgesLocked(c)
+	}
+}
+
+func (m *Metrics) setAgesLocked(cursor string) {
+	oldest, found := 0.0, false
+	for _, cs := range m.ages {
+		if a, ok := cs[cursor]; ok {
+			oldest, found = max(oldest, a), true
+		}
+	}
+	if !found {
+		m.CheckpointAge.DeleteLabelValues(cursor)
+		return
+	}
+	m.CheckpointAge.WithLabelValues(cursor).Set(oldest)
+}
 
 // observePublished records a published event committed at t.
 func (m *Metrics) observePublished(topic string, committed time.Time) {

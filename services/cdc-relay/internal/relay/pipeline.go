@@ -132,7 +132,6 @@ func NewPipeline(cfg Config, d Deps) *Pipeline {
 		d.Tracer = otel.Tracer("github.com/ordersys/ordersys/services/cdc-relay")
 	}
 	p := &Pipeline{cfg: cfg, d: d, sem: make(chan struct{}, cfg.MaxInFlight), open: newOutstanding()}
-	d.Metrics.setOldestUnpublished(p.open.oldest)
 	for i := 0; i < cfg.Lanes; i++ {
 		p.lanes = append(p.lanes, &lane{p: p, id: i, in: make(chan *Change, 1024), results: make(chan *callResult, 1024),
 			commits: make(chan []*flight, 64), aggs: map[string]*aggState{}, active: map[*aggState]struct{}{}})
@@ -153,6 +152,7 @@ func DefaultTopicFor(aggregateType string) string {
 
 // Run runs the lanes until ctx ends.
 func (p *Pipeline) Run(ctx context.Context) error {
+	removeLag := p.d.Metrics.addPipeline(p.open.oldest)
 	var wg sync.WaitGroup
 	for _, l := range p.lanes {
 		wg.Add(1)
@@ -165,8 +165,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// The term is over: what this pipeline still held is no longer in flight here, and its
 	// lag is no longer this replica's (the next leader reads those rows again).
 	p.d.Metrics.InFlight.Sub(float64(p.open.drain()))
-	p.d.Metrics.setOldestUnpublished(nil)
-	p.d.Metrics.CheckpointAge.Reset()
+	removeLag()
 	return ctx.Err()
 }
 

@@ -73,13 +73,17 @@ func relayStatus(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	return o.print(st, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "OWNER\tLEADER\tBREAKER\tLAG\tIN FLIGHT\tPUBLISHED\tDEAD LETTERED\tCHECKPOINT AGE")
+		fmt.Fprintln(w, "OWNER\tLEADER\tSHARDS\tBREAKER\tLAG\tIN FLIGHT\tPUBLISHED\tDEAD LETTERED\tCHECKPOINT AGE")
+		shards := make([]string, 0, len(st.GetShards()))
+		for _, n := range st.GetShards() {
+			shards = append(shards, fmt.Sprint(n))
+		}
 		cursors := make([]string, 0, len(st.GetCheckpointAgeSeconds()))
 		for c, age := range st.GetCheckpointAgeSeconds() {
 			cursors = append(cursors, fmt.Sprintf("%s=%.1fs", c, age))
 		}
 		sort.Strings(cursors)
-		fmt.Fprintf(w, "%s\t%v\t%s\t%.1fs\t%d\t%d\t%d\t%s\n", st.GetOwner(), st.GetLeader(), st.GetBreakerState(), st.GetLagSeconds(),
+		fmt.Fprintf(w, "%s\t%v\t%s\t%s\t%.1fs\t%d\t%d\t%d\t%s\n", st.GetOwner(), st.GetLeader(), orDash(strings.Join(shards, ",")), st.GetBreakerState(), st.GetLagSeconds(),
 			st.GetInFlight(), st.GetPublished(), st.GetDeadLettered(), orDash(strings.Join(cursors, " ")))
 	})
 }
