@@ -37,9 +37,18 @@ type Lease struct {
 	until time.Time // end of the certain hold (monotonic reading); zero when not held
 }
 
-// leaseMargin is the part of the TTL a holder does not count on: for clock-rate differences
-// between this process and the database nodes, and the server's second-granular TTL.
-func (l *Lease) leaseMargin() time.Duration { return max(l.ttl/10, 200*time.Millisecond) }
+// certain is how long after a grant was sent the hold is certain. The server expires the row at
+// the whole second of its apply time plus the TTL in seconds (Cassandra and ScyllaDB count
+// expiry in seconds, from the current second), so the row lives at least TTL − 1 s after the
+// server applied the write, which is after it was sent; less TTL/20 for clock-rate differences
+// between this process and the nodes. (Counting the whole TTL, as a first version did, let a
+// 2 s lease be taken over 1.5 s after its grant while its holder counted on 1.8 s.)
+func (l *Lease) certain() time.Duration {
+	return time.Duration(l.ttlSeconds()-1)*time.Second - l.ttl/20
+}
+
+// renewEvery is the renewal interval: three renewals within the certain hold.
+func (l *Lease) renewEvery() time.Duration { return min(l.ttl/3, l.certain()/3) }
 
 // ValidUntil returns when the certain hold ends (zero when not held).
 func (l *Lease) ValidUntil() time.Time {
@@ -49,7 +58,7 @@ func (l *Lease) ValidUntil() time.Time {
 }
 
 // Valid reports whether this owner certainly holds the lease now: the last acquire or renewal
-// succeeded and was sent less than the TTL (minus a margin) ago.
+// succeeded and was sent less than certain() (TTL − 1 s − TTL/20) ago.
 func (l *Lease) Valid() bool {
 	until := l.ValidUntil()
 	return !until.IsZero() && time.Now().Before(until)
@@ -58,7 +67,7 @@ func (l *Lease) Valid() bool {
 // granted records a successful acquire or renewal sent at sent.
 func (l *Lease) granted(sent time.Time) {
 	l.mu.Lock()
-	l.until = sent.Add(l.ttl - l.leaseMargin())
+	l.until = sent.Add(l.certain())
 	l.mu.Unlock()
 	l.held.Store(true)
 }
@@ -162,7 +171,8 @@ func (l *Lease) Wait(ctx context.Context) error {
 
 // Run waits for the lease, then calls work with a context that is cancelled (cause
 // ErrLeaseLost) as soon as a renewal fails or the certain hold runs out unrenewed (Valid), and
-// renews every third of the TTL until work returns or ctx ends; then it releases the lease.
+// renews three times within the certain hold (renewEvery) until work returns or ctx ends; then
+// it releases the lease.
 // Work that acts as the holder should still check Valid right before each such act: after a
 // pause, it may run before this cancellation does. When work returns because the lease was lost, Run
 // waits for it again, so a standby instance keeps trying to take over.
@@ -174,7 +184,7 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 		workCtx, cancel := context.WithCancelCause(ctx)
 		done := make(chan error, 1)
 		go func() { done <- work(workCtx) }()
-		ticker := time.NewTicker(l.ttl / 3)
+		ticker := time.NewTicker(l.renewEvery())
 		expiry := time.NewTimer(time.Until(l.ValidUntil()))
 		var werr error
 	hold:
@@ -191,7 +201,7 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 				}
 				expiry.Reset(time.Until(l.ValidUntil()))
 			case <-ticker.C:
-				rctx, rcancel := context.WithTimeout(ctx, l.ttl/3)
+				rctx, rcancel := context.WithTimeout(ctx, l.renewEvery())
 				ok, err := l.Renew(rctx)
 				rcancel()
 				if !ok {

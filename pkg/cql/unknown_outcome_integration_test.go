@@ -43,7 +43,7 @@ func TestUnknownOutcomeIsNeverReportedAsConflict(t *testing.T) {
 		t.Run(fmt.Sprintf("create=%v", creating), func(t *testing.T) {
 			proxy := cqlfault.Start(t)
 			ps := proxy.Session(t, ks, time.Second)
-			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second})
+			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{Finishers: inlineFinish, ResolveTimeout: 3 * time.Second})
 			id := uuid.NewString()
 			var expected int64
 			if !creating {
@@ -145,7 +145,7 @@ func TestAppendThroughNetworkFaultsLosesNothing(t *testing.T) {
 			heal := func() { proxy.RemoveToxic("fault") }
 			defer heal()
 			var armed, resolving atomic.Bool
-			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second,
+			writer := cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{Finishers: inlineFinish, ResolveTimeout: 3 * time.Second,
 				Hook: func(step cql.Step) {
 					switch {
 					case !armed.Load():
@@ -221,7 +221,7 @@ func TestUnknownOutcomeLostToAnotherWriterIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	winner := newIDs(2)
-	writer := cql.NewEventStore(proxy.Session(t, ks, time.Second), codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second,
+	writer := cql.NewEventStore(proxy.Session(t, ks, time.Second), codec.NewRegistry(), cql.Options{Finishers: inlineFinish, ResolveTimeout: 3 * time.Second,
 		Hook: func(step cql.Step) {
 			if step == cql.StepResolveStarted { // our batch is held: another writer takes the sequences
 				if _, err := direct.Append(ctx, faultRequest(id, res.Version, winner)); err != nil {
@@ -253,3 +253,10 @@ func TestUnknownOutcomeLostToAnotherWriterIsAConflict(t *testing.T) {
 		t.Errorf("the winner's events are not at 3 and 4: %q %q", events[eventKey{id, 3}], events[eventKey{id, 4}])
 	}
 }
+
+// inlineFinish makes the writers behind the fault proxy write their outbox rows before Append
+// returns: these tests judge the conditional batch's outcome, and two background finishes
+// failing at once on one connection the proxy reset race inside gocql (scylladb/gocql v1.16.0
+// sets potentiallyExecuted on the connection's shared *QueryError; benign, both write true,
+// but the race detector stops the test).
+const inlineFinish = -1

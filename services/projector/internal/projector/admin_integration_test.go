@@ -158,12 +158,20 @@ func TestAdminStatusShowsProgress(t *testing.T) {
 	}
 	_, stop := e.runSupervisor()
 	defer stop()
+	// More messages over 4 s, so that the position grows across several samples.
+	go func() {
+		for i := 0; i < n; i++ {
+			_, envs := e.newOrder(ids.New(), 1)
+			e.publish(envs...)
+			time.Sleep(time.Second / 3)
+		}
+	}()
 	var seenRate bool
 	eventually(t, time.Minute, func() error {
 		p := orders().GetActiveProgress()
 		seenRate = seenRate || p.GetRatePerSecond() > 0
-		if p.GetPosition() != n || p.GetLag() != 0 {
-			return fmt.Errorf("progress %v, want position %d, lag 0", p, n)
+		if p.GetPosition() != 2*n || p.GetLag() != 0 {
+			return fmt.Errorf("progress %v, want position %d, lag 0", p, 2*n)
 		}
 		return nil
 	})
