@@ -51,13 +51,18 @@ const (
 const usage = `usage: ordersysctl [flags] <command> [args]
 
 commands:
-  relay status                              the relay replica: lease, breaker, counters
-  dlq list [-topic T] [-limit N]            dead letters of the relay (every event topic by default)
+  relay status                              the relay replica: shards it publishes, breaker, lag,
+                                            checkpoint age per cursor, counters
+  dlq list [-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-limit N] [-page TOKEN]
+                                            dead letters of the relay (every event topic by default),
+                                            filtered, a page at a time (T: RFC 3339 or a duration ago)
   dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
   projector status                          the projections' versions (active, building, previous)
+                                            and each version's position, lag and rate on the topics
   projector rebuild [-source topics|store] PROJECTION
                                             rebuild a projection (orders, customers) into a new version,
-                                            from the topics or the event store, with progress; it runs
+                                            from the event store (default) or the topics, with a
+                                            progress bar on a terminal; it runs
                                             in the projector and switches readers once caught up
   projector watch-rebuild PROJECTION        follow the rebuild a projector runs
   projector abort-rebuild PROJECTION        stop filling the version a rebuild builds (orders, customers)
