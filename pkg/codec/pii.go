@@ -136,6 +136,9 @@ func (s PIISealer) Seal(ctx context.Context, env *es.Envelope) error {
 
 // Open returns env.Payload with its personal fields in clear, or marked erased.
 func (s PIISealer) Open(ctx context.Context, env *es.Envelope) ([]byte, error) {
+	if f, ok := s.Keys.(interface{ Forget(string) }); ok && env.EventType == customer.EventCustomerErased {
+		f.Forget(env.AggregateID) // a reader of the erasure drops the key it may have cached
+	}
 	paths := personalFields[env.EventType]
 	if len(paths) == 0 {
 		return env.Payload, nil

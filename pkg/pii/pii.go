@@ -21,6 +21,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -165,7 +166,11 @@ type Store struct {
 
 var _ codec.KeyStore = (*Store)(nil)
 
-// NewStore returns the store of the customer_keys table of session's keyspace.
+// errNoKEK is the error of a store without KEK asked to make or open a key.
+var errNoKEK = errors.New("no KEK configured (ORDERSYS_PII_KEK_FILE)")
+
+// NewStore returns the store of the customer_keys table of session's keyspace. kek may be nil:
+// the store then only erases customers and tells erased ones; making or opening a key fails.
 func NewStore(s *gocql.Session, kek *KEK, opts Options) *Store {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
@@ -217,6 +222,9 @@ func parseID(customerID string) (string, gocql.UUID, error) {
 
 // unwrap decrypts a stored keyset (the customer id bound as associated data).
 func (st *Store) unwrap(id string, wrapped []byte) (*keyset.Handle, error) {
+	if st.kek == nil {
+		return nil, errNoKEK
+	}
 	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), st.kek.aead, []byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("unwrap the data key of customer %s (is the KEK that wrapped it in ORDERSYS_PII_KEK_FILE?): %w", id, err)
@@ -225,6 +233,9 @@ func (st *Store) unwrap(id string, wrapped []byte) (*keyset.Handle, error) {
 }
 
 func (st *Store) wrap(id string, h *keyset.Handle) ([]byte, error) {
+	if st.kek == nil {
+		return nil, errNoKEK
+	}
 	var buf bytes.Buffer
 	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), st.kek.aead, []byte(id)); err != nil {
 		return nil, fmt.Errorf("wrap the data key of customer %s: %w", id, err)
@@ -357,6 +368,9 @@ func (st *Store) Erased(ctx context.Context, customerID string) (bool, error) {
 // It is safe to run while the services run (each row changes only if it is still as read) and
 // to run again.
 func (st *Store) Rewrap(ctx context.Context) (int, error) {
+	if st.kek == nil {
+		return 0, errNoKEK
+	}
 	iter := st.s.Query(`SELECT customer_id, keyset, kek_key_id FROM customer_keys`).WithContext(ctx).PageSize(500).Iter()
 	var (
 		u       gocql.UUID
@@ -393,4 +407,26 @@ func (st *Store) Rewrap(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("re-wrap: read customer_keys: %w", err)
 	}
 	return n, nil
+}
+
+// Enabled reports whether the store has a KEK, i.e. personal data is encrypted.
+func (st *Store) Enabled() bool { return st.kek != nil }
+
+// Setup returns the key store that cfg configures on session and, when cfg names a KEK file,
+// makes reg seal and open the personal fields of Customer events through it. Without a KEK
+// file the store can still erase customers (personal data is then stored in clear).
+func Setup(s *gocql.Session, cfg config.PII, reg *es.Registry) (*Store, error) {
+	var kek *KEK
+	if cfg.KEKFile != "" {
+		k, err := LoadKEK(cfg.KEKFile)
+		if err != nil {
+			return nil, err
+		}
+		kek = k
+	}
+	st := NewStore(s, kek, Options{CacheTTL: cfg.KeyCacheTTL})
+	if kek != nil && reg != nil {
+		reg.SetSealer(codec.PIISealer{Keys: st})
+	}
+	return st, nil
 }
