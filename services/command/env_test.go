@@ -81,15 +81,10 @@ func env(t testing.TB) *sharedEnv {
 }
 
 func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
-	kek, err := pii.GenerateKEK()
+	keys, err := pii.Ephemeral(s, pii.Options{})
 	if err != nil {
 		panic(err)
 	}
-	k, err := pii.ParseKEK(kek)
-	if err != nil {
-		panic(err)
-	}
-	keys := pii.NewStore(s, k, pii.Options{})
 	reg := codec.NewRegistry()
 	reg.SetSealer(codec.PIISealer{Keys: keys})
 	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, reg, cql.Options{}), keys: keys}
