@@ -32,7 +32,11 @@ import (
 type KEK struct {
 	aead    tink.AEAD
 	primary uint32
+	keys    int
 }
+
+// Keys is the number of keys of the keyset: more than one while a rotation is under way.
+func (k *KEK) Keys() int { return k.keys }
 
 // PrimaryKeyID is the id of the key that wraps new data keys.
 func (k *KEK) PrimaryKeyID() uint32 { return k.primary }
@@ -52,7 +56,7 @@ func ParseKEK(jsonKeyset []byte) (*KEK, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KEK: %w", err)
 	}
-	return &KEK{aead: a, primary: p.KeyID()}, nil
+	return &KEK{aead: a, primary: p.KeyID(), keys: h.Len()}, nil
 }
 
 // LoadKEK reads a KEK file (see ParseKEK).
@@ -408,6 +412,9 @@ func (st *Store) Rewrap(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// KEK returns the store's key-encryption key (nil without one).
+func (st *Store) KEK() *KEK { return st.kek }
 
 // Enabled reports whether the store has a KEK, i.e. personal data is encrypted.
 func (st *Store) Enabled() bool { return st.kek != nil }

@@ -138,6 +138,15 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("personal data encryption: %w", err)
 	}
 	log.Info("personal data encryption", "enabled", keys.Enabled())
+	if kek := keys.KEK(); kek != nil && kek.Keys() > 1 {
+		// A KEK rotation is under way (docs/privacy.md): re-wrap the data keys that an older KEK
+		// key wrapped with the new primary, in the background (every replica may; rows change
+		// only if still as read).
+		go func() {
+			n, err := keys.Rewrap(ctx)
+			log.Info("personal data: data keys re-wrapped with the primary KEK key", "rewrapped", n, "primary_key_id", kek.PrimaryKeyID(), "err", err)
+		}()
+	}
 	var customerSnapshots es.SnapshotCodec = codec.CustomerSnapshotCodec{}
 	if keys.Enabled() {
 		customerSnapshots = codec.SealedCustomerSnapshots{Keys: keys}
