@@ -151,14 +151,14 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 	case UpdateProfile:
 		first, last := strings.TrimSpace(cmd.FirstName), strings.TrimSpace(cmd.LastName)
 		if first == c.FirstName && last == c.LastName {
-			return nil, es.Rule(RuleProfileUnchanged, "the name is already %s %s; nothing to update", first, last)
+			return nil, es.Rule(RuleProfileUnchanged, "the name is unchanged; nothing to update")
 		}
 		return CustomerProfileUpdated{FirstName: first, LastName: last}, nil
 
 	case ChangeEmail:
 		email, _ := NewEmail(cmd.Email)
 		if email == c.Email {
-			return nil, es.Rule(RuleEmailUnchanged, "the email is already %s; nothing to change", email)
+			return nil, es.Rule(RuleEmailUnchanged, "the email is unchanged; nothing to change")
 		}
 		return CustomerEmailChanged{OldEmail: c.Email, NewEmail: email}, nil
 
@@ -168,7 +168,7 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 			if phone == "" {
 				return nil, es.Rule(RulePhoneUnchanged, "the customer has no phone; nothing to remove")
 			}
-			return nil, es.Rule(RulePhoneUnchanged, "the phone is already %s; nothing to change", phone)
+			return nil, es.Rule(RulePhoneUnchanged, "the phone is unchanged; nothing to change")
 		}
 		return CustomerPhoneChanged{OldPhone: c.Phone, NewPhone: phone}, nil
 
