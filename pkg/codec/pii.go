@@ -150,6 +150,12 @@ func (s PIISealer) Open(ctx context.Context, env *es.Envelope) ([]byte, error) {
 	r := m.ProtoReflect()
 	fd := r.Descriptor().Fields().ByNumber(sealedField)
 	key, kerr := s.Keys.DataKey(ctx, env.AggregateID, false)
+	if f, ok := s.Keys.(interface{ Forget(string) }); ok && errors.Is(kerr, ErrNoKey) && r.Has(fd) {
+		// Sealed, yet no key known: the store may have cached the absence from before the key
+		// was made (a customer written in clear earlier); ask the table itself.
+		f.Forget(env.AggregateID)
+		key, kerr = s.Keys.DataKey(ctx, env.AggregateID, false)
+	}
 	erased := errors.Is(kerr, ErrErased)
 	if kerr != nil && !erased && !errors.Is(kerr, ErrNoKey) {
 		return nil, kerr

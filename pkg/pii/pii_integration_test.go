@@ -184,7 +184,8 @@ func TestSealedEventsInTheEventStore(t *testing.T) {
 	s, _ := cqltest.Keyspace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	keys := pii.NewStore(s, parse(t, kek(t)), pii.Options{})
+	k := parse(t, kek(t))
+	keys := pii.NewStore(s, k, pii.Options{})
 	sealing := codec.NewRegistry()
 	sealing.SetSealer(codec.PIISealer{Keys: keys})
 	store := cql.NewEventStore(s, sealing, cql.Options{})
@@ -243,6 +244,22 @@ func TestSealedEventsInTheEventStore(t *testing.T) {
 	}
 	if c := load(plainStore, sealedID); c.Email != "" || c.FirstName != "" || c.Addresses[0].Line1 != "" || c.Addresses[0].AddressID == "" {
 		t.Fatalf("a reader without keys saw %+v", c)
+	}
+
+	// Another process that read the legacy customer (and cached that it has no key) still opens
+	// the customer's first sealed event, written after that.
+	readerReg := codec.NewRegistry()
+	readerReg.SetSealer(codec.PIISealer{Keys: pii.NewStore(s, k, pii.Options{})})
+	reader := cql.NewEventStore(s, readerReg, cql.Options{})
+	defer reader.Close(ctx)
+	load(reader, legacyID)
+	c := load(store, legacyID)
+	next := es.NewEnvelopes(c, []es.Event{customer.CustomerEmailChanged{OldEmail: c.Email, NewEmail: "later." + c.Email}}, es.Metadata{CausationID: ids.New()}, time.Now(), ids.New)
+	if _, err := store.Append(ctx, es.AppendRequest{AggregateID: legacyID, AggregateType: customer.AggregateType, ExpectedVersion: c.Version(), Events: next}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(reader, legacyID); got.Email != "later."+c.Email {
+		t.Fatalf("reader with a cached absence of key loaded %+v", got)
 	}
 
 	for _, id := range []string{sealedID, legacyID} {
