@@ -332,7 +332,9 @@ func (st *Store) fromRow(id string, wrapped []byte, erasedAt time.Time) (codec.A
 }
 
 // Erase deletes the customer's data key for good and marks the customer erased, so that no key
-// is ever made for it again. Erasing an erased customer, or one without a key, is not an error.
+// is ever made for it again, and deletes the customer's snapshots (those written before
+// encryption hold its personal data in clear; sealed ones no longer open). Erasing an erased
+// customer, or one without a key, is not an error.
 func (st *Store) Erase(ctx context.Context, customerID string) error {
 	id, u, err := parseID(customerID)
 	if err != nil {
@@ -340,6 +342,9 @@ func (st *Store) Erase(ctx context.Context, customerID string) error {
 	}
 	now := st.opts.Now().UTC()
 	st.remember(id, cached{erased: true})
+	if err := st.s.Query(`DELETE FROM snapshots WHERE aggregate_id = ?`, u).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("erase the snapshots of customer %s: %w: %w", id, es.ErrUnavailable, err)
+	}
 	applied, err := st.s.Query(`INSERT INTO customer_keys (customer_id, erased_at) VALUES (?, ?) IF NOT EXISTS`, u, now).
 		WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {

@@ -77,9 +77,18 @@ func TestDataKeysCreateOnceAndErase(t *testing.T) {
 		t.Fatalf("unknown customer: %v, want ErrNoKey", err)
 	}
 
+	// A snapshot written in clear (before encryption) goes with the key.
+	if err := s.Query(`INSERT INTO snapshots (aggregate_id, version, aggregate_type, schema_version, state) VALUES (?, 1, 'Customer', 1, ?)`,
+		id, []byte("jane@example.com")).Exec(); err != nil {
+		t.Fatal(err)
+	}
 	writer := pii.NewStore(s, k, pii.Options{})
 	if err := writer.Erase(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+	var snapshots int
+	if err := s.Query(`SELECT COUNT(*) FROM snapshots WHERE aggregate_id = ?`, id).Scan(&snapshots); err != nil || snapshots != 0 {
+		t.Fatalf("%d snapshots left after erasure, %v", snapshots, err)
 	}
 	if err := writer.Erase(ctx, id); err != nil {
 		t.Fatalf("second erase: %v", err)
