@@ -23,6 +23,10 @@ const ErasedMarker = "[erased]"
 // SealFormatTinkAEAD is orders.v1.SealedPersonalData.format of a Tink AEAD ciphertext.
 const SealFormatTinkAEAD = 1
 
+// sealFormatClear is the format of a sealed snapshot of an erased customer: its state holds no
+// personal data and is kept in clear.
+const sealFormatClear = 0
+
 // ErrErased is the error of sealing personal data of an erased customer: its data key is gone
 // and no new one is ever made. It is a business-rule error (FAILED_PRECONDITION at the edge).
 var ErrErased = fmt.Errorf("the customer's personal data was erased: %w", es.ErrRuleViolation)
@@ -265,6 +269,10 @@ func (c SealedCustomerSnapshots) Take(a es.Aggregate) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cu, ok := a.(*customer.Customer); ok && cu.Status == customer.StatusErased {
+		// No personal data left to protect, and no key to protect it with.
+		return marshalOpts.Marshal(&ordersv1.SealedPersonalData{Format: sealFormatClear, Ciphertext: plain})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotKeyTimeout)
 	defer cancel()
 	key, err := c.Keys.DataKey(ctx, a.AggregateID(), true)
@@ -287,7 +295,12 @@ func (c SealedCustomerSnapshots) Restore(s es.Snapshot) (es.Aggregate, error) {
 	if err := proto.Unmarshal(s.State, &sealed); err != nil {
 		return nil, fmt.Errorf("decode customer %s snapshot: %w", s.AggregateID, err)
 	}
-	if sealed.GetFormat() != SealFormatTinkAEAD {
+	switch sealed.GetFormat() {
+	case sealFormatClear:
+		s.State, s.SchemaVersion = sealed.GetCiphertext(), SnapshotSchemaVersion
+		return CustomerSnapshotCodec{}.Restore(s)
+	case SealFormatTinkAEAD:
+	default:
 		return nil, fmt.Errorf("customer %s snapshot: sealed format %d unknown", s.AggregateID, sealed.GetFormat())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotKeyTimeout)

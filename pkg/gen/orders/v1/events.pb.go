@@ -1196,7 +1196,8 @@ func (*CustomerErased) Descriptor() ([]byte, []int) {
 // SealedPersonalData is the encrypted form of the personal fields of one Customer event.
 type SealedPersonalData struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Format of ciphertext. 1: Tink AEAD (AES256-GCM keyset of the customer, wrapped in
+	// Format of ciphertext. 0 (only in snapshots of an erased customer, whose state holds no
+	// personal data): the snapshot in clear. 1: Tink AEAD (AES256-GCM keyset of the customer, wrapped in
 	// customer_keys) over the protobuf binary of the same event message holding only the personal
 	// fields; associated data "ordersys.pii.v1|<customer_id>|<event_type>".
 	Format int32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
