@@ -316,3 +316,40 @@ func (c SealedCustomerSnapshots) Restore(s es.Snapshot) (es.Aggregate, error) {
 	s.State, s.SchemaVersion = pt, SnapshotSchemaVersion
 	return CustomerSnapshotCodec{}.Restore(s)
 }
+
+// PersonalDataInClear reports whether a stored payload of the event type holds personal fields
+// in clear (written before encryption, or without a KEK).
+func PersonalDataInClear(eventType string, payload []byte) (bool, error) {
+	_, moved, err := withoutPersonalData(eventType, payload)
+	return moved, err
+}
+
+// StripPersonalData returns the payload without its personal fields in clear: what an erased
+// customer's events written in clear become when they are migrated (there is no key to seal
+// them with, and nobody may read them again).
+func StripPersonalData(eventType string, payload []byte) ([]byte, error) {
+	m, moved, err := withoutPersonalData(eventType, payload)
+	if err != nil || !moved {
+		return payload, err
+	}
+	return marshalOpts.Marshal(m)
+}
+
+// withoutPersonalData decodes the payload and clears its personal fields; moved says whether
+// there was any (m is nil for an event type without personal fields).
+func withoutPersonalData(eventType string, payload []byte) (m proto.Message, moved bool, err error) {
+	paths := personalFields[eventType]
+	if len(paths) == 0 {
+		return nil, false, nil
+	}
+	if m, err = newEventMessage(eventType, payload); err != nil {
+		return nil, false, err
+	}
+	scratch := m.ProtoReflect().New()
+	for _, p := range paths {
+		if moveField(m.ProtoReflect(), scratch, strings.Split(p, ".")) {
+			moved = true
+		}
+	}
+	return m, moved, nil
+}
