@@ -77,9 +77,16 @@ func TestEraseCustomer(t *testing.T) {
 	}
 	scan()
 
+	// A request that fails (a stale expected version, a malformed command id) erases nothing.
+	wantCode(t, errOf(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, ExpectedVersion: i64(3)})), codes.Aborted)
+	wantCode(t, errOf(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, CommandId: "nope"})), codes.InvalidArgument)
+	if _, err := e.keys.DataKey(ctx, id, false); err != nil {
+		t.Fatalf("a failed erasure deleted the data key: %v", err)
+	}
+
 	cmdID := ids.New()
-	first := check(t, id, 5, 1)(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, CommandId: cmdID}))
-	again := check(t, id, 5, 1)(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, CommandId: cmdID}))
+	first := check(t, id, 5, 1)(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, CommandId: cmdID, ExpectedVersion: i64(4)}))
+	again := check(t, id, 5, 1)(s.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id, CommandId: cmdID, ExpectedVersion: i64(4)}))
 	if again.GetEventIds()[0] != first.GetEventIds()[0] {
 		t.Fatalf("retry with the same command id appended %v, first %v", again.GetEventIds(), first.GetEventIds())
 	}

@@ -199,12 +199,17 @@ func (s *CustomerServer) DeactivateCustomer(ctx context.Context, req *ordersv1.D
 // failure between the two steps deletes the (already deleted) key again and appends the event.
 func (s *CustomerServer) EraseCustomer(ctx context.Context, req *ordersv1.EraseCustomerRequest) (*ordersv1.EraseCustomerResponse, error) {
 	id := ids.Canonical(req.GetCustomerId())
-	if ids.Valid(id) {
-		exists := false
-		if err := s.h.Read(ctx, id, func(c *customer.Customer) { exists = c.Version() > 0 }); err != nil {
+	// The key goes only for a request that can succeed: a valid one (else run reports what is
+	// wrong), on an existing customer, at the expected version if one is given (else ABORTED).
+	valid := ids.Valid(id) && (req.GetCommandId() == "" || ids.Valid(req.GetCommandId())) && req.GetExpectedVersion() >= 0
+	if valid {
+		eligible := false
+		if err := s.h.Read(ctx, id, func(c *customer.Customer) {
+			eligible = c.Version() > 0 && (req.ExpectedVersion == nil || req.GetExpectedVersion() == c.Version())
+		}); err != nil {
 			return nil, err
 		}
-		if exists {
+		if eligible {
 			if err := s.keys.Erase(ctx, id); err != nil {
 				return nil, err
 			}
