@@ -16,6 +16,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/pii"
+	"github.com/ordersys/ordersys/pkg/pii/reseal"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
@@ -88,13 +89,13 @@ func run(ctx context.Context) error {
 	}
 	log.Info("migration finished", "keyspace", cfg.CQL.Keyspace, "profile", profile, "version", version)
 	if len(os.Args) > 1 && os.Args[1] == "reseal-pii" {
-		return reseal(ctx, cfg, log)
+		return resealPII(ctx, cfg, log)
 	}
 	return nil
 }
 
-// reseal seals the personal data that existing customers' events hold in clear (pii.Reseal).
-func reseal(ctx context.Context, cfg Config, log *slog.Logger) error {
+// resealPII seals the personal data that existing customers' events hold in clear (reseal.Run).
+func resealPII(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PII.KEKFile == "" {
 		return fmt.Errorf("reseal-pii: ORDERSYS_PII_KEK_FILE is not set")
 	}
@@ -109,7 +110,7 @@ func reseal(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
 	defer store.Close(context.WithoutCancel(ctx))
-	res, err := pii.Reseal(ctx, session, store, keys, func(r pii.ResealResult) { log.Info("reseal-pii", "progress", r.String()) })
+	res, err := reseal.Run(ctx, session, store, keys, func(r reseal.Result) { log.Info("reseal-pii", "progress", r.String()) })
 	if err != nil {
 		return fmt.Errorf("reseal-pii after %s: %w", res, err)
 	}

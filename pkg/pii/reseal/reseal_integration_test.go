@@ -1,4 +1,4 @@
-package pii_test
+package reseal_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/pii"
+	"github.com/ordersys/ordersys/pkg/pii/reseal"
 )
 
 // TestReseal: customers written in clear (before encryption) are migrated in place: a live
@@ -23,7 +24,10 @@ func TestReseal(t *testing.T) {
 	s, _ := cqltest.Keyspace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	keys := pii.NewStore(s, parse(t, kek(t)), pii.Options{})
+	keys, err := pii.Ephemeral(s, pii.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	plain := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})
 	defer plain.Close(ctx)
 	sealingReg := codec.NewRegistry()
@@ -63,7 +67,7 @@ func TestReseal(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := pii.Reseal(ctx, s, plain, keys, nil)
+	res, err := reseal.Run(ctx, s, plain, keys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func TestReseal(t *testing.T) {
 	if err := s.Query(`SELECT COUNT(*) FROM snapshots WHERE aggregate_id = ?`, live).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d snapshots left, %v", n, err)
 	}
-	if res, err := pii.Reseal(ctx, s, plain, keys, nil); err != nil || res.Sealed != 0 || res.Stripped != 0 {
+	if res, err := reseal.Run(ctx, s, plain, keys, nil); err != nil || res.Sealed != 0 || res.Stripped != 0 {
 		t.Fatalf("second reseal: %s, %v", res, err)
 	}
 }

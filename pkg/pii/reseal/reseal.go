@@ -1,4 +1,7 @@
-package pii
+// Package reseal is the one-time migration of customers written before the encryption of
+// personal data (docs/privacy.md): `migrate reseal-pii`. It is apart from pkg/pii so that what
+// needs only the keys (ordersysctl) does not pull in the event store.
+package reseal
 
 import (
 	"context"
@@ -12,10 +15,11 @@ import (
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/pii"
 )
 
-// ResealResult counts what Reseal did.
-type ResealResult struct {
+// Result counts what Run did.
+type Result struct {
 	// Customers is the number of Customer aggregates read.
 	Customers int
 	// Sealed is the number of events whose personal fields were encrypted in place.
@@ -25,11 +29,11 @@ type ResealResult struct {
 }
 
 // String renders the counts.
-func (r ResealResult) String() string {
+func (r Result) String() string {
 	return fmt.Sprintf("%d customers, %d events sealed, %d events of erased customers stripped", r.Customers, r.Sealed, r.Stripped)
 }
 
-// Reseal is the one-time migration of the customers written before encryption was turned on
+// Run is the one-time migration of the customers written before encryption was turned on
 // (docs/privacy.md): every Customer event of the event store whose personal fields are in
 // clear gets them sealed with the customer's data key, in place; an erased customer's get them
 // removed; the customers' snapshots are deleted (those from before encryption are in clear; the
@@ -39,10 +43,10 @@ func (r ResealResult) String() string {
 // so a rerun after a failure redoes only what is left (events already sealed are skipped). The
 // outbox rows of those events (kept 7 days) and the records already on the topics keep the
 // clear payloads: see docs/privacy.md for republishing the topics.
-func Reseal(ctx context.Context, s *gocql.Session, store *cql.EventStore, keys *Store, progress func(ResealResult)) (ResealResult, error) {
-	var res ResealResult
+func Run(ctx context.Context, s *gocql.Session, store *cql.EventStore, keys *pii.Store, progress func(Result)) (Result, error) {
+	var res Result
 	if !keys.Enabled() {
-		return res, errNoKEK
+		return res, errors.New("reseal: no KEK configured (ORDERSYS_PII_KEK_FILE)")
 	}
 	sealer := codec.PIISealer{Keys: keys}
 	after := cql.MinToken
