@@ -22,24 +22,7 @@ func TestOrdersysctl(t *testing.T) {
 	s := getSystem(t)
 	ctl := func(args ...string) (string, int) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		all := append([]string{"-relay", s.grpcAddr["cdc-relay"], "-query", s.grpcAddr["query"],
-			"-projector", s.grpcAddr["projector"]}, args...)
-		cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "ordersysctl"), all...)
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return out.String(), 0
-		case errors.As(err, &ee):
-			return out.String() + errOut.String(), ee.ExitCode()
-		default:
-			t.Fatalf("ordersysctl %v: %v", args, err)
-			return "", -1
-		}
+		return s.ctl(t, args...)
 	}
 
 	if err := eventually(30*time.Second, 500*time.Millisecond, func() error {
@@ -126,5 +109,28 @@ func TestOrdersysctl(t *testing.T) {
 	}
 	if out, code := ctl("frobnicate"); code != 2 || !strings.Contains(out, "usage: ordersysctl") {
 		t.Errorf("unknown command: exit %d\n%s", code, out)
+	}
+}
+
+// ctl runs ordersysctl against the system and returns its output and exit code.
+func (s *system) ctl(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	all := append([]string{"-relay", s.grpcAddr["cdc-relay"], "-query", s.grpcAddr["query"],
+		"-projector", s.grpcAddr["projector"]}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, "ordersysctl"), all...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &ee):
+		return out.String() + errOut.String(), ee.ExitCode()
+	default:
+		t.Fatalf("ordersysctl %v: %v", args, err)
+		return "", -1
 	}
 }

@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
@@ -57,6 +58,7 @@ type system struct {
 	binDir   string // preset: use these binaries
 	builtBin bool   // binDir was built by this run (and is removed by stop)
 	keyspace string
+	kekFile  string   // ORDERSYS_PII_KEK_FILE of command, projector and query
 	group    string   // the projector's consumer group
 	brokers  []string // preset: these brokers, else the shared ones
 	// topics are this run's own Kafka topics, by aggregate type ("Order", "Customer"), given to
@@ -208,6 +210,15 @@ func (s *system) start() error {
 	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
 		return err
 	}
+	// The key-encryption key of customers' personal data: every run encrypts it (docs/privacy.md).
+	kek, err := pii.GenerateKEK()
+	if err != nil {
+		return err
+	}
+	s.kekFile = filepath.Join(s.runDir, "pii-kek.json")
+	if err := os.WriteFile(s.kekFile, kek, 0o600); err != nil {
+		return err
+	}
 	s.keyspace = "e2e_" + strings.ReplaceAll(run, "-", "_")
 	s.group = "e2e-projector-" + run
 	s.topics = map[string]string{"Order": "e2e-" + run + "-order-events", "Customer": "e2e-" + run + "-customer-events"}
@@ -356,6 +367,10 @@ func (s *system) serviceEnv(name string) []string {
 	switch name {
 	case "command", "cdc-relay", "projector": // the binaries that read the topic names
 		env = append(env, "ORDERSYS_ORDER_TOPIC="+s.topics["Order"], "ORDERSYS_CUSTOMER_TOPIC="+s.topics["Customer"])
+	}
+	switch name {
+	case "command", "projector", "query": // the binaries that seal or open personal data
+		env = append(env, "ORDERSYS_PII_KEK_FILE="+s.kekFile)
 	}
 	env = append(env, s.extraEnv...)
 	// E2E_ORDERSYS_X=v passes ORDERSYS_X=v to every service (tuning for the benchmark), last wins.

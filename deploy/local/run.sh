@@ -32,7 +32,8 @@
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
 # spans not exported), RUN_PROMETHEUS [1] (0: no Prometheus; deploy/local/prometheus.sh),
-# ORDERSYS_LOG_LEVEL [info], and every ORDERSYS_* of docs/DESIGN.md, which
+# ORDERSYS_LOG_LEVEL [info], ORDERSYS_PII_KEK_FILE [.state/pii-kek.json, made once; empty: no
+# encryption of personal data], and every ORDERSYS_* of docs/DESIGN.md, which
 # the services inherit.
 set -euo pipefail
 
@@ -175,6 +176,16 @@ cmd_up() {
 	fi
 	"$HERE/tools.sh" grpcurl
 	cmd_build
+
+	# Customers' personal data is encrypted (docs/privacy.md) with a development KEK kept in
+	# .state (made once; ORDERSYS_PII_KEK_FILE= set empty runs without encryption).
+	if [[ -z ${ORDERSYS_PII_KEK_FILE+x} ]]; then
+		export ORDERSYS_PII_KEK_FILE=$STATE/pii-kek.json
+		if [[ ! -f $ORDERSYS_PII_KEK_FILE ]]; then
+			"$BIN/ordersysctl" pii-kek new "$ORDERSYS_PII_KEK_FILE" >/dev/null || die "could not write the development KEK $ORDERSYS_PII_KEK_FILE"
+		fi
+		say "personal data encrypted with the development KEK $(rel "$ORDERSYS_PII_KEK_FILE")"
+	fi
 
 	mkdir -p "$LOGS"
 	say "migrate: keyspace $ORDERSYS_CQL_KEYSPACE (profile portable), log $(rel "$LOGS/migrate.log")"

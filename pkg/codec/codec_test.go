@@ -71,6 +71,7 @@ func sampleEvents() []es.Event {
 		customer.CustomerSuspended{Reason: "chargeback"},
 		customer.CustomerReactivated{},
 		customer.CustomerDeactivated{Reason: "closed"},
+		customer.CustomerErased{},
 	}
 }
 
@@ -553,7 +554,7 @@ func TestEnumMappings(t *testing.T) {
 	if _, err := codec.TierFromProto(-1); err == nil {
 		t.Error("unknown tier mapped")
 	}
-	for s := customer.StatusUnspecified; s <= customer.StatusDeactivated; s++ {
+	for s := customer.StatusUnspecified; s <= customer.StatusErased; s++ {
 		p := codec.CustomerStatusToProto(s)
 		if want := "CUSTOMER_STATUS_" + s.String(); p.String() != want {
 			t.Errorf("%s → %s", s, p)
@@ -562,7 +563,7 @@ func TestEnumMappings(t *testing.T) {
 			t.Errorf("%s back: %v %v", p, back, err)
 		}
 	}
-	if _, err := codec.CustomerStatusFromProto(4); err == nil {
+	if _, err := codec.CustomerStatusFromProto(5); err == nil {
 		t.Error("unknown customer status mapped")
 	}
 	for k := customer.KindUnspecified; k <= customer.KindWallet; k++ {

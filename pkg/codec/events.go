@@ -200,4 +200,8 @@ var kinds = map[string]eventKind{
 		func(m *ordersv1.CustomerDeactivated) customer.CustomerDeactivated {
 			return customer.CustomerDeactivated{Reason: m.GetReason()}
 		}),
+	customer.EventCustomerErased: kind(customer.AggregateType, 1,
+		func() *ordersv1.CustomerErased { return new(ordersv1.CustomerErased) },
+		func(customer.CustomerErased) *ordersv1.CustomerErased { return &ordersv1.CustomerErased{} },
+		func(*ordersv1.CustomerErased) customer.CustomerErased { return customer.CustomerErased{} }),
 }

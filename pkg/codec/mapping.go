@@ -44,7 +44,7 @@ func CustomerStatusToProto(s customer.Status) ordersv1.CustomerStatus {
 // CustomerStatusFromProto maps orders.v1.CustomerStatus to the domain status; UNSPECIFIED maps
 // to customer.StatusUnspecified and an unknown number is an error.
 func CustomerStatusFromProto(s ordersv1.CustomerStatus) (customer.Status, error) {
-	if s < ordersv1.CustomerStatus_CUSTOMER_STATUS_UNSPECIFIED || s > ordersv1.CustomerStatus_CUSTOMER_STATUS_DEACTIVATED {
+	if s < ordersv1.CustomerStatus_CUSTOMER_STATUS_UNSPECIFIED || s > ordersv1.CustomerStatus_CUSTOMER_STATUS_ERASED {
 		return customer.StatusUnspecified, fmt.Errorf("unknown customer status %d", int32(s))
 	}
 	return customer.Status(s), nil

@@ -105,6 +105,21 @@ type Kafka struct {
 	SASLPassword string `env:"ORDERSYS_KAFKA_SASL_PASSWORD" secret:"true"`
 }
 
+// PII configures the encryption of customers' personal data (crypto-shredding,
+// docs/privacy.md). The command service, the projector and the query service embed it.
+type PII struct {
+	// KEKFile is the key-encryption key: a Tink AEAD keyset in JSON, in clear (a secret file,
+	// mode 0600; `ordersysctl pii-kek new` writes one), whose primary key wraps each customer's
+	// data key in customer_keys. Set, the command service encrypts the personal fields of
+	// Customer events and snapshots, and the projector and the query service decrypt them.
+	// Empty: personal data is written in clear (and EraseCustomer can only scrub the read
+	// models). Every service that reads customer events needs the same file.
+	KEKFile string `env:"ORDERSYS_PII_KEK_FILE"`
+	// KeyCacheTTL is how long a process uses a data key without reading customer_keys again: an
+	// erasure reaches the other processes' decoders at most this late.
+	KeyCacheTTL time.Duration `env:"ORDERSYS_PII_KEY_CACHE_TTL" default:"30s"`
+}
+
 // Common is the configuration every service embeds: exactly the variables every long-running
 // service reads (deploy/check/testdata/service-env.yaml lists them as common).
 //

@@ -155,7 +155,7 @@ func parseUUID(field, s string) (gocql.UUID, error) {
 	return u, nil
 }
 
-func (st *EventStore) validate(req *es.AppendRequest) error {
+func (st *EventStore) validate(ctx context.Context, req *es.AppendRequest) error {
 	if len(req.Events) == 0 {
 		return fmt.Errorf("append to %s: no events", req.AggregateID)
 	}
@@ -174,7 +174,7 @@ func (st *EventStore) validate(req *es.AppendRequest) error {
 			return fmt.Errorf("append to %s: event %d has sequence %d, want %d", req.AggregateID, i, e.Sequence, want)
 		}
 		if e.Payload == nil {
-			if err := st.reg.EncodeEnvelope(e); err != nil {
+			if err := st.reg.EncodeEnvelopeContext(ctx, e); err != nil {
 				return fmt.Errorf("append to %s: %w", req.AggregateID, err)
 			}
 		}
@@ -207,7 +207,7 @@ func parseCommandValue(v string) (es.CommandRecord, bool) {
 // returns, and the outbox rows and the intent's deletion follow in the background (see
 // finishLater; Close waits for them).
 func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.AppendResult, error) {
-	if err := st.validate(&req); err != nil {
+	if err := st.validate(ctx, &req); err != nil {
 		return es.AppendResult{}, err
 	}
 	in, err := newIntent(req, st.opts.Now())
@@ -357,7 +357,7 @@ func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, 
 		if env.Sequence < from {
 			return nil
 		}
-		if err := st.reg.DecodeEnvelope(&env); err != nil {
+		if err := st.reg.DecodeEnvelopeContext(ctx, &env); err != nil {
 			return fmt.Errorf("load %s: %w", aggregateID, err)
 		}
 		return fn(env)
@@ -406,7 +406,7 @@ func (st *EventStore) LoadRange(ctx context.Context, aggregateID string, from, t
 		return nil, err
 	}
 	for i := range out {
-		if err := st.reg.DecodeEnvelope(&out[i]); err != nil {
+		if err := st.reg.DecodeEnvelopeContext(ctx, &out[i]); err != nil {
 			return nil, fmt.Errorf("load %s: %w", aggregateID, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package es
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -32,6 +33,31 @@ type registryEntry struct {
 type Registry struct {
 	mu      sync.RWMutex
 	entries map[string]*registryEntry
+	sealer  PayloadSealer
+}
+
+// PayloadSealer transforms the stored form of payloads: Seal runs on an envelope whose payload
+// was just encoded (it may replace env.Payload, e.g. by encrypting part of it), Open returns the
+// payload to decode from a stored one (it must not change env). Both leave payloads of event
+// types they do not cover alone. The registry of a process that may not read personal data has
+// none, and decodes stored payloads as they are.
+type PayloadSealer interface {
+	Seal(ctx context.Context, env *Envelope) error
+	Open(ctx context.Context, env *Envelope) ([]byte, error)
+}
+
+// SetSealer makes EncodeEnvelope seal and DecodeEnvelope open every payload through s (nil:
+// payloads are stored and decoded as encoded). Set it at start-up, before any use.
+func (r *Registry) SetSealer(s PayloadSealer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sealer = s
+}
+
+func (r *Registry) payloadSealer() PayloadSealer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.sealer
 }
 
 // NewRegistry returns an empty registry.
@@ -127,25 +153,60 @@ func (r *Registry) Decode(eventType string, v int32, payload []byte) (Event, err
 	return ev, nil
 }
 
-// EncodeEnvelope fills env.Payload and env.SchemaVersion from env.Event.
+// EncodeEnvelope fills env.Payload and env.SchemaVersion from env.Event (sealed when the
+// registry has a sealer; see EncodeEnvelopeContext).
 func (r *Registry) EncodeEnvelope(env *Envelope) error {
+	return r.EncodeEnvelopeContext(context.Background(), env)
+}
+
+// EncodeEnvelopeContext fills env.Payload and env.SchemaVersion from env.Event, then seals the
+// payload when the registry has a sealer (SetSealer).
+func (r *Registry) EncodeEnvelopeContext(ctx context.Context, env *Envelope) error {
 	b, v, err := r.Encode(env.Event)
 	if err != nil {
 		return fmt.Errorf("%s: %w", env, err)
 	}
 	env.Payload, env.SchemaVersion, env.EventType = b, v, env.Event.EventType()
+	if s := r.payloadSealer(); s != nil {
+		if err := s.Seal(ctx, env); err != nil {
+			return fmt.Errorf("%s: seal: %w", env, err)
+		}
+	}
 	return nil
 }
 
 // DecodeEnvelope fills env.Event from env.Payload, upcasting as needed; SchemaVersion is left as
-// stored so callers can see the event was upcast.
+// stored so callers can see the event was upcast (see DecodeEnvelopeContext).
 func (r *Registry) DecodeEnvelope(env *Envelope) error {
-	ev, err := r.Decode(env.EventType, env.SchemaVersion, env.Payload)
+	return r.DecodeEnvelopeContext(context.Background(), env)
+}
+
+// DecodeEnvelopeContext fills env.Event from env.Payload, opened first by the registry's sealer
+// if it has one, and upcast as needed. env.Payload stays as stored.
+func (r *Registry) DecodeEnvelopeContext(ctx context.Context, env *Envelope) error {
+	payload := env.Payload
+	if s := r.payloadSealer(); s != nil {
+		p, err := s.Open(ctx, env)
+		if err != nil {
+			return fmt.Errorf("%s: open: %w", env, err)
+		}
+		payload = p
+	}
+	ev, err := r.Decode(env.EventType, env.SchemaVersion, payload)
 	if err != nil {
 		return fmt.Errorf("%s: %w", env, err)
 	}
 	env.Event = ev
 	return nil
+}
+
+// OpenPayload returns the payload of a stored envelope as the registry's sealer opens it (the
+// stored payload itself when there is no sealer): what a reader with key access renders.
+func (r *Registry) OpenPayload(ctx context.Context, env *Envelope) ([]byte, error) {
+	if s := r.payloadSealer(); s != nil {
+		return s.Open(ctx, env)
+	}
+	return env.Payload, nil
 }
 
 // AggregateTypeOf returns the aggregate kind an event type belongs to.

@@ -40,6 +40,13 @@ var ServiceRoles = map[string]Role{
 	"orders.v1.ProjectorAdminService":  RoleAdmin,
 }
 
+// MethodRoles overrides ServiceRoles for single methods (full method names) that need another
+// role than the rest of their service.
+var MethodRoles = map[string]Role{
+	// Erasing a customer's personal data is an administrator's act (docs/privacy.md).
+	"/orders.v1.CustomerCommandService/EraseCustomer": RoleAdmin,
+}
+
 // openServices need no token: probes must reach health; reflection is open when served.
 var openServices = []string{"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 
@@ -146,6 +153,9 @@ func (a *Authenticator) authorize(ctx context.Context, fullMethod string) (conte
 	}
 	p := Principal{Subject: sub, Roles: roles(tok, a.cfg.RolesClaim)}
 	need, known := ServiceRoles[service]
+	if m, ok := MethodRoles[fullMethod]; ok {
+		need, known = m, true
+	}
 	if !known || !slices.Contains(p.Roles, need) {
 		return ctx, status.Errorf(codes.PermissionDenied, "the token's roles do not allow %s", fullMethod)
 	}

@@ -108,7 +108,7 @@ func parseKind(s string) customer.PaymentMethodKind {
 }
 
 func parseCustomerStatus(s string) (customer.Status, error) {
-	for st := customer.StatusActive; st <= customer.StatusDeactivated; st++ {
+	for st := customer.StatusActive; st <= customer.StatusErased; st++ {
 		if st.String() == s {
 			return st, nil
 		}

@@ -56,6 +56,14 @@ func TestAuthenticatedCommands(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("reader's command: %v, want PermissionDenied", err)
 	}
+	// Erasure needs the admin role: a writer may not erase, an admin may.
+	_, err = s.cc.EraseCustomer(as(iss.Token(t, "carol", "ordersys", hour, "writer")), &ordersv1.EraseCustomerRequest{CustomerId: id})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("writer's erasure: %v, want PermissionDenied", err)
+	}
+	if _, err := s.cc.EraseCustomer(as(iss.Token(t, "dave", "ordersys", hour, "admin")), &ordersv1.EraseCustomerRequest{CustomerId: id}); err != nil {
+		t.Fatalf("admin's erasure: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.cc.SuspendCustomer(ctx, &ordersv1.SuspendCustomerRequest{CustomerId: id, Reason: "x"}); status.Code(err) != codes.Unauthenticated {

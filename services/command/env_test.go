@@ -26,6 +26,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/command/internal/app"
 	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
@@ -46,7 +47,9 @@ var (
 type sharedEnv struct {
 	keyspace string
 	session  *gocql.Session
-	store    *cql.EventStore
+	// store seals customers' personal data with keys (as the command service with a KEK).
+	store *cql.EventStore
+	keys  *pii.Store
 }
 
 func TestMain(m *testing.M) {
@@ -78,7 +81,13 @@ func env(t testing.TB) *sharedEnv {
 }
 
 func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
-	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})}
+	keys, err := pii.Ephemeral(s, pii.Options{})
+	if err != nil {
+		panic(err)
+	}
+	reg := codec.NewRegistry()
+	reg.SetSealer(codec.PIISealer{Keys: keys})
+	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, reg, cql.Options{}), keys: keys}
 }
 
 // server is a running command service: the real gRPC server on 127.0.0.1:0 with the real store.
@@ -142,7 +151,8 @@ func startSecuredServer(t testing.TB, store *cql.EventStore, session *gocql.Sess
 		opts.Rejections = storage.NewRejectionLog(cql.NewRejections(session, 0))
 	}
 	svc := app.NewService(store, opts)
-	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
+	keys := env(t).keys
+	customers := app.NewCustomerHandler(svc, codec.SealedCustomerSnapshots{Keys: keys})
 	s := &server{
 		svc:       svc,
 		orders:    app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers),
@@ -150,7 +160,7 @@ func startSecuredServer(t testing.TB, store *cql.EventStore, session *gocql.Sess
 		store:     store,
 		registry:  reg,
 	}
-	s.grpc = grpcapi.NewServer(s.orders, s.customers, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command", Security: sec})
+	s.grpc = grpcapi.NewServer(s.orders, s.customers, keys, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command", Security: sec})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -30,11 +30,12 @@ func TestQueryProtoRulesAreEnforced(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
-	if len(methods) != 6 {
-		t.Fatalf("%d query RPCs in the protos, want 6", len(methods))
+	if len(methods) != 8 {
+		t.Fatalf("%d query RPCs in the protos, want 8", len(methods))
 	}
-	existing := ids.New()
+	existing, cust := ids.New(), ids.New()
 	appendOrder(t, e.store, existing, lifecycle(existing, ids.New(), time.Now())...)
+	registerCustomer(t, e.store, cust)
 	baseline := func(t *testing.T, md protoreflect.MethodDescriptor) proto.Message {
 		switch md.Name() {
 		case "GetOrder":
@@ -49,6 +50,10 @@ func TestQueryProtoRulesAreEnforced(t *testing.T) {
 			return &ordersv1.ListOrdersByStatusRequest{Status: ordersv1.OrderStatus_ORDER_STATUS_CREATED}
 		case "GetCustomer":
 			return &ordersv1.GetCustomerRequest{CustomerId: ids.New()}
+		case "GetCustomerHistory":
+			return &ordersv1.GetCustomerHistoryRequest{CustomerId: cust}
+		case "GetCustomerAt":
+			return &ordersv1.GetCustomerAtRequest{CustomerId: cust, Point: &ordersv1.GetCustomerAtRequest_Version{Version: 1}}
 		}
 		t.Fatalf("no baseline for %s", md.Name())
 		return nil

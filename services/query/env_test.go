@@ -26,6 +26,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/query/internal/app"
@@ -44,7 +45,8 @@ var (
 type sharedEnv struct {
 	keyspace string
 	session  *gocql.Session
-	store    *cql.EventStore
+	store    *cql.EventStore // seals customers' personal data with keys
+	keys     *pii.Store
 	rm       *readmodel.Store
 	orders   readmodel.OrderTables
 	custs    readmodel.CustomerTables
@@ -75,10 +77,17 @@ func env(t testing.TB) *sharedEnv {
 }
 
 func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
+	keys, err := pii.Ephemeral(s, pii.Options{})
+	if err != nil {
+		panic(err)
+	}
+	reg := codec.NewRegistry()
+	reg.SetSealer(codec.PIISealer{Keys: keys})
 	return &sharedEnv{
 		keyspace: ks,
 		session:  s,
-		store:    cql.NewEventStore(s, codec.NewRegistry(), cql.Options{}),
+		store:    cql.NewEventStore(s, reg, cql.Options{}),
+		keys:     keys,
 		rm:       readmodel.NewStore(s, readmodel.Options{}),
 		orders:   readmodel.NewOrderTables(s, 1),
 		custs:    readmodel.NewCustomerTables(s, 1),

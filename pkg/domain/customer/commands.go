@@ -105,7 +105,12 @@ type Deactivate struct {
 	Reason string
 }
 
+// Erase erases the customer's personal data for good (right to erasure). It is accepted in every
+// status but ERASED.
+type Erase struct{}
+
 func (Register) isCustomerCommand()            {}
+func (Erase) isCustomerCommand()               {}
 func (UpdateProfile) isCustomerCommand()       {}
 func (ChangeEmail) isCustomerCommand()         {}
 func (ChangePhone) isCustomerCommand()         {}
@@ -219,3 +224,6 @@ func (c Deactivate) Validate() error {
 	check.PlainText(&v, "reason", c.Reason, MaxReasonLen, true)
 	return v.Err()
 }
+
+// Validate accepts every Erase: it has no input.
+func (Erase) Validate() error { return nil }

@@ -78,8 +78,10 @@ const (
 	StatusActive
 	// StatusSuspended is a temporarily blocked account; it can be reactivated.
 	StatusSuspended
-	// StatusDeactivated is a closed account; it is final.
+	// StatusDeactivated is a closed account; only Erase is still accepted.
 	StatusDeactivated
+	// StatusErased is an account whose personal data was erased; it is final.
+	StatusErased
 )
 
 // String returns the status name in upper case, e.g. "ACTIVE".
@@ -93,6 +95,8 @@ func (s Status) String() string {
 		return "SUSPENDED"
 	case StatusDeactivated:
 		return "DEACTIVATED"
+	case StatusErased:
+		return "ERASED"
 	default:
 		return fmt.Sprintf("Status(%d)", int32(s))
 	}
@@ -233,6 +237,10 @@ func (c *Customer) Apply(e es.Event, at time.Time) error {
 		c.Status = StatusActive
 	case CustomerDeactivated:
 		c.Status = StatusDeactivated
+	case CustomerErased:
+		c.Email, c.FirstName, c.LastName, c.Phone = "", "", "", ""
+		c.Addresses, c.PaymentMethods = nil, nil
+		c.Status = StatusErased
 	default:
 		return fmt.Errorf("customer %s: unexpected event %T (%s)", c.AggregateID(), e, e.EventType())
 	}

@@ -108,6 +108,8 @@ func at(t *testing.T, s customer.Status) *harness {
 		h.must(customer.Suspend{Reason: "chargeback"})
 	case customer.StatusDeactivated:
 		h.must(customer.Deactivate{Reason: "closed by request"})
+	case customer.StatusErased:
+		h.must(customer.Erase{})
 	}
 	if h.c.Status != s {
 		t.Fatalf("harness reached %s, want %s", h.c.Status, s)
@@ -257,12 +259,13 @@ func allCommands() []namedCmd {
 		{"suspend", customer.Suspend{Reason: "fraud check"}, customer.EventCustomerSuspended},
 		{"reactivate", customer.Reactivate{}, customer.EventCustomerReactivated},
 		{"deactivate", customer.Deactivate{Reason: "gdpr erasure"}, customer.EventCustomerDeactivated},
+		{"erase", customer.Erase{}, customer.EventCustomerErased},
 	}
 }
 
 // TestStatusMatrix decides every command in every status.
 func TestStatusMatrix(t *testing.T) {
-	for _, s := range []customer.Status{customer.StatusActive, customer.StatusSuspended, customer.StatusDeactivated} {
+	for _, s := range []customer.Status{customer.StatusActive, customer.StatusSuspended, customer.StatusDeactivated, customer.StatusErased} {
 		for _, c := range allCommands() {
 			if c.name == "register" {
 				continue // TestExistence
@@ -273,6 +276,9 @@ func TestStatusMatrix(t *testing.T) {
 				evs, err := h.do(c.cmd)
 				var rule string
 				switch {
+				case s == customer.StatusErased:
+					rule = customer.RuleErased
+				case c.name == "erase": // accepted in every other status
 				case s == customer.StatusDeactivated:
 					rule = customer.RuleDeactivated
 				case c.name == "reactivate" && s != customer.StatusSuspended:
@@ -550,6 +556,23 @@ func TestLongHistoryReplays(t *testing.T) {
 	)
 	if h.c.Version() != 14 || defaults(h.c.Addresses) != "1=true" || pmDefaults(h.c.PaymentMethods) != "2=true" {
 		t.Fatalf("state v%d %s %s", h.c.Version(), defaults(h.c.Addresses), pmDefaults(h.c.PaymentMethods))
+	}
+	h.checkReplay()
+}
+
+// TestEraseDropsPersonalData: CustomerErased leaves id, tier, status and dates, and no personal
+// field; the erased state replays.
+func TestEraseDropsPersonalData(t *testing.T) {
+	h := at(t, customer.StatusActive)
+	h.must(customer.UpgradeTier{Tier: customer.TierGold})
+	created := h.c.CreatedAt
+	h.must(customer.Erase{})
+	c := h.c
+	if c.Email != "" || c.FirstName != "" || c.LastName != "" || c.Phone != "" || c.Addresses != nil || c.PaymentMethods != nil {
+		t.Fatalf("personal data left after erasure: %+v", c)
+	}
+	if c.Status != customer.StatusErased || c.Tier != customer.TierGold || !c.CreatedAt.Equal(created) || c.Version() != 5 {
+		t.Fatalf("erased state %+v", c)
 	}
 	h.checkReplay()
 }

@@ -12,8 +12,10 @@ import (
 
 // Stable identifiers of the customer's business rules, carried by es.RuleError.Rule.
 const (
-	// RuleDeactivated: a DEACTIVATED customer accepts no command.
+	// RuleDeactivated: a DEACTIVATED customer accepts no command but Erase.
 	RuleDeactivated = "customer.deactivated"
+	// RuleErased: an ERASED customer accepts no command at all.
+	RuleErased = "customer.erased"
 	// RuleRequiresActive: every command but Reactivate and Deactivate needs an ACTIVE customer.
 	RuleRequiresActive = "customer.requires_active"
 	// RuleReactivateRequiresSuspended: only a SUSPENDED customer can be reactivated.
@@ -64,6 +66,12 @@ func (c *Customer) Decide(cmd Command, now time.Time) ([]es.Event, error) {
 		}
 	} else if c.Version() == 0 {
 		return nil, fmt.Errorf("customer %s: %w", c.AggregateID(), es.ErrNotFound)
+	}
+	if c.Status == StatusErased {
+		return nil, es.Rule(RuleErased, "customer is ERASED; an erased customer cannot %s", action)
+	}
+	if _, isErase := cmd.(Erase); isErase {
+		return []es.Event{CustomerErased{}}, nil // from ACTIVE, SUSPENDED or DEACTIVATED
 	}
 	if c.Status == StatusDeactivated {
 		return nil, es.Rule(RuleDeactivated, "customer is DEACTIVATED; a deactivated customer cannot %s", action)
@@ -116,6 +124,8 @@ func actions(cmd Command) (action string, ok bool) {
 		return "be reactivated", true
 	case Deactivate:
 		return "be deactivated", true
+	case Erase:
+		return "be erased", true
 	}
 	return "", false
 }
@@ -141,14 +151,14 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 	case UpdateProfile:
 		first, last := strings.TrimSpace(cmd.FirstName), strings.TrimSpace(cmd.LastName)
 		if first == c.FirstName && last == c.LastName {
-			return nil, es.Rule(RuleProfileUnchanged, "the name is already %s %s; nothing to update", first, last)
+			return nil, es.Rule(RuleProfileUnchanged, "the name is unchanged; nothing to update")
 		}
 		return CustomerProfileUpdated{FirstName: first, LastName: last}, nil
 
 	case ChangeEmail:
 		email, _ := NewEmail(cmd.Email)
 		if email == c.Email {
-			return nil, es.Rule(RuleEmailUnchanged, "the email is already %s; nothing to change", email)
+			return nil, es.Rule(RuleEmailUnchanged, "the email is unchanged; nothing to change")
 		}
 		return CustomerEmailChanged{OldEmail: c.Email, NewEmail: email}, nil
 
@@ -158,7 +168,7 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 			if phone == "" {
 				return nil, es.Rule(RulePhoneUnchanged, "the customer has no phone; nothing to remove")
 			}
-			return nil, es.Rule(RulePhoneUnchanged, "the phone is already %s; nothing to change", phone)
+			return nil, es.Rule(RulePhoneUnchanged, "the phone is unchanged; nothing to change")
 		}
 		return CustomerPhoneChanged{OldPhone: c.Phone, NewPhone: phone}, nil
 

@@ -28,6 +28,8 @@ const (
 	EventCustomerReactivated = "CustomerReactivated"
 	// EventCustomerDeactivated names CustomerDeactivated.
 	EventCustomerDeactivated = "CustomerDeactivated"
+	// EventCustomerErased names CustomerErased.
+	EventCustomerErased = "CustomerErased"
 )
 
 // CustomerRegistered records that a new customer account was created, at tier Bronze.
@@ -161,3 +163,11 @@ type CustomerDeactivated struct {
 
 // EventType returns "CustomerDeactivated".
 func (CustomerDeactivated) EventType() string { return EventCustomerDeactivated }
+
+// CustomerErased records that the customer's personal data was erased on request: applying it
+// drops every personal field of the state (name, email, phone, addresses, payment methods); id,
+// tier, status and dates remain.
+type CustomerErased struct{}
+
+// EventType returns "CustomerErased".
+func (CustomerErased) EventType() string { return EventCustomerErased }

@@ -214,6 +214,8 @@ const (
 	CustomerStatus_CUSTOMER_STATUS_SUSPENDED CustomerStatus = 2
 	// Closed for good (final).
 	CustomerStatus_CUSTOMER_STATUS_DEACTIVATED CustomerStatus = 3
+	// Personal data erased on request (final); only id, status, tier and dates remain.
+	CustomerStatus_CUSTOMER_STATUS_ERASED CustomerStatus = 4
 )
 
 // Enum value maps for CustomerStatus.
@@ -223,12 +225,14 @@ var (
 		1: "CUSTOMER_STATUS_ACTIVE",
 		2: "CUSTOMER_STATUS_SUSPENDED",
 		3: "CUSTOMER_STATUS_DEACTIVATED",
+		4: "CUSTOMER_STATUS_ERASED",
 	}
 	CustomerStatus_value = map[string]int32{
 		"CUSTOMER_STATUS_UNSPECIFIED": 0,
 		"CUSTOMER_STATUS_ACTIVE":      1,
 		"CUSTOMER_STATUS_SUSPENDED":   2,
 		"CUSTOMER_STATUS_DEACTIVATED": 3,
+		"CUSTOMER_STATUS_ERASED":      4,
 	}
 )
 
@@ -610,12 +614,13 @@ const file_orders_v1_common_proto_rawDesc = "" +
 	"\x14CUSTOMER_TIER_BRONZE\x10\x01\x12\x18\n" +
 	"\x14CUSTOMER_TIER_SILVER\x10\x02\x12\x16\n" +
 	"\x12CUSTOMER_TIER_GOLD\x10\x03\x12\x1a\n" +
-	"\x16CUSTOMER_TIER_PLATINUM\x10\x04*\x8d\x01\n" +
+	"\x16CUSTOMER_TIER_PLATINUM\x10\x04*\xa9\x01\n" +
 	"\x0eCustomerStatus\x12\x1f\n" +
 	"\x1bCUSTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CUSTOMER_STATUS_ACTIVE\x10\x01\x12\x1d\n" +
 	"\x19CUSTOMER_STATUS_SUSPENDED\x10\x02\x12\x1f\n" +
-	"\x1bCUSTOMER_STATUS_DEACTIVATED\x10\x03B\x9a\x01\n" +
+	"\x1bCUSTOMER_STATUS_DEACTIVATED\x10\x03\x12\x1a\n" +
+	"\x16CUSTOMER_STATUS_ERASED\x10\x04B\x9a\x01\n" +
 	"\rcom.orders.v1B\vCommonProtoP\x01Z7github.com/ordersys/ordersys/pkg/gen/orders/v1;ordersv1\xa2\x02\x03OXX\xaa\x02\tOrders.V1\xca\x02\tOrders\\V1\xe2\x02\x15Orders\\V1\\GPBMetadata\xea\x02\n" +
 	"Orders::V1b\x06proto3"
 

@@ -1871,6 +1871,136 @@ func (x *DeactivateCustomerResponse) GetEventIds() []string {
 	return nil
 }
 
+// EraseCustomerRequest is the input of EraseCustomer.
+type EraseCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer to erase.
+	// Rules: required; a UUID, not the nil UUID.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Optimistic concurrency: when set, the command fails with ABORTED unless the customer is at
+	// exactly this version.
+	// Rules: optional; 0 to 9223372036854775807.
+	ExpectedVersion *int64 `protobuf:"varint,14,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	// Idempotency key (see the service comment); empty means no de-duplication.
+	// Rules: optional; a UUID, not the nil UUID.
+	CommandId     string `protobuf:"bytes,15,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseCustomerRequest) Reset() {
+	*x = EraseCustomerRequest{}
+	mi := &file_orders_v1_customer_command_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerRequest) ProtoMessage() {}
+
+func (x *EraseCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_command_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerRequest.ProtoReflect.Descriptor instead.
+func (*EraseCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_command_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *EraseCustomerRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *EraseCustomerRequest) GetExpectedVersion() int64 {
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *EraseCustomerRequest) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+// EraseCustomerResponse is the outcome of EraseCustomer.
+type EraseCustomerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer, its version after the command and the ids of the appended events.
+	AggregateId   string   `protobuf:"bytes,1,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	Version       int64    `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	EventIds      []string `protobuf:"bytes,3,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseCustomerResponse) Reset() {
+	*x = EraseCustomerResponse{}
+	mi := &file_orders_v1_customer_command_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerResponse) ProtoMessage() {}
+
+func (x *EraseCustomerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_command_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerResponse.ProtoReflect.Descriptor instead.
+func (*EraseCustomerResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_command_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EraseCustomerResponse) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *EraseCustomerResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *EraseCustomerResponse) GetEventIds() []string {
+	if x != nil {
+		return x.EventIds
+	}
+	return nil
+}
+
 var File_orders_v1_customer_command_proto protoreflect.FileDescriptor
 
 const file_orders_v1_customer_command_proto_rawDesc = "" +
@@ -2037,7 +2167,18 @@ const file_orders_v1_customer_command_proto_rawDesc = "" +
 	"\x1aDeactivateCustomerResponse\x12!\n" +
 	"\faggregate_id\x18\x01 \x01(\tR\vaggregateId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x1b\n" +
-	"\tevent_ids\x18\x03 \x03(\tR\beventIds2\x89\t\n" +
+	"\tevent_ids\x18\x03 \x03(\tR\beventIds\"\x9b\x01\n" +
+	"\x14EraseCustomerRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12.\n" +
+	"\x10expected_version\x18\x0e \x01(\x03H\x00R\x0fexpectedVersion\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x0f \x01(\tR\tcommandIdB\x13\n" +
+	"\x11_expected_version\"q\n" +
+	"\x15EraseCustomerResponse\x12!\n" +
+	"\faggregate_id\x18\x01 \x01(\tR\vaggregateId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x1b\n" +
+	"\tevent_ids\x18\x03 \x03(\tR\beventIds2\xdd\t\n" +
 	"\x16CustomerCommandService\x12[\n" +
 	"\x10RegisterCustomer\x12\".orders.v1.RegisterCustomerRequest\x1a#.orders.v1.RegisterCustomerResponse\x12R\n" +
 	"\rUpdateProfile\x12\x1f.orders.v1.UpdateProfileRequest\x1a .orders.v1.UpdateProfileResponse\x12L\n" +
@@ -2052,7 +2193,8 @@ const file_orders_v1_customer_command_proto_rawDesc = "" +
 	"\vUpgradeTier\x12\x1d.orders.v1.UpgradeTierRequest\x1a\x1e.orders.v1.UpgradeTierResponse\x12X\n" +
 	"\x0fSuspendCustomer\x12!.orders.v1.SuspendCustomerRequest\x1a\".orders.v1.SuspendCustomerResponse\x12a\n" +
 	"\x12ReactivateCustomer\x12$.orders.v1.ReactivateCustomerRequest\x1a%.orders.v1.ReactivateCustomerResponse\x12a\n" +
-	"\x12DeactivateCustomer\x12$.orders.v1.DeactivateCustomerRequest\x1a%.orders.v1.DeactivateCustomerResponseB\xa3\x01\n" +
+	"\x12DeactivateCustomer\x12$.orders.v1.DeactivateCustomerRequest\x1a%.orders.v1.DeactivateCustomerResponse\x12R\n" +
+	"\rEraseCustomer\x12\x1f.orders.v1.EraseCustomerRequest\x1a .orders.v1.EraseCustomerResponseB\xa3\x01\n" +
 	"\rcom.orders.v1B\x14CustomerCommandProtoP\x01Z7github.com/ordersys/ordersys/pkg/gen/orders/v1;ordersv1\xa2\x02\x03OXX\xaa\x02\tOrders.V1\xca\x02\tOrders\\V1\xe2\x02\x15Orders\\V1\\GPBMetadata\xea\x02\n" +
 	"Orders::V1b\x06proto3"
 
@@ -2068,7 +2210,7 @@ func file_orders_v1_customer_command_proto_rawDescGZIP() []byte {
 	return file_orders_v1_customer_command_proto_rawDescData
 }
 
-var file_orders_v1_customer_command_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_orders_v1_customer_command_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_orders_v1_customer_command_proto_goTypes = []any{
 	(*RegisterCustomerRequest)(nil),     // 0: orders.v1.RegisterCustomerRequest
 	(*RegisterCustomerResponse)(nil),    // 1: orders.v1.RegisterCustomerResponse
@@ -2096,15 +2238,17 @@ var file_orders_v1_customer_command_proto_goTypes = []any{
 	(*ReactivateCustomerResponse)(nil),  // 23: orders.v1.ReactivateCustomerResponse
 	(*DeactivateCustomerRequest)(nil),   // 24: orders.v1.DeactivateCustomerRequest
 	(*DeactivateCustomerResponse)(nil),  // 25: orders.v1.DeactivateCustomerResponse
-	(*Address)(nil),                     // 26: orders.v1.Address
-	(*PaymentMethod)(nil),               // 27: orders.v1.PaymentMethod
-	(CustomerTier)(0),                   // 28: orders.v1.CustomerTier
+	(*EraseCustomerRequest)(nil),        // 26: orders.v1.EraseCustomerRequest
+	(*EraseCustomerResponse)(nil),       // 27: orders.v1.EraseCustomerResponse
+	(*Address)(nil),                     // 28: orders.v1.Address
+	(*PaymentMethod)(nil),               // 29: orders.v1.PaymentMethod
+	(CustomerTier)(0),                   // 30: orders.v1.CustomerTier
 }
 var file_orders_v1_customer_command_proto_depIdxs = []int32{
-	26, // 0: orders.v1.AddAddressRequest.address:type_name -> orders.v1.Address
-	26, // 1: orders.v1.UpdateAddressRequest.address:type_name -> orders.v1.Address
-	27, // 2: orders.v1.AddPaymentMethodRequest.payment_method:type_name -> orders.v1.PaymentMethod
-	28, // 3: orders.v1.UpgradeTierRequest.tier:type_name -> orders.v1.CustomerTier
+	28, // 0: orders.v1.AddAddressRequest.address:type_name -> orders.v1.Address
+	28, // 1: orders.v1.UpdateAddressRequest.address:type_name -> orders.v1.Address
+	29, // 2: orders.v1.AddPaymentMethodRequest.payment_method:type_name -> orders.v1.PaymentMethod
+	30, // 3: orders.v1.UpgradeTierRequest.tier:type_name -> orders.v1.CustomerTier
 	0,  // 4: orders.v1.CustomerCommandService.RegisterCustomer:input_type -> orders.v1.RegisterCustomerRequest
 	2,  // 5: orders.v1.CustomerCommandService.UpdateProfile:input_type -> orders.v1.UpdateProfileRequest
 	4,  // 6: orders.v1.CustomerCommandService.ChangeEmail:input_type -> orders.v1.ChangeEmailRequest
@@ -2118,21 +2262,23 @@ var file_orders_v1_customer_command_proto_depIdxs = []int32{
 	20, // 14: orders.v1.CustomerCommandService.SuspendCustomer:input_type -> orders.v1.SuspendCustomerRequest
 	22, // 15: orders.v1.CustomerCommandService.ReactivateCustomer:input_type -> orders.v1.ReactivateCustomerRequest
 	24, // 16: orders.v1.CustomerCommandService.DeactivateCustomer:input_type -> orders.v1.DeactivateCustomerRequest
-	1,  // 17: orders.v1.CustomerCommandService.RegisterCustomer:output_type -> orders.v1.RegisterCustomerResponse
-	3,  // 18: orders.v1.CustomerCommandService.UpdateProfile:output_type -> orders.v1.UpdateProfileResponse
-	5,  // 19: orders.v1.CustomerCommandService.ChangeEmail:output_type -> orders.v1.ChangeEmailResponse
-	7,  // 20: orders.v1.CustomerCommandService.ChangePhone:output_type -> orders.v1.ChangePhoneResponse
-	9,  // 21: orders.v1.CustomerCommandService.AddAddress:output_type -> orders.v1.AddAddressResponse
-	11, // 22: orders.v1.CustomerCommandService.UpdateAddress:output_type -> orders.v1.UpdateAddressResponse
-	13, // 23: orders.v1.CustomerCommandService.RemoveAddress:output_type -> orders.v1.RemoveAddressResponse
-	15, // 24: orders.v1.CustomerCommandService.AddPaymentMethod:output_type -> orders.v1.AddPaymentMethodResponse
-	17, // 25: orders.v1.CustomerCommandService.RemovePaymentMethod:output_type -> orders.v1.RemovePaymentMethodResponse
-	19, // 26: orders.v1.CustomerCommandService.UpgradeTier:output_type -> orders.v1.UpgradeTierResponse
-	21, // 27: orders.v1.CustomerCommandService.SuspendCustomer:output_type -> orders.v1.SuspendCustomerResponse
-	23, // 28: orders.v1.CustomerCommandService.ReactivateCustomer:output_type -> orders.v1.ReactivateCustomerResponse
-	25, // 29: orders.v1.CustomerCommandService.DeactivateCustomer:output_type -> orders.v1.DeactivateCustomerResponse
-	17, // [17:30] is the sub-list for method output_type
-	4,  // [4:17] is the sub-list for method input_type
+	26, // 17: orders.v1.CustomerCommandService.EraseCustomer:input_type -> orders.v1.EraseCustomerRequest
+	1,  // 18: orders.v1.CustomerCommandService.RegisterCustomer:output_type -> orders.v1.RegisterCustomerResponse
+	3,  // 19: orders.v1.CustomerCommandService.UpdateProfile:output_type -> orders.v1.UpdateProfileResponse
+	5,  // 20: orders.v1.CustomerCommandService.ChangeEmail:output_type -> orders.v1.ChangeEmailResponse
+	7,  // 21: orders.v1.CustomerCommandService.ChangePhone:output_type -> orders.v1.ChangePhoneResponse
+	9,  // 22: orders.v1.CustomerCommandService.AddAddress:output_type -> orders.v1.AddAddressResponse
+	11, // 23: orders.v1.CustomerCommandService.UpdateAddress:output_type -> orders.v1.UpdateAddressResponse
+	13, // 24: orders.v1.CustomerCommandService.RemoveAddress:output_type -> orders.v1.RemoveAddressResponse
+	15, // 25: orders.v1.CustomerCommandService.AddPaymentMethod:output_type -> orders.v1.AddPaymentMethodResponse
+	17, // 26: orders.v1.CustomerCommandService.RemovePaymentMethod:output_type -> orders.v1.RemovePaymentMethodResponse
+	19, // 27: orders.v1.CustomerCommandService.UpgradeTier:output_type -> orders.v1.UpgradeTierResponse
+	21, // 28: orders.v1.CustomerCommandService.SuspendCustomer:output_type -> orders.v1.SuspendCustomerResponse
+	23, // 29: orders.v1.CustomerCommandService.ReactivateCustomer:output_type -> orders.v1.ReactivateCustomerResponse
+	25, // 30: orders.v1.CustomerCommandService.DeactivateCustomer:output_type -> orders.v1.DeactivateCustomerResponse
+	27, // 31: orders.v1.CustomerCommandService.EraseCustomer:output_type -> orders.v1.EraseCustomerResponse
+	18, // [18:32] is the sub-list for method output_type
+	4,  // [4:18] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name
@@ -2157,13 +2303,14 @@ func file_orders_v1_customer_command_proto_init() {
 	file_orders_v1_customer_command_proto_msgTypes[20].OneofWrappers = []any{}
 	file_orders_v1_customer_command_proto_msgTypes[22].OneofWrappers = []any{}
 	file_orders_v1_customer_command_proto_msgTypes[24].OneofWrappers = []any{}
+	file_orders_v1_customer_command_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_customer_command_proto_rawDesc), len(file_orders_v1_customer_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	CustomerCommandService_SuspendCustomer_FullMethodName     = "/orders.v1.CustomerCommandService/SuspendCustomer"
 	CustomerCommandService_ReactivateCustomer_FullMethodName  = "/orders.v1.CustomerCommandService/ReactivateCustomer"
 	CustomerCommandService_DeactivateCustomer_FullMethodName  = "/orders.v1.CustomerCommandService/DeactivateCustomer"
+	CustomerCommandService_EraseCustomer_FullMethodName       = "/orders.v1.CustomerCommandService/EraseCustomer"
 )
 
 // CustomerCommandServiceClient is the client API for CustomerCommandService service.
@@ -83,6 +84,12 @@ type CustomerCommandServiceClient interface {
 	ReactivateCustomer(ctx context.Context, in *ReactivateCustomerRequest, opts ...grpc.CallOption) (*ReactivateCustomerResponse, error)
 	// DeactivateCustomer closes the account for good.
 	DeactivateCustomer(ctx context.Context, in *DeactivateCustomerRequest, opts ...grpc.CallOption) (*DeactivateCustomerResponse, error)
+	// EraseCustomer erases the customer's personal data (right to erasure; needs the admin role):
+	// it deletes the customer's data key, which makes the personal fields of every stored and
+	// published event of the customer unreadable, and appends CustomerErased, on which the read
+	// models drop the customer's personal data. The customer's orders stay. Final: every later
+	// command on the customer fails with FAILED_PRECONDITION (docs/privacy.md).
+	EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error)
 }
 
 type customerCommandServiceClient struct {
@@ -223,6 +230,16 @@ func (c *customerCommandServiceClient) DeactivateCustomer(ctx context.Context, i
 	return out, nil
 }
 
+func (c *customerCommandServiceClient) EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseCustomerResponse)
+	err := c.cc.Invoke(ctx, CustomerCommandService_EraseCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CustomerCommandServiceServer is the server API for CustomerCommandService service.
 // All implementations must embed UnimplementedCustomerCommandServiceServer
 // for forward compatibility.
@@ -272,6 +289,12 @@ type CustomerCommandServiceServer interface {
 	ReactivateCustomer(context.Context, *ReactivateCustomerRequest) (*ReactivateCustomerResponse, error)
 	// DeactivateCustomer closes the account for good.
 	DeactivateCustomer(context.Context, *DeactivateCustomerRequest) (*DeactivateCustomerResponse, error)
+	// EraseCustomer erases the customer's personal data (right to erasure; needs the admin role):
+	// it deletes the customer's data key, which makes the personal fields of every stored and
+	// published event of the customer unreadable, and appends CustomerErased, on which the read
+	// models drop the customer's personal data. The customer's orders stay. Final: every later
+	// command on the customer fails with FAILED_PRECONDITION (docs/privacy.md).
+	EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error)
 	mustEmbedUnimplementedCustomerCommandServiceServer()
 }
 
@@ -320,6 +343,9 @@ func (UnimplementedCustomerCommandServiceServer) ReactivateCustomer(context.Cont
 }
 func (UnimplementedCustomerCommandServiceServer) DeactivateCustomer(context.Context, *DeactivateCustomerRequest) (*DeactivateCustomerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeactivateCustomer not implemented")
+}
+func (UnimplementedCustomerCommandServiceServer) EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseCustomer not implemented")
 }
 func (UnimplementedCustomerCommandServiceServer) mustEmbedUnimplementedCustomerCommandServiceServer() {
 }
@@ -577,6 +603,24 @@ func _CustomerCommandService_DeactivateCustomer_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerCommandService_EraseCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerCommandServiceServer).EraseCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerCommandService_EraseCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerCommandServiceServer).EraseCustomer(ctx, req.(*EraseCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CustomerCommandService_ServiceDesc is the grpc.ServiceDesc for CustomerCommandService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -635,6 +679,10 @@ var CustomerCommandService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeactivateCustomer",
 			Handler:    _CustomerCommandService_DeactivateCustomer_Handler,
+		},
+		{
+			MethodName: "EraseCustomer",
+			Handler:    _CustomerCommandService_EraseCustomer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -254,11 +254,282 @@ func (x *GetCustomerResponse) GetCustomer() *Customer {
 	return nil
 }
 
+// GetCustomerHistoryRequest is the input of GetCustomerHistory.
+type GetCustomerHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer whose events to return.
+	// Rules: required; a UUID, not the nil UUID.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Paging: at most page_size events; 0 means the server default (100), more than 1000 is
+	// capped to 1000.
+	// Rules: 0 to 2147483647.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where the page starts: empty for the first event, otherwise the next_page_token of a
+	// previous call for the same customer.
+	// Rules: optional; a next_page_token of the same query.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerHistoryRequest) Reset() {
+	*x = GetCustomerHistoryRequest{}
+	mi := &file_orders_v1_customer_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerHistoryRequest) ProtoMessage() {}
+
+func (x *GetCustomerHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetCustomerHistoryRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetCustomerHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetCustomerHistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// GetCustomerHistoryResponse is the output of GetCustomerHistory.
+type GetCustomerHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of the customer's events, in sequence order.
+	Events []*HistoryEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerHistoryResponse) Reset() {
+	*x = GetCustomerHistoryResponse{}
+	mi := &file_orders_v1_customer_query_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerHistoryResponse) ProtoMessage() {}
+
+func (x *GetCustomerHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_query_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_query_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetCustomerHistoryResponse) GetEvents() []*HistoryEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetCustomerHistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetCustomerAtRequest is the input of GetCustomerAt.
+type GetCustomerAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer to rebuild.
+	// Rules: required; a UUID, not the nil UUID.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The point to rebuild at: one of version and at is required (INVALID_ARGUMENT naming
+	// "point" otherwise).
+	//
+	// Types that are valid to be assigned to Point:
+	//
+	//	*GetCustomerAtRequest_Version
+	//	*GetCustomerAtRequest_At
+	Point         isGetCustomerAtRequest_Point `protobuf_oneof:"point"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerAtRequest) Reset() {
+	*x = GetCustomerAtRequest{}
+	mi := &file_orders_v1_customer_query_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerAtRequest) ProtoMessage() {}
+
+func (x *GetCustomerAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_query_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerAtRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerAtRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_query_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetCustomerAtRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetCustomerAtRequest) GetPoint() isGetCustomerAtRequest_Point {
+	if x != nil {
+		return x.Point
+	}
+	return nil
+}
+
+func (x *GetCustomerAtRequest) GetVersion() int64 {
+	if x != nil {
+		if x, ok := x.Point.(*GetCustomerAtRequest_Version); ok {
+			return x.Version
+		}
+	}
+	return 0
+}
+
+func (x *GetCustomerAtRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Point.(*GetCustomerAtRequest_At); ok {
+			return x.At
+		}
+	}
+	return nil
+}
+
+type isGetCustomerAtRequest_Point interface {
+	isGetCustomerAtRequest_Point()
+}
+
+type GetCustomerAtRequest_Version struct {
+	// State after the event with this sequence (1 = just registered); a version past the
+	// customer's current one is FAILED_PRECONDITION.
+	// Rules: 1 to 9223372036854775807.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3,oneof"`
+}
+
+type GetCustomerAtRequest_At struct {
+	// State after the last event that occurred at or before this time.
+	// Rules: a valid timestamp.
+	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3,oneof"`
+}
+
+func (*GetCustomerAtRequest_Version) isGetCustomerAtRequest_Point() {}
+
+func (*GetCustomerAtRequest_At) isGetCustomerAtRequest_Point() {}
+
+// GetCustomerAtResponse is the output of GetCustomerAt.
+type GetCustomerAtResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer as it was at the requested point (version set to the last applied event).
+	Customer      *Customer `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerAtResponse) Reset() {
+	*x = GetCustomerAtResponse{}
+	mi := &file_orders_v1_customer_query_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerAtResponse) ProtoMessage() {}
+
+func (x *GetCustomerAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_customer_query_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerAtResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerAtResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_customer_query_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetCustomerAtResponse) GetCustomer() *Customer {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
 var File_orders_v1_customer_query_proto protoreflect.FileDescriptor
 
 const file_orders_v1_customer_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1eorders/v1/customer_query.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16orders/v1/common.proto\"\xf8\x03\n" +
+	"\x1eorders/v1/customer_query.proto\x12\torders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16orders/v1/common.proto\x1a\x1borders/v1/order_query.proto\"\xf8\x03\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x14\n" +
@@ -281,9 +552,28 @@ const file_orders_v1_customer_query_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"F\n" +
 	"\x13GetCustomerResponse\x12/\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x13.orders.v1.CustomerR\bcustomer2d\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x13.orders.v1.CustomerR\bcustomer\"x\n" +
+	"\x19GetCustomerHistoryRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
+	"\x1aGetCustomerHistoryResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.orders.v1.HistoryEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x01\n" +
+	"\x14GetCustomerAtRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1a\n" +
+	"\aversion\x18\x02 \x01(\x03H\x00R\aversion\x12,\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x02atB\a\n" +
+	"\x05point\"H\n" +
+	"\x15GetCustomerAtResponse\x12/\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x13.orders.v1.CustomerR\bcustomer2\x9b\x02\n" +
 	"\x14CustomerQueryService\x12L\n" +
-	"\vGetCustomer\x12\x1d.orders.v1.GetCustomerRequest\x1a\x1e.orders.v1.GetCustomerResponseB\xa1\x01\n" +
+	"\vGetCustomer\x12\x1d.orders.v1.GetCustomerRequest\x1a\x1e.orders.v1.GetCustomerResponse\x12a\n" +
+	"\x12GetCustomerHistory\x12$.orders.v1.GetCustomerHistoryRequest\x1a%.orders.v1.GetCustomerHistoryResponse\x12R\n" +
+	"\rGetCustomerAt\x12\x1f.orders.v1.GetCustomerAtRequest\x1a .orders.v1.GetCustomerAtResponseB\xa1\x01\n" +
 	"\rcom.orders.v1B\x12CustomerQueryProtoP\x01Z7github.com/ordersys/ordersys/pkg/gen/orders/v1;ordersv1\xa2\x02\x03OXX\xaa\x02\tOrders.V1\xca\x02\tOrders\\V1\xe2\x02\x15Orders\\V1\\GPBMetadata\xea\x02\n" +
 	"Orders::V1b\x06proto3"
 
@@ -299,32 +589,44 @@ func file_orders_v1_customer_query_proto_rawDescGZIP() []byte {
 	return file_orders_v1_customer_query_proto_rawDescData
 }
 
-var file_orders_v1_customer_query_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_orders_v1_customer_query_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_orders_v1_customer_query_proto_goTypes = []any{
-	(*Customer)(nil),              // 0: orders.v1.Customer
-	(*GetCustomerRequest)(nil),    // 1: orders.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),   // 2: orders.v1.GetCustomerResponse
-	(*Address)(nil),               // 3: orders.v1.Address
-	(*PaymentMethod)(nil),         // 4: orders.v1.PaymentMethod
-	(CustomerTier)(0),             // 5: orders.v1.CustomerTier
-	(CustomerStatus)(0),           // 6: orders.v1.CustomerStatus
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Customer)(nil),                   // 0: orders.v1.Customer
+	(*GetCustomerRequest)(nil),         // 1: orders.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),        // 2: orders.v1.GetCustomerResponse
+	(*GetCustomerHistoryRequest)(nil),  // 3: orders.v1.GetCustomerHistoryRequest
+	(*GetCustomerHistoryResponse)(nil), // 4: orders.v1.GetCustomerHistoryResponse
+	(*GetCustomerAtRequest)(nil),       // 5: orders.v1.GetCustomerAtRequest
+	(*GetCustomerAtResponse)(nil),      // 6: orders.v1.GetCustomerAtResponse
+	(*Address)(nil),                    // 7: orders.v1.Address
+	(*PaymentMethod)(nil),              // 8: orders.v1.PaymentMethod
+	(CustomerTier)(0),                  // 9: orders.v1.CustomerTier
+	(CustomerStatus)(0),                // 10: orders.v1.CustomerStatus
+	(*timestamppb.Timestamp)(nil),      // 11: google.protobuf.Timestamp
+	(*HistoryEvent)(nil),               // 12: orders.v1.HistoryEvent
 }
 var file_orders_v1_customer_query_proto_depIdxs = []int32{
-	3, // 0: orders.v1.Customer.addresses:type_name -> orders.v1.Address
-	4, // 1: orders.v1.Customer.payment_methods:type_name -> orders.v1.PaymentMethod
-	5, // 2: orders.v1.Customer.tier:type_name -> orders.v1.CustomerTier
-	6, // 3: orders.v1.Customer.status:type_name -> orders.v1.CustomerStatus
-	7, // 4: orders.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
-	7, // 5: orders.v1.Customer.updated_at:type_name -> google.protobuf.Timestamp
-	0, // 6: orders.v1.GetCustomerResponse.customer:type_name -> orders.v1.Customer
-	1, // 7: orders.v1.CustomerQueryService.GetCustomer:input_type -> orders.v1.GetCustomerRequest
-	2, // 8: orders.v1.CustomerQueryService.GetCustomer:output_type -> orders.v1.GetCustomerResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	7,  // 0: orders.v1.Customer.addresses:type_name -> orders.v1.Address
+	8,  // 1: orders.v1.Customer.payment_methods:type_name -> orders.v1.PaymentMethod
+	9,  // 2: orders.v1.Customer.tier:type_name -> orders.v1.CustomerTier
+	10, // 3: orders.v1.Customer.status:type_name -> orders.v1.CustomerStatus
+	11, // 4: orders.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
+	11, // 5: orders.v1.Customer.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: orders.v1.GetCustomerResponse.customer:type_name -> orders.v1.Customer
+	12, // 7: orders.v1.GetCustomerHistoryResponse.events:type_name -> orders.v1.HistoryEvent
+	11, // 8: orders.v1.GetCustomerAtRequest.at:type_name -> google.protobuf.Timestamp
+	0,  // 9: orders.v1.GetCustomerAtResponse.customer:type_name -> orders.v1.Customer
+	1,  // 10: orders.v1.CustomerQueryService.GetCustomer:input_type -> orders.v1.GetCustomerRequest
+	3,  // 11: orders.v1.CustomerQueryService.GetCustomerHistory:input_type -> orders.v1.GetCustomerHistoryRequest
+	5,  // 12: orders.v1.CustomerQueryService.GetCustomerAt:input_type -> orders.v1.GetCustomerAtRequest
+	2,  // 13: orders.v1.CustomerQueryService.GetCustomer:output_type -> orders.v1.GetCustomerResponse
+	4,  // 14: orders.v1.CustomerQueryService.GetCustomerHistory:output_type -> orders.v1.GetCustomerHistoryResponse
+	6,  // 15: orders.v1.CustomerQueryService.GetCustomerAt:output_type -> orders.v1.GetCustomerAtResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_customer_query_proto_init() }
@@ -333,13 +635,18 @@ func file_orders_v1_customer_query_proto_init() {
 		return
 	}
 	file_orders_v1_common_proto_init()
+	file_orders_v1_order_query_proto_init()
+	file_orders_v1_customer_query_proto_msgTypes[5].OneofWrappers = []any{
+		(*GetCustomerAtRequest_Version)(nil),
+		(*GetCustomerAtRequest_At)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_customer_query_proto_rawDesc), len(file_orders_v1_customer_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

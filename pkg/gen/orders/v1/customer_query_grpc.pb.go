@@ -19,17 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CustomerQueryService_GetCustomer_FullMethodName = "/orders.v1.CustomerQueryService/GetCustomer"
+	CustomerQueryService_GetCustomer_FullMethodName        = "/orders.v1.CustomerQueryService/GetCustomer"
+	CustomerQueryService_GetCustomerHistory_FullMethodName = "/orders.v1.CustomerQueryService/GetCustomerHistory"
+	CustomerQueryService_GetCustomerAt_FullMethodName      = "/orders.v1.CustomerQueryService/GetCustomerAt"
 )
 
 // CustomerQueryServiceClient is the client API for CustomerQueryService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// CustomerQueryService reads customers from the projected read model (eventually consistent).
+// CustomerQueryService reads customers from the projected read model (eventually consistent);
+// GetCustomerHistory and GetCustomerAt read the event store itself, decrypting personal data with
+// the customer's data key (docs/privacy.md).
 type CustomerQueryServiceClient interface {
-	// GetCustomer returns the read model of a customer; NOT_FOUND if unknown.
+	// GetCustomer returns the read model of a customer; NOT_FOUND if unknown. An erased customer
+	// has status ERASED and no personal fields.
 	GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error)
+	// GetCustomerHistory pages through the events of a customer in sequence order, payloads
+	// rendered as JSON. The personal fields of an erased customer's events read "[erased]".
+	GetCustomerHistory(ctx context.Context, in *GetCustomerHistoryRequest, opts ...grpc.CallOption) (*GetCustomerHistoryResponse, error)
+	// GetCustomerAt rebuilds a customer's state as of a version or a point in time from the event
+	// store. Before its erasure an erased customer's personal fields read "[erased]"; from it on
+	// they are empty.
+	GetCustomerAt(ctx context.Context, in *GetCustomerAtRequest, opts ...grpc.CallOption) (*GetCustomerAtResponse, error)
 }
 
 type customerQueryServiceClient struct {
@@ -50,14 +62,44 @@ func (c *customerQueryServiceClient) GetCustomer(ctx context.Context, in *GetCus
 	return out, nil
 }
 
+func (c *customerQueryServiceClient) GetCustomerHistory(ctx context.Context, in *GetCustomerHistoryRequest, opts ...grpc.CallOption) (*GetCustomerHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerHistoryResponse)
+	err := c.cc.Invoke(ctx, CustomerQueryService_GetCustomerHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerQueryServiceClient) GetCustomerAt(ctx context.Context, in *GetCustomerAtRequest, opts ...grpc.CallOption) (*GetCustomerAtResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerAtResponse)
+	err := c.cc.Invoke(ctx, CustomerQueryService_GetCustomerAt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CustomerQueryServiceServer is the server API for CustomerQueryService service.
 // All implementations must embed UnimplementedCustomerQueryServiceServer
 // for forward compatibility.
 //
-// CustomerQueryService reads customers from the projected read model (eventually consistent).
+// CustomerQueryService reads customers from the projected read model (eventually consistent);
+// GetCustomerHistory and GetCustomerAt read the event store itself, decrypting personal data with
+// the customer's data key (docs/privacy.md).
 type CustomerQueryServiceServer interface {
-	// GetCustomer returns the read model of a customer; NOT_FOUND if unknown.
+	// GetCustomer returns the read model of a customer; NOT_FOUND if unknown. An erased customer
+	// has status ERASED and no personal fields.
 	GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error)
+	// GetCustomerHistory pages through the events of a customer in sequence order, payloads
+	// rendered as JSON. The personal fields of an erased customer's events read "[erased]".
+	GetCustomerHistory(context.Context, *GetCustomerHistoryRequest) (*GetCustomerHistoryResponse, error)
+	// GetCustomerAt rebuilds a customer's state as of a version or a point in time from the event
+	// store. Before its erasure an erased customer's personal fields read "[erased]"; from it on
+	// they are empty.
+	GetCustomerAt(context.Context, *GetCustomerAtRequest) (*GetCustomerAtResponse, error)
 	mustEmbedUnimplementedCustomerQueryServiceServer()
 }
 
@@ -70,6 +112,12 @@ type UnimplementedCustomerQueryServiceServer struct{}
 
 func (UnimplementedCustomerQueryServiceServer) GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomer not implemented")
+}
+func (UnimplementedCustomerQueryServiceServer) GetCustomerHistory(context.Context, *GetCustomerHistoryRequest) (*GetCustomerHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerHistory not implemented")
+}
+func (UnimplementedCustomerQueryServiceServer) GetCustomerAt(context.Context, *GetCustomerAtRequest) (*GetCustomerAtResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerAt not implemented")
 }
 func (UnimplementedCustomerQueryServiceServer) mustEmbedUnimplementedCustomerQueryServiceServer() {}
 func (UnimplementedCustomerQueryServiceServer) testEmbeddedByValue()                              {}
@@ -110,6 +158,42 @@ func _CustomerQueryService_GetCustomer_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerQueryService_GetCustomerHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerQueryServiceServer).GetCustomerHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerQueryService_GetCustomerHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerQueryServiceServer).GetCustomerHistory(ctx, req.(*GetCustomerHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CustomerQueryService_GetCustomerAt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerAtRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerQueryServiceServer).GetCustomerAt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerQueryService_GetCustomerAt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerQueryServiceServer).GetCustomerAt(ctx, req.(*GetCustomerAtRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CustomerQueryService_ServiceDesc is the grpc.ServiceDesc for CustomerQueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -120,6 +204,14 @@ var CustomerQueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCustomer",
 			Handler:    _CustomerQueryService_GetCustomer_Handler,
+		},
+		{
+			MethodName: "GetCustomerHistory",
+			Handler:    _CustomerQueryService_GetCustomerHistory_Handler,
+		},
+		{
+			MethodName: "GetCustomerAt",
+			Handler:    _CustomerQueryService_GetCustomerAt_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -425,7 +425,11 @@ type CustomerRegistered struct {
 	LastName  string `protobuf:"bytes,4,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
 	Phone     string `protobuf:"bytes,5,opt,name=phone,proto3" json:"phone,omitempty"`
 	// Initial tier (BRONZE).
-	Tier          CustomerTier `protobuf:"varint,6,opt,name=tier,proto3,enum=orders.v1.CustomerTier" json:"tier,omitempty"`
+	Tier CustomerTier `protobuf:"varint,6,opt,name=tier,proto3,enum=orders.v1.CustomerTier" json:"tier,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,12 +506,23 @@ func (x *CustomerRegistered) GetTier() CustomerTier {
 	return CustomerTier_CUSTOMER_TIER_UNSPECIFIED
 }
 
+func (x *CustomerRegistered) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // CustomerProfileUpdated: the customer's name changed.
 type CustomerProfileUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// New name.
-	FirstName     string `protobuf:"bytes,1,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
-	LastName      string `protobuf:"bytes,2,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	FirstName string `protobuf:"bytes,1,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
+	LastName  string `protobuf:"bytes,2,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,12 +571,23 @@ func (x *CustomerProfileUpdated) GetLastName() string {
 	return ""
 }
 
+func (x *CustomerProfileUpdated) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // CustomerEmailChanged: the customer's email address changed.
 type CustomerEmailChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Previous and new address.
-	OldEmail      string `protobuf:"bytes,1,opt,name=old_email,json=oldEmail,proto3" json:"old_email,omitempty"`
-	NewEmail      string `protobuf:"bytes,2,opt,name=new_email,json=newEmail,proto3" json:"new_email,omitempty"`
+	OldEmail string `protobuf:"bytes,1,opt,name=old_email,json=oldEmail,proto3" json:"old_email,omitempty"`
+	NewEmail string `protobuf:"bytes,2,opt,name=new_email,json=newEmail,proto3" json:"new_email,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -610,12 +636,23 @@ func (x *CustomerEmailChanged) GetNewEmail() string {
 	return ""
 }
 
+func (x *CustomerEmailChanged) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // CustomerPhoneChanged: the customer's phone number changed.
 type CustomerPhoneChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Previous and new number (E.164).
-	OldPhone      string `protobuf:"bytes,1,opt,name=old_phone,json=oldPhone,proto3" json:"old_phone,omitempty"`
-	NewPhone      string `protobuf:"bytes,2,opt,name=new_phone,json=newPhone,proto3" json:"new_phone,omitempty"`
+	OldPhone string `protobuf:"bytes,1,opt,name=old_phone,json=oldPhone,proto3" json:"old_phone,omitempty"`
+	NewPhone string `protobuf:"bytes,2,opt,name=new_phone,json=newPhone,proto3" json:"new_phone,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -664,11 +701,22 @@ func (x *CustomerPhoneChanged) GetNewPhone() string {
 	return ""
 }
 
+func (x *CustomerPhoneChanged) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // CustomerAddressAdded: an address was added.
 type CustomerAddressAdded struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The added address, with its assigned address_id.
-	Address       *Address `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Address *Address `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,11 +758,22 @@ func (x *CustomerAddressAdded) GetAddress() *Address {
 	return nil
 }
 
+func (x *CustomerAddressAdded) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // CustomerAddressUpdated: an existing address was replaced.
 type CustomerAddressUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new content of the address with that address_id.
-	Address       *Address `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Address *Address `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -752,6 +811,13 @@ func (*CustomerAddressUpdated) Descriptor() ([]byte, []int) {
 func (x *CustomerAddressUpdated) GetAddress() *Address {
 	if x != nil {
 		return x.Address
+	}
+	return nil
+}
+
+func (x *CustomerAddressUpdated) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
 	}
 	return nil
 }
@@ -807,6 +873,10 @@ type CustomerPaymentMethodAdded struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The added payment method, with its assigned payment_method_id.
 	PaymentMethod *PaymentMethod `protobuf:"bytes,1,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	// The personal fields above, encrypted with the customer's data key when the command service
+	// runs with PII encryption (docs/privacy.md); those fields are then empty. Unset in events
+	// written without encryption (before it existed).
+	Sealed        *SealedPersonalData `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -844,6 +914,13 @@ func (*CustomerPaymentMethodAdded) Descriptor() ([]byte, []int) {
 func (x *CustomerPaymentMethodAdded) GetPaymentMethod() *PaymentMethod {
 	if x != nil {
 		return x.PaymentMethod
+	}
+	return nil
+}
+
+func (x *CustomerPaymentMethodAdded) GetSealed() *SealedPersonalData {
+	if x != nil {
+		return x.Sealed
 	}
 	return nil
 }
@@ -1077,6 +1154,103 @@ func (x *CustomerDeactivated) GetReason() string {
 	return ""
 }
 
+// CustomerErased: the customer's personal data was erased on request (right to erasure): the
+// customer's data key was deleted, so the personal fields of its earlier events can no longer be
+// decrypted, and the read models dropped them. Final: no command is accepted afterwards.
+type CustomerErased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerErased) Reset() {
+	*x = CustomerErased{}
+	mi := &file_orders_v1_events_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerErased) ProtoMessage() {}
+
+func (x *CustomerErased) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_events_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerErased.ProtoReflect.Descriptor instead.
+func (*CustomerErased) Descriptor() ([]byte, []int) {
+	return file_orders_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+// SealedPersonalData is the encrypted form of the personal fields of one Customer event.
+type SealedPersonalData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Format of ciphertext. 0 (only in snapshots of an erased customer, whose state holds no
+	// personal data): the snapshot in clear. 1: Tink AEAD (AES256-GCM keyset of the customer, wrapped in
+	// customer_keys) over the protobuf binary of the same event message holding only the personal
+	// fields; associated data "ordersys.pii.v1|<customer_id>|<event_type>".
+	Format int32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
+	// The Tink ciphertext (key-id prefix, nonce, encrypted fields, tag).
+	Ciphertext    []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedPersonalData) Reset() {
+	*x = SealedPersonalData{}
+	mi := &file_orders_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedPersonalData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedPersonalData) ProtoMessage() {}
+
+func (x *SealedPersonalData) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedPersonalData.ProtoReflect.Descriptor instead.
+func (*SealedPersonalData) Descriptor() ([]byte, []int) {
+	return file_orders_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SealedPersonalData) GetFormat() int32 {
+	if x != nil {
+		return x.Format
+	}
+	return 0
+}
+
+func (x *SealedPersonalData) GetCiphertext() []byte {
+	if x != nil {
+		return x.Ciphertext
+	}
+	return nil
+}
+
 var File_orders_v1_events_proto protoreflect.FileDescriptor
 
 const file_orders_v1_events_proto_rawDesc = "" +
@@ -1107,7 +1281,7 @@ const file_orders_v1_events_proto_rawDesc = "" +
 	"\tsignature\x18\x01 \x01(\tR\tsignature\"K\n" +
 	"\x0eOrderCancelled\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12!\n" +
-	"\fcancelled_by\x18\x02 \x01(\tR\vcancelledBy\"\xca\x01\n" +
+	"\fcancelled_by\x18\x02 \x01(\tR\vcancelledBy\"\x81\x02\n" +
 	"\x12CustomerRegistered\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x14\n" +
@@ -1116,26 +1290,33 @@ const file_orders_v1_events_proto_rawDesc = "" +
 	"first_name\x18\x03 \x01(\tR\tfirstName\x12\x1b\n" +
 	"\tlast_name\x18\x04 \x01(\tR\blastName\x12\x14\n" +
 	"\x05phone\x18\x05 \x01(\tR\x05phone\x12+\n" +
-	"\x04tier\x18\x06 \x01(\x0e2\x17.orders.v1.CustomerTierR\x04tier\"T\n" +
+	"\x04tier\x18\x06 \x01(\x0e2\x17.orders.v1.CustomerTierR\x04tier\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"\x8b\x01\n" +
 	"\x16CustomerProfileUpdated\x12\x1d\n" +
 	"\n" +
 	"first_name\x18\x01 \x01(\tR\tfirstName\x12\x1b\n" +
-	"\tlast_name\x18\x02 \x01(\tR\blastName\"P\n" +
+	"\tlast_name\x18\x02 \x01(\tR\blastName\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"\x87\x01\n" +
 	"\x14CustomerEmailChanged\x12\x1b\n" +
 	"\told_email\x18\x01 \x01(\tR\boldEmail\x12\x1b\n" +
-	"\tnew_email\x18\x02 \x01(\tR\bnewEmail\"P\n" +
+	"\tnew_email\x18\x02 \x01(\tR\bnewEmail\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"\x87\x01\n" +
 	"\x14CustomerPhoneChanged\x12\x1b\n" +
 	"\told_phone\x18\x01 \x01(\tR\boldPhone\x12\x1b\n" +
-	"\tnew_phone\x18\x02 \x01(\tR\bnewPhone\"D\n" +
+	"\tnew_phone\x18\x02 \x01(\tR\bnewPhone\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"{\n" +
 	"\x14CustomerAddressAdded\x12,\n" +
-	"\aaddress\x18\x01 \x01(\v2\x12.orders.v1.AddressR\aaddress\"F\n" +
+	"\aaddress\x18\x01 \x01(\v2\x12.orders.v1.AddressR\aaddress\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"}\n" +
 	"\x16CustomerAddressUpdated\x12,\n" +
-	"\aaddress\x18\x01 \x01(\v2\x12.orders.v1.AddressR\aaddress\"7\n" +
+	"\aaddress\x18\x01 \x01(\v2\x12.orders.v1.AddressR\aaddress\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"7\n" +
 	"\x16CustomerAddressRemoved\x12\x1d\n" +
 	"\n" +
-	"address_id\x18\x01 \x01(\tR\taddressId\"]\n" +
+	"address_id\x18\x01 \x01(\tR\taddressId\"\x94\x01\n" +
 	"\x1aCustomerPaymentMethodAdded\x12?\n" +
-	"\x0epayment_method\x18\x01 \x01(\v2\x18.orders.v1.PaymentMethodR\rpaymentMethod\"J\n" +
+	"\x0epayment_method\x18\x01 \x01(\v2\x18.orders.v1.PaymentMethodR\rpaymentMethod\x125\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x1d.orders.v1.SealedPersonalDataR\x06sealed\"J\n" +
 	"\x1cCustomerPaymentMethodRemoved\x12*\n" +
 	"\x11payment_method_id\x18\x01 \x01(\tR\x0fpaymentMethodId\"~\n" +
 	"\x14CustomerTierUpgraded\x122\n" +
@@ -1145,7 +1326,13 @@ const file_orders_v1_events_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x15\n" +
 	"\x13CustomerReactivated\"-\n" +
 	"\x13CustomerDeactivated\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reasonB\x9a\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x10\n" +
+	"\x0eCustomerErased\"L\n" +
+	"\x12SealedPersonalData\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\x05R\x06format\x12\x1e\n" +
+	"\n" +
+	"ciphertext\x18\x02 \x01(\fR\n" +
+	"ciphertextB\x9a\x01\n" +
 	"\rcom.orders.v1B\vEventsProtoP\x01Z7github.com/ordersys/ordersys/pkg/gen/orders/v1;ordersv1\xa2\x02\x03OXX\xaa\x02\tOrders.V1\xca\x02\tOrders\\V1\xe2\x02\x15Orders\\V1\\GPBMetadata\xea\x02\n" +
 	"Orders::V1b\x06proto3"
 
@@ -1161,7 +1348,7 @@ func file_orders_v1_events_proto_rawDescGZIP() []byte {
 	return file_orders_v1_events_proto_rawDescData
 }
 
-var file_orders_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_orders_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_orders_v1_events_proto_goTypes = []any{
 	(*OrderCreated)(nil),                 // 0: orders.v1.OrderCreated
 	(*OrderCreatedV1)(nil),               // 1: orders.v1.OrderCreatedV1
@@ -1183,26 +1370,35 @@ var file_orders_v1_events_proto_goTypes = []any{
 	(*CustomerSuspended)(nil),            // 17: orders.v1.CustomerSuspended
 	(*CustomerReactivated)(nil),          // 18: orders.v1.CustomerReactivated
 	(*CustomerDeactivated)(nil),          // 19: orders.v1.CustomerDeactivated
-	(*OrderItem)(nil),                    // 20: orders.v1.OrderItem
-	(CustomerTier)(0),                    // 21: orders.v1.CustomerTier
-	(*Address)(nil),                      // 22: orders.v1.Address
-	(*PaymentMethod)(nil),                // 23: orders.v1.PaymentMethod
+	(*CustomerErased)(nil),               // 20: orders.v1.CustomerErased
+	(*SealedPersonalData)(nil),           // 21: orders.v1.SealedPersonalData
+	(*OrderItem)(nil),                    // 22: orders.v1.OrderItem
+	(CustomerTier)(0),                    // 23: orders.v1.CustomerTier
+	(*Address)(nil),                      // 24: orders.v1.Address
+	(*PaymentMethod)(nil),                // 25: orders.v1.PaymentMethod
 }
 var file_orders_v1_events_proto_depIdxs = []int32{
-	20, // 0: orders.v1.OrderCreated.items:type_name -> orders.v1.OrderItem
-	20, // 1: orders.v1.OrderCreatedV1.items:type_name -> orders.v1.OrderItem
-	20, // 2: orders.v1.OrderItemsUpdated.items:type_name -> orders.v1.OrderItem
-	21, // 3: orders.v1.CustomerRegistered.tier:type_name -> orders.v1.CustomerTier
-	22, // 4: orders.v1.CustomerAddressAdded.address:type_name -> orders.v1.Address
-	22, // 5: orders.v1.CustomerAddressUpdated.address:type_name -> orders.v1.Address
-	23, // 6: orders.v1.CustomerPaymentMethodAdded.payment_method:type_name -> orders.v1.PaymentMethod
-	21, // 7: orders.v1.CustomerTierUpgraded.old_tier:type_name -> orders.v1.CustomerTier
-	21, // 8: orders.v1.CustomerTierUpgraded.new_tier:type_name -> orders.v1.CustomerTier
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	22, // 0: orders.v1.OrderCreated.items:type_name -> orders.v1.OrderItem
+	22, // 1: orders.v1.OrderCreatedV1.items:type_name -> orders.v1.OrderItem
+	22, // 2: orders.v1.OrderItemsUpdated.items:type_name -> orders.v1.OrderItem
+	23, // 3: orders.v1.CustomerRegistered.tier:type_name -> orders.v1.CustomerTier
+	21, // 4: orders.v1.CustomerRegistered.sealed:type_name -> orders.v1.SealedPersonalData
+	21, // 5: orders.v1.CustomerProfileUpdated.sealed:type_name -> orders.v1.SealedPersonalData
+	21, // 6: orders.v1.CustomerEmailChanged.sealed:type_name -> orders.v1.SealedPersonalData
+	21, // 7: orders.v1.CustomerPhoneChanged.sealed:type_name -> orders.v1.SealedPersonalData
+	24, // 8: orders.v1.CustomerAddressAdded.address:type_name -> orders.v1.Address
+	21, // 9: orders.v1.CustomerAddressAdded.sealed:type_name -> orders.v1.SealedPersonalData
+	24, // 10: orders.v1.CustomerAddressUpdated.address:type_name -> orders.v1.Address
+	21, // 11: orders.v1.CustomerAddressUpdated.sealed:type_name -> orders.v1.SealedPersonalData
+	25, // 12: orders.v1.CustomerPaymentMethodAdded.payment_method:type_name -> orders.v1.PaymentMethod
+	21, // 13: orders.v1.CustomerPaymentMethodAdded.sealed:type_name -> orders.v1.SealedPersonalData
+	23, // 14: orders.v1.CustomerTierUpgraded.old_tier:type_name -> orders.v1.CustomerTier
+	23, // 15: orders.v1.CustomerTierUpgraded.new_tier:type_name -> orders.v1.CustomerTier
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_events_proto_init() }
@@ -1217,7 +1413,7 @@ func file_orders_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_events_proto_rawDesc), len(file_orders_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,7 +22,9 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/command/internal/app"
 	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
@@ -40,6 +42,8 @@ type Config struct {
 	config.Common
 	// GRPC is the gRPC server's TLS, tokens and request bounds.
 	GRPC config.GRPCServer
+	// PII is the encryption of customers' personal data.
+	PII config.PII
 	// SnapshotEvery takes a snapshot of an aggregate every that many events (0 disables).
 	SnapshotEvery int `env:"ORDERSYS_SNAPSHOT_EVERY" default:"100"`
 	// MaxRetries bounds how often a command that lost a race is decided again.
@@ -127,7 +131,27 @@ func run(ctx context.Context) error {
 	defer session.Close()
 	// The cluster's clock decides where outbox rows go (the relay reads them by the same clock).
 	clock := cql.NewClusterClock(session, nil)
-	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{
+	// Personal data of customers: sealed with each customer's data key when a KEK is configured.
+	events := codec.NewRegistry()
+	keys, err := pii.Setup(session, cfg.PII, events)
+	if err != nil {
+		return fmt.Errorf("personal data encryption: %w", err)
+	}
+	log.Info("personal data encryption", "enabled", keys.Enabled())
+	if kek := keys.KEK(); kek != nil && kek.Keys() > 1 {
+		// A KEK rotation is under way (docs/privacy.md): re-wrap the data keys that an older KEK
+		// key wrapped with the new primary, in the background (every replica may; rows change
+		// only if still as read).
+		go func() {
+			n, err := keys.Rewrap(ctx)
+			log.Info("personal data: data keys re-wrapped with the primary KEK key", "rewrapped", n, "primary_key_id", kek.PrimaryKeyID(), "err", err)
+		}()
+	}
+	var customerSnapshots es.SnapshotCodec = codec.CustomerSnapshotCodec{}
+	if keys.Enabled() {
+		customerSnapshots = codec.SealedCustomerSnapshots{Keys: keys}
+	}
+	store := cql.NewEventStore(session, events, cql.Options{
 		CommandTTL: cfg.DedupTTL,
 		Topics:     map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic},
 		Now:        clock.Now,
@@ -160,7 +184,7 @@ func run(ctx context.Context) error {
 		Metrics:               app.NewMetrics(registry),
 		Logger:                log,
 	})
-	customers := app.NewCustomerHandler(svc, codec.CustomerSnapshotCodec{})
+	customers := app.NewCustomerHandler(svc, customerSnapshots)
 	orders := app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)
 
 	// -------------------------------------------------------------------------------------
@@ -171,7 +195,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grpc security: %w", err)
 	}
-	srv := grpcapi.NewServer(orders, customers, grpcx.ServerOptions{
+	srv := grpcapi.NewServer(orders, customers, keys, grpcx.ServerOptions{
 		Logger: log, Registry: registry, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec, // log already names the service
 	})
 	ln, err := srv.Listen(cfg.GRPCAddr)

@@ -12,8 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/pii"
+	"github.com/ordersys/ordersys/pkg/pii/reseal"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 )
 
@@ -29,10 +32,15 @@ type Config struct {
 	Timeout time.Duration `env:"ORDERSYS_MIGRATE_TIMEOUT" default:"5m"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"ORDERSYS_LOG_LEVEL" default:"info"`
+	// PII is the KEK that `migrate reseal-pii` seals the personal data of existing customers
+	// with (the same file as the services'); the schema migration does not read it.
+	PII config.PII
 }
 
 // usage is what --help prints above the configuration.
-const usage = "usage: migrate\n\nCreates or upgrades the keyspace schema and exits (a deployment gate)."
+const usage = "usage: migrate [reseal-pii]\n\nCreates or upgrades the keyspace schema and exits (a deployment gate).\n" +
+	"reseal-pii: after the schema, encrypt in place the personal data of the Customer events written\n" +
+	"in clear before encryption (ORDERSYS_PII_KEK_FILE required; docs/privacy.md)."
 
 func main() {
 	if config.InfoRequested(os.Args[1:], os.Stdout, "migrate", usage, &Config{}) {
@@ -80,5 +88,32 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("keyspace %s: %w", cfg.CQL.Keyspace, err)
 	}
 	log.Info("migration finished", "keyspace", cfg.CQL.Keyspace, "profile", profile, "version", version)
+	if len(os.Args) > 1 && os.Args[1] == "reseal-pii" {
+		return resealPII(ctx, cfg, log)
+	}
+	return nil
+}
+
+// resealPII seals the personal data that existing customers' events hold in clear (reseal.Run).
+func resealPII(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.PII.KEKFile == "" {
+		return fmt.Errorf("reseal-pii: ORDERSYS_PII_KEK_FILE is not set")
+	}
+	session, err := cql.Connect(cql.SessionConfigFrom(cfg.CQL))
+	if err != nil {
+		return fmt.Errorf("reseal-pii: %w", err)
+	}
+	defer session.Close()
+	keys, err := pii.Setup(session, cfg.PII, nil)
+	if err != nil {
+		return fmt.Errorf("reseal-pii: %w", err)
+	}
+	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
+	defer store.Close(context.WithoutCancel(ctx))
+	res, err := reseal.Run(ctx, session, store, keys, func(r reseal.Result) { log.Info("reseal-pii", "progress", r.String()) })
+	if err != nil {
+		return fmt.Errorf("reseal-pii after %s: %w", res, err)
+	}
+	log.Info("reseal-pii finished", "result", res.String())
 	return nil
 }

@@ -59,7 +59,7 @@ func CustomerStanding(ctx context.Context, customers *CustomerHandler, customerI
 			standing = order.CustomerActive
 		case customer.StatusSuspended:
 			standing = order.CustomerSuspended
-		case customer.StatusDeactivated:
+		case customer.StatusDeactivated, customer.StatusErased: // an erased account is closed too
 			standing = order.CustomerDeactivated
 		}
 	})

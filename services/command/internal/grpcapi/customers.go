@@ -16,13 +16,22 @@ import (
 // CustomerServer implements orders.v1.CustomerCommandService on the customer handler.
 type CustomerServer struct {
 	ordersv1.UnimplementedCustomerCommandServiceServer
-	h *app.CustomerHandler
+	h    *app.CustomerHandler
+	keys Eraser
+}
+
+// Eraser deletes a customer's data key for good (pkg/pii.Store).
+type Eraser interface {
+	Erase(ctx context.Context, customerID string) error
 }
 
 var _ ordersv1.CustomerCommandServiceServer = (*CustomerServer)(nil)
 
-// NewCustomerServer returns the gRPC customer command service executing through h.
-func NewCustomerServer(h *app.CustomerHandler) *CustomerServer { return &CustomerServer{h: h} }
+// NewCustomerServer returns the gRPC customer command service executing through h, erasing
+// data keys through keys.
+func NewCustomerServer(h *app.CustomerHandler, keys Eraser) *CustomerServer {
+	return &CustomerServer{h: h, keys: keys}
+}
 
 func (s *CustomerServer) run(ctx context.Context, method, id string, req commandRequest, cmd customer.Command) (app.Result, error) {
 	res, err := execute(ctx, s.h, call[customer.Command]{method: method, idField: "customer_id", id: id, req: req, cmd: cmd})
@@ -181,4 +190,34 @@ func (s *CustomerServer) DeactivateCustomer(ctx context.Context, req *ordersv1.D
 		return nil, err
 	}
 	return &ordersv1.DeactivateCustomerResponse{AggregateId: r.AggregateID, Version: r.Version, EventIds: r.EventIDs}, nil
+}
+
+// EraseCustomer erases the customer's personal data: it deletes the customer's data key first
+// (from then on no process can decrypt the personal fields of its events, and no new key is
+// made: a concurrent command that would write personal data fails with FAILED_PRECONDITION),
+// then appends CustomerErased, on which the projector scrubs the read models. A retry after a
+// failure between the two steps deletes the (already deleted) key again and appends the event.
+func (s *CustomerServer) EraseCustomer(ctx context.Context, req *ordersv1.EraseCustomerRequest) (*ordersv1.EraseCustomerResponse, error) {
+	id := ids.Canonical(req.GetCustomerId())
+	// The key goes only for a request that can succeed: a valid one (else run reports what is
+	// wrong), on an existing customer, at the expected version if one is given (else ABORTED).
+	valid := ids.Valid(id) && (req.GetCommandId() == "" || ids.Valid(req.GetCommandId())) && req.GetExpectedVersion() >= 0
+	if valid {
+		eligible := false
+		if err := s.h.Read(ctx, id, func(c *customer.Customer) {
+			eligible = c.Version() > 0 && (req.ExpectedVersion == nil || req.GetExpectedVersion() == c.Version())
+		}); err != nil {
+			return nil, err
+		}
+		if eligible {
+			if err := s.keys.Erase(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r, err := s.run(ctx, ordersv1.CustomerCommandService_EraseCustomer_FullMethodName, id, req, customer.Erase{})
+	if err != nil {
+		return nil, err
+	}
+	return &ordersv1.EraseCustomerResponse{AggregateId: r.AggregateID, Version: r.Version, EventIds: r.EventIDs}, nil
 }

@@ -42,6 +42,9 @@ var commands = map[string]command{
 	"order get":               orderGet,
 	"order history":           orderHistory,
 	"republish":               republish,
+	"pii-kek new":             piiKEK("new"),
+	"pii-kek rotate":          piiKEK("rotate"),
+	"pii-kek drop-old":        piiKEK("drop-old"),
 }
 
 // print writes m as JSON (-o json) or calls table.

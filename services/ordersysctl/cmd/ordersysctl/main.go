@@ -75,6 +75,9 @@ commands:
   republish -job J [-topic T] [-rate N] [ID...]
                                             publish the event store again (every aggregate, resumable
                                             by job, or the given ones), with progress
+  pii-kek new|rotate|drop-old FILE          write a key-encryption key file for personal data
+                                            (ORDERSYS_PII_KEK_FILE): a new one, a new primary key
+                                            added, the old keys dropped (docs/privacy.md)
   version                                   this build
 
 flags:`

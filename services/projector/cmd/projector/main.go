@@ -39,6 +39,7 @@ import (
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
@@ -61,6 +62,8 @@ type Config struct {
 	GRPC config.GRPCServer
 	// Kafka holds the brokers and their TLS and SASL settings.
 	Kafka config.Kafka
+	// PII is the encryption of customers' personal data (the projector decrypts).
+	PII config.PII
 	// Group prefixes the consumer groups.
 	Group string `env:"ORDERSYS_PROJECTOR_GROUP" default:"ordersys-projector"`
 	// OrderTopic carries Order events (the same variable as the command service and the relay).
@@ -151,8 +154,15 @@ func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
 }
 
 // deps builds the projector's dependencies on an open session.
-func deps(kc okafka.Cluster, session *gocql.Session, metrics *projector.Metrics, log *slog.Logger) projector.Deps {
+func deps(kc okafka.Cluster, session *gocql.Session, cfg config.PII, metrics *projector.Metrics, log *slog.Logger) (projector.Deps, error) {
 	registry := codec.NewRegistry()
+	// Customer events carry personal data sealed with each customer's data key: opened through
+	// customer_keys when a KEK is configured (an erased customer's come out as erased).
+	keys, err := pii.Setup(session, cfg, registry)
+	if err != nil {
+		return projector.Deps{}, fmt.Errorf("personal data encryption: %w", err)
+	}
+	log.Info("personal data encryption", "enabled", keys.Enabled())
 	return projector.Deps{
 		Session:     session,
 		Events:      cql.NewEventStore(session, registry, cql.Options{}),
@@ -160,7 +170,7 @@ func deps(kc okafka.Cluster, session *gocql.Session, metrics *projector.Metrics,
 		DeadLetters: projector.NewDeadLetters(kc, session),
 		Metrics:     metrics,
 		Logger:      log,
-	}
+	}, nil
 }
 
 func coreConfig(cfg Config, kc okafka.Cluster) projector.Config {
@@ -214,7 +224,10 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer session.Close()
-	d := deps(kc, session, projector.NewMetrics(registry), log)
+	d, err := deps(kc, session, cfg.PII, projector.NewMetrics(registry), log)
+	if err != nil {
+		return err
+	}
 	defer d.DeadLetters.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := okafka.EnsureTopics(tctx, kc,
@@ -326,7 +339,10 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer session.Close()
-	d := deps(kc, session, projector.NewMetrics(nil), log)
+	d, err := deps(kc, session, cfg.PII, projector.NewMetrics(nil), log)
+	if err != nil {
+		return err
+	}
 	defer d.DeadLetters.Close()
 	v, err := projector.Rebuild(ctx, coreConfig(cfg, kc), d, projection, projector.RebuildOptions{
 		MaxLag: *maxLag, Source: source,

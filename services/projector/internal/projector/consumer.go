@@ -131,7 +131,7 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 		))
 	defer span.End()
 
-	env, err := c.decode(m)
+	env, err := c.decode(pctx, m)
 	if err == nil {
 		span.SetAttributes(
 			attribute.String("event_type", env.EventType),
@@ -141,7 +141,11 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 		)
 	}
 	if err != nil {
-		reason, _ := IsPoison(err)
+		reason, ok := IsPoison(err)
+		if !ok {
+			span.SetStatus(codes.Error, "stopped before the message was decoded")
+			return false // ctx ended while the key store did not answer
+		}
 		return c.deadLetter(pctx, span, m, reason, err)
 	}
 	stall := c.stallWatch(m)
@@ -187,8 +191,10 @@ func (c *Consumer) retryOptions(notify func(error, time.Duration)) []backoff.Ret
 	}
 }
 
-// decode turns a message into a decoded envelope; failures are poison.
-func (c *Consumer) decode(m kafka.Message) (es.Envelope, error) {
+// decode turns a message into a decoded envelope; failures are poison, but for the key store
+// not answering (the personal data of a Customer event is opened through customer_keys), which
+// is retried until it answers or ctx ends.
+func (c *Consumer) decode(ctx context.Context, m kafka.Message) (es.Envelope, error) {
 	env, err := codec.UnmarshalEnvelope(m.Value)
 	if err != nil {
 		return es.Envelope{}, poison(ReasonUndecodable, err)
@@ -198,8 +204,17 @@ func (c *Consumer) decode(m kafka.Message) (es.Envelope, error) {
 	if err := env.Check(); err != nil {
 		return es.Envelope{}, poison(ReasonUndecodable, err)
 	}
-	if err := c.cfg.Registry.DecodeEnvelope(&env); err != nil {
-		return es.Envelope{}, poison(ReasonUnknownEvent, err)
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		err := c.cfg.Registry.DecodeEnvelopeContext(ctx, &env)
+		if err != nil && !errors.Is(err, es.ErrUnavailable) {
+			return struct{}{}, backoff.Permanent(poison(ReasonUnknownEvent, err))
+		}
+		return struct{}{}, err
+	}, c.retryOptions(func(err error, next time.Duration) {
+		c.cfg.Logger.WarnContext(ctx, "decode failed, retrying", "event", env.String(), "retry_in", next, "err", err)
+	})...)
+	if err != nil {
+		return es.Envelope{}, err // poison, or ctx ended
 	}
 	return env, nil
 }

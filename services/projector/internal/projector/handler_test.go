@@ -153,6 +153,7 @@ func TestApplyContact(t *testing.T) {
 		{customer.CustomerTierUpgraded{NewTier: customer.TierGold}, "a@x.io", "Ada L"},
 		{customer.CustomerProfileUpdated{FirstName: "Ada", LastName: "King"}, "a@x.io", "Ada King"},
 		{customer.CustomerEmailChanged{NewEmail: "k@x.io"}, "k@x.io", "Ada King"},
+		{customer.CustomerErased{}, "", ""}, // the orders keep the customer id only
 	}
 	for i, s := range steps {
 		if err := applyContact(&c, es.Envelope{Sequence: int64(i + 1), Event: s.ev, OccurredAt: at}); err != nil {

@@ -208,6 +208,8 @@ func applyContact(c *readmodel.Contact, e es.Envelope) error {
 		c.Name = readmodel.FullName(ev.FirstName, ev.LastName)
 	case customer.CustomerEmailChanged:
 		c.Email = ev.NewEmail.String()
+	case customer.CustomerErased: // the orders keep the customer id only
+		c.Email, c.Name = "", ""
 	}
 	c.Version, c.UpdatedAt = e.Sequence, e.OccurredAt
 	return nil

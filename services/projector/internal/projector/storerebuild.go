@@ -236,7 +236,10 @@ func (w *storeWalk) chunk(ctx context.Context, id string, from int64) (int, erro
 			return -1, backoff.Permanent(errForeign)
 		}
 		for i := range envs {
-			if err := w.d.Registry.DecodeEnvelope(&envs[i]); err != nil {
+			if err := w.d.Registry.DecodeEnvelopeContext(ctx, &envs[i]); err != nil {
+				if errors.Is(err, es.ErrUnavailable) {
+					return 0, err // the key store does not answer: transient
+				}
 				return 0, backoff.Permanent(poison(ReasonUnknownEvent, fmt.Errorf("%s: %w", envs[i], err)))
 			}
 		}

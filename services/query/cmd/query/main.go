@@ -22,6 +22,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/query/internal/app"
@@ -40,6 +41,8 @@ type Config struct {
 	config.Common
 	// GRPC is the gRPC server's TLS, tokens and request bounds.
 	GRPC config.GRPCServer
+	// PII is the encryption of customers' personal data (history and GetCustomerAt decrypt).
+	PII config.PII
 	// MaxWait bounds how long GetOrder waits for min_version when the call has no deadline.
 	MaxWait time.Duration `env:"ORDERSYS_QUERY_MAX_WAIT" default:"10s"`
 }
@@ -107,7 +110,14 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer session.Close()
-	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
+	// History and state at a point decrypt customers' personal data through customer_keys.
+	events := codec.NewRegistry()
+	keys, err := pii.Setup(session, cfg.PII, events)
+	if err != nil {
+		return fmt.Errorf("personal data encryption: %w", err)
+	}
+	log.Info("personal data encryption", "enabled", keys.Enabled())
+	store := cql.NewEventStore(session, events, cql.Options{})
 	readModels := readmodel.NewStore(session, readmodel.Options{})
 	probe := storage.Probe(store, readModels)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -46,8 +46,14 @@ const (
 // token of another order or none of ours), es.ErrNotFound (no events, or not an order),
 // es.ErrUnavailable.
 func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize int, pageToken string) (envs []es.Envelope, next string, err error) {
+	return s.history(ctx, "order_id", order.AggregateType, orderID, pageSize, pageToken)
+}
+
+// history is GetOrderHistory for an aggregate of the given type, its id in the request field
+// idField.
+func (s *Service) history(ctx context.Context, idField, aggregateType, rawID string, pageSize int, pageToken string) (envs []es.Envelope, next string, err error) {
 	var v es.Violations
-	id, err := checkID("order_id", orderID)
+	id, err := checkID(idField, rawID)
 	v.Merge("", err)
 	size, err := checkPageSize(pageSize, DefaultHistoryPageSize, MaxHistoryPageSize)
 	v.Merge("", err)
@@ -60,7 +66,8 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	ctx, span := s.tracer.Start(ctx, "load order history", trace.WithAttributes(attribute.String("ordersys.order_id", id),
+	kind := strings.ToLower(aggregateType)
+	ctx, span := s.tracer.Start(ctx, "load "+kind+" history", trace.WithAttributes(attribute.String("ordersys."+idField, id),
 		attribute.Int64("ordersys.from", from)))
 	defer func() {
 		span.SetAttributes(attribute.Int("ordersys.events", len(envs)))
@@ -72,15 +79,15 @@ func (s *Service) GetOrderHistory(ctx context.Context, orderID string, pageSize 
 		return nil, "", err
 	}
 	for _, env := range envs {
-		if env.AggregateType != order.AggregateType {
-			return nil, "", notAnOrder(id, env.AggregateType)
+		if env.AggregateType != aggregateType {
+			return nil, "", fmt.Errorf("%s %s: the id names a %s, not %s: %w", kind, id, env.AggregateType, article(kind), es.ErrNotFound)
 		}
 	}
 	if len(envs) == 0 {
 		if from > 1 {
 			return nil, "", nil // a token past the end: an empty last page
 		}
-		return nil, "", fmt.Errorf("order %s: no events: %w", id, es.ErrNotFound)
+		return nil, "", fmt.Errorf("%s %s: no events: %w", kind, id, es.ErrNotFound)
 	}
 	if len(envs) > size {
 		envs = envs[:size]
@@ -170,16 +177,10 @@ func (s *Service) GetOrderAtVersion(ctx context.Context, orderID string, version
 // rule). Errors: es.ErrInvalidArgument (bad id, zero time), es.ErrNotFound (no such order, or
 // created after at), es.ErrUnavailable.
 func (s *Service) GetOrderAtTime(ctx context.Context, orderID string, at time.Time) (o *order.Order, err error) {
-	var v es.Violations
-	id, err := checkID("order_id", orderID)
-	v.Merge("", err)
-	if at.IsZero() {
-		v.Add("at", "must be a valid timestamp")
-	}
-	if err := v.Err(); err != nil {
+	id, at, err := checkAtTime("order_id", orderID, at)
+	if err != nil {
 		return nil, err
 	}
-	at = at.UTC()
 	ctx, span := s.tracer.Start(ctx, "rebuild order at time", trace.WithAttributes(
 		attribute.String("ordersys.order_id", id), attribute.String("ordersys.at", at.Format(time.RFC3339Nano))))
 	defer func() { endSpan(span, err) }()
@@ -245,4 +246,23 @@ func (s *Service) fromSnapshot(ctx context.Context, id string, maxVersion int64,
 		maxVersion = snap.Version - 1
 	}
 	return order.New(id), StartScratch
+}
+
+// article puts "a" or "an" before a noun.
+func article(noun string) string {
+	if strings.ContainsAny(noun[:1], "aeiou") {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+// checkAtTime checks the id and the time of a GetOrderAt or GetCustomerAt by time.
+func checkAtTime(idField, rawID string, at time.Time) (string, time.Time, error) {
+	var v es.Violations
+	id, err := checkID(idField, rawID)
+	v.Merge("", err)
+	if at.IsZero() {
+		v.Add("at", "must be a valid timestamp")
+	}
+	return id, at.UTC(), v.Err()
 }

@@ -60,13 +60,23 @@ func (s *OrderServer) GetOrderHistory(ctx context.Context, req *ordersv1.GetOrde
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*ordersv1.HistoryEvent, len(envs))
-	for i, env := range envs {
-		if out[i], err = codec.HistoryEvent(env); err != nil {
-			return nil, fmt.Errorf("render history of order %s: %w", env.AggregateID, err)
-		}
+	out, err := historyEvents(envs)
+	if err != nil {
+		return nil, err
 	}
 	return &ordersv1.GetOrderHistoryResponse{Events: out, NextPageToken: next}, nil
+}
+
+// historyEvents renders decoded events for GetOrderHistory and GetCustomerHistory.
+func historyEvents(envs []es.Envelope) ([]*ordersv1.HistoryEvent, error) {
+	out := make([]*ordersv1.HistoryEvent, len(envs))
+	for i, env := range envs {
+		var err error
+		if out[i], err = codec.HistoryEvent(env); err != nil {
+			return nil, fmt.Errorf("render history of %s %s: %w", env.AggregateType, env.AggregateID, err)
+		}
+	}
+	return out, nil
 }
 
 // GetOrderAt rebuilds the order at a version or a time from the event store.
