@@ -99,6 +99,31 @@ func checkGRPCSecurity(t *testing.T, sc scenario, spec corev1.PodSpec, ctr corev
 	}
 }
 
+// piiDir is where the chart mounts the Secret of pii.kekSecret.
+const piiDir = "/etc/ordersys/pii"
+
+// checkPIIKEK: with pii.kekSecret, the services that read personal data (command, projector,
+// query) have its kek.json mounted read-only and ORDERSYS_PII_KEK_FILE naming it; the relay
+// (which forwards ciphertext) and every service without it have neither.
+func checkPIIKEK(t *testing.T, sc scenario, service string, spec corev1.PodSpec, ctr corev1.Container, env map[string]envSource) {
+	t.Helper()
+	reads := slices.Contains([]string{"command", "projector", "query"}, service)
+	mounted, fromSecret := mountedSecret(spec, ctr, piiDir, sc.piiKEKSecret)
+	want := ""
+	switch {
+	case sc.piiKEKSecret != "" && reads:
+		if !mounted || !fromSecret {
+			t.Errorf("KEK Secret %s not mounted read-only at %s", sc.piiKEKSecret, piiDir)
+		}
+		want = piiDir + "/kek.json"
+	case mounted:
+		t.Errorf("%s mounted in %s (pii.kekSecret %q)", piiDir, service, sc.piiKEKSecret)
+	}
+	if got := env["ORDERSYS_PII_KEK_FILE"].value; got != want {
+		t.Errorf("ORDERSYS_PII_KEK_FILE = %q, want %q", got, want)
+	}
+}
+
 // checkTestPodTLS: with gRPC TLS, the `helm test` pod's grpc_health_probe speaks TLS, trusts the
 // Secret's ca.crt, checks the Service's name and, with client authentication, presents tls.crt.
 func checkTestPodTLS(t *testing.T, sc scenario, spec corev1.PodSpec, service string) {

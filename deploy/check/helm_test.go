@@ -54,6 +54,7 @@ type scenario struct {
 	grpcClientAuth  bool     // the gRPC servers require client certificates
 	grpcCertManager bool     // grpcTLSSecret is written by cert-manager for a rendered Certificate
 	grpcJWKSSecret  string   // the Secret of the token signers' JWKS ("" = no tokens)
+	piiKEKSecret    string   // the Secret of the personal-data KEK ("" = plaintext)
 	kafkaTLSSecret  string   // the Secret of the Kafka CA ("" = plaintext to the brokers)
 	kafkaSASL       string   // the SASL mechanism of the relay and the projector ("" = none)
 	kafkaSASLSecret string   // the existing Secret holding its password (key "password")
@@ -78,6 +79,7 @@ var scenarios = map[string]scenario{
 	// The production example: every hop protected, every secret from an existing Secret.
 	"secure-values.yaml": with(func(s *scenario) {
 		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret = "grpc-tls", true, "grpc-auth"
+		s.piiKEKSecret = "ordersys-pii-kek"
 		s.cqlTLSSecret, s.existingSecret = "cql-tls", "ordersys-cql"
 		s.kafkaTLSSecret, s.kafkaSASL, s.kafkaSASLSecret = "kafka-tls", "SCRAM-SHA-512", "kafka-sasl"
 	}),
@@ -337,6 +339,7 @@ func checkRendering(t *testing.T, c contract, sc scenario, r *rendered) {
 			checkSecretSources(t, c, env)
 			checkCQLTLS(t, sc, spec, ctr, env)
 			checkGRPCSecurity(t, sc, spec, ctr, env)
+			checkPIIKEK(t, sc, name, spec, ctr, env)
 			checkKafkaSecurity(t, sc, name, spec, ctr, env)
 			if got, want := env["ORDERSYS_GRPC_ADDR"].value, fmt.Sprintf("0.0.0.0:%d", entry.GRPCPort); got != want {
 				t.Errorf("ORDERSYS_GRPC_ADDR = %q, want %q", got, want)

@@ -162,6 +162,9 @@ ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
 ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
 ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}
 ORDERSYS_SHUTDOWN_TIMEOUT: {{ $v.shutdownTimeout | quote }}
+{{- if and $v.pii.kekSecret (has .c.name (list "command" "projector" "query")) }}
+ORDERSYS_PII_KEK_FILE: {{ printf "/etc/ordersys/pii/%s" $v.pii.kekKey | quote }}
+{{- end }}
 {{- if eq .c.name "command" }}
 ORDERSYS_SNAPSHOT_EVERY: {{ $s.snapshotEvery | toString | quote }}
 ORDERSYS_COMMAND_MAX_RETRIES: {{ $s.maxRetries | toString | quote }}
@@ -415,4 +418,9 @@ ORDERSYS_AUTH_AUDIENCE: {{ $a.audience | quote }}
   mountPath: /etc/ordersys/auth
   readOnly: true
 {{- end }}
+{{- end }}
+
+{{/* Whether component (name) reads personal data: the KEK Secret is mounted there. Call with (dict "root" $ "name" NAME). */}}
+{{- define "ordersys.readsPII" -}}
+{{- if and .root.Values.pii.kekSecret (has .name (list "command" "projector" "query")) }}true{{ end }}
 {{- end }}
