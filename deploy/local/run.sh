@@ -26,8 +26,10 @@
 # devsecrets: ca.pem, server and client certificates, dev.jwks.json, token-writer, token-reader,
 # token-admin) and starts the services with gRPC TLS and bearer tokens on (docs/security.md);
 # the relay and the projector then use a second Kafka node whose only listener is SASL_SSL
-# (deploy/local/kafka-secure.sh: 127.0.0.1:9094, TLS with the development CA, SCRAM-SHA-512),
-# stopped with the services. Cassandra and Jaeger stay plaintext (the local Cassandra is shared).
+# (deploy/local/kafka-secure.sh: 127.0.0.1:9094, TLS with the development CA, SCRAM-SHA-512) and
+# every service and migrate a second Cassandra node that speaks only TLS and needs a password
+# (deploy/local/cassandra-secure.sh: 127.0.0.1:9142), both stopped with the services. Jaeger stays
+# plaintext (OTLP over TLS is tested in pkg/telemetry).
 #
 # Environment (defaults in brackets): ORDERSYS_CQL_KEYSPACE [ordersys], RUN_KEEP_INFRA [0],
 # RUN_STOP_TIMEOUT [20] s, RUN_HEALTH_TIMEOUT [120] s per service, RUN_JAEGER [1] (0: no Jaeger,
@@ -187,13 +189,6 @@ cmd_up() {
 		say "personal data encrypted with the development KEK $(rel "$ORDERSYS_PII_KEK_FILE")"
 	fi
 
-	mkdir -p "$LOGS"
-	say "migrate: keyspace $ORDERSYS_CQL_KEYSPACE (profile portable), log $(rel "$LOGS/migrate.log")"
-	ORDERSYS_CQL_PROFILE=${ORDERSYS_CQL_PROFILE:-portable} "$BIN/migrate" >>"$LOGS/migrate.log" 2>&1 || {
-		tail -n 20 "$LOGS/migrate.log" >&2
-		die "migrate failed (log $(rel "$LOGS/migrate.log"))"
-	}
-
 	if [[ $SECURE == 1 ]]; then
 		(cd "$ROOT" && go run ./pkg/devpki/cmd/devsecrets -dir "$SECRETS") || die "devsecrets failed"
 		export ORDERSYS_GRPC_TLS_CERT_FILE=$SECRETS/server.pem ORDERSYS_GRPC_TLS_KEY_FILE=$SECRETS/server-key.pem
@@ -201,8 +196,24 @@ cmd_up() {
 		"$HERE/kafka-secure.sh" up "$SECRETS" || die "the SASL_SSL Kafka did not start"
 		eval "$("$HERE/kafka-secure.sh" env)"
 		export ORDERSYS_KAFKA_TLS_CA_FILE=$SECRETS/ca.pem
-		say "RUN_SECURE=1: gRPC TLS (CA $(rel "$SECRETS/ca.pem")) and bearer tokens on; Kafka over SASL_SSL on $ORDERSYS_KAFKA_BROKERS (SCRAM-SHA-512); Cassandra and OTLP stay plaintext"
+		"$HERE/cassandra-secure.sh" up "$SECRETS" || die "the TLS-only Cassandra did not start"
+		eval "$("$HERE/cassandra-secure.sh" env)"
+		export ORDERSYS_CQL_TLS_CA_FILE=$SECRETS/ca.pem
+		say "RUN_SECURE=1: gRPC TLS (CA $(rel "$SECRETS/ca.pem")) and bearer tokens on; Kafka over SASL_SSL on $ORDERSYS_KAFKA_BROKERS (SCRAM-SHA-512); Cassandra over TLS with a password on $ORDERSYS_CQL_HOSTS; OTLP to the local Jaeger stays plaintext"
 	fi
+
+	mkdir -p "$LOGS"
+	say "migrate: keyspace $ORDERSYS_CQL_KEYSPACE (profile portable), log $(rel "$LOGS/migrate.log")"
+	local try
+	for try in 1 2 3 4 5 6; do # a fresh node may refuse the login for a few seconds
+		ORDERSYS_CQL_PROFILE=${ORDERSYS_CQL_PROFILE:-portable} "$BIN/migrate" >>"$LOGS/migrate.log" 2>&1 && break
+		((try < 6)) || {
+			tail -n 20 "$LOGS/migrate.log" >&2
+			die "migrate failed (log $(rel "$LOGS/migrate.log"))"
+		}
+		sleep 5
+	done
+
 
 	local name
 	for name in "${SERVICES[@]}"; do start_service "$name"; done
@@ -256,6 +267,7 @@ cmd_down() {
 	stop_group cdc-relay
 	stop_group projector
 	"$HERE/kafka-secure.sh" down
+	"$HERE/cassandra-secure.sh" down
 	if [[ -f $RUN/prometheus.started ]]; then
 		"$HERE/prometheus.sh" down
 		rm -f "$RUN/prometheus.started"
@@ -358,6 +370,8 @@ CA $s/ca.pem; tokens $s/token-writer (commands), $s/token-reader (queries), $s/t
 
 Kafka: SASL_SSL on 127.0.0.1:9094 (CA $s/ca.pem, SCRAM-SHA-512, user ordersys, password in
 .state/kafka-secure/password), deploy/local/kafka-secure.sh; the relay and the projector use it.
+Cassandra: TLS only with a password on 127.0.0.1:9142 (CA $s/ca.pem, user cassandra),
+deploy/local/cassandra-secure.sh; every service and migrate use it.
 
 EOF
 }
