@@ -199,6 +199,8 @@ type Relay struct {
 	held      []int // the shards of the running shard terms
 	all       bool  // a term of the whole outbox runs (scylla-cdc)
 	heldCount int
+	// topicsEnsured: the configured topics were created (or found) once; later terms skip it.
+	topicsEnsured bool
 }
 
 // NewRelay returns a relay instance on the session's keyspace; decode reports events that break
@@ -346,6 +348,17 @@ func (r *Relay) checkRetention(ctx context.Context, topics ...string) {
 
 // ensureTopics creates the configured topics, retrying until it works or ctx ends.
 func (r *Relay) ensureTopics(ctx context.Context) error {
+	r.mu.Lock()
+	done := r.topicsEnsured
+	r.mu.Unlock()
+	if done {
+		return nil // once per process: every shard's term starts with this
+	}
+	defer func() {
+		r.mu.Lock()
+		r.topicsEnsured = ctx.Err() == nil
+		r.mu.Unlock()
+	}()
 	specs := r.topicSpecs(r.cfg.OrderTopic, r.cfg.CustomerTopic)
 	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)

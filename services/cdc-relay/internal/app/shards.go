@@ -140,7 +140,7 @@ func (r *Relay) startShard(ctx context.Context, wg *sync.WaitGroup, shard int) *
 	sctx, cancel := context.WithCancel(ctx)
 	t := &shardTerm{cancel: cancel, done: make(chan struct{})}
 	lease := cql.NewLease(r.s, shardLeaseName(shard), r.lease.Owner(), r.cfg.LeaseTTL)
-	lanes := max(1, r.cfg.Lanes/2)
+	lanes := max(1, r.cfg.Lanes/cql.OutboxShards) // as many lanes in all as one pipeline of the whole outbox
 	inFlight := max(100, r.cfg.MaxInFlight/cql.OutboxShards)
 	wg.Add(1)
 	go func() {
