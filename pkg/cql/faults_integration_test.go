@@ -191,6 +191,7 @@ func TestOutboxProtocolSurvivesWriterDeathAtEveryStep(t *testing.T) {
 				if killed != (step != "") {
 					t.Fatalf("child killed=%v at step %q", killed, step)
 				}
+				drain(ctx, t, st)
 				if _, err := st.RecoverIntents(ctx, 0); err != nil {
 					t.Fatal(err)
 				}
@@ -225,6 +226,7 @@ func TestOutboxProtocolSurvivesWriterDeathAtEveryStep(t *testing.T) {
 		if _, err := st.Append(ctx, faultRequest(id, 2, winner)); err != nil {
 			t.Fatal(err)
 		}
+		drain(ctx, t, st)
 		stats, err := st.RecoverIntents(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -252,6 +254,16 @@ func TestOutboxProtocolSurvivesWriterDeathAtEveryStep(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Actual != 4 {
 			t.Fatalf("stale writer: %v", err)
 		}
+		drain(ctx, t, st)
 		checkNoLossNoPhantom(t, s)
 	})
+}
+
+// drain waits until the store's appends have written their outbox rows and deleted their intents
+// (they do so after Append returns): the checks read what a settled store holds.
+func drain(ctx context.Context, t *testing.T, st *cql.EventStore) {
+	t.Helper()
+	if err := st.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

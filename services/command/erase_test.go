@@ -48,6 +48,10 @@ func TestEraseCustomer(t *testing.T) {
 	}
 	scan := func() {
 		t.Helper()
+		// Outbox rows are written after the commands answered: wait for them.
+		if err := e.store.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
 		raw, err := e.store.LoadRaw(ctx, id, 1, 100)
 		if err != nil {
 			t.Fatal(err)
