@@ -193,6 +193,9 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 			case werr = <-done:
 				break hold
 			case <-expiry.C:
+				if ctx.Err() != nil {
+					continue // ending: wait for work, then release (below)
+				}
 				if !l.Valid() {
 					l.lost()
 					cancel(fmt.Errorf("%w: %s: not renewed within its term", ErrLeaseLost, l.name))
@@ -201,6 +204,9 @@ func (l *Lease) Run(ctx context.Context, work func(ctx context.Context) error) e
 				}
 				expiry.Reset(time.Until(l.ValidUntil()))
 			case <-ticker.C:
+				if ctx.Err() != nil {
+					continue // a renewal with a cancelled context would fail and skip the release
+				}
 				rctx, rcancel := context.WithTimeout(ctx, l.renewEvery())
 				ok, err := l.Renew(rctx)
 				rcancel()

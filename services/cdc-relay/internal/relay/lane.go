@@ -86,6 +86,7 @@ func (l *lane) run(ctx context.Context) {
 		l.committer(ctx)
 	}()
 	defer func() { <-committerDone }()
+	defer l.awaitCalls()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
@@ -117,6 +118,16 @@ func (l *lane) run(ctx context.Context) {
 			default:
 			}
 		}
+	}
+}
+
+// awaitCalls waits for the publish calls still running, dropping their results (the next term
+// reads those rows again): a term ends, and its lease is released, only once its produce
+// requests were answered or failed (each is bounded by the publisher's write timeout), so a
+// shard handed over has no request of its old owner still on its way.
+func (l *lane) awaitCalls() {
+	for ; l.calls > 0; l.calls-- {
+		<-l.results
 	}
 }
 

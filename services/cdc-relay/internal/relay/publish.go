@@ -213,10 +213,10 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 		}
 		msgs[j] = l.message(ctx, f)
 	}
-	if d.Fence != nil && !d.Fence.Valid() {
-		// Paused past the lease's term (or it was lost): another instance may be publishing
-		// these aggregates by now, and this one's view of them is stale. Nothing goes out; the
-		// term is ending.
+	if ctx.Err() != nil || (d.Fence != nil && !d.Fence.Valid()) {
+		// The term is ending (handed over), or this instance was paused past the lease's term
+		// (or lost it): another instance may be publishing these aggregates by now, and this
+		// one's view of them is stale. Nothing goes out.
 		allow(nil)
 		for j, f := range send {
 			res.errs[idx[j]] = ErrNotLeader
