@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -31,7 +30,6 @@ type Lease struct {
 	name    string
 	owner   string
 	ttl     time.Duration
-	held    atomic.Bool
 
 	mu    sync.Mutex
 	until time.Time // end of the certain hold (monotonic reading); zero when not held
@@ -69,7 +67,6 @@ func (l *Lease) granted(sent time.Time) {
 	l.mu.Lock()
 	l.until = sent.Add(l.certain())
 	l.mu.Unlock()
-	l.held.Store(true)
 }
 
 // lost records that the hold is not (or no longer certainly) ours.
@@ -77,7 +74,6 @@ func (l *Lease) lost() {
 	l.mu.Lock()
 	l.until = time.Time{}
 	l.mu.Unlock()
-	l.held.Store(false)
 }
 
 // NewLease returns a lease handle; owner defaults to host name, pid and a random suffix.
@@ -96,7 +92,7 @@ func NewLease(session *gocql.Session, name, owner string, ttl time.Duration) *Le
 func (l *Lease) Owner() string { return l.owner }
 
 // Held reports whether the last acquire or renewal succeeded and has not been released.
-func (l *Lease) Held() bool { return l.held.Load() }
+func (l *Lease) Held() bool { return !l.ValidUntil().IsZero() }
 
 func (l *Lease) ttlSeconds() int { return int((l.ttl + time.Second - 1) / time.Second) }
 

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/deadletter"
@@ -42,18 +43,16 @@ func NewAdminServer(admin *Admin, events *cql.EventStore, metrics prometheus.Gat
 
 // GetRelayStatus reports the replica's lease, breaker and counters.
 func (s *AdminServer) GetRelayStatus(context.Context, *ordersv1.GetRelayStatusRequest) (*ordersv1.GetRelayStatusResponse, error) {
-	v, err := s.values()
+	families, err := s.metrics.Gather()
 	if err != nil {
 		return nil, err
 	}
+	v := sums(families)
 	state := int(v["ordersys_relay_breaker_state"])
 	if state < 0 || state >= len(breakerStates) {
 		state = 0
 	}
-	ages, err := s.byLabel("ordersys_relay_checkpoint_age_seconds", "cursor")
-	if err != nil {
-		return nil, err
-	}
+	ages := byLabel(families, "ordersys_relay_checkpoint_age_seconds", "cursor")
 	return &ordersv1.GetRelayStatusResponse{
 		Owner: s.owner, Leader: v["ordersys_relay_leader"] == 1, BreakerState: breakerStates[state],
 		InFlight: int64(v["ordersys_relay_in_flight"]), Published: int64(v["ordersys_relay_published_total"]),
@@ -74,11 +73,7 @@ func (s *AdminServer) heldShards() []int32 {
 }
 
 // byLabel returns the values of a gauge family by one of its labels.
-func (s *AdminServer) byLabel(family, label string) (map[string]float64, error) {
-	families, err := s.metrics.Gather()
-	if err != nil {
-		return nil, err
-	}
+func byLabel(families []*dto.MetricFamily, family, label string) map[string]float64 {
 	out := map[string]float64{}
 	for _, f := range families {
 		if f.GetName() != family {
@@ -92,15 +87,11 @@ func (s *AdminServer) byLabel(family, label string) (map[string]float64, error) 
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
-// values sums each metric family of the relay over its series.
-func (s *AdminServer) values() (map[string]float64, error) {
-	families, err := s.metrics.Gather()
-	if err != nil {
-		return nil, err
-	}
+// sums sums each metric family of the relay over its series.
+func sums(families []*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
@@ -112,7 +103,7 @@ func (s *AdminServer) values() (map[string]float64, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // RepublishEvents publishes events of the event store again, streaming the progress.

@@ -195,10 +195,9 @@ type Relay struct {
 	decode  *grpcx.DecodeWatch
 	clock   *cql.ClusterClock
 
-	mu        sync.Mutex
-	held      []int // the shards of the running shard terms
-	all       bool  // a term of the whole outbox runs (scylla-cdc)
-	heldCount int
+	mu   sync.Mutex
+	held []int // the shards of the running shard terms
+	all  bool  // a term of the whole outbox runs (scylla-cdc)
 	// topicsEnsured: the configured topics were created (or found) once; later terms skip it.
 	topicsEnsured bool
 }

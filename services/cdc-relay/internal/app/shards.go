@@ -153,28 +153,29 @@ func (r *Relay) startShard(ctx context.Context, wg *sync.WaitGroup, shard int) *
 	return t
 }
 
-// holding counts the shards this instance publishes (delta +1 or -1 for shards; nil: all) in
+// holding records that a term of the shards (nil: all) started (delta +1) or ended (-1), in
 // the leader and shards_held gauges.
 func (r *Relay) holding(shards []int, delta int) {
-	n := len(shards)
-	if shards == nil {
-		n = cql.OutboxShards
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range shards {
-		if delta > 0 {
-			r.held = append(r.held, s)
-		} else if i := slices.Index(r.held, s); i >= 0 {
-			r.held = slices.Delete(r.held, i, i+1)
+	switch {
+	case shards == nil:
+		r.all = delta > 0
+	case delta > 0:
+		r.held = append(r.held, shards...)
+	default:
+		for _, s := range shards {
+			if i := slices.Index(r.held, s); i >= 0 {
+				r.held = slices.Delete(r.held, i, i+1)
+			}
 		}
 	}
-	if shards == nil {
-		r.all = delta > 0
+	n := len(r.held)
+	if r.all {
+		n = cql.OutboxShards
 	}
-	r.heldCount += delta * n
-	r.metrics.ShardsHeld.Set(float64(r.heldCount))
-	if r.heldCount > 0 {
+	r.metrics.ShardsHeld.Set(float64(n))
+	if n > 0 {
 		r.metrics.Leader.Set(1)
 	} else {
 		r.metrics.Leader.Set(0)
