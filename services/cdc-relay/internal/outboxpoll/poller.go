@@ -321,8 +321,7 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 			behind++
 			done := s.tr.row(r.ID)
 			s.lastID = r.ID
-			if c.settledEarly(r.ID) {
-				done()
+			if c.reachedEarly(r.ID, done) {
 				continue
 			}
 			if err := sink.Submit(ctx, change(c.name, r, func(relay.Outcome) { done() })); err != nil {

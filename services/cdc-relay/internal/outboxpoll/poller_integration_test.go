@@ -33,6 +33,21 @@ func (s *sink) Submit(_ context.Context, c *relay.Change) error {
 	return nil
 }
 
+// settle settles the held changes of an event id.
+func (s *sink) settle(eventID string) {
+	s.mu.Lock()
+	var held []*relay.Change
+	for _, c := range s.got {
+		if c.EventID == eventID && s.hold[c.EventID] {
+			held = append(held, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range held {
+		c.OnDone(relay.Published)
+	}
+}
+
 // seen returns how often each event id was delivered, by cursor.
 func (s *sink) seen(cursor string) map[string]int {
 	s.mu.Lock()
@@ -61,8 +76,15 @@ func (s *sink) order(cursor string) []string {
 // insertRow writes an outbox row with the given id time (a late-visible or out-of-order write).
 func insertRow(t *testing.T, s *gocql.Session, agg gocql.UUID, seq int64, at time.Time) string {
 	t.Helper()
-	id := gocql.UUIDFromTime(at)
 	ev := gocql.TimeUUID()
+	insertEvent(t, s, agg, seq, at, ev)
+	return ev.String()
+}
+
+// insertEvent writes an outbox row of the given event.
+func insertEvent(t *testing.T, s *gocql.Session, agg gocql.UUID, seq int64, at time.Time, ev gocql.UUID) {
+	t.Helper()
+	id := gocql.UUIDFromTime(at)
 	err := s.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id, event_type,
  schema_version, topic, partition_key, envelope, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		cql.Bucket(at), cql.ShardOf(agg.String()), id, agg, "Order", seq, ev, "OrderShipped", 1, "order-events",
@@ -70,7 +92,6 @@ func insertRow(t *testing.T, s *gocql.Session, agg gocql.UUID, seq int64, at tim
 	if err != nil {
 		t.Fatalf("insert outbox row: %v", err)
 	}
-	return ev.String()
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
