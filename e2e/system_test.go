@@ -390,10 +390,12 @@ func (s *system) cqlHosts() []string {
 	return testinfra.CQLHosts()
 }
 
-func (s *system) migrate() error {
+// migrate runs the migrate binary to its end, with args (a job after the schema: reseal-pii,
+// backup FILE, restore FILE).
+func (s *system) migrate(args ...string) error {
 	env := append(s.serviceEnv("migrate"), "ORDERSYS_CQL_PROFILE=portable", "ORDERSYS_MIGRATE_TIMEOUT="+migrateTimeout.String())
 	start := time.Now()
-	p, err := s.spawn("migrate", filepath.Join(s.binDir, "migrate"), nil, env)
+	p, err := s.spawn("migrate", filepath.Join(s.binDir, "migrate"), args, env)
 	if err != nil {
 		return err
 	}
@@ -405,9 +407,9 @@ func (s *system) migrate() error {
 		return fmt.Errorf("migrate did not finish within %s:\n%s", migrateTimeout, tail(p.log, 20))
 	}
 	if p.err != nil {
-		return fmt.Errorf("migrate of keyspace %s failed (%v):\n%s", s.keyspace, p.err, tail(p.log, 20))
+		return fmt.Errorf("migrate %q of keyspace %s failed (%v):\n%s", args, s.keyspace, p.err, tail(p.log, 20))
 	}
-	s.logf("migrated keyspace %s in %s", s.keyspace, time.Since(start).Round(time.Millisecond))
+	s.logf("migrate %q of keyspace %s done in %s", args, s.keyspace, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -26,26 +26,7 @@ const WalkDone int64 = math.MaxInt64
 // page), so enumerating a large store never needs a full scan in one query and a caller can
 // resume from a saved token. An empty page means the end of the ring.
 func (st *EventStore) Aggregates(ctx context.Context, after int64, limit int) (ids []string, last int64, err error) {
-	if after == WalkDone {
-		return nil, after, nil
-	}
-	op := ">"
-	if after == MinToken {
-		op = ">="
-	}
-	iter := st.s.Query(`SELECT DISTINCT aggregate_id, token(aggregate_id) FROM event_store WHERE token(aggregate_id) `+op+` ? LIMIT ?`,
-		after, limit).WithContext(ctx).PageSize(limit).Iter()
-	var id string
-	var tok int64
-	last = after
-	for iter.Scan(&id, &tok) {
-		ids = append(ids, id)
-		last = tok
-	}
-	if err := iter.Close(); err != nil {
-		return nil, after, fmt.Errorf("list aggregates after token %d: %w", after, Unavailable(err))
-	}
-	return ids, last, nil
+	return partitions(ctx, st.s, "event_store", "aggregate_id", after, limit)
 }
 
 // TokenFraction says how far token is along the ring, from 0 (MinToken) to 1: with tokens

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,9 +39,13 @@ type Config struct {
 }
 
 // usage is what --help prints above the configuration.
-const usage = "usage: migrate [reseal-pii]\n\nCreates or upgrades the keyspace schema and exits (a deployment gate).\n" +
+const usage = "usage: migrate [reseal-pii | backup FILE | restore FILE]\n\nCreates or upgrades the keyspace schema and exits (a deployment gate).\n" +
 	"reseal-pii: after the schema, encrypt in place the personal data of the Customer events written\n" +
-	"in clear before encryption (ORDERSYS_PII_KEK_FILE required; docs/privacy.md)."
+	"in clear before encryption (ORDERSYS_PII_KEK_FILE required; docs/privacy.md).\n" +
+	"backup FILE: after the schema, write the event store, the rejected commands and the customers'\n" +
+	"wrapped data keys to FILE (JSON lines, CQL's JSON form; docs/recovery.md).\n" +
+	"restore FILE: after the schema, write a backup's rows into the keyspace, whose event store must\n" +
+	"be empty; then re-publish and rebuild the read models (docs/recovery.md)."
 
 func main() {
 	if config.InfoRequested(os.Args[1:], os.Stdout, "migrate", usage, &Config{}) {
@@ -69,6 +74,10 @@ func run(ctx context.Context) error {
 	if profile != cql.ProfilePortable && profile != cql.ProfileScylla {
 		return fmt.Errorf("configuration: ORDERSYS_CQL_PROFILE=%q: want %q or %q", cfg.Profile, cql.ProfilePortable, cql.ProfileScylla)
 	}
+	job, file, err := parseArgs(os.Args[1:])
+	if err != nil {
+		return err
+	}
 	log := telemetry.Logger("migrate", cfg.LogLevel)
 	slog.SetDefault(log)
 	log.Info("starting", "config", config.LogValue(cfg))
@@ -76,9 +85,9 @@ func run(ctx context.Context) error {
 	// -------------------------------------------------------------------------------------
 	// Migration
 
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	mctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	version, err := cql.Migrate(ctx, cql.MigrateConfig{
+	version, err := cql.Migrate(mctx, cql.MigrateConfig{
 		Session:     cql.SessionConfigFrom(cfg.CQL),
 		Profile:     profile,
 		Replication: cfg.Replication,
@@ -88,10 +97,28 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("keyspace %s: %w", cfg.CQL.Keyspace, err)
 	}
 	log.Info("migration finished", "keyspace", cfg.CQL.Keyspace, "profile", profile, "version", version)
-	if len(os.Args) > 1 && os.Args[1] == "reseal-pii" {
-		return resealPII(ctx, cfg, log)
+	switch job {
+	case "reseal-pii":
+		return resealPII(mctx, cfg, log)
+	case "backup":
+		return backup(ctx, cfg, version, file, log)
+	case "restore":
+		return restore(ctx, cfg, version, file, log)
 	}
 	return nil
+}
+
+// parseArgs returns the job after the migration ("": none) and its file.
+func parseArgs(args []string) (job, file string, err error) {
+	switch {
+	case len(args) == 0:
+		return "", "", nil
+	case args[0] == "reseal-pii" && len(args) == 1:
+		return args[0], "", nil
+	case (args[0] == "backup" || args[0] == "restore") && len(args) == 2 && args[1] != "":
+		return args[0], args[1], nil
+	}
+	return "", "", fmt.Errorf("arguments %q: %s", args, strings.SplitN(usage, "\n", 2)[0])
 }
 
 // resealPII seals the personal data that existing customers' events hold in clear (reseal.Run).
