@@ -3,11 +3,9 @@ package cqltest
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,15 +35,6 @@ func StartSecure(t testing.TB) *SecureNode {
 	if testing.Short() {
 		t.Skip("private secure Cassandra: integration test skipped under -short")
 	}
-	root, err := testinfra.RepoRoot()
-	if err != nil {
-		t.Fatalf("cqltest: %v", err)
-	}
-	lib := filepath.Join(testinfra.StateDir(root), "cassandra", "lib")
-	jamm, _ := filepath.Glob(filepath.Join(lib, "jamm-*.jar"))
-	if len(jamm) == 0 {
-		t.Fatalf("cqltest: no Cassandra jars in %s: run make infra-up once", lib)
-	}
 	dir := t.TempDir()
 	pki, err := devpki.NewPKI(dir, time.Hour)
 	if err == nil {
@@ -61,12 +50,7 @@ func StartSecure(t testing.TB) *SecureNode {
 		t.Fatalf("cqltest: openssl pkcs12: %v\n%s", err, out)
 	}
 	cqlPort, storagePort := testinfra.FreePort(t), testinfra.FreePort(t)
-	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "local", "cassandra", "cassandra.yaml.in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	yaml := strings.NewReplacer("@STATE@", dir, "@ADDR@", "127.0.0.1", "@CQL_PORT@", fmt.Sprint(cqlPort),
-		"@STORAGE_PORT@", fmt.Sprint(storagePort)).Replace(string(tmpl))
+	yaml := nodeYAML(t, dir, "127.0.0.1", cqlPort, storagePort)
 	yaml = strings.Replace(yaml, "authenticator:\n  class_name: AllowAllAuthenticator", "authenticator:\n  class_name: PasswordAuthenticator", 1)
 	if !strings.Contains(yaml, "PasswordAuthenticator") {
 		t.Fatal("cqltest: the cassandra.yaml template has no AllowAllAuthenticator block to replace")
@@ -80,39 +64,7 @@ client_encryption_options:
   store_type: PKCS12
   require_client_auth: false
 `, filepath.Join(dir, "node.p12"), storePass)
-	for _, d := range []string{"conf", "data", "commitlog", "hints", "saved_caches", "cdc_raw", "triggers", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "conf", "cassandra.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "logs", "stdout.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(root, "deploy", "local", "cassandra")
-	cmd := exec.Command("java", "@"+filepath.Join(conf, "jvm17-server.args"), "-Xms512m", "-Xmx512m",
-		"-javaagent:"+jamm[0],
-		"-Dcassandra.config=file://"+filepath.Join(dir, "conf", "cassandra.yaml"),
-		"-Dcassandra-foreground=yes", "-Dcassandra.storagedir="+dir, "-Dcassandra.logdir="+filepath.Join(dir, "logs"),
-		"-Dcassandra.triggers_dir="+filepath.Join(dir, "triggers"),
-		"-Dlogback.configurationFile=file://"+filepath.Join(conf, "logback.xml"),
-		"-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0", "-Dcassandra.skip_sync=true",
-		"-cp", filepath.Join(lib, "*"), "org.apache.cassandra.service.CassandraDaemon")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("cqltest: start Cassandra: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		_ = logf.Close()
-	})
+	nd := startNode(t, dir, yaml)
 	n := &SecureNode{Addr: fmt.Sprintf("127.0.0.1:%d", cqlPort), CAFile: pki.Path("ca.pem"), Username: "cassandra", Password: "cassandra"}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -125,11 +77,8 @@ client_encryption_options:
 				return n
 			}
 		}
-		select {
-		case <-done:
-			out, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
-			t.Fatalf("cqltest: the secure Cassandra exited: %s", tail(string(out), 30))
-		default:
+		if nd.exited() {
+			t.Fatalf("cqltest: the secure Cassandra exited: %s", nd.logTail(30))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("cqltest: the secure Cassandra did not answer within 3 minutes: %v", err)
