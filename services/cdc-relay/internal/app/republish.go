@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
@@ -23,6 +25,9 @@ const (
 	DefaultRepublishRate = 1000
 	// republishPage is how many aggregates one page of the token walk lists.
 	republishPage = 100
+	// republishWorkers is how many aggregates of a page are read and published at once (each
+	// one's events in order by one worker), as many as the publisher has calls in flight.
+	republishWorkers = 16
 	// republishCheckpointPrefix names a job's walk position (cql.EventStore.WalkAggregates).
 	republishCheckpointPrefix = "republish:"
 )
@@ -84,10 +89,8 @@ func (a *Admin) Republish(ctx context.Context, events *cql.EventStore, req Repub
 		return nil
 	}
 	err := events.WalkAggregates(ctx, republishCheckpointPrefix+req.Job, cmp.Or(req.PageSize, republishPage), func(page cql.WalkPage) error {
-		for _, id := range page.IDs {
-			if err := r.aggregate(ctx, id); err != nil {
-				return err
-			}
+		if err := r.page(ctx, page.IDs); err != nil {
+			return err
 		}
 		r.report(page.Fraction, page.Start, false)
 		return nil
@@ -125,9 +128,11 @@ type republisher struct {
 	req      RepublishRequest
 	interval time.Duration
 	start    time.Time
-	next     time.Time
 	progress func(RepublishProgress)
-	done     RepublishProgress
+
+	mu   sync.Mutex // guards next and done (the page's workers share them)
+	next time.Time
+	done RepublishProgress
 }
 
 // ensureTopic creates the target topic (or the configured event topics) when missing.
@@ -151,6 +156,83 @@ func (r *republisher) ensureTopic(ctx context.Context) error {
 // retried whole, so a long stream is sent (and paced) a chunk at a time.
 const republishChunk = 500
 
+// batch is one publish call's records, whole aggregates each in sequence order.
+type batch struct {
+	msgs   []kafkago.Message
+	labels []string // aggregate#sequence of each record, for errors
+	bytes  int
+}
+
+func (b *batch) add(o batch) {
+	b.msgs, b.labels, b.bytes = append(b.msgs, o.msgs...), append(b.labels, o.labels...), b.bytes+o.bytes
+}
+
+// page publishes a page's aggregates. Their events are read republishWorkers aggregates at a
+// time and sent in calls of up to republishChunk records and the publisher's size limit,
+// republishWorkers calls at once; each aggregate's events are in one call, in sequence order,
+// so another aggregate's may interleave and its own never reorder (a failed call is sent again
+// whole: duplicates, never a reordering). An aggregate too large for one call is sent alone, a
+// chunk at a time (aggregate). The page is done when every call was acknowledged.
+func (r *republisher) page(ctx context.Context, ids []string) error {
+	loaded := make([]*batch, len(ids)) // nil: too large for one call
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(republishWorkers)
+	for i, id := range ids {
+		g.Go(func() error {
+			envs, err := r.events.LoadRaw(gctx, id, 1, republishChunk)
+			if err != nil || len(envs) == republishChunk {
+				return err
+			}
+			b, err := r.messages(envs)
+			if err == nil && b.bytes <= r.a.pub.MaxMessageBytes() {
+				loaded[i] = &b
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(republishWorkers)
+	var call batch
+	flush := func() {
+		if len(call.msgs) > 0 {
+			c := call
+			g.Go(func() error { return r.send(gctx, c) })
+		}
+		call = batch{}
+	}
+	for i, b := range loaded {
+		if b == nil {
+			g.Go(func() error { return r.aggregate(gctx, ids[i]) })
+			continue
+		}
+		if len(call.msgs)+len(b.msgs) > republishChunk || call.bytes+b.bytes > r.a.pub.MaxMessageBytes() {
+			flush()
+		}
+		call.add(*b)
+	}
+	flush()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.done.Aggregates += int64(len(ids)) - int64(countNil(loaded))
+	r.mu.Unlock()
+	return nil
+}
+
+func countNil(bs []*batch) int {
+	n := 0
+	for _, b := range bs {
+		if b == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // aggregate publishes every event of one aggregate, in sequence order, a chunk at a time, within
 // the rate.
 func (r *republisher) aggregate(ctx context.Context, id string) error {
@@ -162,39 +244,50 @@ func (r *republisher) aggregate(ctx context.Context, id string) error {
 		if len(envs) == 0 {
 			break
 		}
-		if err := r.chunk(ctx, id, envs); err != nil {
+		b, err := r.messages(envs)
+		if err != nil {
+			return err
+		}
+		if err := r.send(ctx, b); err != nil {
 			return err
 		}
 		if len(envs) < republishChunk {
 			break
 		}
 	}
+	r.mu.Lock()
 	r.done.Aggregates++
+	r.mu.Unlock()
 	return nil
 }
 
-// chunk publishes consecutive events of one aggregate in one call, then waits what the rate
-// asks for.
-func (r *republisher) chunk(ctx context.Context, id string, envs []es.Envelope) error {
-	msgs := make([]kafkago.Message, 0, len(envs))
+// messages builds the records of consecutive events of one aggregate.
+func (r *republisher) messages(envs []es.Envelope) (batch, error) {
+	b := batch{msgs: make([]kafkago.Message, 0, len(envs)), labels: make([]string, 0, len(envs))}
 	for _, env := range envs {
 		value, err := codec.MarshalEnvelope(env)
 		if err != nil {
-			return fmt.Errorf("re-publish %s: %w", env, err)
+			return b, fmt.Errorf("re-publish %s: %w", env, err)
 		}
 		topic := r.req.Topic
 		if topic == "" {
 			topic = r.a.cfg.TopicFor(env.AggregateType)
 		}
-		msgs = append(msgs, kafkago.Message{Topic: topic, Key: []byte(env.AggregateID), Value: value,
-			Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)})
+		m := kafkago.Message{Topic: topic, Key: []byte(env.AggregateID), Value: value,
+			Headers: okafka.EnvelopeHeaders(env, env.TraceParent, env.TraceState)}
+		b.msgs = append(b.msgs, m)
+		b.labels = append(b.labels, fmt.Sprintf("%s#%d", env.AggregateID, env.Sequence))
+		b.bytes += okafka.MessageSize(m)
 	}
-	// One call keeps the chunk's events in order on their partition (a failed call is sent
-	// again whole: duplicates, never a reordering); the pause after it keeps the rate.
+	return b, nil
+}
+
+// send publishes a batch in one call, retried whole, then waits what the rate asks for.
+func (r *republisher) send(ctx context.Context, b batch) error {
 	publish := func() (struct{}, error) {
-		for i, err := range r.a.pub.Publish(ctx, msgs) {
+		for i, err := range r.a.pub.Publish(ctx, b.msgs) {
 			if err != nil {
-				err = fmt.Errorf("re-publish %s#%d: %w", id, envs[i].Sequence, err)
+				err = fmt.Errorf("re-publish %s: %w", b.labels[i], err)
 				if okafka.IsPermanent(err) {
 					return struct{}{}, backoff.Permanent(err)
 				}
@@ -207,12 +300,15 @@ func (r *republisher) chunk(ctx context.Context, id string, envs []es.Envelope) 
 		backoff.WithMaxElapsedTime(time.Minute)); err != nil {
 		return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
 	}
-	r.done.Events += int64(len(msgs))
+	r.mu.Lock()
+	r.done.Events += int64(len(b.msgs))
 	if r.next.IsZero() {
 		r.next = time.Now()
 	}
-	r.next = r.next.Add(time.Duration(len(msgs)) * r.interval)
-	if wait := time.Until(r.next); wait > 0 {
+	r.next = r.next.Add(time.Duration(len(b.msgs)) * r.interval)
+	wait := time.Until(r.next)
+	r.mu.Unlock()
+	if wait > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -227,7 +323,9 @@ func (r *republisher) report(fraction, start float64, done bool) {
 	if r.progress == nil {
 		return
 	}
+	r.mu.Lock()
 	p := r.done
+	r.mu.Unlock()
 	p.Fraction, p.Done = fraction, done
 	if el := time.Since(r.start); el > 0 {
 		p.Rate = float64(p.Events) / el.Seconds()

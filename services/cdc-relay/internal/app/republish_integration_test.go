@@ -102,4 +102,29 @@ func TestRepublishFromTheEventStore(t *testing.T) {
 	if len(got) != 1 || !got[0].GetDone() || got[0].GetEvents() != 3 || got[0].GetAggregates() != 1 {
 		t.Fatalf("RepublishEvents of one aggregate: %v, want one final report of 3 events", got)
 	}
+
+	// An aggregate longer than one publish call (505 events: sent alone, a chunk of 500 at a
+	// time) with short ones around it (packed together into calls): every event once, each
+	// aggregate in sequence order.
+	long := uuid.NewString()
+	if _, err := e.appendOrder(ctx, long, 0, 505); err != nil {
+		t.Fatal(err)
+	}
+	mixed := map[string]int64{long: 505}
+	for id := range want {
+		mixed[id] = 3
+	}
+	target2 := testinfra.TopicName(t, "republish-long")
+	c2 := collect(t, e.kafka, target2)
+	var final app.RepublishProgress
+	if err := admin.Republish(ctx, events, app.RepublishRequest{Job: "j2", Topic: target2, Rate: 100000}, func(p app.RepublishProgress) {
+		final = p
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !final.Done || final.Aggregates != int64(len(mixed)) || final.Events != 505+3*int64(len(want)) {
+		t.Fatalf("republish of a long aggregate among short ones ended with %+v, want %d aggregates", final, len(mixed))
+	}
+	c2.waitDistinct(t, 505+3*len(want), time.Minute)
+	verify(t, c2.records(), mixed, 3)
 }
