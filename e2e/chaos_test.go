@@ -47,17 +47,20 @@ var chaosVictims = []string{"command", "projector", "cdc-relay", "cdc-relay-2"}
 // clients drive customers and orders through their lives with command ids (a call that fails
 // with UNAVAILABLE or DEADLINE_EXCEEDED is repeated with the same command id), and a monkey
 // SIGKILLs and restarts, or SIGSTOPs (sometimes past the relays' 3 s lease) and resumes, the
-// command service, both relays and the projector at random, and restarts the broker once. Then
+// command service, both relays and the projector at random, and restarts the broker once (with
+// E2E_CHAOS_CLUSTER=3, `make chaos CLUSTER=3`: on three Cassandra nodes and three brokers,
+// replication factor 3, it kills one node of each a third in and starts them two thirds in). Then
 // every acknowledged event must be in the event store, every stored event on its topic once at
 // least (no phantom, first deliveries in sequence order), and every read model equal to the
 // state replayed from the store, each order in exactly one status list.
 func TestChaos(t *testing.T) {
 	base := getSystem(t)
-	kafka := startChaosKafka(t)
-	s := &system{relays: 2, binDir: base.binDir, brokers: []string{kafka.Addr()}, extraEnv: []string{
+	servers := startChaosServers(t)
+	s := &system{relays: 2, binDir: base.binDir, extraEnv: []string{
 		"ORDERSYS_RELAY_LEASE_TTL=3s",
 		"ORDERSYS_KAFKA_PARTITIONS=3",
 	}}
+	servers.configure(s)
 	t.Cleanup(func() {
 		if t.Failed() && s.procs != nil {
 			s.dumpLogs(t, 30)
@@ -88,7 +91,7 @@ func TestChaos(t *testing.T) {
 			(&chaosClient{s: s, led: led, rnd: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}).run(ctx, end)
 		}()
 	}
-	faults := runMonkey(t, s, kafka, end)
+	faults := runMonkey(t, s, servers, end)
 	wg.Wait()
 	t.Logf("chaos for %s: %s; %d commands acknowledged (%d calls repeated), %d given up with the outcome unknown",
 		d, strings.Join(faults, ", "), led.acks, led.retries, led.unknown)
@@ -235,17 +238,19 @@ func (c *chaosClient) order(ctx context.Context, cust string) {
 }
 
 // runMonkey injects faults until end and returns what it did.
-func runMonkey(t *testing.T, s *system, kafka chaosBroker, end time.Time) []string {
+func runMonkey(t *testing.T, s *system, servers chaosServers, end time.Time) []string {
 	rnd := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	counts := map[string]int{}
-	kafkaAt := time.Now().Add(time.Until(end) / 2)
-	kafkaDone := false
+	d := time.Until(end)
+	stages := []time.Time{time.Now().Add(d / 3), time.Now().Add(2 * d / 3)}
+	stage := 0
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(1500+rnd.IntN(1500)) * time.Millisecond)
-		if !kafkaDone && time.Now().After(kafkaAt) {
-			kafkaDone = true
-			kafka.Restart()
-			counts["kafka restarted"]++
+		if stage < len(stages) && time.Now().After(stages[stage]) {
+			if did := servers.serverFault(stage); did != "" {
+				counts[did]++
+			}
+			stage++
 			continue
 		}
 		victim := chaosVictims[rnd.IntN(len(chaosVictims))]
@@ -266,6 +271,11 @@ func runMonkey(t *testing.T, s *system, kafka chaosBroker, end time.Time) []stri
 		time.Sleep(pause)
 		_ = p.cmd.Process.Signal(syscall.SIGCONT)
 		counts["SIGSTOP "+victim]++
+	}
+	for ; stage < len(stages); stage++ { // a short run still restores its servers
+		if did := servers.serverFault(stage); did != "" {
+			counts[did]++
+		}
 	}
 	var out []string
 	for k, n := range counts {

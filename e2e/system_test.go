@@ -61,6 +61,7 @@ type system struct {
 	kekFile  string   // ORDERSYS_PII_KEK_FILE of command, projector and query
 	group    string   // the projector's consumer group
 	brokers  []string // preset: these brokers, else the shared ones
+	cql      []string // preset: these (private) Cassandra nodes, else the shared ones
 	// topics are this run's own Kafka topics, by aggregate type ("Order", "Customer"), given to
 	// command, cdc-relay and projector through ORDERSYS_ORDER_TOPIC / ORDERSYS_CUSTOMER_TOPIC so
 	// that the run shares no topic with a `make run` system; deleted by stop.
@@ -386,6 +387,9 @@ func (s *system) serviceEnv(name string) []string {
 func (s *system) cqlHosts() []string {
 	if s.secure != nil {
 		return s.secure.cqlHosts
+	}
+	if s.cql != nil {
+		return s.cql
 	}
 	return testinfra.CQLHosts()
 }

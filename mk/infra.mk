@@ -6,7 +6,8 @@
 #   make infra-logs    tails of both servers' logs
 #   make test          infra-up, then $(TEST_PREREQS), go vet and go test -race over every module
 #                      of go.work, then a summary, then a short fuzz (test-fuzz)
-#   make chaos         the whole-system chaos test for CHAOS_DURATION (5m)
+#   make chaos         the whole-system chaos test for CHAOS_DURATION (5m); CLUSTER=3 runs it on
+#                      three Cassandra nodes and three Kafka brokers (127.0.0.1-3, RF 3)
 #
 # Other mk files add steps to `make test` with `TEST_PREREQS += <target>`: they run after
 # infra-up and before go vet / go test (secondary expansion sees additions from any mk file).
@@ -60,11 +61,14 @@ test-fuzz: infra-up
 
 # How long `make chaos` injects faults (`make test` runs the same test for 30 s).
 CHAOS_DURATION ?= 5m
+# CLUSTER=3: `make chaos` on three-node Cassandra and Kafka clusters (empty: the shared Cassandra
+# and one private broker).
+CLUSTER ?=
 
 ## chaos: the whole-system chaos test (e2e TestChaos) with $(CHAOS_DURATION) of faults; prints its counts.
 chaos: infra-up
 	@cd "$(INFRA_ROOT)/e2e" && echo "== TestChaos for $(CHAOS_DURATION)" && \
-		$(INFRA_TEST_ENV) E2E_CHAOS_DURATION=$(CHAOS_DURATION) go test -count=1 -timeout 90m -run '^TestChaos$$' -v .
+		$(INFRA_TEST_ENV) E2E_CHAOS_DURATION=$(CHAOS_DURATION) E2E_CHAOS_CLUSTER=$(CLUSTER) go test -count=1 -timeout 90m -run '^TestChaos$$' -v .
 
 ## test-vet: go vet ./... in every module of go.work.
 test-vet:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -48,4 +49,28 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreePortOnAll returns a TCP port free on 127.0.0.1 and on each of hosts (other loopback
+// addresses such as 127.0.0.2), for servers of one cluster that listen on the same port at
+// different addresses.
+func FreePortOnAll(t testing.TB, hosts ...string) int {
+	t.Helper()
+	for range 50 {
+		p := FreePort(t)
+		free := true
+		for _, h := range hosts {
+			ln, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return p
+		}
+	}
+	t.Fatalf("testinfra: no port free on 127.0.0.1 and %v", hosts)
+	return 0
 }

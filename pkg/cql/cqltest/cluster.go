@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +26,8 @@ type Cluster struct {
 	// Port is every node's native transport port.
 	Port  int
 	nodes []*node
+	yamls []string // each node's configuration, for restarts
+	t     testing.TB
 }
 
 // ClusterNodes is the size of a Cluster.
@@ -43,8 +44,8 @@ func StartCluster(t testing.TB) *Cluster {
 	if testing.Short() {
 		t.Skip("three-node Cassandra: integration test skipped under -short")
 	}
-	cqlPort, storagePort := sharedFreePort(t), sharedFreePort(t)
-	c := &Cluster{Port: cqlPort}
+	cqlPort, storagePort := testinfra.FreePortOnAll(t, "127.0.0.2", "127.0.0.3"), testinfra.FreePortOnAll(t, "127.0.0.2", "127.0.0.3")
+	c := &Cluster{Port: cqlPort, t: t}
 	seeds := fmt.Sprintf("%s:%d", c.addr(0), storagePort)
 	for i := range ClusterNodes {
 		dir := t.TempDir()
@@ -54,8 +55,8 @@ func StartCluster(t testing.TB) *Cluster {
 		token := int64(math.MinInt64) + int64(i)*int64(math.MaxUint64/ClusterNodes)
 		yaml = strings.Replace(yaml, "initial_token: 0", fmt.Sprintf("initial_token: %d", token), 1)
 		yaml = strings.Replace(yaml, "cluster_name: 'ordersys-local'", "cluster_name: 'ordersys-cluster'", 1)
-		c.nodes = append(c.nodes, startNode(t, dir, yaml,
-			"-Dcassandra.consistent.rangemovement=false", "-Dcassandra.ring_delay_ms=1000"))
+		c.yamls = append(c.yamls, yaml)
+		c.nodes = append(c.nodes, startNode(t, dir, yaml, clusterJVMArgs...))
 		if i == 0 {
 			c.waitNode(t, 0, time.Now().Add(clusterStartTimeout)) // the seed first
 		}
@@ -82,28 +83,6 @@ func StartCluster(t testing.TB) *Cluster {
 	return c
 }
 
-// sharedFreePort returns a TCP port free on all three loopback addresses.
-func sharedFreePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		p := testinfra.FreePort(t)
-		free := true
-		for i := 1; i < ClusterNodes; i++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%d", i+1, p))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatal("cqltest: no port free on 127.0.0.1-3")
-	return 0
-}
-
 func (c *Cluster) addr(i int) string { return fmt.Sprintf("127.0.0.%d", i+1) }
 
 // Hosts are the nodes' host:port.
@@ -121,6 +100,28 @@ func (c *Cluster) Host(i int) string { return c.Hosts()[i] }
 // SessionConfig is a session on every node at QUORUM (SERIAL for conditions).
 func (c *Cluster) SessionConfig() cql.SessionConfig {
 	return cql.SessionConfig{Hosts: c.Hosts(), Keyspace: c.Keyspace, Consistency: "QUORUM", Timeout: 10 * time.Second}
+}
+
+// clusterJVMArgs let the nodes of an empty cluster start at once and gossip quickly.
+var clusterJVMArgs = []string{"-Dcassandra.consistent.rangemovement=false", "-Dcassandra.ring_delay_ms=1000"}
+
+// Kill stops node i with SIGKILL (a crash) and waits until it has exited.
+func (c *Cluster) Kill(i int) {
+	n := c.nodes[i]
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGCONT)
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	<-n.done
+}
+
+// Restart starts a killed node i again on its data and waits until every node sees it up.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	c.nodes[i] = startNode(c.t, c.nodes[i].dir, c.yamls[i], clusterJVMArgs...)
+	deadline := time.Now().Add(clusterStartTimeout)
+	c.waitNode(c.t, i, deadline)
+	for c.allUp() != nil && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
 }
 
 // Pause stops node i (SIGSTOP): it neither answers nor fails, like a node in a long GC pause

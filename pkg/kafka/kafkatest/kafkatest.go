@@ -25,6 +25,7 @@ import (
 // Broker is a private Kafka node.
 type Broker struct {
 	t          testing.TB
+	host       string // listening address (empty: 127.0.0.1)
 	dir        string
 	lib        string
 	log4j      string
@@ -33,13 +34,21 @@ type Broker struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	startedAt  time.Time
+	stdout     *bytes.Buffer
 	javaBinary string
 	// secure is the SASL_SSL listener's PKI (nil: a plaintext broker).
 	secure *devpki.PKI
 }
 
 // Addr returns the broker's bootstrap address.
-func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
+func (b *Broker) Addr() string { return fmt.Sprintf("%s:%d", b.hostOrLoopback(), b.Port) }
+
+func (b *Broker) hostOrLoopback() string {
+	if b.host == "" {
+		return "127.0.0.1"
+	}
+	return b.host
+}
 
 // Start formats a fresh data directory and starts a plaintext broker, waiting until it answers.
 // The broker is killed when t ends. The test is skipped under -short and fails when Java or the
@@ -84,24 +93,7 @@ node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:%[1]d
 controller.listener.names=CONTROLLER
 %[3]slog.dirs=%[2]s/data
-auto.create.topics.enable=false
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=3
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-num.network.threads=2
-num.io.threads=2
-background.threads=2
-num.recovery.threads.per.data.dir=1
-log.cleaner.enable=false
-`, b.ctrlPort, b.dir, listeners)
+%[4]s`, b.ctrlPort, b.dir, listeners, serverProps(1))
 	if err := os.WriteFile(filepath.Join(b.dir, "server.properties"), []byte(props), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +115,29 @@ log.cleaner.enable=false
 	return b
 }
 
+// serverProps are the settings every private broker shares, for a cluster of n brokers
+// (replication factor n, and a majority of them in sync).
+func serverProps(n int) string {
+	return fmt.Sprintf(`auto.create.topics.enable=false
+num.partitions=3
+default.replication.factor=%[1]d
+min.insync.replicas=%[2]d
+offsets.topic.replication.factor=%[1]d
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=%[1]d
+transaction.state.log.min.isr=%[2]d
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=%[1]d
+share.coordinator.state.topic.min.isr=%[2]d
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.enable=false
+`, n, n/2+1)
+}
+
 func (b *Broker) jvm() []string {
 	return []string{"-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
 		"-Dlog4j2.configurationFile=" + b.log4j, "-Dkafka.logs.dir=" + filepath.Join(b.dir, "logs"),
@@ -133,19 +148,31 @@ func (b *Broker) jvm() []string {
 // serves metadata.
 func (b *Broker) Restart() {
 	b.t.Helper()
+	b.launch()
+	b.waitReady(90 * time.Second)
+}
+
+// launch starts the broker process.
+func (b *Broker) launch() {
+	b.t.Helper()
 	if b.cmd != nil {
 		b.t.Fatal("kafkatest: broker already running")
 	}
-	var stdout bytes.Buffer
+	b.stdout = &bytes.Buffer{}
 	cmd := exec.Command(b.javaBinary, append(b.jvm(), "kafka.Kafka", filepath.Join(b.dir, "server.properties"))...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	cmd.Stdout, cmd.Stderr = b.stdout, b.stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("kafkatest: start kafka: %v", err)
 	}
 	b.cmd, b.exited, b.startedAt = cmd, make(chan struct{}), time.Now()
 	go func() { _ = cmd.Wait(); close(b.exited) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+}
+
+// waitReady waits until the broker serves metadata.
+func (b *Broker) waitReady(timeout time.Duration) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -157,10 +184,10 @@ func (b *Broker) Restart() {
 		}
 		select {
 		case <-b.exited:
-			b.t.Fatalf("kafkatest: kafka exited before answering:\n%s", stdout.String())
+			b.t.Fatalf("kafkatest: kafka exited before answering:\n%s", b.stdout.String())
 		case <-ctx.Done():
 			b.Kill()
-			b.t.Fatalf("kafkatest: kafka did not answer within 90s: %v\n%s", err, stdout.String())
+			b.t.Fatalf("kafkatest: kafka did not answer within %s: %v\n%s", timeout, err, b.stdout.String())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
