@@ -27,21 +27,6 @@ type Cluster struct {
 // when t ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("private Kafka cluster: integration test skipped under -short")
-	}
-	root, err := testinfra.RepoRoot()
-	if err != nil {
-		t.Fatalf("kafkatest: %v", err)
-	}
-	lib := filepath.Join(testinfra.StateDir(root), "kafka", "lib")
-	if _, err := os.Stat(filepath.Join(lib, ".stamp")); err != nil {
-		t.Fatalf("kafkatest: no Kafka jars in %s (run `make infra-up` once): %v", lib, err)
-	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("kafkatest: java not found: %v", err)
-	}
 	others := []string{"127.0.0.2", "127.0.0.3"}
 	port, ctrlPort := testinfra.FreePortOnAll(t, others...), testinfra.FreePortOnAll(t, others...)
 	var voters []string
@@ -51,8 +36,8 @@ func StartCluster(t testing.TB) *Cluster {
 	c := &Cluster{}
 	var id string
 	for i := range ClusterBrokers {
-		b := &Broker{t: t, host: fmt.Sprintf("127.0.0.%d", i+1), dir: t.TempDir(), lib: lib, Port: port, ctrlPort: ctrlPort,
-			log4j: filepath.Join(root, "deploy", "local", "kafka", "log4j2.xml"), javaBinary: java}
+		b := newBroker(t, fmt.Sprintf("127.0.0.%d", i+1))
+		b.Port, b.ctrlPort = port, ctrlPort
 		props := fmt.Sprintf(`process.roles=broker,controller
 node.id=%[1]d
 controller.quorum.voters=%[2]s
@@ -70,13 +55,13 @@ log.dirs=%[6]s/data
 			t.Fatal(err)
 		}
 		if id == "" {
-			out, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "random-uuid")...).Output()
+			out, err := exec.Command(b.javaBinary, append(b.jvm(), "kafka.tools.StorageTool", "random-uuid")...).Output()
 			if err != nil {
 				t.Fatalf("kafkatest: StorageTool random-uuid: %v", err)
 			}
 			id = strings.TrimSpace(string(out))
 		}
-		if out, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "format", "-t", id,
+		if out, err := exec.Command(b.javaBinary, append(b.jvm(), "kafka.tools.StorageTool", "format", "-t", id,
 			"-c", filepath.Join(b.dir, "server.properties"), "--ignore-formatted")...).CombinedOutput(); err != nil {
 			t.Fatalf("kafkatest: format storage of broker %d: %v\n%s", i+1, err, out)
 		}

@@ -58,7 +58,9 @@ func Start(t testing.TB) *Broker {
 	return start(t, false)
 }
 
-func start(t testing.TB, secure bool) *Broker {
+// newBroker returns a broker (not started) listening on host ("": 127.0.0.1) with its data in a
+// temporary directory, after checking that Java and the jars are there; under -short it skips t.
+func newBroker(t testing.TB, host string) *Broker {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("private Kafka: integration test skipped under -short")
@@ -75,7 +77,13 @@ func start(t testing.TB, secure bool) *Broker {
 	if err != nil {
 		t.Fatalf("kafkatest: java not found: %v", err)
 	}
-	b := &Broker{t: t, dir: t.TempDir(), lib: lib, log4j: filepath.Join(root, "deploy", "local", "kafka", "log4j2.xml"), javaBinary: java}
+	return &Broker{t: t, host: host, dir: t.TempDir(), lib: lib, log4j: filepath.Join(root, "deploy", "local", "kafka", "log4j2.xml"),
+		javaBinary: java}
+}
+
+func start(t testing.TB, secure bool) *Broker {
+	t.Helper()
+	b := newBroker(t, "")
 	b.Port, b.ctrlPort = testinfra.FreePort(t), testinfra.FreePort(t)
 	listeners := fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
 advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
@@ -83,6 +91,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 `, b.Port, b.ctrlPort)
 	var format []string
+	var err error
 	if secure {
 		if listeners, format, err = b.secureListener(); err != nil {
 			t.Fatalf("kafkatest: %v", err)
@@ -100,13 +109,13 @@ controller.listener.names=CONTROLLER
 	if err := os.MkdirAll(filepath.Join(b.dir, "logs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	id, err := exec.Command(java, append(b.jvm(), "kafka.tools.StorageTool", "random-uuid")...).Output()
+	id, err := exec.Command(b.javaBinary, append(b.jvm(), "kafka.tools.StorageTool", "random-uuid")...).Output()
 	if err != nil {
 		t.Fatalf("kafkatest: StorageTool random-uuid: %v", err)
 	}
 	args := append(b.jvm(), "kafka.tools.StorageTool", "format", "--standalone",
 		"-t", strings.TrimSpace(string(id)), "-c", filepath.Join(b.dir, "server.properties"), "--ignore-formatted")
-	out, err := exec.Command(java, append(args, format...)...).CombinedOutput()
+	out, err := exec.Command(b.javaBinary, append(args, format...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kafkatest: format storage: %v\n%s", err, out)
 	}
