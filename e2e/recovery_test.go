@@ -52,36 +52,18 @@ func TestBackupAndRestore(t *testing.T) {
 
 	// Load, and a backup in the middle of it.
 	led := newLedger()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range chaosClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &chaosClient{s: s, led: led, rnd: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c.run(ctx, time.Now().Add(time.Second))
-			}
-		}()
-	}
+	stopLoad := drive(ctx, s, led)
 	time.Sleep(backupLoadBefore)
 	file := filepath.Join(s.runDir, "backup.jsonl")
 	beforeBackup := led.copyEvents()
 	started := time.Now()
 	if err := s.migrate("backup", file); err != nil {
-		close(stop)
-		wg.Wait()
+		stopLoad()
 		t.Fatal(err)
 	}
 	finished := time.Now()
 	time.Sleep(backupLoadAfter)
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	t.Logf("backup taken in %s under load; %d commands acknowledged in all", finished.Sub(started).Round(time.Millisecond), led.acks)
 	if len(beforeBackup) == 0 {
 		t.Fatal("no command was acknowledged before the backup: the test would check nothing")
@@ -173,6 +155,32 @@ func TestBackupAndRestore(t *testing.T) {
 		}
 	}
 	checkChaos(t, s, restored)
+}
+
+// drive runs chaosClients clients against s, each driving customers and orders through their
+// lives with command ids, until the returned function is called (it waits for them to finish).
+func drive(ctx context.Context, s *system, led *ledger) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range chaosClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &chaosClient{s: s, led: led, rnd: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				c.run(ctx, time.Now().Add(time.Second))
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // copyEvents returns the acknowledged event ids per aggregate so far.

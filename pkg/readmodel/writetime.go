@@ -1,7 +1,10 @@
 package readmodel
 
 import (
+	"context"
 	"fmt"
+
+	"github.com/gocql/gocql"
 
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -45,4 +48,35 @@ func detailTimestamp(cv int64) (int64, error) {
 		return 0, fmt.Errorf("%w: customer version %d outside 0..%d", es.ErrInvalidArgument, cv, maxDetailVersion)
 	}
 	return cv + 1, nil
+}
+
+// legacySample is how many rows LegacyWrites looks at.
+const legacySample = 100
+
+// LegacyWrites reports whether rows of the projection's active version were written without
+// USING TIMESTAMP, by the first release: their wall-clock write timestamps are far above every
+// version-derived one, so this release's writes never replace them and those rows stay as they
+// were until the projection is rebuilt (docs/deploy.md). It samples the first rows of the
+// projection's main table: a version-derived timestamp is either below 2^32 or a multiple of it.
+func LegacyWrites(ctx context.Context, s *gocql.Session, projection string) (bool, error) {
+	v, err := LoadVersions(ctx, s, projection)
+	if err != nil {
+		return false, err
+	}
+	tables, err := ProjectionTables(projection)
+	if err != nil {
+		return false, err
+	}
+	iter := s.Query(`SELECT writetime(version) FROM `+TableName(tables[0], v.Active)+` LIMIT ?`, legacySample).WithContext(ctx).Iter()
+	var ts int64
+	legacy := false
+	for iter.Scan(&ts) {
+		if ts >= 1<<32 && ts&(1<<32-1) != 0 {
+			legacy = true
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return false, fmt.Errorf("sample the write times of %s: %w", projection, err)
+	}
+	return legacy, nil
 }

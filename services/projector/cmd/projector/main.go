@@ -153,6 +153,24 @@ func connect(ctx context.Context, cfg Config) (*gocql.Session, error) {
 	return session, nil
 }
 
+// warnLegacyWrites logs an error for each projection whose active version the first release
+// wrote (readmodel.LegacyWrites): this release's writes cannot replace those rows until it is
+// rebuilt.
+func warnLegacyWrites(ctx context.Context, session *gocql.Session, log *slog.Logger) {
+	for _, p := range readmodel.Projections() {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		legacy, err := readmodel.LegacyWrites(lctx, session, p)
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn("cannot check how the read models were written", "projection", p, "err", err)
+		case legacy:
+			log.Error("the read models were written by the first release, whose rows this release's writes cannot replace: "+
+				"rebuild them now (ordersysctl projector rebuild -source store "+p+"; docs/deploy.md)", "projection", p)
+		}
+	}
+}
+
 // deps builds the projector's dependencies on an open session.
 func deps(kc okafka.Cluster, session *gocql.Session, cfg config.PII, metrics *projector.Metrics, log *slog.Logger) (projector.Deps, error) {
 	registry := codec.NewRegistry()
@@ -224,6 +242,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer session.Close()
+	warnLegacyWrites(ctx, session, log)
 	d, err := deps(kc, session, cfg.PII, projector.NewMetrics(registry), log)
 	if err != nil {
 		return err

@@ -197,8 +197,24 @@ func Rebuild(ctx context.Context, cfg Config, d Deps, projection string, opts Re
 	return v, switchWhenCaughtUp(ctx, cfg, d, opts, last)
 }
 
+// liveLag returns the lag of the projection's active version (0 when it cannot be measured, so
+// that the switch waits for MaxLag alone).
+func liveLag(ctx context.Context, cfg Config, d Deps, projection string) int64 {
+	vs, err := readmodel.LoadVersions(ctx, d.Session, projection)
+	if err != nil {
+		return 0
+	}
+	parts, err := GroupLag(ctx, cfg.Kafka, GroupID(cfg.GroupBase, projection, vs.Active), cfg.Topics(projection))
+	if err != nil {
+		return 0
+	}
+	return TotalLag(parts)
+}
+
 // switchWhenCaughtUp polls the new version's lag and switches readers to it once the lag is at
-// most opts.MaxLag on two polls in a row.
+// most opts.MaxLag, or at most the active version's own lag (readers then see the new version as
+// fresh as the one they leave), on two polls in a row. Under steady traffic the lag is seldom 0
+// at the moment of a poll: waiting for 0 never switched.
 func switchWhenCaughtUp(ctx context.Context, cfg Config, d Deps, opts RebuildOptions, p RebuildProgress) error {
 	projection, v := p.Projection, p.Version
 	group := GroupID(cfg.GroupBase, projection, v)
@@ -224,7 +240,7 @@ func switchWhenCaughtUp(ctx context.Context, cfg Config, d Deps, opts RebuildOpt
 			opts.Progress(p)
 		}
 		d.Logger.Info("rebuild progress", "projection", projection, "version", v, "lag", p.Lag)
-		if p.Lag > opts.MaxLag {
+		if p.Lag > max(opts.MaxLag, liveLag(ctx, cfg, d, projection)) {
 			caughtUp = 0
 			continue
 		}
