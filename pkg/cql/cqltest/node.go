@@ -72,7 +72,7 @@ func startNode(t testing.TB, dir, yaml string, extraArgs ...string) *node {
 	args = append(args, "-cp", filepath.Join(lib, "*"), "org.apache.cassandra.service.CassandraDaemon")
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // dies with the test process, even one that panicked on a timeout
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cqltest: start Cassandra: %v", err)
 	}

@@ -170,7 +170,7 @@ func (b *Broker) launch() {
 	b.stdout = &bytes.Buffer{}
 	cmd := exec.Command(b.javaBinary, append(b.jvm(), "kafka.Kafka", filepath.Join(b.dir, "server.properties"))...)
 	cmd.Stdout, cmd.Stderr = b.stdout, b.stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // dies with the test process, even one that panicked on a timeout
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("kafkatest: start kafka: %v", err)
 	}
