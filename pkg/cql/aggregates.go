@@ -112,7 +112,7 @@ func (st *EventStore) WalkPosition(ctx context.Context, checkpoint string) (int6
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("load walk position %s: %w", checkpoint, Unavailable(err))
+		return 0, false, fmt.Errorf("load walk position %s: %w", checkpoint, UnavailableIn(ctx, err))
 	}
 	return pos, true, nil
 }
@@ -121,7 +121,7 @@ func (st *EventStore) WalkPosition(ctx context.Context, checkpoint string) (int6
 func (st *EventStore) SaveWalkPosition(ctx context.Context, checkpoint string, pos int64) error {
 	if err := st.s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, updated_at) VALUES (?, 0, ?, ?)`,
 		checkpoint, pos, time.Now().UTC()).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save walk position %s: %w", checkpoint, Unavailable(err))
+		return fmt.Errorf("save walk position %s: %w", checkpoint, UnavailableIn(ctx, err))
 	}
 	return nil
 }

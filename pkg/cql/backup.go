@@ -100,7 +100,7 @@ func Backup(ctx context.Context, s *gocql.Session, keyspace string, schemaVersio
 					rows[t.name]++
 				}
 				if err := iter.Close(); err != nil {
-					return BackupTrailer{}, fmt.Errorf("back up %s partition %s: %w", t.name, k, Unavailable(err))
+					return BackupTrailer{}, fmt.Errorf("back up %s partition %s: %w", t.name, k, UnavailableIn(ctx, err))
 				}
 			}
 			if progress != nil {
@@ -138,7 +138,7 @@ func partitions(ctx context.Context, s *gocql.Session, table, key string, after 
 		last = tok
 	}
 	if err := iter.Close(); err != nil {
-		return nil, after, fmt.Errorf("list %s partitions after token %d: %w", table, after, Unavailable(err))
+		return nil, after, fmt.Errorf("list %s partitions after token %d: %w", table, after, UnavailableIn(ctx, err))
 	}
 	return keys, last, nil
 }

@@ -51,7 +51,7 @@ func (c *ClusterClock) Sync(ctx context.Context) error {
 		var u gocql.UUID
 		t0 := c.local()
 		if err := c.s.Query(`SELECT now() FROM system.local`).WithContext(ctx).Scan(&u); err != nil {
-			return fmt.Errorf("cluster clock: %w", Unavailable(err))
+			return fmt.Errorf("cluster clock: %w", UnavailableIn(ctx, err))
 		}
 		rtt := c.local().Sub(t0)
 		if best < 0 || rtt < best {

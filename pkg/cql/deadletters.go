@@ -53,7 +53,7 @@ func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	if err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
  VALUES (?,?,?,?,?,?,?,?,?)`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
 		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, Unavailable(err))
+		return fmt.Errorf("record dead letter for %s: %w", dl.Topic, UnavailableIn(ctx, err))
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (d *DeadLetters) List(ctx context.Context, topic string, after gocql.UUID, 
 		out = append(out, dl)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("list dead letters of %s: %w", topic, Unavailable(err))
+		return nil, fmt.Errorf("list dead letters of %s: %w", topic, UnavailableIn(ctx, err))
 	}
 	return out, nil
 }
@@ -115,7 +115,7 @@ func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*De
 	iter := d.s.Query(selectDeadLetter+` WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Iter()
 	dl, ok := scanDeadLetter(iter.Scan)
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, Unavailable(err))
+		return nil, fmt.Errorf("read dead letter %s/%s: %w", topic, id, UnavailableIn(ctx, err))
 	}
 	if !ok {
 		return nil, fmt.Errorf("dead letter %s in %s: %w", id, topic, es.ErrNotFound)
@@ -127,7 +127,7 @@ func (d *DeadLetters) Get(ctx context.Context, topic string, id gocql.UUID) (*De
 func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.UUID, t time.Time) error {
 	if err := d.s.Query(`UPDATE dead_letters SET redriven_at = ? WHERE topic = ? AND id = ?`, t.UTC(), topic, id).
 		WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, Unavailable(err))
+		return fmt.Errorf("mark dead letter %s/%s re-driven: %w", topic, id, UnavailableIn(ctx, err))
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func (d *DeadLetters) MarkRedriven(ctx context.Context, topic string, id gocql.U
 // Delete removes a dead letter (discarded by an operator).
 func (d *DeadLetters) Delete(ctx context.Context, topic string, id gocql.UUID) error {
 	if err := d.s.Query(`DELETE FROM dead_letters WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("delete dead letter %s/%s: %w", topic, id, Unavailable(err))
+		return fmt.Errorf("delete dead letter %s/%s: %w", topic, id, UnavailableIn(ctx, err))
 	}
 	return nil
 }

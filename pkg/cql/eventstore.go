@@ -215,7 +215,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		return es.AppendResult{}, err
 	}
 	if err := st.writeIntent(ctx, in); err != nil {
-		return es.AppendResult{}, fmt.Errorf("append to %s: write intent: %w", req.AggregateID, Unavailable(err))
+		return es.AppendResult{}, fmt.Errorf("append to %s: write intent: %w", req.AggregateID, UnavailableIn(ctx, err))
 	}
 	st.opts.Hook(StepIntentWritten)
 
@@ -251,7 +251,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	case !committed:
 		// A recovery sweeper may have committed our own intent already.
 		if committed, err = st.ownsSequences(ctx, req); err != nil {
-			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, Unavailable(err))
+			return es.AppendResult{}, fmt.Errorf("append to %s: check conflict: %w", req.AggregateID, UnavailableIn(ctx, err))
 		}
 	}
 	if !committed {
@@ -298,6 +298,20 @@ func Unavailable(err error) error {
 	return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
 }
 
+// UnavailableIn is Unavailable for the error of a call made with ctx: a context error while ctx
+// itself is still live came from the driver (gocql reports a connection closed under a call as
+// context.Canceled), not from the caller, so it is an infrastructure error too and a client may
+// retry (found with a Cassandra node paused in TestThreeNodeClusterFaults).
+func UnavailableIn(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, es.ErrUnavailable) &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// %v, not %w: the edge maps a context error to Canceled or DeadlineExceeded first, and
+		// this one is not the caller's.
+		return fmt.Errorf("%w: %v", es.ErrUnavailable, err)
+	}
+	return Unavailable(err)
+}
+
 const selectEvents = `SELECT aggregate_type, version, commands, sequence, event_id, event_type, schema_version, payload,
  causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate
  FROM event_store WHERE aggregate_id = ? AND sequence >= ?`
@@ -337,7 +351,7 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 		}
 	}
 	if err := iter.Close(); err != nil {
-		return rows, head, fmt.Errorf("load %s: %w", aggregateID, Unavailable(err))
+		return rows, head, fmt.Errorf("load %s: %w", aggregateID, UnavailableIn(ctx, err))
 	}
 	return rows, head, nil
 }
@@ -427,7 +441,7 @@ func (st *EventStore) Head(ctx context.Context, aggregateID string) (es.StreamHe
 		return es.StreamHead{Commands: map[string]es.CommandRecord{}}, nil
 	}
 	if err != nil {
-		return es.StreamHead{}, fmt.Errorf("head %s: %w", aggregateID, Unavailable(err))
+		return es.StreamHead{}, fmt.Errorf("head %s: %w", aggregateID, UnavailableIn(ctx, err))
 	}
 	return headFrom(version, commands), nil
 }
@@ -446,7 +460,7 @@ func (st *EventStore) SaveSnapshot(ctx context.Context, s es.Snapshot) error {
 	}
 	if err := st.s.Query(`INSERT INTO snapshots (aggregate_id, version, aggregate_type, schema_version, state, taken_at) VALUES (?,?,?,?,?,?)`,
 		aggID, s.Version, s.AggregateType, s.SchemaVersion, s.State, s.TakenAt.UTC()).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save snapshot %s@%d: %w", s.AggregateID, s.Version, Unavailable(err))
+		return fmt.Errorf("save snapshot %s@%d: %w", s.AggregateID, s.Version, UnavailableIn(ctx, err))
 	}
 	var versions []int64
 	iter := st.s.Query(`SELECT version FROM snapshots WHERE aggregate_id = ? LIMIT 4`, aggID).WithContext(ctx).Iter()
@@ -476,7 +490,7 @@ func (st *EventStore) LatestSnapshot(ctx context.Context, aggregateID string, ma
 		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, es.ErrNotFound)
 	}
 	if err != nil {
-		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, Unavailable(err))
+		return es.Snapshot{}, fmt.Errorf("snapshot of %s: %w", aggregateID, UnavailableIn(ctx, err))
 	}
 	s.TakenAt = s.TakenAt.UTC()
 	return s, nil

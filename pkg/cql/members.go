@@ -29,7 +29,7 @@ func (m *Members) Heartbeat(ctx context.Context) error {
 	secs := int((m.ttl + time.Second - 1) / time.Second)
 	if err := m.s.Query(`INSERT INTO relay_members (name, owner, seen_at) VALUES (?, ?, ?) USING TTL ?`,
 		m.name, m.owner, time.Now().UTC(), secs).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("heartbeat of %s in %s: %w", m.owner, m.name, Unavailable(err))
+		return fmt.Errorf("heartbeat of %s in %s: %w", m.owner, m.name, UnavailableIn(ctx, err))
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func (m *Members) Live(ctx context.Context) ([]string, error) {
 		out = append(out, owner)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("members of %s: %w", m.name, Unavailable(err))
+		return nil, fmt.Errorf("members of %s: %w", m.name, UnavailableIn(ctx, err))
 	}
 	slices.Sort(out)
 	return out, nil
@@ -52,7 +52,7 @@ func (m *Members) Live(ctx context.Context) ([]string, error) {
 // Leave deletes this instance's row (a graceful stop: the others take its share at once).
 func (m *Members) Leave(ctx context.Context) error {
 	if err := m.s.Query(`DELETE FROM relay_members WHERE name = ? AND owner = ?`, m.name, m.owner).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("leave %s: %w", m.name, Unavailable(err))
+		return fmt.Errorf("leave %s: %w", m.name, UnavailableIn(ctx, err))
 	}
 	return nil
 }
@@ -65,7 +65,7 @@ func Holder(ctx context.Context, s *gocql.Session, name string) (string, error) 
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("holder of lease %s: %w", name, Unavailable(err))
+		return "", fmt.Errorf("holder of lease %s: %w", name, UnavailableIn(ctx, err))
 	}
 	return owner, nil
 }

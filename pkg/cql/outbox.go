@@ -143,7 +143,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	if errors.Is(err, gocql.ErrNotFound) {
 		from = Bucket(now.Add(-st.opts.RecoveryLookback))
 	} else if err != nil {
-		return stats, fmt.Errorf("recover intents: read checkpoint: %w", Unavailable(err))
+		return stats, fmt.Errorf("recover intents: read checkpoint: %w", UnavailableIn(ctx, err))
 	}
 	settledThrough := from - 1
 	blocked := false
@@ -202,7 +202,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 	if settledThrough >= from {
 		if err := st.s.Query(`INSERT INTO relay_checkpoints (name, shard, bucket, updated_at) VALUES (?, 0, ?, ?)`,
 			sweeperCheckpoint, settledThrough+1, now.UTC()).WithContext(ctx).Exec(); err != nil {
-			return stats, fmt.Errorf("recover intents: write checkpoint: %w", Unavailable(err))
+			return stats, fmt.Errorf("recover intents: write checkpoint: %w", UnavailableIn(ctx, err))
 		}
 	}
 	if len(poisoned) > 0 {
@@ -235,7 +235,7 @@ func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int) 
 		out = append(out, in)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("recover intents: read bucket %d shard %d: %w", bucket, shard, Unavailable(err))
+		return nil, fmt.Errorf("recover intents: read bucket %d shard %d: %w", bucket, shard, UnavailableIn(ctx, err))
 	}
 	return out, nil
 }
@@ -254,7 +254,7 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 		// Not applied, or refused as invalid: its writer may still have committed it.
 		var err error
 		if committed, err = st.ownsSequences(ctx, in.req); err != nil {
-			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, Unavailable(err))
+			return false, fmt.Errorf("recover intent of %s: %w", in.req.AggregateID, UnavailableIn(ctx, err))
 		}
 		if !committed && cerr != nil {
 			return false, fmt.Errorf("intent %s (bucket %d, shard %d) of %s: re-issue commit: %w: %w",
@@ -266,11 +266,11 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 			if errors.Is(err, errOutboxLate) {
 				return true, err
 			}
-			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, Unavailable(err))
+			return false, fmt.Errorf("recover intent of %s: write outbox: %w", in.req.AggregateID, UnavailableIn(ctx, err))
 		}
 	}
 	if err := st.deleteIntent(ctx, in); err != nil {
-		return committed, fmt.Errorf("recover intent of %s: delete: %w", in.req.AggregateID, Unavailable(err))
+		return committed, fmt.Errorf("recover intent of %s: delete: %w", in.req.AggregateID, UnavailableIn(ctx, err))
 	}
 	return committed, nil
 }
@@ -317,7 +317,7 @@ func ReadOutbox(ctx context.Context, s *gocql.Session, bucket int64, shard int, 
 		out = append(out, r)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("read outbox bucket %d shard %d: %w", bucket, shard, Unavailable(err))
+		return nil, fmt.Errorf("read outbox bucket %d shard %d: %w", bucket, shard, UnavailableIn(ctx, err))
 	}
 	return out, nil
 }

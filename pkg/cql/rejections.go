@@ -57,7 +57,7 @@ func (r *Rejections) Save(ctx context.Context, rej Rejection) error {
 		args = append(args, secs)
 	}
 	if err := r.s.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, Unavailable(err))
+		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (r *Rejections) Find(ctx context.Context, aggregateID, commandID string) (r
 		return Rejection{}, false, nil
 	}
 	if err != nil {
-		return Rejection{}, false, fmt.Errorf("find rejection of command %s on %s: %w", commandID, aggregateID, Unavailable(err))
+		return Rejection{}, false, fmt.Errorf("find rejection of command %s on %s: %w", commandID, aggregateID, UnavailableIn(ctx, err))
 	}
 	rej.CreatedAt = rej.CreatedAt.UTC()
 	return rej, true, nil

@@ -41,7 +41,7 @@ func Restore(ctx context.Context, s *gocql.Session, open func() (io.ReadCloser, 
 	if err := s.Query(`SELECT aggregate_id FROM event_store LIMIT 1`).WithContext(ctx).Scan(&any); err == nil {
 		return header, trailer, ErrStoreNotEmpty
 	} else if !errors.Is(err, gocql.ErrNotFound) {
-		return header, trailer, fmt.Errorf("check that the event store is empty: %w", Unavailable(err))
+		return header, trailer, fmt.Errorf("check that the event store is empty: %w", UnavailableIn(ctx, err))
 	}
 
 	type job struct{ table, row string }
@@ -61,7 +61,7 @@ func Restore(ctx context.Context, s *gocql.Session, open func() (io.ReadCloser, 
 					continue // drain
 				}
 				if err := s.Query(`INSERT INTO `+j.table+` JSON ?`, j.row).WithContext(ctx).Exec(); err != nil {
-					cancel(fmt.Errorf("restore a row of %s: %w", j.table, Unavailable(err)))
+					cancel(fmt.Errorf("restore a row of %s: %w", j.table, UnavailableIn(ctx, err)))
 					continue
 				}
 				mu.Lock()
