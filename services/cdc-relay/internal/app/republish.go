@@ -84,6 +84,7 @@ func (a *Admin) Republish(ctx context.Context, events *cql.EventStore, req Repub
 			if err := r.aggregate(ctx, ids.Canonical(id)); err != nil {
 				return err
 			}
+			r.count(1)
 		}
 		r.report(1, 0, true)
 		return nil
@@ -217,24 +218,19 @@ func (r *republisher) page(ctx context.Context, ids []string) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.done.Aggregates += int64(len(ids)) - int64(countNil(loaded))
-	r.mu.Unlock()
+	r.count(len(ids))
 	return nil
 }
 
-func countNil(bs []*batch) int {
-	n := 0
-	for _, b := range bs {
-		if b == nil {
-			n++
-		}
-	}
-	return n
+// count adds n aggregates done.
+func (r *republisher) count(n int) {
+	r.mu.Lock()
+	r.done.Aggregates += int64(n)
+	r.mu.Unlock()
 }
 
 // aggregate publishes every event of one aggregate, in sequence order, a chunk at a time, within
-// the rate.
+// the rate (the caller counts it done).
 func (r *republisher) aggregate(ctx context.Context, id string) error {
 	for from := int64(1); ; from += republishChunk {
 		envs, err := r.events.LoadRaw(ctx, id, from, from+republishChunk-1)
@@ -255,9 +251,6 @@ func (r *republisher) aggregate(ctx context.Context, id string) error {
 			break
 		}
 	}
-	r.mu.Lock()
-	r.done.Aggregates++
-	r.mu.Unlock()
 	return nil
 }
 

@@ -240,7 +240,7 @@ func switchWhenCaughtUp(ctx context.Context, cfg Config, d Deps, opts RebuildOpt
 			opts.Progress(p)
 		}
 		d.Logger.Info("rebuild progress", "projection", projection, "version", v, "lag", p.Lag)
-		if p.Lag > max(opts.MaxLag, liveLag(ctx, cfg, d, projection)) {
+		if p.Lag > opts.MaxLag && p.Lag > liveLag(ctx, cfg, d, projection) { // the live lag only when needed
 			caughtUp = 0
 			continue
 		}
