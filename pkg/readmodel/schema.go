@@ -2,10 +2,13 @@ package readmodel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gocql/gocql"
 )
 
@@ -148,7 +151,7 @@ func CreateTables(ctx context.Context, s *gocql.Session, projection string, v in
 	}
 	for _, base := range tables {
 		name := TableName(base, v)
-		if err := s.Query(fmt.Sprintf(ddl[base], name)).WithContext(ctx).Exec(); err != nil {
+		if err := execDDL(ctx, s, fmt.Sprintf(ddl[base], name)); err != nil {
 			return fmt.Errorf("create table %s: %w", name, err)
 		}
 	}
@@ -156,4 +159,42 @@ func CreateTables(ctx context.Context, s *gocql.Session, projection string, v in
 		return fmt.Errorf("create tables of %s v%d: schema agreement: %w", projection, v, err)
 	}
 	return nil
+}
+
+// ddlRetryTime bounds the retries of one schema statement.
+const ddlRetryTime = 2 * time.Minute
+
+// execDDL runs an idempotent schema statement (CREATE … IF NOT EXISTS, DROP … IF EXISTS), again while it times out
+// or its connection fails. A schema change waits for the cluster to agree and may flush tables,
+// so on a loaded node it can outlast the session's request timeout and still be applied; the
+// retry then finds the table there (found under CI load: a rebuild's CREATE TABLE timed out and
+// the rebuild failed with Unavailable).
+func execDDL(ctx context.Context, s *gocql.Session, stmt string) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := s.Query(stmt).WithContext(ctx).Exec()
+		if err != nil && !transient(ctx, err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(ddlRetryTime))
+	return err
+}
+
+// transient reports whether err from a call made with ctx is a timeout or a lost connection
+// rather than a refusal of the statement.
+func transient(ctx context.Context, err error) bool {
+	var writeTimeout *gocql.RequestErrWriteTimeout
+	var readTimeout *gocql.RequestErrReadTimeout
+	var unavailable *gocql.RequestErrUnavailable
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case errors.Is(err, gocql.ErrTimeoutNoResponse), errors.Is(err, gocql.ErrConnectionClosed),
+		errors.Is(err, gocql.ErrNoConnections), errors.As(err, &writeTimeout), errors.As(err, &readTimeout),
+		errors.As(err, &unavailable):
+		return true
+	default:
+		// gocql reports a connection closed under a call as a context error of its own.
+		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	}
 }

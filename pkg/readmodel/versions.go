@@ -270,7 +270,7 @@ func DropVersion(ctx context.Context, s *gocql.Session, projection string, versi
 	var dropped []string
 	for _, base := range tables {
 		name := TableName(base, version)
-		if err := s.Query(`DROP TABLE IF EXISTS ` + name).WithContext(ctx).Exec(); err != nil {
+		if err := execDDL(ctx, s, `DROP TABLE IF EXISTS `+name); err != nil {
 			return dropped, fmt.Errorf("drop table %s: %w", name, err)
 		}
 		dropped = append(dropped, name)
