@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/ordersys/ordersys/pkg/tlsfiles"
 )
 
 // Role is what a caller may do, from its token's roles claim.
@@ -87,7 +89,7 @@ func PrincipalFromContext(ctx context.Context) (Principal, bool) {
 type Authenticator struct {
 	cfg AuthConfig
 
-	keys *reloading[jwk.Set] // re-read when the file changes; a broken rotation keeps the last good keys
+	keys *tlsfiles.Reloading[jwk.Set] // re-read when the file changes; a broken rotation keeps the last good keys
 }
 
 // NewAuthenticator reads the JWKS file and returns the authenticator.
@@ -98,7 +100,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Skew <= 0 {
 		cfg.Skew = 30 * time.Second
 	}
-	keys, err := newReloading([]string{cfg.JWKSFile}, func() (jwk.Set, error) { return readJWKS(cfg.JWKSFile) },
+	keys, err := tlsfiles.NewReloading([]string{cfg.JWKSFile}, func() (jwk.Set, error) { return readJWKS(cfg.JWKSFile) },
 		func(err error) error { return fmt.Errorf("auth: JWKS file: %w", err) })
 	if err != nil {
 		return nil, err
@@ -136,7 +138,7 @@ func (a *Authenticator) authorize(ctx context.Context, fullMethod string) (conte
 	if !ok {
 		return ctx, errUnauthenticated
 	}
-	opts := []jwt.ParseOption{jwt.WithKeySet(a.keys.get()), jwt.WithAcceptableSkew(a.cfg.Skew), jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub")}
+	opts := []jwt.ParseOption{jwt.WithKeySet(a.keys.Get()), jwt.WithAcceptableSkew(a.cfg.Skew), jwt.WithRequiredClaim("exp"), jwt.WithRequiredClaim("sub")}
 	if a.cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.cfg.Issuer))
 	}

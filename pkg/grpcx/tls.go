@@ -29,14 +29,14 @@ func (f TLSFiles) ServerCredentials() (credentials.TransportCredentials, error) 
 	}
 	// Each handshake gets the newest configuration: a rotated certificate is used without a
 	// restart, and a rotation that leaves broken files keeps the last good configuration.
-	r, err := newReloading([]string{f.CertFile, f.KeyFile, f.ClientCAFile}, f.config,
+	r, err := tlsfiles.NewReloading([]string{f.CertFile, f.KeyFile, f.ClientCAFile}, f.config,
 		func(err error) error { return fmt.Errorf("tls: %w", err) })
 	if err != nil {
 		return nil, err
 	}
 	return credentials.NewTLS(&tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.get(), nil },
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.Get(), nil },
 	}), nil
 }
 

@@ -23,7 +23,9 @@ func CertPool(file string) (*x509.CertPool, error) {
 }
 
 // ClientConfig returns a client configuration (TLS 1.2 or later) that trusts the CAs of caFile
-// (empty: the system's roots) and, when certFile or keyFile is set, presents that certificate.
+// (empty: the system's roots) and, when certFile or keyFile is set, presents that certificate,
+// read again on the next handshake after the files change (a certificate renewed by
+// cert-manager needs no restart; the CA file is read once).
 func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
@@ -34,11 +36,20 @@ func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := NewReloading([]string{certFile, keyFile}, func() (tls.Certificate, error) {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return tls.Certificate{}, fmt.Errorf("tls: client certificate %s with key %s: %w", certFile, keyFile, err)
+			}
+			return cert, nil
+		}, func(err error) error { return fmt.Errorf("tls: client certificate: %w", err) })
 		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate %s with key %s: %w", certFile, keyFile, err)
+			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c := cert.Get()
+			return &c, nil
+		}
 	}
 	return cfg, nil
 }

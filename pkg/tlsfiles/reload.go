@@ -1,4 +1,4 @@
-package grpcx
+package tlsfiles
 
 import (
 	"os"
@@ -10,11 +10,11 @@ import (
 // changes.
 const reloadCheckInterval = time.Second
 
-// reloading holds a value built from files (a server's TLS configuration, a JWKS key set) and
-// builds it again when one of them changed: get checks the files' modification times at most
+// Reloading holds a value built from files (a server's TLS configuration, a client certificate,
+// a JWKS key set) and builds it again when one of them changed: Get checks the files' modification times at most
 // once per reloadCheckInterval, so a rotation needs no restart, and a rebuild that fails (a
 // rotation that left broken files) keeps the last good value.
-type reloading[T any] struct {
+type Reloading[T any] struct {
 	paths []string // empty entries are skipped
 	// build reads the files; statErr wraps an error of os.Stat on one of them.
 	build   func() (T, error)
@@ -26,9 +26,10 @@ type reloading[T any] struct {
 	checked time.Time
 }
 
-// newReloading builds the value once; an error names the file that cannot be used.
-func newReloading[T any](paths []string, build func() (T, error), statErr func(error) error) (*reloading[T], error) {
-	r := &reloading[T]{paths: paths, build: build, statErr: statErr}
+// NewReloading builds the value from the files at paths (empty entries are skipped) with build;
+// an error of os.Stat on one of them is wrapped by statErr.
+func NewReloading[T any](paths []string, build func() (T, error), statErr func(error) error) (*Reloading[T], error) {
+	r := &Reloading[T]{paths: paths, build: build, statErr: statErr}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.loadLocked(); err != nil {
@@ -37,8 +38,8 @@ func newReloading[T any](paths []string, build func() (T, error), statErr func(e
 	return r, nil
 }
 
-// get returns the value, rebuilding it first when a file changed.
-func (r *reloading[T]) get() T {
+// Get returns the value, rebuilding it first when a file changed.
+func (r *Reloading[T]) Get() T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now := time.Now(); now.Sub(r.checked) >= reloadCheckInterval {
@@ -50,7 +51,7 @@ func (r *reloading[T]) get() T {
 	return r.value
 }
 
-func (r *reloading[T]) changed() bool {
+func (r *Reloading[T]) changed() bool {
 	for i, p := range r.paths {
 		if p == "" {
 			continue
@@ -62,7 +63,7 @@ func (r *reloading[T]) changed() bool {
 	return false
 }
 
-func (r *reloading[T]) loadLocked() error {
+func (r *Reloading[T]) loadLocked() error {
 	mtimes := make([]time.Time, len(r.paths))
 	for i, p := range r.paths {
 		if p == "" {
