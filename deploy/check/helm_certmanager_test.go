@@ -35,8 +35,9 @@ type certificate struct {
 			Encoding       string `json:"encoding"`
 			RotationPolicy string `json:"rotationPolicy"`
 		} `json:"privateKey"`
-		Usages   []string `json:"usages"`
-		DNSNames []string `json:"dnsNames"`
+		CommonName string   `json:"commonName,omitempty"`
+		Usages     []string `json:"usages"`
+		DNSNames   []string `json:"dnsNames,omitempty"`
 	} `json:"spec"`
 }
 
@@ -50,36 +51,47 @@ func mustRender(t *testing.T, args ...string) *rendered {
 	return decodeStrict(t, out)
 }
 
+// certificate returns the rendered Certificate called name, or nil.
+func (r *rendered) certificate(name string) *certificate {
+	for _, c := range r.certificates {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
 // serviceDNSNames are the names a client in the cluster may dial a Service by.
 func serviceDNSNames(svc, ns, clusterDomain string) []string {
 	return []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc." + clusterDomain}
 }
 
-// checkCertificate: a cert-manager Certificate is rendered exactly when the scenario asks for
-// one; its Secret is the one the pods mount, it names every Service of the release as the clients
-// dial it (and the name `helm test` checks), serves both ends of mutual TLS and is renewed before
-// it expires.
+// checkCertificate: cert-manager Certificates are rendered exactly when the scenario asks for
+// them. The gRPC one writes the Secret the pods mount, names every Service of the release as the
+// clients dial it (and the name `helm test` checks), serves both ends of mutual TLS and is renewed
+// before it expires; each client certificate (checkClientCertificate) writes the Secret mounted
+// for its store.
 func checkCertificate(t *testing.T, sc scenario, r *rendered) {
 	t.Helper()
+	want := len(sc.clientCertManager)
+	if sc.grpcCertManager {
+		want++
+	}
+	if len(r.certificates) != want {
+		t.Fatalf("%d Certificates rendered, want %d (gRPC: %v, client certificates for %v)", len(r.certificates), want, sc.grpcCertManager, sc.clientCertManager)
+	}
+	for _, store := range sc.clientCertManager {
+		secret := map[string]string{"cql": sc.cqlTLSSecret, "kafka": sc.kafkaTLSSecret}[store]
+		checkClientCertificate(t, r, fullname+"-"+store+"-client", secret)
+	}
 	if !sc.grpcCertManager {
-		if len(r.certificates) != 0 {
-			t.Errorf("%d Certificates rendered, want none without grpc.tls.certManager.enabled", len(r.certificates))
-		}
 		return
 	}
-	if len(r.certificates) != 1 {
-		t.Fatalf("%d Certificates rendered, want 1 (grpc.tls.certManager.enabled)", len(r.certificates))
+	c := r.certificate(fullname + "-grpc")
+	if c == nil {
+		t.Fatalf("no Certificate %s-grpc", fullname)
 	}
-	c := r.certificates[0]
-	if c.Spec.SecretName != sc.grpcTLSSecret {
-		t.Errorf("Certificate %s writes Secret %q, the pods mount %q", c.Name, c.Spec.SecretName, sc.grpcTLSSecret)
-	}
-	if _, ok := r.secrets[c.Spec.SecretName]; ok {
-		t.Errorf("the chart renders Secret %s itself; cert-manager owns it", c.Spec.SecretName)
-	}
-	if c.Spec.IssuerRef.Name == "" || c.Spec.IssuerRef.Kind == "" || c.Spec.IssuerRef.Group == "" {
-		t.Errorf("issuerRef %+v: name, kind and group must be set", c.Spec.IssuerRef)
-	}
+	checkCertificateSpec(t, r, c, sc.grpcTLSSecret)
 	for _, svc := range r.services {
 		for _, n := range serviceDNSNames(svc.Name, namespace, "cluster.local") {
 			if !slices.Contains(c.Spec.DNSNames, n) {
@@ -99,14 +111,47 @@ func checkCertificate(t *testing.T, sc scenario, r *rendered) {
 			t.Errorf("Certificate usages %v lack %q", c.Spec.Usages, u)
 		}
 	}
+}
+
+// checkClientCertificate: the client certificate name writes secret (the one mounted for its
+// store), names an identity, may only authenticate a client, and is renewed before it expires.
+func checkClientCertificate(t *testing.T, r *rendered, name, secret string) {
+	t.Helper()
+	c := r.certificate(name)
+	if c == nil {
+		t.Fatalf("no Certificate %s", name)
+	}
+	checkCertificateSpec(t, r, c, secret)
+	if c.Spec.CommonName == "" || len(c.Spec.DNSNames) != 0 {
+		t.Errorf("Certificate %s: commonName %q, dnsNames %v; want an identity and no host names", name, c.Spec.CommonName, c.Spec.DNSNames)
+	}
+	if !slices.Contains(c.Spec.Usages, "client auth") || slices.Contains(c.Spec.Usages, "server auth") {
+		t.Errorf("Certificate %s usages %v: want client auth only", name, c.Spec.Usages)
+	}
+}
+
+// checkCertificateSpec: what every Certificate of the chart has: it writes secret (which the
+// chart does not render itself), names its issuer, is renewed before it expires and gets a new
+// key in PKCS#8 each time.
+func checkCertificateSpec(t *testing.T, r *rendered, c *certificate, secret string) {
+	t.Helper()
+	if c.Spec.SecretName != secret {
+		t.Errorf("Certificate %s writes Secret %q, the pods mount %q", c.Name, c.Spec.SecretName, secret)
+	}
+	if _, ok := r.secrets[c.Spec.SecretName]; ok {
+		t.Errorf("the chart renders Secret %s itself; cert-manager owns it", c.Spec.SecretName)
+	}
+	if c.Spec.IssuerRef.Name == "" || c.Spec.IssuerRef.Kind == "" || c.Spec.IssuerRef.Group == "" {
+		t.Errorf("issuerRef %+v: name, kind and group must be set", c.Spec.IssuerRef)
+	}
 	d, err1 := time.ParseDuration(c.Spec.Duration)
 	rb, err2 := time.ParseDuration(c.Spec.RenewBefore)
 	if err1 != nil || err2 != nil || d < time.Hour || rb <= 0 || rb >= d {
-		t.Errorf("duration %q, renewBefore %q: want Go durations, duration >= 1h (cert-manager's minimum), 0 < renewBefore < duration",
-			c.Spec.Duration, c.Spec.RenewBefore)
+		t.Errorf("%s: duration %q, renewBefore %q: want Go durations, duration >= 1h (cert-manager's minimum), 0 < renewBefore < duration",
+			c.Name, c.Spec.Duration, c.Spec.RenewBefore)
 	}
 	if c.Spec.PrivateKey.RotationPolicy != "Always" || c.Spec.PrivateKey.Encoding != "PKCS8" {
-		t.Errorf("privateKey %+v: want rotationPolicy Always and PKCS8 (Go reads every algorithm in it)", c.Spec.PrivateKey)
+		t.Errorf("%s: privateKey %+v: want rotationPolicy Always and PKCS8 (Go reads every algorithm in it)", c.Name, c.Spec.PrivateKey)
 	}
 }
 
@@ -224,6 +269,13 @@ func TestGRPCCertificateSourceValidation(t *testing.T) {
 			"cert-manager.io issuers are Issuer or ClusterIssuer"},
 		"client auth without a certificate": {[]string{"--set", "grpc.tls.clientAuth=true"},
 			"grpc.tls.clientAuth needs grpc.tls.existingSecret or grpc.tls.certManager.enabled"},
+		"CQL client certificate from a Secret and cert-manager": {[]string{"--set", "cql.tls.certManager.enabled=true",
+			"--set", "cql.tls.certManager.issuerRef.name=ca", "--set", "cql.tls.existingSecret=cql-tls"},
+			"set either cql.tls.existingSecret (a Secret you provide) or cql.tls.certManager.enabled (a client certificate cert-manager issues), not both"},
+		"Kafka client certificate from cert-manager without an issuer": {[]string{"--set", "kafka.tls.certManager.enabled=true"},
+			"kafka.tls.certManager.enabled needs kafka.tls.certManager.issuerRef.name"},
+		"client certificate without a name": {[]string{"--set", "cql.tls.certManager.enabled=true",
+			"--set", "cql.tls.certManager.issuerRef.name=ca", "--set", "cql.tls.certManager.commonName="}, "commonName"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -240,5 +292,67 @@ func TestGRPCCertificateSourceValidation(t *testing.T) {
 	// Neither source: plaintext, no Certificate (the chart defaults).
 	if n := len(mustRender(t).certificates); n != 0 {
 		t.Errorf("%d Certificates in the chart defaults, want 0", n)
+	}
+}
+
+// TestClientCertManager: a client certificate from cert-manager for one store is mounted, with
+// its certificate and key named in the environment, in exactly the pods that talk to that store
+// (CQL: every service and the migration job; Kafka: the relay and the projector), under the
+// Secret name asked for. The chart before it refused the values (no such keys in its schema).
+func TestClientCertManager(t *testing.T) {
+	for _, tc := range []struct {
+		store, dir, prefix, secret string
+		users                      []string
+	}{
+		{"cql", cqlTLSDir, "ORDERSYS_CQL_TLS_", "cassandra-client", []string{"command", "query", "cdc-relay", "projector"}},
+		{"kafka", kafkaTLSDir, "ORDERSYS_KAFKA_TLS_", fullname + "-kafka-client-tls", []string{"cdc-relay", "projector"}},
+	} {
+		t.Run(tc.store, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"--set", tc.store + ".tls.certManager.enabled=true", "--set", tc.store + ".tls.certManager.issuerRef.name=ca",
+				"--set", tc.store + ".tls.certManager.commonName=orders-app"}
+			if tc.store == "cql" {
+				args = append(args, "--set", "cql.tls.certManager.secretName="+tc.secret)
+			}
+			r := mustRender(t, args...)
+			if len(r.certificates) != 1 {
+				t.Fatalf("%d Certificates rendered, want 1", len(r.certificates))
+			}
+			checkClientCertificate(t, r, fullname+"-"+tc.store+"-client", tc.secret)
+			if c := r.certificates[0]; c.Spec.CommonName != "orders-app" {
+				t.Errorf("commonName %q, want orders-app", c.Spec.CommonName)
+			}
+			for _, comp := range []string{"command", "query", "cdc-relay", "projector"} {
+				d := r.deployments[comp]
+				if d == nil {
+					t.Fatalf("no Deployment %s", comp)
+				}
+				spec := d.Spec.Template.Spec
+				mounted, fromSecret := mountedSecret(spec, spec.Containers[0], tc.dir, tc.secret)
+				uses := slices.Contains(tc.users, comp)
+				if uses != (mounted && fromSecret) {
+					t.Errorf("%s: Secret %s mounted read-only at %s: %v, want %v", comp, tc.secret, tc.dir, mounted && fromSecret, uses)
+				}
+				env := resolveEnv(t, r, base, spec.Containers[0])
+				for name, file := range map[string]string{"CA_FILE": "ca.crt", "CERT_FILE": "tls.crt", "KEY_FILE": "tls.key"} {
+					want := ""
+					if uses {
+						want = tc.dir + "/" + file
+					}
+					if got := env[tc.prefix+name].value; got != want {
+						t.Errorf("%s: %s%s = %q, want %q", comp, tc.prefix, name, got, want)
+					}
+				}
+			}
+			if tc.store == "cql" { // the migration job reaches the cluster with the same certificate
+				if len(r.jobs) != 1 {
+					t.Fatalf("%d Jobs rendered, want 1 (migrate)", len(r.jobs))
+				}
+				spec := r.jobs[0].Spec.Template.Spec
+				if mounted, fromSecret := mountedSecret(spec, spec.Containers[0], tc.dir, tc.secret); !mounted || !fromSecret {
+					t.Errorf("migrate: Secret %s not mounted read-only at %s", tc.secret, tc.dir)
+				}
+			}
+		})
 	}
 }

@@ -53,11 +53,14 @@ type scenario struct {
 	grpcTLSSecret   string   // the Secret of the gRPC server's TLS files ("" = plaintext)
 	grpcClientAuth  bool     // the gRPC servers require client certificates
 	grpcCertManager bool     // grpcTLSSecret is written by cert-manager for a rendered Certificate
-	grpcJWKSSecret  string   // the Secret of the token signers' JWKS ("" = no tokens)
-	piiKEKSecret    string   // the Secret of the personal-data KEK ("" = plaintext)
-	kafkaTLSSecret  string   // the Secret of the Kafka CA ("" = plaintext to the brokers)
-	kafkaSASL       string   // the SASL mechanism of the relay and the projector ("" = none)
-	kafkaSASLSecret string   // the existing Secret holding its password (key "password")
+	// clientCertManager are the stores ("cql", "kafka") whose client certificate cert-manager
+	// issues, into cqlTLSSecret and kafkaTLSSecret.
+	clientCertManager []string
+	grpcJWKSSecret    string // the Secret of the token signers' JWKS ("" = no tokens)
+	piiKEKSecret      string // the Secret of the personal-data KEK ("" = plaintext)
+	kafkaTLSSecret    string // the Secret of the Kafka CA ("" = plaintext to the brokers)
+	kafkaSASL         string // the SASL mechanism of the relay and the projector ("" = none)
+	kafkaSASLSecret   string // the existing Secret holding its password (key "password")
 }
 
 var base = scenario{hpa: true, networkPolicy: true, userKey: "username", passKey: "password",
@@ -85,6 +88,8 @@ var scenarios = map[string]scenario{
 	}),
 	"cert-manager-values.yaml": with(func(s *scenario) {
 		s.grpcTLSSecret, s.grpcClientAuth, s.grpcJWKSSecret, s.grpcCertManager = fullname+"-grpc-tls", true, "grpc-auth", true
+		s.cqlTLSSecret, s.kafkaTLSSecret = fullname+"-cql-client-tls", fullname+"-kafka-client-tls"
+		s.clientCertManager = []string{"cql", "kafka"}
 	}),
 }
 

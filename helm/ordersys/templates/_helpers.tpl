@@ -204,8 +204,17 @@ Cross-field checks the JSON schema cannot express.
 {{- if and .Values.kafka.sasl.mechanism (not (and .Values.kafka.sasl.username .Values.kafka.sasl.existingSecret)) }}
 {{- fail "kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.existingSecret (the Secret holding the password)" }}
 {{- end }}
-{{- if and .Values.kafka.tls.clientCertificate (not .Values.kafka.tls.existingSecret) }}
-{{- fail "kafka.tls.clientCertificate needs kafka.tls.existingSecret (tls.crt, tls.key)" }}
+{{- if and .Values.kafka.tls.clientCertificate (not (or .Values.kafka.tls.existingSecret .Values.kafka.tls.certManager.enabled)) }}
+{{- fail "kafka.tls.clientCertificate needs kafka.tls.existingSecret (tls.crt, tls.key) or kafka.tls.certManager.enabled" }}
+{{- end }}
+{{- range $store := list "cql" "kafka" }}
+{{- $t := (index $.Values $store).tls }}
+{{- if and $t.certManager.enabled $t.existingSecret }}
+{{- fail (printf "set either %s.tls.existingSecret (a Secret you provide) or %s.tls.certManager.enabled (a client certificate cert-manager issues), not both" $store $store) }}
+{{- end }}
+{{- if and $t.certManager.enabled (not $t.certManager.issuerRef.name) }}
+{{- fail (printf "%s.tls.certManager.enabled needs %s.tls.certManager.issuerRef.name: the Issuer (or ClusterIssuer) that signs the client certificate" $store $store) }}
+{{- end }}
 {{- end }}
 {{- $cm := .Values.grpc.tls.certManager }}
 {{- if and .Values.grpc.tls.existingSecret $cm.enabled }}
@@ -257,9 +266,28 @@ when tls.clientCertificate); empty values (plaintext) without a Secret. Call wit
 {{- end }}
 {{- end }}
 
+{{/*
+A store's effective TLS values (cql.tls or kafka.tls): with tls.certManager.enabled, existingSecret
+is the Secret cert-manager writes (ordersys.clientCertSecret) and clientCertificate is on. Call
+with (dict "root" $ "store" "cql").
+*/}}
+{{- define "ordersys.storeTLS" -}}
+{{- $t := deepCopy (index .root.Values .store).tls }}
+{{- if $t.certManager.enabled }}
+{{- $_ := set $t "existingSecret" (include "ordersys.clientCertSecret" .) }}
+{{- $_ := set $t "clientCertificate" true }}
+{{- end }}
+{{- toYaml $t }}
+{{- end }}
+
+{{/* The Secret of a store's cert-manager client certificate. Call with (dict "root" $ "store" "cql"). */}}
+{{- define "ordersys.clientCertSecret" -}}
+{{- default (printf "%s-%s-client-tls" (include "ordersys.fullname" .root) .store) (index .root.Values .store).tls.certManager.secretName }}
+{{- end }}
+
 {{/* The CQL TLS settings (cql.tls), mounted at /etc/ordersys/cql-tls. */}}
 {{- define "ordersys.cqlTLS" -}}
-{{- toYaml (dict "tls" .Values.cql.tls "prefix" "ORDERSYS_CQL" "name" "cql-tls") }}
+{{- toYaml (dict "tls" (include "ordersys.storeTLS" (dict "root" . "store" "cql") | fromYaml) "prefix" "ORDERSYS_CQL" "name" "cql-tls") }}
 {{- end }}
 {{- define "ordersys.cqlTLSEnv" -}}
 {{- include "ordersys.tlsClientEnv" (include "ordersys.cqlTLS" . | fromYaml) }}
@@ -277,7 +305,7 @@ The Kafka security of the relay and the projector (kafka.tls, mounted at
 kafka.sasl.existingSecret (ordersys.kafkaPasswordEnv).
 */}}
 {{- define "ordersys.kafkaTLS" -}}
-{{- toYaml (dict "tls" .Values.kafka.tls "prefix" "ORDERSYS_KAFKA" "name" "kafka-tls") }}
+{{- toYaml (dict "tls" (include "ordersys.storeTLS" (dict "root" . "store" "kafka") | fromYaml) "prefix" "ORDERSYS_KAFKA" "name" "kafka-tls") }}
 {{- end }}
 {{- define "ordersys.kafkaSecurityEnv" -}}
 {{- include "ordersys.tlsClientEnv" (include "ordersys.kafkaTLS" . | fromYaml) }}
