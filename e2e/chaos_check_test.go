@@ -128,6 +128,11 @@ func checkChaos(t *testing.T, s *system, led *ledger) {
 			t.Errorf("order %s, never acknowledged here, is in the status lists %v", id, l)
 		}
 	}
+	// 4. No write is ahead of the clock: ScyllaDB refuses USING TIMESTAMP more than three days
+	// ahead (restrict_future_timestamp), which Cassandra here does not check.
+	if err := writesAheadOfTheClock(ctx, session, s.keyspace); err != nil {
+		t.Error(err)
+	}
 	events := 0
 	for _, ids := range stored {
 		events += len(ids)
