@@ -1,8 +1,8 @@
 // Package devpki makes development secrets for secured gRPC servers: a throw-away CA with server
 // and client certificates, and a token issuer with its JWKS file and tokens. The tests use it
-// (through pkg/grpcx/grpcxtest) and so does `make run-secure` (cmd/devsecrets). The keys are
-// ECDSA P-256 from the standard library; tokens are signed with lestrrat-go/jwx. Never use these
-// secrets outside a developer machine or a test.
+// (through pkg/grpcx/grpcxtest) and so do `make run-secure` and deploy/compose.secure.yaml
+// (cmd/devsecrets). The keys are ECDSA P-256 from the standard library; tokens are signed with
+// lestrrat-go/jwx. Never use these secrets outside a developer machine or a test.
 package devpki
 
 import (
@@ -24,8 +24,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
-// PKI is a throw-away CA that issues server certificates for 127.0.0.1 and localhost, and
-// client certificates, written as PEM files into one folder.
+// PKI is a throw-away CA that issues server certificates for 127.0.0.1 and localhost (and, with
+// IssueServer, further names), and client certificates, written as PEM files into one folder.
 type PKI struct {
 	dir      string
 	validity time.Duration
@@ -60,6 +60,17 @@ func (p *PKI) write(name, typ string, der []byte) error {
 // Issue writes a certificate (a server's for 127.0.0.1 and localhost, or a client's) signed by
 // the CA as name.pem and name-key.pem and returns its serial number.
 func (p *PKI) Issue(name string, server bool) (int64, error) {
+	return p.issue(name, server, nil, nil)
+}
+
+// IssueServer writes a server certificate like Issue(name, true) that also names dnsNames and
+// ips (after 127.0.0.1 and localhost), e.g. the service names of a compose file, and returns
+// its serial number.
+func (p *PKI) IssueServer(name string, dnsNames []string, ips []net.IP) (int64, error) {
+	return p.issue(name, true, dnsNames, ips)
+}
+
+func (p *PKI) issue(name string, server bool, dnsNames []string, ips []net.IP) (int64, error) {
 	p.serial++
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,7 +79,8 @@ func (p *PKI) Issue(name string, server bool) (int64, error) {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(p.validity), KeyUsage: x509.KeyUsageDigitalSignature}
 	if server {
-		tmpl.IPAddresses, tmpl.DNSNames = []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}
+		tmpl.IPAddresses = append([]net.IP{net.ParseIP("127.0.0.1")}, ips...)
+		tmpl.DNSNames = append([]string{"localhost"}, dnsNames...)
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	} else {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
