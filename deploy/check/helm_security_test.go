@@ -219,3 +219,55 @@ func checkKafkaSecurity(t *testing.T, sc scenario, component string, spec corev1
 		t.Error("ORDERSYS_KAFKA_SASL_PASSWORD set without kafka.sasl.mechanism")
 	}
 }
+
+// otlpTLSDir is where the chart mounts the Secret of tracing.tls.existingSecret.
+const otlpTLSDir = "/etc/ordersys/otlp-tls"
+
+// TestOTLPTLS: with tracing.tls.existingSecret every service trusts the collector's CA from that
+// Secret (and presents its client certificate with clientCertificate) through the standard
+// OTEL_EXPORTER_OTLP_* variables; the chart refuses the Secret with a plaintext endpoint, and a
+// client certificate without a Secret. Before, the chart had no such setting: an https://
+// endpoint could only be verified against the system's CAs.
+func TestOTLPTLS(t *testing.T) {
+	r := mustRender(t, "--set", "tracing.otlpEndpoint=https://otel.observability:4317",
+		"--set", "tracing.tls.existingSecret=otlp-ca", "--set", "tracing.tls.clientCertificate=true")
+	for _, comp := range []string{"command", "query", "cdc-relay", "projector"} {
+		d := r.deployments[comp]
+		if d == nil {
+			t.Fatalf("no Deployment %s", comp)
+		}
+		spec := d.Spec.Template.Spec
+		if mounted, fromSecret := mountedSecret(spec, spec.Containers[0], otlpTLSDir, "otlp-ca"); !mounted || !fromSecret {
+			t.Errorf("%s: Secret otlp-ca not mounted read-only at %s", comp, otlpTLSDir)
+		}
+		env := resolveEnv(t, r, base, spec.Containers[0])
+		for name, file := range map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": "ca.crt",
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "tls.crt", "OTEL_EXPORTER_OTLP_CLIENT_KEY": "tls.key"} {
+			if got, want := env[name].value, otlpTLSDir+"/"+file; got != want {
+				t.Errorf("%s: %s = %q, want %q", comp, name, got, want)
+			}
+		}
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"CA with a plaintext endpoint": {[]string{"--set", "tracing.tls.existingSecret=otlp-ca"},
+			"tracing.tls.existingSecret needs an https:// tracing.otlpEndpoint"},
+		"client certificate without a Secret": {[]string{"--set", "tracing.otlpEndpoint=https://otel:4317", "--set", "tracing.tls.clientCertificate=true"},
+			"tracing.tls.clientCertificate needs tracing.tls.existingSecret"},
+	} {
+		if _, err := helmTemplate(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: helm template %v: %v, want an error saying %q", name, tc.args, err, tc.want)
+		}
+	}
+	// Without the setting nothing is mounted and the variables are not set.
+	plain := mustRender(t)
+	spec := plain.deployments["command"].Spec.Template.Spec
+	if mounted, _ := mountedSecret(spec, spec.Containers[0], otlpTLSDir, ""); mounted {
+		t.Errorf("%s mounted without tracing.tls.existingSecret", otlpTLSDir)
+	}
+	if got := resolveEnv(t, plain, base, spec.Containers[0])["OTEL_EXPORTER_OTLP_CERTIFICATE"].value; got != "" {
+		t.Errorf("OTEL_EXPORTER_OTLP_CERTIFICATE = %q without tracing.tls.existingSecret", got)
+	}
+}

@@ -160,6 +160,15 @@ ORDERSYS_CQL_SERIAL_CONSISTENCY: {{ $v.cql.serialConsistency | quote }}
 {{- end }}
 ORDERSYS_OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
 ORDERSYS_TRACE_SAMPLE_RATIO: {{ $v.tracing.sampleRatio | toString | quote }}
+{{- with $v.tracing.tls }}
+{{- if .existingSecret }}
+OTEL_EXPORTER_OTLP_CERTIFICATE: "/etc/ordersys/otlp-tls/ca.crt"
+{{- if .clientCertificate }}
+OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: "/etc/ordersys/otlp-tls/tls.crt"
+OTEL_EXPORTER_OTLP_CLIENT_KEY: "/etc/ordersys/otlp-tls/tls.key"
+{{- end }}
+{{- end }}
+{{- end }}
 ORDERSYS_LOG_LEVEL: {{ $v.logLevel | quote }}
 ORDERSYS_SHUTDOWN_TIMEOUT: {{ $v.shutdownTimeout | quote }}
 {{- if and $v.pii.kekSecret (has .c.name (list "command" "projector" "query")) }}
@@ -215,6 +224,12 @@ Cross-field checks the JSON schema cannot express.
 {{- if and $t.certManager.enabled (not $t.certManager.issuerRef.name) }}
 {{- fail (printf "%s.tls.certManager.enabled needs %s.tls.certManager.issuerRef.name: the Issuer (or ClusterIssuer) that signs the client certificate" $store $store) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.tracing.tls.existingSecret (not (hasPrefix "https://" .Values.tracing.otlpEndpoint)) }}
+{{- fail (printf "tracing.tls.existingSecret needs an https:// tracing.otlpEndpoint (got %q): the exporter speaks TLS only to https:// endpoints" .Values.tracing.otlpEndpoint) }}
+{{- end }}
+{{- if and .Values.tracing.tls.clientCertificate (not .Values.tracing.tls.existingSecret) }}
+{{- fail "tracing.tls.clientCertificate needs tracing.tls.existingSecret (tls.crt, tls.key)" }}
 {{- end }}
 {{- $cm := .Values.grpc.tls.certManager }}
 {{- if and .Values.grpc.tls.existingSecret $cm.enabled }}
@@ -283,6 +298,11 @@ with (dict "root" $ "store" "cql").
 {{/* The Secret of a store's cert-manager client certificate. Call with (dict "root" $ "store" "cql"). */}}
 {{- define "ordersys.clientCertSecret" -}}
 {{- default (printf "%s-%s-client-tls" (include "ordersys.fullname" .root) .store) (index .root.Values .store).tls.certManager.secretName }}
+{{- end }}
+
+{{/* The OTLP collector's CA (tracing.tls), mounted at /etc/ordersys/otlp-tls. */}}
+{{- define "ordersys.otlpTLS" -}}
+{{- toYaml (dict "tls" .Values.tracing.tls "name" "otlp-tls") }}
 {{- end }}
 
 {{/* The CQL TLS settings (cql.tls), mounted at /etc/ordersys/cql-tls. */}}
