@@ -63,6 +63,9 @@ type ConsumerConfig struct {
 	StallAfter time.Duration
 	// Stalls receives the stalled partitions for the health service (nil: metric only).
 	Stalls *Stalls
+	// KeyLanes is how many messages of one partition are projected at once, each key (aggregate)
+	// on one lane in partition order (default DefaultKeyLanes; keylanes.go).
+	KeyLanes int
 }
 
 // GroupID returns the consumer group of a projection version: <base>.<projection>.v<version>.
@@ -72,8 +75,8 @@ func GroupID(base, projection string, version int) string {
 }
 
 // Consumer is a member of a consumer group that projects the messages of its partitions: each
-// partition in order on its own goroutine (so a slow or retried partition does not hold the
-// others back), committing a message's offset only after its read-model writes (or its dead
+// partition on goroutines of its own (so a slow or retried partition does not hold the others
+// back), each aggregate's messages in partition order (keylanes.go), committing a message's offset only after its read-model writes (or its dead
 // letter) are done. A partition's worker stops as soon as the group's generation ends (a
 // rebalance may give the partition to another member), and the member rejoins only once every
 // worker has stopped (group.go).
@@ -81,6 +84,7 @@ type Consumer struct {
 	cfg    ConsumerConfig
 	tracer trace.Tracer
 	labels []string
+	stalls stallCounts
 }
 
 // NewConsumer returns a consumer; Run starts it.
@@ -99,6 +103,9 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	}
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = DefaultStallAfter
+	}
+	if cfg.KeyLanes <= 0 {
+		cfg.KeyLanes = DefaultKeyLanes
 	}
 	cfg.Logger = cfg.Logger.With("projection", cfg.Projection, "version", cfg.Version, "group", cfg.GroupID)
 	return &Consumer{

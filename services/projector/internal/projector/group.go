@@ -176,25 +176,55 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 		return
 	}
 	partition := strconv.Itoa(tp.partition)
+	// The lanes (keylanes.go): a lane that stops before a message is done with (the generation
+	// ended) stops the others and the reader; what is done is committed, the rest redone by the
+	// next owner.
+	lctx, stop := context.WithCancel(gctx)
+	defer stop()
+	window := newOffsetWindow()
+	lanes := make([]chan kafka.Message, c.cfg.KeyLanes)
+	var running sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan kafka.Message, keyLaneDepth)
+		running.Go(func() {
+			for m := range lanes[i] {
+				if lctx.Err() != nil || !c.process(lctx, m) {
+					stop()
+					return
+				}
+				if next, moved := window.finish(m.Offset); moved {
+					done.set(tp, next)
+				}
+				c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
+					Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+			}
+		})
+	}
+	defer func() {
+		for _, l := range lanes {
+			close(l)
+		}
+		running.Wait()
+	}()
 	for {
-		m, err := r.FetchMessage(gctx)
+		m, err := r.FetchMessage(lctx)
 		if err != nil {
-			if gctx.Err() != nil {
+			if lctx.Err() != nil {
 				return
 			}
 			c.cfg.Logger.Warn("fetch message", "topic", tp.topic, "partition", tp.partition, "err", err)
 			select {
-			case <-gctx.Done():
+			case <-lctx.Done():
 				return
 			case <-time.After(fetchRetryPause):
 			}
 			continue
 		}
-		if !c.process(gctx, m) {
-			return // the generation ended before the message was done: the next owner redoes it
+		window.add(m.Offset)
+		select {
+		case lanes[KeyLane(m.Key, len(lanes))] <- m:
+		case <-lctx.Done():
+			return
 		}
-		done.set(tp, m.Offset+1)
-		c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
-			Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 	}
 }

@@ -95,8 +95,10 @@ func (w *stallWatch) failed() {
 		return
 	}
 	w.stalled = true
-	w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(1)
-	w.c.cfg.Stalls.set(w.key(), true)
+	if w.c.stalls.add(w.key(), 1) == 1 {
+		w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(1)
+		w.c.cfg.Stalls.set(w.key(), true)
+	}
 	w.c.cfg.Logger.Error("partition stalled: a message keeps failing", "topic", w.m.Topic, "partition", w.m.Partition,
 		"offset", w.m.Offset, "failing_for", time.Since(w.since).Round(time.Millisecond))
 }
@@ -106,7 +108,30 @@ func (w *stallWatch) done() {
 	if !w.stalled {
 		return
 	}
-	w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(0)
-	w.c.cfg.Stalls.set(w.key(), false)
+	if w.c.stalls.add(w.key(), -1) == 0 { // the partition's other lanes may still be stalled
+		w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(0)
+		w.c.cfg.Stalls.set(w.key(), false)
+	}
 	w.c.cfg.Logger.Info("partition progresses again", "topic", w.m.Topic, "partition", w.m.Partition, "offset", w.m.Offset)
+}
+
+// stallCounts counts, per partition, the messages stalled now (one per lane at most).
+type stallCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// add changes the count of key by delta and returns the new count.
+func (s *stallCounts) add(key string, delta int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[key] += delta
+	n := s.n[key]
+	if n <= 0 {
+		delete(s.n, key)
+	}
+	return n
 }

@@ -34,8 +34,8 @@ const (
 
 // BenchmarkProjectorThroughput measures, side by side in one run, the events per second of
 // the orders read models (order_read_model, orders_by_customer, orders_by_status) built from
-// the same 8,000 order events three ways, each with the projector's concurrency (one writer per
-// partition, each partition's events in order):
+// the same 8,000 order events three ways, each with the projector's concurrency (per partition
+// DefaultKeyLanes writers, each order's events on the lane of its key, in partition order):
 //
 //   - raw-cql: the read-model rows written as they were before fencing (one logged batch of
 //     plain INSERTs and the left status row's DELETE per event, wall-clock timestamps), nothing
@@ -240,9 +240,20 @@ func newTputStream(b *testing.B, e *env, topic string) tputStream {
 
 // eachLane calls write for every event, one goroutine per lane, each lane in order.
 func (s tputStream) eachLane(write func(prev *readmodel.Order, next readmodel.Order) error) error {
-	errs := make([]error, len(s.lanes))
+	// The projector's concurrency: per partition, DefaultKeyLanes writers, each order on the lane
+	// of its key, in partition order within a lane.
+	var lanes [][]tputEvent
+	for _, part := range s.lanes {
+		sub := make([][]tputEvent, projector.DefaultKeyLanes)
+		for _, ev := range part {
+			k := projector.KeyLane([]byte(ev.next.State.AggregateID()), len(sub))
+			sub[k] = append(sub[k], ev)
+		}
+		lanes = append(lanes, sub...)
+	}
+	errs := make([]error, len(lanes))
 	var wg sync.WaitGroup
-	for i, lane := range s.lanes {
+	for i, lane := range lanes {
 		wg.Go(func() {
 			for _, ev := range lane {
 				if err := write(ev.prev, *ev.next); err != nil {

@@ -1,0 +1,65 @@
+package projector
+
+import (
+	"hash/fnv"
+	"sync"
+)
+
+// Projecting a partition on several lanes.
+//
+// Order matters only within an aggregate: every read-model row is written by the events of one
+// aggregate (an order's rows by its events, a customer's contact row by the customer's), so a
+// partition's messages are projected on DefaultKeyLanes goroutines, each message on the lane of
+// its key (the aggregate id the relay keys records by), in partition order within a lane. A
+// message's offset is committed only once it and every message before it in the partition are
+// done with (offsetWindow), so a restart or a rebalance redoes what was not finished, exactly
+// as with one goroutine per partition; handlers drop what they already applied by version.
+
+// DefaultKeyLanes is how many messages of one partition are projected at once (by default).
+const DefaultKeyLanes = 4
+
+// keyLaneDepth is how many messages may wait for one lane before the partition's reader waits.
+const keyLaneDepth = 64
+
+// KeyLane returns the lane, out of n, of a message with key: the same key always gets the same
+// lane.
+func KeyLane(key []byte, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(uint64(h.Sum32()) * uint64(n) >> 32) // the high bits: FNV's low bits mix poorly
+}
+
+// offsetWindow tracks the offsets of one partition handed out and not yet done with, in the
+// order they were read, and says how far the partition may be committed.
+type offsetWindow struct {
+	mu      sync.Mutex
+	pending []int64 // read, in order; the head is the oldest not yet done with
+	done    map[int64]bool
+}
+
+func newOffsetWindow() *offsetWindow { return &offsetWindow{done: map[int64]bool{}} }
+
+// add records an offset handed to a lane (offsets come in increasing order).
+func (w *offsetWindow) add(offset int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = append(w.pending, offset)
+}
+
+// finish records that offset is done with and returns the offset to commit (the one after the
+// last offset before which everything is done) and whether that moved.
+func (w *offsetWindow) finish(offset int64) (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done[offset] = true
+	next, moved := int64(0), false
+	for len(w.pending) > 0 && w.done[w.pending[0]] {
+		delete(w.done, w.pending[0])
+		next, moved = w.pending[0]+1, true
+		w.pending = w.pending[1:]
+	}
+	return next, moved
+}
