@@ -188,15 +188,17 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 		lanes[i] = make(chan kafka.Message, keyLaneDepth)
 		running.Go(func() {
 			for m := range lanes[i] {
-				if lctx.Err() != nil || !c.process(lctx, m) {
+				// gctx too: lctx learns of the generation's end through a goroutine.
+				if gctx.Err() != nil || lctx.Err() != nil || !c.process(lctx, m) {
 					stop()
 					return
 				}
-				if next, moved := window.finish(m.Offset); moved {
+				// Under the window's lock, so a partition's commit offset only grows.
+				window.finish(m.Offset, func(next int64) {
 					done.set(tp, next)
-				}
-				c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
-					Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+					c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
+						Set(float64(max(m.HighWaterMark-next, 0)))
+				})
 			}
 		})
 	}
@@ -221,8 +223,12 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 			continue
 		}
 		window.add(m.Offset)
+		key := []byte(header(m, headerAggregateID)) // the aggregate, whatever the record's key
+		if len(key) == 0 {
+			key = m.Key
+		}
 		select {
-		case lanes[KeyLane(m.Key, len(lanes))] <- m:
+		case lanes[KeyLane(key, len(lanes))] <- m:
 		case <-lctx.Done():
 			return
 		}

@@ -10,10 +10,15 @@ import (
 // Order matters only within an aggregate: every read-model row is written by the events of one
 // aggregate (an order's rows by its events, a customer's contact row by the customer's), so a
 // partition's messages are projected on DefaultKeyLanes goroutines, each message on the lane of
-// its key (the aggregate id the relay keys records by), in partition order within a lane. A
+// its aggregate (the aggregate_id header, else the record's key, which the relay sets to the
+// same id), in partition order within a lane. A
 // message's offset is committed only once it and every message before it in the partition are
 // done with (offsetWindow), so a restart or a rebalance redoes what was not finished, exactly
-// as with one goroutine per partition; handlers drop what they already applied by version.
+// as with one goroutine per partition; handlers drop what they already applied by version. (The
+// customer fan-out writes order rows from customer events, as it did before: those come from
+// the customer topic, on other partitions, and docs/read-models.md says why that is safe.) A
+// message dead-lettered on one lane while an earlier offset is unfinished on another is
+// dead-lettered again if the partition is redone: a second dead letter, never a loss.
 
 // DefaultKeyLanes is how many messages of one partition are projected at once (by default).
 const DefaultKeyLanes = 4
@@ -49,17 +54,20 @@ func (w *offsetWindow) add(offset int64) {
 	w.pending = append(w.pending, offset)
 }
 
-// finish records that offset is done with and returns the offset to commit (the one after the
-// last offset before which everything is done) and whether that moved.
-func (w *offsetWindow) finish(offset int64) (int64, bool) {
+// finish records that offset is done with; when the offset to commit (the one after the last
+// offset before which everything is done) moves, it calls moved with it, under the window's
+// lock, so that what moved publishes only ever grows.
+func (w *offsetWindow) finish(offset int64, moved func(next int64)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.done[offset] = true
-	next, moved := int64(0), false
+	next, advanced := int64(0), false
 	for len(w.pending) > 0 && w.done[w.pending[0]] {
 		delete(w.done, w.pending[0])
-		next, moved = w.pending[0]+1, true
+		next, advanced = w.pending[0]+1, true
 		w.pending = w.pending[1:]
 	}
-	return next, moved
+	if advanced {
+		moved(next)
+	}
 }

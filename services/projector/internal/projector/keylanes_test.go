@@ -21,7 +21,8 @@ func TestOffsetWindowCommitsOnlyWhatIsDoneBefore(t *testing.T) {
 		{13, 15, true}, // 13 and 14 done (12 was never read)
 	}
 	for i, s := range steps {
-		next, moved := w.finish(s.finish)
+		next, moved := int64(0), false
+		w.finish(s.finish, func(n int64) { next, moved = n, true })
 		if next != s.next || moved != s.moved {
 			t.Fatalf("step %d: finish(%d) = %d, %v; want %d, %v", i, s.finish, next, moved, s.next, s.moved)
 		}
@@ -41,5 +42,23 @@ func TestKeyLaneIsStable(t *testing.T) {
 	}
 	if len(seen) != 4 || KeyLane([]byte("x"), 1) != 0 {
 		t.Fatalf("lanes used by 100 keys: %v; KeyLane with n=1: %d", seen, KeyLane([]byte("x"), 1))
+	}
+}
+
+// TestStallCountsReportTransitionsOnly: with two lanes of a partition stalled, the partition is
+// reported stalled once and healthy again only when the second recovers.
+func TestStallCountsReportTransitionsOnly(t *testing.T) {
+	var s stallCounts
+	var got []bool
+	report := func(stalled bool) { got = append(got, stalled) }
+	s.add("p", 1, report)  // lane A stalls
+	s.add("p", 1, report)  // lane B stalls
+	s.add("p", -1, report) // A recovers: B still stalled
+	if len(got) != 1 || !got[0] {
+		t.Fatalf("reports %v, want [true]", got)
+	}
+	s.add("p", -1, report) // B recovers
+	if len(got) != 2 || got[1] {
+		t.Fatalf("reports %v, want [true false]", got)
 	}
 }

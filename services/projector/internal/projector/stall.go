@@ -95,10 +95,7 @@ func (w *stallWatch) failed() {
 		return
 	}
 	w.stalled = true
-	if w.c.stalls.add(w.key(), 1) == 1 {
-		w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(1)
-		w.c.cfg.Stalls.set(w.key(), true)
-	}
+	w.c.stalls.add(w.key(), 1, w.report)
 	w.c.cfg.Logger.Error("partition stalled: a message keeps failing", "topic", w.m.Topic, "partition", w.m.Partition,
 		"offset", w.m.Offset, "failing_for", time.Since(w.since).Round(time.Millisecond))
 }
@@ -108,11 +105,20 @@ func (w *stallWatch) done() {
 	if !w.stalled {
 		return
 	}
-	if w.c.stalls.add(w.key(), -1) == 0 { // the partition's other lanes may still be stalled
-		w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(0)
-		w.c.cfg.Stalls.set(w.key(), false)
+	w.c.stalls.add(w.key(), -1, func(bool) {
+		w.report(false)
+		w.c.cfg.Logger.Info("partition progresses again", "topic", w.m.Topic, "partition", w.m.Partition, "offset", w.m.Offset)
+	})
+}
+
+// report sets the partition's stall gauge and health entry.
+func (w *stallWatch) report(stalled bool) {
+	v := 0.0
+	if stalled {
+		v = 1
 	}
-	w.c.cfg.Logger.Info("partition progresses again", "topic", w.m.Topic, "partition", w.m.Partition, "offset", w.m.Offset)
+	w.c.cfg.Metrics.Stalled.WithLabelValues(w.c.labels[0], w.c.labels[1], w.m.Topic, strconv.Itoa(w.m.Partition)).Set(v)
+	w.c.cfg.Stalls.set(w.key(), stalled)
 }
 
 // stallCounts counts, per partition, the messages stalled now (one per lane at most).
@@ -121,17 +127,22 @@ type stallCounts struct {
 	n  map[string]int
 }
 
-// add changes the count of key by delta and returns the new count.
-func (s *stallCounts) add(key string, delta int) int {
+// add changes the count of key by delta; when the partition becomes stalled (0 → 1) or stops
+// being stalled (1 → 0) it calls changed with the new state, under the lock, so that the gauge
+// and the health entry follow the count whatever the order of the lanes.
+func (s *stallCounts) add(key string, delta int, changed func(stalled bool)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n == nil {
 		s.n = map[string]int{}
 	}
+	before := s.n[key]
 	s.n[key] += delta
-	n := s.n[key]
-	if n <= 0 {
+	after := s.n[key]
+	if after <= 0 {
 		delete(s.n, key)
 	}
-	return n
+	if (before > 0) != (after > 0) {
+		changed(after > 0)
+	}
 }
