@@ -363,7 +363,8 @@ type record struct {
 	seq       int64
 	eventID   string
 	partition int
-	at        time.Time
+	at        time.Time // when this reader got it
+	produced  time.Time // the record's timestamp: when the relay handed it to its producer
 	headers   []kafkago.Header
 	value     []byte
 }
@@ -413,7 +414,7 @@ func collect(t testing.TB, kc okafka.Cluster, topic string) *collector {
 			}
 			c.offsets[pos] = true
 			c.recs = append(c.recs, record{agg: string(m.Key), seq: h.Sequence, eventID: h.EventID, partition: m.Partition,
-				at: time.Now(), headers: m.Headers, value: m.Value})
+				at: time.Now(), produced: m.Time, headers: m.Headers, value: m.Value})
 			c.mu.Unlock()
 		}
 	}()
