@@ -141,7 +141,14 @@ func Migrate(ctx context.Context, cfg MigrateConfig) (uint, error) {
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
 
-	return applyMigrations(session, ks, src, log)
+	v, err := applyMigrations(session, ks, src, log)
+	if err != nil {
+		return v, err
+	}
+	if _, err := repairMissingTables(ctx, session, ks, src, v, log); err != nil {
+		return v, err
+	}
+	return v, nil
 }
 
 const createLeases = `CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, owner text, acquired_at timestamp)`
