@@ -10,6 +10,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/cql"
 )
 
 // The projections: each is a set of tables built from the events of some topics, versioned and
@@ -180,21 +182,12 @@ func execDDL(ctx context.Context, s *gocql.Session, stmt string) error {
 	return err
 }
 
-// transient reports whether err from a call made with ctx is a timeout or a lost connection
-// rather than a refusal of the statement.
+// transient reports whether err from a call made with ctx is a failure to reach the store or get
+// its answer (cql.Unreachable) rather than a refusal of the statement; gocql also reports a
+// connection closed under a call as a context error of its own while ctx is live.
 func transient(ctx context.Context, err error) bool {
-	var writeTimeout *gocql.RequestErrWriteTimeout
-	var readTimeout *gocql.RequestErrReadTimeout
-	var unavailable *gocql.RequestErrUnavailable
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return false
-	case errors.Is(err, gocql.ErrTimeoutNoResponse), errors.Is(err, gocql.ErrConnectionClosed),
-		errors.Is(err, gocql.ErrNoConnections), errors.As(err, &writeTimeout), errors.As(err, &readTimeout),
-		errors.As(err, &unavailable):
-		return true
-	default:
-		// gocql reports a connection closed under a call as a context error of its own.
-		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	}
+	return cql.Unreachable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -448,6 +448,26 @@ func (c *collector) waitDistinct(t testing.TB, n int, timeout time.Duration) {
 	}
 }
 
+// first returns when the collector read its first record.
+func (c *collector) first() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.recs) == 0 {
+		return time.Time{}
+	}
+	return c.recs[0].at
+}
+
+// steadyRate returns records per second between the first and the last record read.
+func (c *collector) steadyRate() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.recs) < 2 {
+		return 0
+	}
+	return float64(len(c.recs)-1) / c.recs[len(c.recs)-1].at.Sub(c.recs[0].at).Seconds()
+}
+
 // verify checks that every aggregate's events 1..want[agg] arrived, that per aggregate the
 // first delivery of each sequence is in sequence order, that every record carries the contract's
 // headers and sits on the partition the Java partitioner picks. It returns the number of

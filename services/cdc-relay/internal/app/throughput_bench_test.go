@@ -91,26 +91,6 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// first returns when the collector read its first record.
-func (c *collector) first() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.recs) == 0 {
-		return time.Time{}
-	}
-	return c.recs[0].at
-}
-
-// steadyRate returns records per second between the first and the last record read.
-func (c *collector) steadyRate() float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.recs) < 2 {
-		return 0
-	}
-	return float64(len(c.recs)-1) / c.recs[len(c.recs)-1].at.Sub(c.recs[0].at).Seconds()
-}
-
 // BenchmarkRelayReplicas measures, in one run, events per second from outbox rows to a consumer
 // of the topic with 1, 2 and 3 relays sharing the outbox shards (each sub-benchmark on a fresh
 // keyspace and topic with b.N events appended first, its relays started together with a 3 s

@@ -7,10 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
-	"github.com/gocql/gocql"
-
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
@@ -55,40 +53,10 @@ func (r *ReadModel) GetCustomer(ctx context.Context, customerID string) (*custom
 // context errors are returned as they are, and so is anything else (a corrupt row, a bug),
 // which the edge reports as INTERNAL.
 func Classify(err error) error {
-	if err == nil || !Unreachable(err) {
+	if err == nil || !cql.Unreachable(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", es.ErrUnavailable, err)
-}
-
-// Unreachable reports whether err is a failure to reach or get an answer from the database
-// (and not already classified).
-func Unreachable(err error) bool {
-	for _, sentinel := range []error{es.ErrUnavailable, es.ErrNotFound, es.ErrInvalidArgument, context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, sentinel) {
-			return false
-		}
-	}
-	for _, down := range []error{
-		gocql.ErrNoConnections, gocql.ErrConnectionClosed, gocql.ErrTimeoutNoResponse, gocql.ErrTooManyTimeouts,
-		gocql.ErrNoStreams, gocql.ErrHostDown, gocql.ErrNoPool, gocql.ErrNoConnectionsInPool, gocql.ErrSessionClosed,
-		gocql.ErrSessionNotReady, gocql.ErrUnavailable, gocql.ErrKeyspaceDoesNotExist,
-	} {
-		if errors.Is(err, down) {
-			return true
-		}
-	}
-	var re gocql.RequestError
-	if errors.As(err, &re) {
-		switch re.Code() {
-		case gocql.ErrCodeUnavailable, gocql.ErrCodeOverloaded, gocql.ErrCodeBootstrapping,
-			gocql.ErrCodeReadTimeout, gocql.ErrCodeWriteTimeout, gocql.ErrCodeReadFailure:
-			return true
-		}
-		return false
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
 }
 
 // Probe returns a health probe of the query service's dependencies: it reads the event store's
