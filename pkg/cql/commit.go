@@ -71,8 +71,9 @@ func refusedError(err error) error {
 }
 
 // commit issues the conditional batch. It reports whether it applied and, when not, the
-// version found; an error means the outcome is unknown.
-func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, int64, error) {
+// version found and whether the request's command id was found recorded (a later append's
+// condition also requires the id to be unrecorded); an error means the outcome is unknown.
+func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (applied bool, actual int64, recorded bool, err error) {
 	aggID, _ := gocql.ParseUUID(req.AggregateID)
 	newVersion := req.ExpectedVersion + int64(len(req.Events))
 	b := st.s.Batch(gocql.LoggedBatch).WithContext(ctx)
@@ -83,7 +84,13 @@ func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, i
 		}
 		b.Query(insertEvent, eventArgs(aggID, e)...)
 	}
-	if req.ExpectedVersion > 0 {
+	switch {
+	case req.ExpectedVersion > 0 && req.CommandID != "":
+		// The id may have been recorded since the writer looked (by another replica, or as a
+		// rejection): then the first outcome stands and these events must not commit.
+		b.Query(`UPDATE event_store SET version = ? WHERE aggregate_id = ? IF version = ? AND commands[?] = null`,
+			newVersion, aggID, req.ExpectedVersion, req.CommandID)
+	case req.ExpectedVersion > 0:
 		b.Query(`UPDATE event_store SET version = ? WHERE aggregate_id = ? IF version = ?`, newVersion, aggID, req.ExpectedVersion)
 	}
 	if req.CommandID != "" {
@@ -102,13 +109,16 @@ func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (bool, i
 		_ = iter.Close()
 	}
 	if err != nil {
-		return false, 0, err
+		return false, 0, false, err
 	}
-	actual := int64(-1)
+	actual = -1
 	if v, ok := m["version"].(int64); ok {
 		actual = v
 	}
-	return applied, actual, nil
+	if cmds, ok := m["commands"].(map[string]string); ok && req.CommandID != "" {
+		_, recorded = cmds[req.CommandID]
+	}
+	return applied, actual, recorded, nil
 }
 
 // ownsSequences reads, at SERIAL consistency (which settles any Paxos round already accepted),

@@ -190,7 +190,21 @@ func commandValue(fp string, first, last int64) string {
 	return fmt.Sprintf("%s|%d|%d", fp, first, last)
 }
 
+// rejectionValue is a rejected command id's entry in the commands map: five fields, which
+// releases before rejections were kept there skip (they read three).
+func rejectionValue(fp string, version int64, rule, reason string) string {
+	return fmt.Sprintf("%s|rejected|%d|%s|%s", fp, version, rule, reason)
+}
+
 func parseCommandValue(v string) (es.CommandRecord, bool) {
+	if parts := strings.SplitN(v, "|", 5); len(parts) == 5 && parts[1] == "rejected" {
+		at, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil {
+			return es.CommandRecord{}, false
+		}
+		return es.CommandRecord{Fingerprint: parts[0], FirstSequence: at, LastSequence: at, Rejected: true,
+			Rule: parts[3], Reason: parts[4]}, true
+	}
 	parts := strings.Split(v, "|")
 	if len(parts) != 3 {
 		return es.CommandRecord{}, false
@@ -219,7 +233,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	}
 	st.opts.Hook(StepIntentWritten)
 
-	committed, actual, err := st.commit(ctx, req)
+	committed, actual, recorded, err := st.commit(ctx, req)
 	switch {
 	case err != nil && refused(err):
 		// The batch was never executed: nothing can commit later, so the intent can go.
@@ -260,7 +274,8 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 		if req.ExpectedVersion == 0 {
 			return es.AppendResult{}, fmt.Errorf("create %s %s: %w", req.AggregateType, req.AggregateID, es.ErrAlreadyExists)
 		}
-		return es.AppendResult{}, &es.ConflictError{AggregateID: req.AggregateID, Expected: req.ExpectedVersion, Actual: actual}
+		return es.AppendResult{}, &es.ConflictError{AggregateID: req.AggregateID, Expected: req.ExpectedVersion, Actual: actual,
+			CommandRecorded: recorded}
 	}
 	st.opts.Hook(StepCommitted)
 

@@ -245,7 +245,7 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 	if len(in.req.Events) == 0 {
 		return false, st.deleteIntent(ctx, in)
 	}
-	applied, _, cerr := st.commit(ctx, in.req)
+	applied, _, _, cerr := st.commit(ctx, in.req)
 	if cerr != nil && !invalid(cerr) {
 		return false, fmt.Errorf("recover intent of %s: re-issue commit: %w", in.req.AggregateID, Unavailable(cerr))
 	}

@@ -9,9 +9,13 @@ import (
 	"github.com/gocql/gocql"
 )
 
-// Rejection is a command outcome that appended nothing (a business rule rejected it), kept in
-// the command_rejections table so that a repeated command id returns the same rejection.
-// Successful commands are recorded in event_store's static commands map instead.
+// Rejection is a command outcome that appended nothing (a business rule rejected it), kept so
+// that a repeated command id returns the same rejection. A rejection on an existing aggregate
+// (Version > 0) is recorded in the aggregate's static commands map in event_store, beside its
+// successful commands, where the head shows it and an append's condition sees it; one on an
+// aggregate that does not exist (Version 0: there is no partition to record it in) goes to the
+// command_rejections table, which Find reads (as it does the rejections of releases that kept
+// them all there).
 type Rejection struct {
 	// AggregateID is the aggregate the command was sent to (a UUID).
 	AggregateID string
@@ -25,10 +29,16 @@ type Rejection struct {
 	Message string
 	// CreatedAt is when the rejection was recorded (zero: now).
 	CreatedAt time.Time
+	// Version is the aggregate's version the command was rejected at (0: it does not exist).
+	Version int64
 }
 
-// Rejections stores command rejections in the command_rejections table, each for a limited
-// time (the table's default is 24h).
+// defaultRejectionTTL is how long, in seconds, a rejection is kept when no TTL is configured
+// (the command_rejections table's default).
+const defaultRejectionTTL = 86400
+
+// Rejections stores command rejections (see Rejection for where), each for a limited time
+// (the table's default is 24h).
 type Rejections struct {
 	s   *gocql.Session
 	ttl time.Duration
@@ -46,13 +56,25 @@ func (r *Rejections) Save(ctx context.Context, rej Rejection) error {
 	if err != nil {
 		return err
 	}
+	secs := int((r.ttl + time.Second - 1) / time.Second)
+	if rej.Version > 0 {
+		if secs <= 0 {
+			secs = defaultRejectionTTL
+		}
+		err := r.s.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ?`, secs, rej.CommandID,
+			rejectionValue(rej.Fingerprint, rej.Version, rej.Code, rej.Message), aggID).WithContext(ctx).Exec()
+		if err != nil {
+			return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
+		}
+		return nil
+	}
 	at := rej.CreatedAt
 	if at.IsZero() {
 		at = time.Now()
 	}
 	stmt := `INSERT INTO command_rejections (aggregate_id, command_id, fingerprint, code, message, created_at) VALUES (?,?,?,?,?,?)`
 	args := []any{aggID, rej.CommandID, rej.Fingerprint, rej.Code, rej.Message, at.UTC()}
-	if secs := int((r.ttl + time.Second - 1) / time.Second); secs > 0 {
+	if secs > 0 {
 		stmt += ` USING TTL ?`
 		args = append(args, secs)
 	}

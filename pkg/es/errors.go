@@ -147,10 +147,17 @@ type ConflictError struct {
 	Expected int64
 	// Actual is the version found (-1 when unknown).
 	Actual int64
+	// CommandRecorded reports that the append's command id was found recorded (a first
+	// outcome or a rejection, by another writer): the caller reads it rather than deciding again.
+	CommandRecorded bool
 }
 
 // Error describes the conflict.
 func (e *ConflictError) Error() string {
+	if e.CommandRecorded {
+		return fmt.Sprintf("concurrency conflict on %s: the command id is already recorded (expected version %d, actual %d)",
+			e.AggregateID, e.Expected, e.Actual)
+	}
 	return fmt.Sprintf("concurrency conflict on %s: expected version %d, actual %d", e.AggregateID, e.Expected, e.Actual)
 }
 

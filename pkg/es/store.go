@@ -11,7 +11,9 @@ type AppendRequest struct {
 	// Events are the envelopes to append, with sequences ExpectedVersion+1, +2, …
 	Events []Envelope
 	// CommandID, when set, is recorded atomically with the events so that a repeated command
-	// is recognised; CommandFingerprint identifies the command's content.
+	// is recognised; CommandFingerprint identifies the command's content. An append whose
+	// command id is already recorded (a first outcome or a rejection) is not applied: it fails
+	// with a *ConflictError whose CommandRecorded is set.
 	CommandID, CommandFingerprint string
 	// ForgetCommands are recorded command ids to drop in the same atomic write, so that an
 	// aggregate remembers a bounded number of them (see CommandsToForget).
@@ -26,12 +28,18 @@ type AppendResult struct {
 	EventIDs []string
 }
 
-// CommandRecord is what the store remembers of a command that appended events.
+// CommandRecord is what the store remembers of a command id: the events its command appended,
+// or the rule that rejected it.
 type CommandRecord struct {
 	// Fingerprint identifies the command's content.
 	Fingerprint string
-	// FirstSequence and LastSequence bound the events the command appended.
+	// FirstSequence and LastSequence bound the events the command appended. For a rejection
+	// both are the version the command was rejected at.
 	FirstSequence, LastSequence int64
+	// Rejected marks a command a business rule rejected (it appended nothing); Rule and Reason
+	// are those of its RuleError.
+	Rejected     bool
+	Rule, Reason string
 }
 
 // StreamHead describes an aggregate's stream without its events.

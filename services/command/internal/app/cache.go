@@ -10,9 +10,12 @@ import (
 // aggCache keeps the most recently used aggregates of a Service, so that the next command on
 // one reads only the events appended since (usually none) instead of its snapshot and tail.
 //
-// A cached aggregate is only read or changed by the holder of its aggregate's lock (keyedMutex),
-// and it is never trusted blindly: every command catches it up from the store first, and an
-// append based on a stale state fails on the store's version condition.
+// With each aggregate it keeps the command ids recorded with its stream as last seen (to choose
+// the ids an append forgets, see es.CommandsToForget). A cached aggregate is only read or
+// changed by the holder of its aggregate's lock (keyedMutex). It may be stale (another replica
+// appended since): a command decided on it appends on the condition that the store is still
+// at its version and the command id unrecorded, and falls back to a read when it is not (see
+// Handler.attempt); reads of another aggregate (a rule's lookup) catch it up first.
 type aggCache struct {
 	mu    sync.Mutex
 	max   int
@@ -21,8 +24,9 @@ type aggCache struct {
 }
 
 type cacheItem struct {
-	key string
-	agg es.Aggregate
+	key      string
+	agg      es.Aggregate
+	commands map[string]es.CommandRecord
 }
 
 // newAggCache returns a cache of at most max aggregates; max <= 0 disables caching.
@@ -31,31 +35,41 @@ func newAggCache(max int) *aggCache {
 }
 
 func (c *aggCache) get(key string) (es.Aggregate, bool) {
+	agg, _, ok := c.entry(key)
+	return agg, ok
+}
+
+// entry returns the cached aggregate and its recorded command ids (owned by the caller until
+// the next put: only the lock holder uses them).
+func (c *aggCache) entry(key string) (es.Aggregate, map[string]es.CommandRecord, bool) {
 	if c.max <= 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*cacheItem).agg, true
+	it := el.Value.(*cacheItem)
+	return it.agg, it.commands, true
 }
 
-func (c *aggCache) put(key string, agg es.Aggregate) {
+// put caches agg with the command ids recorded with its stream.
+func (c *aggCache) put(key string, agg es.Aggregate, commands map[string]es.CommandRecord) {
 	if c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
-		el.Value.(*cacheItem).agg = agg
+		it := el.Value.(*cacheItem)
+		it.agg, it.commands = agg, commands
 		c.order.MoveToFront(el)
 		return
 	}
-	c.items[key] = c.order.PushFront(&cacheItem{key: key, agg: agg})
+	c.items[key] = c.order.PushFront(&cacheItem{key: key, agg: agg, commands: commands})
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)

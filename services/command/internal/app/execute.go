@@ -67,7 +67,7 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 	bo.Reset()
 	for attempt := 0; ; attempt++ {
 		var retry bool
-		res, retry, err = h.attempt(ctx, req, meta)
+		res, retry, err = h.attempt(ctx, req, meta, attempt == 0)
 		if !retry || attempt >= s.opts.MaxRetries {
 			res.CorrelationID = req.Meta.CorrelationID
 			return res, err
@@ -84,7 +84,14 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 }
 
 // attempt runs the command once; retry reports a lost race that Execute may retry.
-func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Metadata) (res Result, retry bool, err error) {
+//
+// With trustCache (Execute's first attempt) and no expected version, a command on a cached
+// aggregate is decided on the cached state without reading the store: the append's condition
+// (the store still at the cached version, the command id unrecorded) checks what the read
+// would have. When it fails (another replica appended, or recorded this command id), or the
+// cached state refuses the command, the attempt goes on as without the cache: it reads the
+// aggregate, then decides, dedupes and remembers rejections on what it read.
+func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Metadata, trustCache bool) (res Result, retry bool, err error) {
 	s := h.svc
 	unseen := false // the command id is neither recorded nor remembered as rejected
 	if req.ExpectedVersion != nil {
@@ -106,6 +113,11 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 			return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: cached.Version()}
 		}
 	}
+	if trustCache && req.ExpectedVersion == nil {
+		if res, done, err := h.attemptOnCache(ctx, req, meta); done {
+			return res, false, err
+		}
+	}
 	agg, head, rej, err := h.loadForCommand(ctx, req)
 	if err != nil {
 		return Result{}, false, err
@@ -114,17 +126,12 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	// A repeated command id: the first outcome, or the first rejection.
 	if req.CommandID != "" {
 		if rec, ok := head.Commands[req.CommandID]; ok {
-			if rec.Fingerprint != req.Fingerprint {
-				return Result{}, false, fmt.Errorf("%s %s: command %s: %w", req.Name, req.AggregateID, req.CommandID, es.ErrCommandIDReused)
-			}
-			res, err := h.firstOutcome(ctx, req.AggregateID, rec)
+			res, err := h.repeated(ctx, req, rec)
 			return res, false, err
 		}
 		if rej != nil {
-			if rej.Fingerprint != req.Fingerprint {
-				return Result{}, false, fmt.Errorf("%s %s: command %s: %w", req.Name, req.AggregateID, req.CommandID, es.ErrCommandIDReused)
-			}
-			return Result{}, false, &es.RuleError{Rule: rej.Rule, Reason: rej.Reason}
+			res, err := h.repeated(ctx, req, es.CommandRecord{Fingerprint: rej.Fingerprint, Rejected: true, Rule: rej.Rule, Reason: rej.Reason})
+			return res, false, err
 		}
 	}
 
@@ -132,7 +139,30 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != before {
 		return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: before}
 	}
+	res, _, err = h.decideAndAppend(ctx, req, meta, agg, head.Commands, false)
+	var ce *es.ConflictError
+	switch {
+	case errors.As(err, &ce) && ce.CommandRecorded:
+		// Recorded since the read (by another replica): its first outcome stands.
+		return h.recorded(ctx, req, before)
+	case err != nil:
+		lost := errors.Is(err, es.ErrConcurrencyConflict) || (before == 0 && errors.Is(err, es.ErrAlreadyExists))
+		if lost {
+			s.opts.Metrics.conflict.WithLabelValues(req.Name).Inc()
+		}
+		return Result{}, lost && req.ExpectedVersion == nil, err
+	}
+	return res, false, nil
+}
 
+// decideAndAppend decides the command on agg (with the stream's recorded command ids) and
+// appends the events; decided reports that the command was decided (an error then is the
+// append's). onCache marks a decision on a cached state that was not read for this command: a
+// rule refusal is then not remembered (the caller decides again on the state it reads).
+func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], meta es.Metadata, agg A,
+	commands map[string]es.CommandRecord, onCache bool) (res Result, decided bool, err error) {
+	s := h.svc
+	before := agg.Version()
 	cmd := req.Command
 	if h.kind.Prepare != nil {
 		if cmd, err = h.kind.Prepare(ctx, cmd); err != nil {
@@ -141,7 +171,8 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	_, span := s.tracer.Start(ctx, "decide "+req.Name, trace.WithAttributes(
-		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.version", before)))
+		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.version", before),
+		attribute.Bool("ordersys.cached_state", onCache)))
 	events, err := agg.Decide(cmd, now)
 	endSpan(span, err)
 	if err != nil {
@@ -149,23 +180,26 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		// A refusal about another aggregate (Subject set, e.g. the order's customer) is not
 		// remembered: it may be lifted without this aggregate changing, and a retry of the same
 		// command id must then be decided again.
-		if errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
-			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason}
+		if !onCache && errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
+			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason, Version: before}
 			if rerr := s.opts.Rejections.Remember(ctx, req.AggregateID, req.CommandID, r); rerr != nil {
 				s.opts.Logger.WarnContext(ctx, "remember rejected command", "aggregate_id", req.AggregateID,
 					"command_id", req.CommandID, "err", rerr)
+			} else if before > 0 {
+				h.cacheRecord(req.AggregateID, agg, commands, req.CommandID, es.CommandRecord{Fingerprint: req.Fingerprint,
+					FirstSequence: before, LastSequence: before, Rejected: true, Rule: re.Rule, Reason: re.Reason}, nil)
 			}
 		}
 		return Result{}, false, err
 	}
 	if len(events) == 0 {
-		return Result{AggregateID: req.AggregateID, Version: before, EventIDs: []string{}}, false, nil
+		return Result{AggregateID: req.AggregateID, Version: before, EventIDs: []string{}}, true, nil
 	}
 
 	envs := es.NewEnvelopes(agg, events, meta, now, s.opts.NewID)
 	var forget []string
 	if req.CommandID != "" {
-		forget = es.CommandsToForget(head.Commands, s.opts.MaxRememberedCommands)
+		forget = es.CommandsToForget(commands, s.opts.MaxRememberedCommands)
 	}
 	appendCtx, span := s.tracer.Start(ctx, "append "+h.kind.AggregateType, trace.WithAttributes(
 		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.expected_version", before),
@@ -183,11 +217,7 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	s.opts.Metrics.observeAppend(h.kind.AggregateType, err, time.Since(t0))
 	endSpan(span, err)
 	if err != nil {
-		lost := errors.Is(err, es.ErrConcurrencyConflict) || (before == 0 && errors.Is(err, es.ErrAlreadyExists))
-		if lost {
-			s.opts.Metrics.conflict.WithLabelValues(req.Name).Inc()
-		}
-		return Result{}, lost && req.ExpectedVersion == nil, err
+		return Result{}, true, err
 	}
 
 	// Bring the state to the new version, for the cache and the snapshot.
@@ -195,12 +225,16 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		s.cache.remove(h.cacheKey(req.AggregateID))
 		s.opts.Logger.WarnContext(ctx, "apply own events", "aggregate_id", req.AggregateID, "err", err)
 	} else {
-		s.cache.put(h.cacheKey(req.AggregateID), agg) // already there unless just created
+		var rec es.CommandRecord
+		if req.CommandID != "" {
+			rec = es.CommandRecord{Fingerprint: req.Fingerprint, FirstSequence: before + 1, LastSequence: out.Version}
+		}
+		h.cacheRecord(req.AggregateID, agg, commands, req.CommandID, rec, forget) // already cached unless just created
 		if es.SnapshotDue(before, out.Version, s.opts.SnapshotEvery) && h.kind.Snapshots != nil {
 			h.snapshotLater(ctx, agg)
 		}
 	}
-	return Result{AggregateID: req.AggregateID, Version: out.Version, EventIDs: out.EventIDs}, false, nil
+	return Result{AggregateID: req.AggregateID, Version: out.Version, EventIDs: out.EventIDs}, true, nil
 }
 
 // checkExpectedVersion fails fast, without queueing behind the aggregate's other commands,
@@ -260,23 +294,6 @@ func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, 
 		}
 	}
 	return agg, head, rej, err
-}
-
-// firstOutcome rebuilds the result of a command recorded in the stream head.
-func (h *Handler[A, C]) firstOutcome(ctx context.Context, id string, rec es.CommandRecord) (Result, error) {
-	envs, err := h.svc.store.LoadRange(ctx, id, rec.FirstSequence, rec.LastSequence)
-	if err != nil {
-		return Result{}, fmt.Errorf("load first outcome of a repeated command on %s: %w", id, err)
-	}
-	if want := rec.LastSequence - rec.FirstSequence + 1; int64(len(envs)) != want {
-		return Result{}, fmt.Errorf("first outcome of a repeated command on %s: %d events at %d..%d, want %d",
-			id, len(envs), rec.FirstSequence, rec.LastSequence, want)
-	}
-	res := Result{AggregateID: id, Version: rec.LastSequence, Duplicate: true}
-	for _, e := range envs {
-		res.EventIDs = append(res.EventIDs, e.EventID)
-	}
-	return res, nil
 }
 
 // endSpan records err on the span and ends it.

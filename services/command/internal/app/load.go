@@ -66,6 +66,7 @@ func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.Stream
 			endSpan(span, err)
 			switch {
 			case err == nil:
+				s.cache.put(key, agg, head.Commands)
 				return agg, head, nil
 			case applyErr == nil:
 				// The store failed: the cached state may be half caught up.
@@ -78,7 +79,7 @@ func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.Stream
 	}
 	agg, head, err := h.load(ctx, id)
 	if err == nil && agg.Version() > 0 {
-		s.cache.put(key, agg)
+		s.cache.put(key, agg, head.Commands)
 	}
 	return agg, head, err
 }

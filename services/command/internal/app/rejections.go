@@ -11,6 +11,10 @@ type Rejection struct {
 	Rule string
 	// Reason is the rule error's reason (its Reason field).
 	Reason string
+	// Version is the aggregate's version the command was rejected at (0: it does not exist).
+	// On an existing aggregate the rejection is recorded with the stream, where the head shows
+	// it (es.CommandRecord with Rejected set) and an append of the same command id fails.
+	Version int64
 }
 
 // RejectionLog is the port through which rejected command ids are remembered for a while.
@@ -18,7 +22,7 @@ type Rejection struct {
 type RejectionLog interface {
 	// Remember records the rejection of commandID on the aggregate.
 	Remember(ctx context.Context, aggregateID, commandID string, r Rejection) error
-	// Recall returns the rejection recorded for commandID on the aggregate; found is false when
-	// there is none.
+	// Recall returns the rejection recorded for commandID on the aggregate when it did not
+	// exist (those not in the stream's head); found is false when there is none.
 	Recall(ctx context.Context, aggregateID, commandID string) (r Rejection, found bool, err error)
 }

@@ -1,0 +1,63 @@
+package cql_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// TestRecordedCommandIDBlocksTheAppend: a rejection of an existing aggregate's command is
+// recorded in its stream (the head shows it, reason intact), and an append carrying that command
+// id is not applied, although the aggregate is at the expected version: it fails with a
+// conflict marked CommandRecorded, so a writer deciding on a cached state cannot overturn a
+// first outcome it has not read. An append with another id goes through.
+func TestRecordedCommandIDBlocksTheAppend(t *testing.T) {
+	session, _ := cqltest.Keyspace(t)
+	st := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := uuid.NewString()
+	newIDs := func() []string { return []string{uuid.NewString(), uuid.NewString()} }
+	if _, err := st.Append(ctx, faultRequest(id, 0, newIDs())); err != nil {
+		t.Fatal(err)
+	}
+	rejected := "cmd-rejected"
+	rej := cql.Rejection{AggregateID: id, CommandID: rejected, Fingerprint: "fp-r", Code: "order.ship.confirmed",
+		Message: "order is CREATED | not CONFIRMED", Version: 2}
+	if err := cql.NewRejections(session, time.Hour).Save(ctx, rej); err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Head(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := es.CommandRecord{Fingerprint: "fp-r", FirstSequence: 2, LastSequence: 2, Rejected: true, Rule: rej.Code, Reason: rej.Message}
+	if got := head.Commands[rejected]; got != want {
+		t.Fatalf("head records %+v for the rejected command, want %+v", got, want)
+	}
+	if _, found, err := cql.NewRejections(session, time.Hour).Find(ctx, id, rejected); err != nil || found {
+		t.Fatalf("rejection of an existing aggregate also in command_rejections: %v %v", found, err)
+	}
+
+	req := faultRequest(id, 2, newIDs())
+	req.CommandID = rejected
+	_, err = st.Append(ctx, req)
+	var ce *es.ConflictError
+	if !errors.As(err, &ce) || !ce.CommandRecorded || ce.Actual != 2 {
+		t.Fatalf("append under a rejected command id: %v, want a conflict marked CommandRecorded at version 2", err)
+	}
+	if head, err := st.Head(ctx, id); err != nil || head.Version != 2 {
+		t.Fatalf("aggregate at version %d (%v) after the refused append, want 2", head.Version, err)
+	}
+	if res, err := st.Append(ctx, faultRequest(id, 2, newIDs())); err != nil || res.Version != 4 {
+		t.Fatalf("append with a new command id: %+v %v", res, err)
+	}
+}
