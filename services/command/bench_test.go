@@ -39,8 +39,9 @@ var rawLWTPerSecond atomic.Value
 //     `UPDATE … SET version IF version = N` on the aggregate's partition), straight through
 //     gocql: the floor set by Cassandra's Paxos;
 //   - grpc_update_order_items: UpdateOrderItems commands (with command ids) through the real
-//     gRPC server: load, decide, the store's whole append protocol (intent, conditional batch,
-//     outbox rows, intent deleted), metrics and tracing;
+//     gRPC server: decide (on the cached order, without a read, as a service does once it
+//     holds an aggregate), the store's whole append protocol (intent, conditional batch, outbox
+//     rows, intent deleted), metrics and tracing;
 //   - grpc_change_email/pii=off and pii=on: ChangeEmail commands, whose events carry personal
 //     data, with the personal fields stored in clear and sealed with the customer's data key
 //     (docs/privacy.md): the cost of the encryption side by side (the data key is cached after
