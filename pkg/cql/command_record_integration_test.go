@@ -15,10 +15,12 @@ import (
 )
 
 // TestRecordedCommandIDBlocksTheAppend: a rejection of an existing aggregate's command is
-// recorded in its stream (the head shows it, reason intact), and an append carrying that command
-// id is not applied, although the aggregate is at the expected version: it fails with a
-// conflict marked CommandRecorded, so a writer deciding on a cached state cannot overturn a
-// first outcome it has not read. An append with another id goes through.
+// recorded in its stream (the head shows it, reason intact; a copy in command_rejections for
+// older releases), and an append carrying that command id is not applied, although the
+// aggregate is at the expected version: it fails with a conflict marked CommandRecorded, so a
+// writer deciding on a cached state cannot overturn a first outcome it has not read. Nor can a
+// rejection overturn a recorded success: it is not written. An append with another id goes
+// through.
 func TestRecordedCommandIDBlocksTheAppend(t *testing.T) {
 	session, _ := cqltest.Keyspace(t)
 	st := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
@@ -26,7 +28,8 @@ func TestRecordedCommandIDBlocksTheAppend(t *testing.T) {
 	defer cancel()
 	id := uuid.NewString()
 	newIDs := func() []string { return []string{uuid.NewString(), uuid.NewString()} }
-	if _, err := st.Append(ctx, faultRequest(id, 0, newIDs())); err != nil {
+	firstIDs := newIDs()
+	if _, err := st.Append(ctx, faultRequest(id, 0, firstIDs)); err != nil {
 		t.Fatal(err)
 	}
 	rejected := "cmd-rejected"
@@ -43,8 +46,18 @@ func TestRecordedCommandIDBlocksTheAppend(t *testing.T) {
 	if got := head.Commands[rejected]; got != want {
 		t.Fatalf("head records %+v for the rejected command, want %+v", got, want)
 	}
-	if _, found, err := cql.NewRejections(session, time.Hour).Find(ctx, id, rejected); err != nil || found {
-		t.Fatalf("rejection of an existing aggregate also in command_rejections: %v %v", found, err)
+	if copied, found, err := cql.NewRejections(session, time.Hour).Find(ctx, id, rejected); err != nil || !found || copied.Message != rej.Message {
+		t.Fatalf("rejection of an existing aggregate in command_rejections: %+v %v %v", copied, found, err)
+	}
+	succeeded := "cmd-" + firstIDs[0] // the creation's command id
+	late := rej
+	late.CommandID = succeeded
+	var recorded *es.ConflictError
+	if err := cql.NewRejections(session, time.Hour).Save(ctx, late); !errors.As(err, &recorded) || !recorded.CommandRecorded {
+		t.Fatalf("rejection of a command id recorded as a success: %v, want a conflict marked CommandRecorded", err)
+	}
+	if head, err := st.Head(ctx, id); err != nil || head.Commands[succeeded].Rejected || head.Commands[succeeded].LastSequence != 2 {
+		t.Fatalf("success of %s after a late rejection: %+v %v", succeeded, head.Commands[succeeded], err)
 	}
 
 	req := faultRequest(id, 2, newIDs())

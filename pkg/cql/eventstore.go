@@ -421,9 +421,11 @@ func (st *EventStore) LoadRaw(ctx context.Context, aggregateID string, from, to 
 func headFrom(version int64, commands map[string]string) es.StreamHead {
 	h := es.StreamHead{Version: version, Commands: map[string]es.CommandRecord{}}
 	for k, v := range commands {
-		if rec, ok := parseCommandValue(v); ok {
-			h.Commands[k] = rec
-		}
+		// An entry this release cannot read (a later release's format) still marks the id as
+		// taken: its empty fingerprint matches no command, so a repeat fails as a reused id
+		// instead of being decided again (an append under the id would not apply anyway).
+		rec, _ := parseCommandValue(v)
+		h.Commands[k] = rec
 	}
 	return h
 }

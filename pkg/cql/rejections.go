@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
 )
 
 // Rejection is a command outcome that appended nothing (a business rule rejected it), kept so
 // that a repeated command id returns the same rejection. A rejection on an existing aggregate
 // (Version > 0) is recorded in the aggregate's static commands map in event_store, beside its
-// successful commands, where the head shows it and an append's condition sees it; one on an
-// aggregate that does not exist (Version 0: there is no partition to record it in) goes to the
-// command_rejections table, which Find reads (as it does the rejections of releases that kept
-// them all there).
+// successful commands, where the head shows it and an append's condition sees it, and also in
+// the command_rejections table, where releases before this one look for it (they ignore the
+// map's rejection entries); one on an aggregate that does not exist (Version 0: there is no
+// partition to record it in) goes to the table only. Find reads the table.
 type Rejection struct {
 	// AggregateID is the aggregate the command was sent to (a UUID).
 	AggregateID string
@@ -31,6 +33,9 @@ type Rejection struct {
 	CreatedAt time.Time
 	// Version is the aggregate's version the command was rejected at (0: it does not exist).
 	Version int64
+	// Forget lists recorded command ids to drop from the aggregate's commands map in the same
+	// write (see es.CommandsToForget), when Version > 0.
+	Forget []string
 }
 
 // defaultRejectionTTL is how long, in seconds, a rejection is kept when no TTL is configured
@@ -58,15 +63,9 @@ func (r *Rejections) Save(ctx context.Context, rej Rejection) error {
 	}
 	secs := int((r.ttl + time.Second - 1) / time.Second)
 	if rej.Version > 0 {
-		if secs <= 0 {
-			secs = defaultRejectionTTL
+		if err := r.record(ctx, aggID, rej, secs); err != nil {
+			return err
 		}
-		err := r.s.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ?`, secs, rej.CommandID,
-			rejectionValue(rej.Fingerprint, rej.Version, rej.Code, rej.Message), aggID).WithContext(ctx).Exec()
-		if err != nil {
-			return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
-		}
-		return nil
 	}
 	at := rej.CreatedAt
 	if at.IsZero() {
@@ -80,6 +79,39 @@ func (r *Rejections) Save(ctx context.Context, rej Rejection) error {
 	}
 	if err := r.s.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
+	}
+	return nil
+}
+
+// record writes the rejection into the aggregate's commands map, on the condition (Paxos, like
+// the appends that read and write that map) that the command id is not recorded yet: a first
+// outcome recorded meanwhile (by another replica, for a repeat of the same command) stands, and
+// Save then fails with a *es.ConflictError whose CommandRecorded is set. The ids of
+// rej.Forget are dropped in the same write, which keeps the map bounded.
+func (r *Rejections) record(ctx context.Context, aggID gocql.UUID, rej Rejection, secs int) error {
+	if secs <= 0 {
+		secs = defaultRejectionTTL
+	}
+	b := r.s.Batch(gocql.LoggedBatch).WithContext(ctx)
+	b.Query(`UPDATE event_store USING TTL ? SET commands[?] = ? WHERE aggregate_id = ? IF commands[?] = null`, secs, rej.CommandID,
+		rejectionValue(rej.Fingerprint, rej.Version, rej.Code, rej.Message), aggID, rej.CommandID)
+	if len(rej.Forget) > 0 {
+		b.Query(`UPDATE event_store SET commands = commands - ? WHERE aggregate_id = ?`, rej.Forget, aggID)
+	}
+	m := map[string]any{}
+	applied, iter, err := r.s.MapExecuteBatchCAS(b, m)
+	if iter != nil {
+		_ = iter.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
+	}
+	if !applied {
+		actual := int64(-1)
+		if v, ok := m["version"].(int64); ok {
+			actual = v
+		}
+		return &es.ConflictError{AggregateID: rej.AggregateID, Expected: rej.Version, Actual: actual, CommandRecorded: true}
 	}
 	return nil
 }

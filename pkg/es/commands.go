@@ -10,7 +10,9 @@ import (
 const DefaultMaxRememberedCommands = 1000
 
 // CommandsToForget returns the ids of recorded commands to drop so that, once one more is
-// recorded, at most max remain: the oldest ones, by the last event they appended (ties by id).
+// recorded, at most max remain: rejections first (a rejection is also kept in the
+// command_rejections table, where a read still finds it), then the oldest ones by the last
+// event they appended (ties by id).
 // A max below 1 counts as 1. It returns nil while there is room.
 //
 // A client that sends endless distinct command ids to one aggregate thus cannot grow the
@@ -25,15 +27,20 @@ func CommandsToForget(commands map[string]CommandRecord, max int) []string {
 		return nil
 	}
 	type rec struct {
-		id   string
-		last int64
+		id      string
+		success int // 0 for a rejection: forgotten first
+		last    int64
 	}
 	all := make([]rec, 0, len(commands))
 	for id, r := range commands {
-		all = append(all, rec{id, r.LastSequence})
+		success := 1
+		if r.Rejected {
+			success = 0
+		}
+		all = append(all, rec{id, success, r.LastSequence})
 	}
 	slices.SortFunc(all, func(a, b rec) int {
-		return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.id, b.id))
+		return cmp.Or(cmp.Compare(a.success, b.success), cmp.Compare(a.last, b.last), cmp.Compare(a.id, b.id))
 	})
 	out := make([]string, 0, excess)
 	for _, r := range all[:excess] {

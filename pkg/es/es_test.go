@@ -169,3 +169,19 @@ func TestViolationsAreBounded(t *testing.T) {
 		t.Fatalf("message %q does not count the rest", ve.Error())
 	}
 }
+
+// TestCommandsToForgetDropsRejectionsFirst: rejections (also kept in a table a read finds)
+// are forgotten before successes, whatever their age.
+func TestCommandsToForgetDropsRejectionsFirst(t *testing.T) {
+	commands := map[string]es.CommandRecord{
+		"old-success": {Fingerprint: "a", FirstSequence: 1, LastSequence: 1},
+		"new-reject":  {Fingerprint: "b", FirstSequence: 5, LastSequence: 5, Rejected: true},
+		"new-success": {Fingerprint: "c", FirstSequence: 6, LastSequence: 6},
+	}
+	if got := es.CommandsToForget(commands, 3); len(got) != 1 || got[0] != "new-reject" {
+		t.Fatalf("forget %v, want [new-reject]", got)
+	}
+	if got := es.CommandsToForget(commands, 2); len(got) != 2 || got[0] != "new-reject" || got[1] != "old-success" {
+		t.Fatalf("forget %v, want [new-reject old-success]", got)
+	}
+}

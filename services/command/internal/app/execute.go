@@ -182,12 +182,19 @@ func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], met
 		// command id must then be decided again.
 		if !onCache && errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
 			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason, Version: before}
-			if rerr := s.opts.Rejections.Remember(ctx, req.AggregateID, req.CommandID, r); rerr != nil {
+			if before > 0 {
+				r.Forget = es.CommandsToForget(commands, s.opts.MaxRememberedCommands)
+			}
+			var ce *es.ConflictError
+			switch rerr := s.opts.Rejections.Remember(ctx, req.AggregateID, req.CommandID, r); {
+			case errors.As(rerr, &ce) && ce.CommandRecorded:
+				return Result{}, false, rerr // the first outcome, recorded meanwhile, stands
+			case rerr != nil:
 				s.opts.Logger.WarnContext(ctx, "remember rejected command", "aggregate_id", req.AggregateID,
 					"command_id", req.CommandID, "err", rerr)
-			} else if before > 0 {
+			case before > 0:
 				h.cacheRecord(req.AggregateID, agg, commands, req.CommandID, es.CommandRecord{Fingerprint: req.Fingerprint,
-					FirstSequence: before, LastSequence: before, Rejected: true, Rule: re.Rule, Reason: re.Reason}, nil)
+					FirstSequence: before, LastSequence: before, Rejected: true, Rule: re.Rule, Reason: re.Reason}, r.Forget)
 			}
 		}
 		return Result{}, false, err

@@ -15,12 +15,17 @@ type Rejection struct {
 	// On an existing aggregate the rejection is recorded with the stream, where the head shows
 	// it (es.CommandRecord with Rejected set) and an append of the same command id fails.
 	Version int64
+	// Forget lists recorded command ids to drop in the same write (es.CommandsToForget), so
+	// that rejections too leave the aggregate's record bounded.
+	Forget []string
 }
 
 // RejectionLog is the port through which rejected command ids are remembered for a while.
 // Implementations expire entries (the command service keeps them as long as command ids).
 type RejectionLog interface {
-	// Remember records the rejection of commandID on the aggregate.
+	// Remember records the rejection of commandID on the aggregate. When an outcome of the same
+	// command id was recorded meanwhile (a repeat of the command decided elsewhere), nothing is
+	// written and it fails with a *es.ConflictError whose CommandRecorded is set.
 	Remember(ctx context.Context, aggregateID, commandID string, r Rejection) error
 	// Recall returns the rejection recorded for commandID on the aggregate when it did not
 	// exist (those not in the stream's head); found is false when there is none.

@@ -28,6 +28,9 @@ func (h *Handler[A, C]) attemptOnCache(ctx context.Context, req Request[C], meta
 	}
 	res, decided, err := h.decideAndAppend(ctx, req, meta, agg, commands, true)
 	switch {
+	case err == nil && len(res.EventIDs) == 0:
+		// Nothing to append, so nothing checked the cached state: read it.
+		return Result{}, false, nil
 	case err == nil:
 		return res, true, nil
 	case !decided, errors.Is(err, es.ErrConcurrencyConflict):

@@ -23,7 +23,7 @@ func NewRejectionLog(r *cql.Rejections) RejectionLog { return RejectionLog{rejec
 func (l RejectionLog) Remember(ctx context.Context, aggregateID, commandID string, r app.Rejection) error {
 	return l.rejections.Save(ctx, cql.Rejection{
 		AggregateID: aggregateID, CommandID: commandID, Fingerprint: r.Fingerprint, Code: r.Rule, Message: r.Reason,
-		Version: r.Version,
+		Version: r.Version, Forget: r.Forget,
 	})
 }
 
