@@ -103,22 +103,30 @@ func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (applied
 		// removal and the addition in one batch do not shadow each other.
 		b.Query(`UPDATE event_store SET commands = commands - ? WHERE aggregate_id = ?`, req.ForgetCommands, aggID)
 	}
-	m := map[string]any{}
-	applied, iter, err := st.s.MapExecuteBatchCAS(b, m)
-	if iter != nil {
-		_ = iter.Close()
-	}
+	applied, actual, m, err := executeOnStream(st.s, b)
 	if err != nil {
 		return false, 0, false, err
-	}
-	actual = -1
-	if v, ok := m["version"].(int64); ok {
-		actual = v
 	}
 	if cmds, ok := m["commands"].(map[string]string); ok && req.CommandID != "" {
 		_, recorded = cmds[req.CommandID]
 	}
 	return applied, actual, recorded, nil
+}
+
+// executeOnStream runs a conditional batch on one aggregate's event_store partition and
+// returns whether it applied and, when not, the version found (-1 when none was returned)
+// with the other current values the server returned.
+func executeOnStream(s *gocql.Session, b *gocql.Batch) (applied bool, actual int64, current map[string]any, err error) {
+	current = map[string]any{}
+	applied, iter, err := s.MapExecuteBatchCAS(b, current)
+	if iter != nil {
+		_ = iter.Close()
+	}
+	actual = -1
+	if v, ok := current["version"].(int64); ok {
+		actual = v
+	}
+	return applied, actual, current, err
 }
 
 // ownsSequences reads, at SERIAL consistency (which settles any Paxos round already accepted),

@@ -98,19 +98,11 @@ func (r *Rejections) record(ctx context.Context, aggID gocql.UUID, rej Rejection
 	if len(rej.Forget) > 0 {
 		b.Query(`UPDATE event_store SET commands = commands - ? WHERE aggregate_id = ?`, rej.Forget, aggID)
 	}
-	m := map[string]any{}
-	applied, iter, err := r.s.MapExecuteBatchCAS(b, m)
-	if iter != nil {
-		_ = iter.Close()
-	}
+	applied, actual, _, err := executeOnStream(r.s, b)
 	if err != nil {
 		return fmt.Errorf("save rejection of command %s on %s: %w", rej.CommandID, rej.AggregateID, UnavailableIn(ctx, err))
 	}
 	if !applied {
-		actual := int64(-1)
-		if v, ok := m["version"].(int64); ok {
-			actual = v
-		}
 		return &es.ConflictError{AggregateID: rej.AggregateID, Expected: rej.Version, Actual: actual, CommandRecorded: true}
 	}
 	return nil
