@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/gocql/gocql v1.7.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/ordersys/ordersys/pkg v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel v1.47.0

@@ -1,8 +1,7 @@
 package app
 
 import (
-	"container/list"
-	"sync"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -17,21 +16,21 @@ import (
 // at its version and the command id unrecorded, and falls back to a read when it is not (see
 // Handler.attempt); reads of another aggregate (a rule's lookup) catch it up first.
 type aggCache struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // front: most recently used
-	items map[string]*list.Element
+	lru *lru.Cache[string, cacheItem] // nil: caching disabled
 }
 
 type cacheItem struct {
-	key      string
 	agg      es.Aggregate
 	commands map[string]es.CommandRecord
 }
 
 // newAggCache returns a cache of at most max aggregates; max <= 0 disables caching.
 func newAggCache(max int) *aggCache {
-	return &aggCache{max: max, order: list.New(), items: map[string]*list.Element{}}
+	if max <= 0 {
+		return &aggCache{}
+	}
+	c, _ := lru.New[string, cacheItem](max) // fails only for a size < 1
+	return &aggCache{lru: c}
 }
 
 func (c *aggCache) get(key string) (es.Aggregate, bool) {
@@ -42,52 +41,22 @@ func (c *aggCache) get(key string) (es.Aggregate, bool) {
 // entry returns the cached aggregate and its recorded command ids (owned by the caller until
 // the next put: only the lock holder uses them).
 func (c *aggCache) entry(key string) (es.Aggregate, map[string]es.CommandRecord, bool) {
-	if c.max <= 0 {
+	if c.lru == nil {
 		return nil, nil, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
-	if !ok {
-		return nil, nil, false
-	}
-	c.order.MoveToFront(el)
-	it := el.Value.(*cacheItem)
-	return it.agg, it.commands, true
+	it, ok := c.lru.Get(key)
+	return it.agg, it.commands, ok
 }
 
 // put caches agg with the command ids recorded with its stream.
 func (c *aggCache) put(key string, agg es.Aggregate, commands map[string]es.CommandRecord) {
-	if c.max <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		it := el.Value.(*cacheItem)
-		it.agg, it.commands = agg, commands
-		c.order.MoveToFront(el)
-		return
-	}
-	c.items[key] = c.order.PushFront(&cacheItem{key: key, agg: agg, commands: commands})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*cacheItem).key)
+	if c.lru != nil {
+		c.lru.Add(key, cacheItem{agg: agg, commands: commands})
 	}
 }
 
 func (c *aggCache) remove(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
-		delete(c.items, key)
+	if c.lru != nil {
+		c.lru.Remove(key)
 	}
-}
-
-func (c *aggCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
 }

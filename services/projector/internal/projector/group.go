@@ -71,6 +71,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 // runGeneration starts the generation's partition workers and its committer; they stop when
 // the generation ends.
 func (c *Consumer) runGeneration(gen *kafka.Generation) {
+	if k, ok := c.cfg.Handler.(RowKeeper); ok {
+		k.ForgetRows() // the previous generation's workers have all returned
+	}
 	done := &processed{next: map[topicPartition]int64{}}
 	var workers sync.WaitGroup
 	n := 0

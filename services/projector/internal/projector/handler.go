@@ -42,6 +42,13 @@ type StreamHandler interface {
 	ProjectStream(ctx context.Context, envs []es.Envelope) (Result, error)
 }
 
+// RowKeeper is a handler that keeps read-model rows in memory between events (OrdersHandler).
+// The consumer calls ForgetRows when a group generation starts, before any of its workers:
+// another member may have written those rows while this one did not own their partitions.
+type RowKeeper interface {
+	ForgetRows()
+}
+
 // EventSource reads stored events to heal gaps (pkg/cql.EventStore implements it).
 type EventSource interface {
 	// LoadRange returns the decoded events of the aggregate with from ≤ sequence ≤ to.

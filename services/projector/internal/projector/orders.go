@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -18,6 +20,9 @@ const fanOutPageSize = 200
 // maxCustomerSync bounds the re-reads of a customer's details after an order write.
 const maxCustomerSync = 5
 
+// orderRowCacheSize bounds the order rows an OrdersHandler keeps in memory.
+const orderRowCacheSize = 10000
+
 // OrdersHandler builds one version of the orders projection: order_read_model,
 // orders_by_customer, orders_by_status from Order events, and customer_contacts (the customer
 // details orders carry) from Customer events.
@@ -27,15 +32,29 @@ const maxCustomerSync = 5
 // it and patches the order if it changed meanwhile; a customer event writes the contact row
 // first, then patches every order of the customer (read through orders_by_customer) whose
 // details differ.
+//
+// The handler keeps the order rows it wrote (the most recent orderRowCacheSize), and applies an
+// order's next event to the kept row instead of reading it again: while this member holds the
+// order's partition, only it writes the order's state. The consumer drops them all when a new
+// group generation starts (ForgetRows), as another member may have written them meanwhile; a
+// row kept too long all the same (a former owner of the partition still running) is harmless:
+// a write based on it carries an older version's timestamp than the row's and changes nothing
+// (docs/read-models.md). Customer details, which other writers patch, are re-checked after
+// every write as without the cache.
 type OrdersHandler struct {
 	tables readmodel.OrderTables
 	heal   healer
+	rows   *lru.Cache[string, readmodel.Order]
 }
 
 // NewOrdersHandler returns the handler writing tables, healing gaps from src.
 func NewOrdersHandler(tables readmodel.OrderTables, src EventSource) *OrdersHandler {
-	return &OrdersHandler{tables: tables, heal: defaultHealer(src)}
+	rows, _ := lru.New[string, readmodel.Order](orderRowCacheSize) // fails only for a size < 1
+	return &OrdersHandler{tables: tables, heal: defaultHealer(src), rows: rows}
 }
+
+// ForgetRows drops the order rows kept in memory: the next event of each order reads its row.
+func (h *OrdersHandler) ForgetRows() { h.rows.Purge() }
 
 // Project applies an Order or Customer event.
 func (h *OrdersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
@@ -63,7 +82,13 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	env := envs[len(envs)-1]
 	var prev *readmodel.Order
 	state := order.New(id)
-	row, err := h.tables.Get(ctx, id)
+	row, kept := h.rows.Get(id)
+	var err error
+	if !kept {
+		row, err = h.tables.Get(ctx, id)
+	}
+	// Until this event is written and its customer details checked, the kept row may be wrong.
+	h.rows.Remove(id)
 	switch {
 	case err == nil:
 		prev = &row
@@ -82,9 +107,12 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	if dup {
 		if env.Sequence == state.Version() {
 			// The last attempt may have stopped between its write and the customer re-check.
-			if err := h.syncCustomer(ctx, row); err != nil {
+			if row, err = h.syncCustomer(ctx, row); err != nil {
 				return Result{}, err
 			}
+		}
+		if prev != nil {
+			h.rows.Add(id, row)
 		}
 		return Result{Duplicate: true}, nil
 	}
@@ -119,32 +147,34 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	if err := h.tables.Save(ctx, prev, next, passed...); err != nil {
 		return Result{}, err
 	}
-	if err := h.syncCustomer(ctx, next); err != nil {
+	if next, err = h.syncCustomer(ctx, next); err != nil {
 		return Result{}, err
 	}
+	h.rows.Add(id, next)
 	return Result{Healed: healed, Applied: types}, nil
 }
 
 // syncCustomer re-reads the customer's details after an order write and patches the order when
-// a customer event changed them while the order was being written.
-func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) error {
+// a customer event changed them while the order was being written. It returns the order with
+// the details written.
+func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) (readmodel.Order, error) {
 	for range maxCustomerSync {
 		c, err := h.tables.Contact(ctx, o.State.CustomerID)
 		if errors.Is(err, es.ErrNotFound) {
-			return nil
+			return o, nil
 		}
 		if err != nil {
-			return err
+			return o, err
 		}
 		if c.Email == o.CustomerEmail && c.Name == o.CustomerName {
-			return nil
+			return o, nil
 		}
 		if err := h.tables.SetCustomer(ctx, o, c); err != nil {
-			return err
+			return o, err
 		}
 		o.CustomerEmail, o.CustomerName, o.CustomerVersion = c.Email, c.Name, c.Version
 	}
-	return nil
+	return o, nil
 }
 
 // projectContact applies envs to the customer's contact row.

@@ -70,13 +70,15 @@ func TestUnreadableRowGoesToDLQAtOnce(t *testing.T) {
 	next, nextEvents := e.newOrder(custID, 1)
 	e.publish(badEvents[0])
 	_, stop := e.runSupervisor()
-	defer stop()
 	e.orderAt(1, bad.AggregateID(), 1)
+	stop() // a projector that kept the row it wrote would not read it again: start a new one
 
 	id, _ := gocql.ParseUUID(bad.AggregateID())
 	if err := e.s.Query(`UPDATE order_read_model SET items = '{not json' WHERE order_id = ?`, id).Exec(); err != nil {
 		t.Fatal(err)
 	}
+	_, stop = e.runSupervisor()
+	defer stop()
 	e.publish(badEvents[1], nextEvents[0])
 	e.deadLettered(projector.ReasonUnreadableRow, 1)
 	e.orderAt(1, next.AggregateID(), 1)

@@ -159,3 +159,54 @@ func TestOlderCustomerDetailsNeverReplaceNewerOnes(t *testing.T) {
 		}
 	}
 }
+
+// orderWithHistory is an order of six events: created, three item updates, confirmed, shipped.
+func orderWithHistory(e *env) (*order.Order, []es.Envelope) {
+	o, envs := e.newOrder(gocql.TimeUUID().String(), 1)
+	for q := range 3 {
+		envs = append(envs, e.append(o, order.OrderItemsUpdated{Items: []order.Item{{ProductID: gocql.TimeUUID().String(), Quantity: int32(q + 2), UnitPriceCents: 100}}, TotalCents: int64(q+2) * 100})...)
+	}
+	envs = append(envs, e.append(o, order.OrderConfirmed{})...)
+	return o, append(envs, e.append(o, order.OrderShipped{TrackingNumber: "TN-6", Carrier: "UPS"})...)
+}
+
+// TestKeptRowOfAFormerOwnerNeverMovesARowBack: the orders handler applies an order's next event
+// to the row it kept in memory. A member that lost the partition without noticing (paused past
+// its session) still holds the order at v4 while the new owner wrote v5 and v6 (SHIPPED); the
+// former owner then gets v5 and v6 again: its writes, based on its kept rows, change nothing,
+// and the order stays at v6, listed under SHIPPED only.
+func TestKeptRowOfAFormerOwnerNeverMovesARowBack(t *testing.T) {
+	e := newEnv(t)
+	o, envs := orderWithHistory(e)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	former, owner := projector.NewOrdersHandler(tables, e.store), projector.NewOrdersHandler(tables, e.store)
+	project(t, e, former, envs[:4]...) // former keeps v4
+	project(t, e, owner, envs[4:]...)  // owner reads v4, writes v5 and v6
+	project(t, e, former, envs[4:]...) // former, late, from its kept v4
+	assertOnlyListedUnder(t, e, tables, o.AggregateID(), 6, order.StatusShipped)
+}
+
+// TestForgetRowsReadsTheRowsAgain: a handler applies an order's next event to its kept row,
+// healing from the event store what another member wrote meanwhile; after ForgetRows (a new
+// group generation) it reads the row instead, and heals nothing.
+func TestForgetRowsReadsTheRowsAgain(t *testing.T) {
+	e := newEnv(t)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	for _, forget := range []bool{false, true} {
+		o, envs := orderWithHistory(e)
+		h, other := projector.NewOrdersHandler(tables, e.store), projector.NewOrdersHandler(tables, e.store)
+		project(t, e, h, envs[:2]...)      // h keeps v2
+		project(t, e, other, envs[2:5]...) // another member writes v3 to v5
+		if forget {
+			h.ForgetRows()
+		}
+		res, err := h.Project(e.ctx(), envs[5])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 3, true: 0}[forget]; res.Healed != want {
+			t.Errorf("forget=%v: %d events healed, want %d (from the kept v2: 3; from the row read: 0)", forget, res.Healed, want)
+		}
+		assertOnlyListedUnder(t, e, tables, o.AggregateID(), 6, order.StatusShipped)
+	}
+}
