@@ -106,8 +106,11 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	}
 	if dup {
 		if env.Sequence == state.Version() {
-			// The last attempt may have stopped between its write and the customer re-check.
-			if row, err = h.syncCustomer(ctx, row); err != nil {
+			// The last attempt may have stopped between its write and the customer re-check:
+			// its row under the order's new status may hold older details than the other rows
+			// (which a fan-out patched, and which are all this row shows), so write the
+			// contact's details to every row (idempotent at their version's timestamp).
+			if row, err = h.syncCustomer(ctx, row, true); err != nil {
 				return Result{}, err
 			}
 		}
@@ -147,7 +150,7 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	if err := h.tables.Save(ctx, prev, next, passed...); err != nil {
 		return Result{}, err
 	}
-	if next, err = h.syncCustomer(ctx, next); err != nil {
+	if next, err = h.syncCustomer(ctx, next, false); err != nil {
 		return Result{}, err
 	}
 	h.rows.Add(id, next)
@@ -155,9 +158,9 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 }
 
 // syncCustomer re-reads the customer's details after an order write and patches the order when
-// a customer event changed them while the order was being written. It returns the order with
-// the details written.
-func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) (readmodel.Order, error) {
+// a customer event changed them while the order was being written (with force, writes them
+// even when o shows them already). It returns the order with the details written.
+func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order, force bool) (readmodel.Order, error) {
 	for range maxCustomerSync {
 		c, err := h.tables.Contact(ctx, o.State.CustomerID)
 		if errors.Is(err, es.ErrNotFound) {
@@ -166,9 +169,10 @@ func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order) (re
 		if err != nil {
 			return o, err
 		}
-		if c.Email == o.CustomerEmail && c.Name == o.CustomerName {
+		if !force && c.Email == o.CustomerEmail && c.Name == o.CustomerName {
 			return o, nil
 		}
+		force = false
 		if err := h.tables.SetCustomer(ctx, o, c); err != nil {
 			return o, err
 		}

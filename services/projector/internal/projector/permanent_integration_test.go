@@ -71,6 +71,12 @@ func TestUnreadableRowGoesToDLQAtOnce(t *testing.T) {
 	e.publish(badEvents[0])
 	_, stop := e.runSupervisor()
 	e.orderAt(1, bad.AggregateID(), 1)
+	eventually(t, permanentTimeout, func() error { // done with, so committed when it stops
+		if n := metric(e.deps.Metrics.Applied, readmodel.ProjectionOrders, order.EventOrderCreated); n != 1 {
+			return fmt.Errorf("%v OrderCreated applied, want 1", n)
+		}
+		return nil
+	})
 	stop() // a projector that kept the row it wrote would not read it again: start a new one
 
 	id, _ := gocql.ParseUUID(bad.AggregateID())

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/readmodel"
@@ -208,5 +209,47 @@ func TestForgetRowsReadsTheRowsAgain(t *testing.T) {
 			t.Errorf("forget=%v: %d events healed, want %d (from the kept v2: 3; from the row read: 0)", forget, res.Healed, want)
 		}
 		assertOnlyListedUnder(t, e, tables, o.AggregateID(), 6, order.StatusShipped)
+	}
+}
+
+// TestInterruptedOrderWriteLeavesNoOlderDetailsUnderItsNewStatus: an order write copies the
+// customer's details from the order's row as the handler last saw it, and checks the contact
+// only after the write. A handler that kept order v1 while the customer's e-mail changed (the
+// fan-out patched the order's rows) writes v2 (CONFIRMED) with the old e-mail under its new
+// status, and stops before the check (a crash, a timeout). The redelivered v2 must put the new
+// e-mail there: the order's other rows show it already, so comparing with them is not enough.
+func TestInterruptedOrderWriteLeavesNoOlderDetailsUnderItsNewStatus(t *testing.T) {
+	e := newEnv(t)
+	c, custEvents := e.newCustomer("Ada", "Lovelace", "old@example.com")
+	o, envs := e.newOrder(c.AggregateID(), 1)
+	envs = append(envs, e.append(o, order.OrderConfirmed{})...)
+	tables := readmodel.NewOrderTables(e.s, 1)
+	h := projector.NewOrdersHandler(tables, e.store)
+	project(t, e, h, custEvents...)
+	project(t, e, h, envs[0])
+	kept, err := tables.Get(e.ctx(), o.AggregateID()) // the row h keeps, old e-mail
+	if err != nil || kept.CustomerEmail != "old@example.com" {
+		t.Fatalf("order v1: %+v %v", kept, err)
+	}
+	changed := e.append(c, customer.CustomerEmailChanged{OldEmail: "old@example.com", NewEmail: "new@example.com"})
+	project(t, e, projector.NewOrdersHandler(tables, e.store), changed...) // contact and fan-out
+
+	staleWrite(t, e, tables, kept, envs[1])                             // h's write of v2 from its kept row; no check after it
+	project(t, e, projector.NewOrdersHandler(tables, e.store), envs[1]) // redelivered
+	p, err := tables.ListByStatus(e.ctx(), order.StatusConfirmed, 50, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range p.Orders {
+		if r.State.AggregateID() == o.AggregateID() {
+			found = true
+			if r.CustomerEmail != "new@example.com" {
+				t.Errorf("orders_by_status CONFIRMED shows %q, want the customer's e-mail new@example.com", r.CustomerEmail)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("order not listed as CONFIRMED")
 	}
 }
