@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
@@ -93,5 +95,11 @@ func TestCachedOrderIsDecidedWithoutARead(t *testing.T) {
 	}
 	if n := counted.reads.Load() - before; n != 1 {
 		t.Fatalf("%d reads for a command on a stale cache, want 1 (the catch-up)", n)
+	}
+	cached := func(result string) float64 {
+		return testutil.ToFloat64(svc.opts.Metrics.cached.WithLabelValues("test", result))
+	}
+	if cached(cachedAppended) != 5 || cached(cachedStale) != 1 {
+		t.Fatalf("cached decisions: %v appended, %v stale; want 5 and 1", cached(cachedAppended), cached(cachedStale))
 	}
 }

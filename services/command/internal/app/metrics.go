@@ -33,7 +33,16 @@ type Metrics struct {
 	retries  *prometheus.CounterVec
 	appends  *prometheus.HistogramVec
 	snapshot *prometheus.CounterVec
+	cached   *prometheus.CounterVec
 }
+
+// Results of a command decided on a cached aggregate, the values of the result label of
+// ordersys_command_cached_decisions_total.
+const (
+	cachedAppended = "appended" // decided and appended without a read
+	cachedStale    = "stale"    // the append's condition failed: read, decided again
+	cachedRefused  = "refused"  // the cached state refused the command or appended nothing: read, decided again
+)
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered). Registering
 // twice on one registry reuses the collectors already there.
@@ -66,6 +75,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ordersys_snapshots_total",
 			Help: "Snapshots written in the background, by aggregate type and result (ok, error).",
 		}, []string{"aggregate_type", "result"}),
+		cached: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_command_cached_decisions_total",
+			Help: "Commands decided on a cached aggregate without reading the store, by command type and result (appended; stale: another writer got there first, decided again after a read; refused: decided again after a read).",
+		}, []string{"command", "result"}),
 	}
 	if reg != nil {
 		m.commands = telemetry.RegisterOrReuse(reg, m.commands)
@@ -74,6 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.retries = telemetry.RegisterOrReuse(reg, m.retries)
 		m.appends = telemetry.RegisterOrReuse(reg, m.appends)
 		m.snapshot = telemetry.RegisterOrReuse(reg, m.snapshot)
+		m.cached = telemetry.RegisterOrReuse(reg, m.cached)
 	}
 	return m
 }

@@ -27,13 +27,20 @@ func (h *Handler[A, C]) attemptOnCache(ctx context.Context, req Request[C], meta
 		return Result{}, false, nil
 	}
 	res, decided, err := h.decideAndAppend(ctx, req, meta, agg, commands, true)
+	count := h.svc.opts.Metrics.cached
 	switch {
 	case err == nil && len(res.EventIDs) == 0:
 		// Nothing to append, so nothing checked the cached state: read it.
+		count.WithLabelValues(req.Name, cachedRefused).Inc()
 		return Result{}, false, nil
 	case err == nil:
+		count.WithLabelValues(req.Name, cachedAppended).Inc()
 		return res, true, nil
-	case !decided, errors.Is(err, es.ErrConcurrencyConflict):
+	case !decided:
+		count.WithLabelValues(req.Name, cachedRefused).Inc()
+		return Result{}, false, nil
+	case errors.Is(err, es.ErrConcurrencyConflict):
+		count.WithLabelValues(req.Name, cachedStale).Inc()
 		return Result{}, false, nil
 	default:
 		// The append failed otherwise (unavailable, outcome unknown): deciding again could
