@@ -245,6 +245,8 @@ func testPaging(t *testing.T, st es.EventStore) {
 	}
 }
 
+// testCommands: an append records its command id (fingerprint and sequences) with the events,
+// and a later append under the same id is not applied.
 func testCommands(t *testing.T, st es.EventStore) {
 	id := uuid.NewString()
 	cmd := uuid.NewString()
@@ -264,6 +266,18 @@ func testCommands(t *testing.T, st es.EventStore) {
 	_, head := loadAll(t, st, id, 1)
 	if head.Commands[cmd] != want {
 		t.Fatalf("load head record %+v", head.Commands[cmd])
+	}
+	// The same command id again, at the current version (a writer that decided it without
+	// seeing the record): not applied, reported as recorded.
+	again := appendReq(id, 2, envelopes(id, 2, updated(1)))
+	again.CommandID, again.CommandFingerprint = cmd, "fp-1"
+	_, err = st.Append(ctx(t), again)
+	var ce *es.ConflictError
+	if !errors.As(err, &ce) || !ce.CommandRecorded {
+		t.Fatalf("append under a recorded command id: %v, want a *ConflictError with CommandRecorded", err)
+	}
+	if h, err := st.Head(ctx(t), id); err != nil || h.Version != 2 {
+		t.Fatalf("version %d (%v) after the refused append, want 2", h.Version, err)
 	}
 }
 
