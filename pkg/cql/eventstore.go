@@ -156,34 +156,10 @@ func parseUUID(field, s string) (gocql.UUID, error) {
 }
 
 func (st *EventStore) validate(ctx context.Context, req *es.AppendRequest) error {
-	if len(req.Events) == 0 {
-		return fmt.Errorf("append to %s: no events", req.AggregateID)
-	}
-	if req.ExpectedVersion < 0 {
-		return fmt.Errorf("append to %s: negative expected version %d", req.AggregateID, req.ExpectedVersion)
-	}
 	if _, err := parseUUID("aggregate_id", req.AggregateID); err != nil {
 		return err
 	}
-	for i := range req.Events {
-		e := &req.Events[i]
-		if e.AggregateID != req.AggregateID || e.AggregateType != req.AggregateType {
-			return fmt.Errorf("append to %s: event %d belongs to %s %s", req.AggregateID, i, e.AggregateType, e.AggregateID)
-		}
-		if want := req.ExpectedVersion + int64(i) + 1; e.Sequence != want {
-			return fmt.Errorf("append to %s: event %d has sequence %d, want %d", req.AggregateID, i, e.Sequence, want)
-		}
-		if e.Payload == nil {
-			if err := st.reg.EncodeEnvelopeContext(ctx, e); err != nil {
-				return fmt.Errorf("append to %s: %w", req.AggregateID, err)
-			}
-		}
-		// What the relay and the projector would refuse is never stored.
-		if err := e.Check(); err != nil {
-			return fmt.Errorf("append to %s: event %d: %w", req.AggregateID, i, err)
-		}
-	}
-	return nil
+	return es.PrepareAppend(ctx, st.reg, req)
 }
 
 func commandValue(fp string, first, last int64) string {
