@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -59,38 +58,22 @@ func (l *lane) committer(ctx context.Context) {
 	}
 }
 
-// saveProgress writes the given last sequences, retrying failures until they succeed or ctx
-// ends (a store outage: nothing is settled meanwhile).
+// saveProgress writes the given last sequences, saving them all again after a failure until it
+// succeeds or ctx ends (a store outage: nothing is settled meanwhile).
 func (l *lane) saveProgress(ctx context.Context, latest map[string]int64) bool {
 	d := l.p.d
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = 50*time.Millisecond, 5*time.Second
 	for len(latest) > 0 {
-		var mu sync.Mutex
-		failed := map[string]int64{}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 16)
-		for id, seq := range latest {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if err := d.Progress.Save(ctx, id, seq); err != nil {
-					mu.Lock()
-					failed[id] = seq
-					mu.Unlock()
-				}
-			}()
+		err := d.Progress.Save(ctx, latest)
+		if err == nil {
+			return true
 		}
-		wg.Wait()
-		latest = failed
-		if len(latest) > 0 {
-			d.Metrics.StoreErrors.WithLabelValues("save_progress").Add(float64(len(latest)))
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(bo.NextBackOff()):
-			}
+		d.Metrics.StoreErrors.WithLabelValues("save_progress").Inc()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(bo.NextBackOff()):
 		}
 	}
 	return true

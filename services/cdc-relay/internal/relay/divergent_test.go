@@ -50,7 +50,7 @@ func TestPipelineConfirmsOldRowsAgainstEventStore(t *testing.T) {
 	h := newHarness(t)
 	agg := newAgg()
 	e1, e2 := h.event(agg, 1), h.event(agg, 2)
-	_ = h.progress.Save(t.Context(), agg, 2) // published in an earlier term
+	_ = h.progress.Save(t.Context(), map[string]int64{agg: 2}) // published in an earlier term
 	other := e2
 	other.EventID = gocql.TimeUUID().String()
 	c1, c2, cOther := h.submit(e1), h.submit(e2), h.submit(other)

@@ -19,8 +19,11 @@ import (
 
 // ProgressStore keeps, per aggregate, the last sequence published.
 type ProgressStore interface {
-	Load(ctx context.Context, aggregateID string) (int64, error)
-	Save(ctx context.Context, aggregateID string, seq int64) error
+	// Load returns the last sequence published of each aggregate of ids (absent or 0: none).
+	Load(ctx context.Context, ids []string) (map[string]int64, error)
+	// Save records each aggregate's sequence as the last one published; a sequence below the
+	// one recorded changes nothing. On an error some may be saved: saving again is harmless.
+	Save(ctx context.Context, seqs map[string]int64) error
 }
 
 // EventLoader reads committed events from event_store as stored.

@@ -29,16 +29,22 @@ type fakeProgress struct {
 	m  map[string]int64
 }
 
-func (f *fakeProgress) Load(_ context.Context, id string) (int64, error) {
+func (f *fakeProgress) Load(_ context.Context, ids []string) (map[string]int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.m[id], nil
+	out := map[string]int64{}
+	for _, id := range ids {
+		out[id] = f.m[id]
+	}
+	return out, nil
 }
 
-func (f *fakeProgress) Save(_ context.Context, id string, seq int64) error {
+func (f *fakeProgress) Save(_ context.Context, seqs map[string]int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.m[id] = seq
+	for id, seq := range seqs {
+		f.m[id] = max(f.m[id], seq)
+	}
 	return nil
 }
 

@@ -21,12 +21,12 @@ import (
 func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 	d := l.p.d
 	if !a.loaded {
-		last, err := d.Progress.Load(ctx, a.id)
+		last, err := d.Progress.Load(ctx, []string{a.id})
 		if err != nil {
 			d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
 			return nil, err
 		}
-		a.last, a.loaded = last, true
+		a.last, a.loaded = last[a.id], true
 	}
 	for seq, e := range a.pending {
 		if seq <= a.last {

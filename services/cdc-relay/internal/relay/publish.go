@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -87,36 +86,32 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 	}
 }
 
-// loadProgress reads, concurrently, the last published sequence of the aggregates seen for the
-// first time.
+// loadProgress reads, in few queries, the last published sequence of the aggregates seen for
+// the first time (on a failure they stay unloaded, and prepare reads each again).
 func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
-	var todo []*aggState
+	var todo []string
 	for _, a := range ready {
 		if !a.loaded {
 			if !ids.Valid(a.id) {
 				a.loaded = true // only poison can live here
 				continue
 			}
-			todo = append(todo, a)
+			todo = append(todo, a.id)
 		}
 	}
 	if len(todo) == 0 {
 		return
 	}
-	d := l.p.d
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for _, a := range todo {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if last, err := d.Progress.Load(ctx, a.id); err == nil {
-				a.last, a.loaded = last, true
-			}
-		}()
+	last, err := l.p.d.Progress.Load(ctx, todo)
+	if err != nil {
+		l.p.d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
+		return
 	}
-	wg.Wait()
+	for _, a := range ready {
+		if !a.loaded {
+			a.last, a.loaded = last[a.id], true
+		}
+	}
 }
 
 // start runs a publish call in the background; its result comes back on l.results.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -33,39 +34,96 @@ const legacyRecheck = time.Minute
 // NewProgress returns the progress store on the session's keyspace.
 func NewProgress(s *gocql.Session) *Progress { return &Progress{s: s} }
 
-// Load returns the last sequence published for the aggregate (0 when none). While
-// publish_progress holds rows written by an earlier release, the greater of both tables.
-func (p *Progress) Load(ctx context.Context, aggregateID string) (int64, error) {
-	id, err := gocql.ParseUUID(aggregateID)
+// progressChunk is how many aggregates one progress query or batch covers: an IN list of that
+// many partitions, or an unlogged batch over that many partitions (Cassandra warns above 10,
+// unlogged_batch_across_partitions_warn_threshold).
+const (
+	progressLoadChunk = 100
+	progressSaveChunk = 10
+	progressParallel  = 8 // chunks in flight at once
+)
+
+// Load returns the last sequence published of each aggregate of ids (0 when none), a query per
+// progressLoadChunk aggregates. While publish_progress holds rows written by an earlier
+// release, the greater of both tables.
+func (p *Progress) Load(ctx context.Context, ids []string) (map[string]int64, error) {
+	uids, names, err := parseIDs(ids)
 	if err != nil {
-		return 0, fmt.Errorf("publish progress of %q: %w", aggregateID, es.Invalid("aggregate_id", "must be a UUID"))
-	}
-	seq, err := p.scan(ctx, `SELECT sequence FROM published_sequences WHERE aggregate_id = ? LIMIT 1`, id)
-	if err != nil {
-		return 0, fmt.Errorf("load publish progress of %s: %w", aggregateID, err)
+		return nil, err
 	}
 	legacy, err := p.readsLegacy(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("load publish progress of %s: %w", aggregateID, err)
+		return nil, fmt.Errorf("load publish progress: %w", err)
 	}
-	if legacy {
-		old, err := p.scan(ctx, `SELECT sequence FROM publish_progress WHERE aggregate_id = ?`, id)
+	out := make(map[string]int64, len(ids))
+	var mu sync.Mutex
+	err = inChunks(ctx, uids, progressLoadChunk, func(ctx context.Context, chunk []gocql.UUID) error {
+		found, err := p.scan(ctx, `SELECT aggregate_id, sequence FROM published_sequences WHERE aggregate_id IN ? PER PARTITION LIMIT 1`, chunk)
 		if err != nil {
-			return 0, fmt.Errorf("load publish progress of %s (written by an earlier release): %w", aggregateID, err)
+			return fmt.Errorf("load publish progress: %w", err)
 		}
-		seq = max(seq, old)
+		if legacy {
+			old, err := p.scan(ctx, `SELECT aggregate_id, sequence FROM publish_progress WHERE aggregate_id IN ?`, chunk)
+			if err != nil {
+				return fmt.Errorf("load publish progress (written by an earlier release): %w", err)
+			}
+			for id, seq := range old {
+				found[id] = max(found[id], seq)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range chunk {
+			if seq, ok := found[u]; ok {
+				out[names[u]] = seq
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return seq, nil
+	return out, nil
 }
 
-// scan reads one sequence (0 when there is no row).
-func (p *Progress) scan(ctx context.Context, stmt string, id gocql.UUID) (int64, error) {
-	var seq int64
-	err := p.s.Query(stmt, id).WithContext(ctx).Scan(&seq)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return 0, nil
+// parseIDs parses aggregate ids as UUIDs; names maps each back to the id as given.
+func parseIDs(ids []string) (uids []gocql.UUID, names map[gocql.UUID]string, err error) {
+	uids, names = make([]gocql.UUID, len(ids)), make(map[gocql.UUID]string, len(ids))
+	for i, id := range ids {
+		u, err := gocql.ParseUUID(id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("publish progress of %q: %w", id, es.Invalid("aggregate_id", "must be a UUID"))
+		}
+		uids[i], names[u] = u, id
 	}
-	return seq, cql.UnavailableIn(ctx, err)
+	return uids, names, nil
+}
+
+// inChunks runs fn on consecutive chunks of at most n ids, progressParallel at a time, and
+// returns the first error.
+func inChunks(ctx context.Context, ids []gocql.UUID, n int, fn func(context.Context, []gocql.UUID) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(progressParallel)
+	for i := 0; i < len(ids); i += n {
+		chunk := ids[i:min(i+n, len(ids))]
+		g.Go(func() error { return fn(gctx, chunk) })
+	}
+	return g.Wait()
+}
+
+// scan reads (aggregate id, sequence) rows.
+func (p *Progress) scan(ctx context.Context, stmt string, ids []gocql.UUID) (map[gocql.UUID]int64, error) {
+	iter := p.s.Query(stmt, ids).WithContext(ctx).Iter()
+	out := map[gocql.UUID]int64{}
+	var id gocql.UUID
+	var seq int64
+	for iter.Scan(&id, &seq) {
+		out[id] = seq
+	}
+	if err := iter.Close(); err != nil {
+		return nil, cql.UnavailableIn(ctx, err)
+	}
+	return out, nil
 }
 
 // readsLegacy reports whether publish_progress (the table of releases before
@@ -90,27 +148,39 @@ func (p *Progress) readsLegacy(ctx context.Context) (bool, error) {
 	return p.legacy, nil
 }
 
-// Save records seq as the last sequence published for the aggregate: it inserts seq and deletes
-// the rows below it in one single-partition batch (atomic and isolated). The progress only
-// moves forward: a late save of a lower sequence (a relay that lost its lease and finishes a
-// commit afterwards, or two lanes racing) inserts a row below the greatest one and deletes only
-// rows below its own, however the writes land and whatever their write timestamps, without a
-// read or a lightweight transaction.
-func (p *Progress) Save(ctx context.Context, aggregateID string, seq int64) error {
-	id, err := gocql.ParseUUID(aggregateID)
+// Save records each aggregate's sequence of seqs as the last one published: per aggregate it
+// inserts the sequence and deletes the rows below it, in one unlogged batch per
+// progressSaveChunk aggregates (each aggregate's two statements in one partition, so atomic and
+// isolated for it). The progress only moves forward: a late save of a lower sequence (a relay
+// that lost its lease and finishes a commit afterwards, or two lanes racing) inserts a row
+// below the greatest one and deletes only rows below its own, however the writes land and
+// whatever their write timestamps, without a read or a lightweight transaction. On an error
+// some aggregates may be saved and others not: saving again is harmless.
+func (p *Progress) Save(ctx context.Context, seqs map[string]int64) error {
+	ids := make([]string, 0, len(seqs))
+	for id, seq := range seqs {
+		if seq < 1 {
+			return fmt.Errorf("publish progress of %s: %w", id, es.Invalid("sequence", fmt.Sprintf("must be at least 1, got %d", seq)))
+		}
+		ids = append(ids, id)
+	}
+	uids, names, err := parseIDs(ids)
 	if err != nil {
-		return fmt.Errorf("publish progress of %q: %w", aggregateID, es.Invalid("aggregate_id", "must be a UUID"))
+		return err
 	}
-	if seq < 1 {
-		return fmt.Errorf("publish progress of %s: %w", aggregateID, es.Invalid("sequence", fmt.Sprintf("must be at least 1, got %d", seq)))
-	}
-	b := p.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	b.Query(`INSERT INTO published_sequences (aggregate_id, sequence, published_at) VALUES (?, ?, ?)`, id, seq, time.Now().UTC())
-	b.Query(`DELETE FROM published_sequences WHERE aggregate_id = ? AND sequence < ?`, id, seq)
-	if err := p.s.ExecuteBatch(b); err != nil {
-		return fmt.Errorf("save publish progress of %s at %d: %w", aggregateID, seq, cql.UnavailableIn(ctx, err))
-	}
-	return nil
+	return inChunks(ctx, uids, progressSaveChunk, func(ctx context.Context, chunk []gocql.UUID) error {
+		now := time.Now().UTC()
+		b := p.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
+		for _, id := range chunk {
+			seq := seqs[names[id]]
+			b.Query(`INSERT INTO published_sequences (aggregate_id, sequence, published_at) VALUES (?, ?, ?)`, id, seq, now)
+			b.Query(`DELETE FROM published_sequences WHERE aggregate_id = ? AND sequence < ?`, id, seq)
+		}
+		if err := p.s.ExecuteBatch(b); err != nil {
+			return fmt.Errorf("save publish progress of %d aggregates: %w", len(chunk), cql.UnavailableIn(ctx, err))
+		}
+		return nil
+	})
 }
 
 // Ping runs a trivial query to check that the store answers.

@@ -24,24 +24,25 @@ func TestProgressNeverMovesBack(t *testing.T) {
 	p := store.NewProgress(s)
 	load := func(id string) int64 {
 		t.Helper()
-		seq, err := p.Load(ctx, id)
+		seqs, err := p.Load(ctx, []string{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return seq
+		return seqs[id]
 	}
+	saveSeq := func(id string, seq int64) error { return p.Save(ctx, map[string]int64{id: seq}) }
 
 	uid := gocql.TimeUUID()
 	id := uid.String()
 	for _, seq := range []int64{5, 3, 4} { // the late writes of 3 and 4 land after 5
-		if err := p.Save(ctx, id, seq); err != nil {
+		if err := saveSeq(id, seq); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got := load(id); got != 5 {
 		t.Fatalf("progress after saving 5, then 3 and 4 late = %d, want 5", got)
 	}
-	if err := p.Save(ctx, id, 6); err != nil {
+	if err := saveSeq(id, 6); err != nil {
 		t.Fatal(err)
 	}
 	if got := load(id); got != 6 {
@@ -73,20 +74,62 @@ func TestProgressNeverMovesBack(t *testing.T) {
 	if got := load(old.String()); got != 7 {
 		t.Fatalf("progress written by an earlier release = %d, want 7", got)
 	}
-	if err := p.Save(ctx, old.String(), 8); err != nil {
+	if err := saveSeq(old.String(), 8); err != nil {
 		t.Fatal(err)
 	}
 	if got := load(old.String()); got != 8 {
 		t.Fatalf("progress of a row written by an older release, after saving 8 = %d, want 8", got)
 	}
-	if err := p.Save(ctx, both.String(), 4); err != nil { // a late save below the earlier release's
+	if err := saveSeq(both.String(), 4); err != nil { // a late save below the earlier release's
 		t.Fatal(err)
 	}
 	if got := load(both.String()); got != 9 {
 		t.Fatalf("progress after a late save of 4 below the earlier release's 9 = %d, want 9", got)
 	}
-	if err := p.Save(ctx, id, 0); err == nil {
+	if err := saveSeq(id, 0); err == nil {
 		t.Fatal("Save of sequence 0 succeeded")
+	}
+}
+
+// TestProgressOfManyAggregatesAtOnce: the relay loads and saves the progress of many aggregates
+// in few queries (an IN list per 100 aggregates, an unlogged batch per 10); every aggregate
+// gets its own sequence back, an aggregate never saved reads 0, and a batch of late, lower
+// sequences moves none back.
+func TestProgressOfManyAggregatesAtOnce(t *testing.T) {
+	s, _ := cqltest.Keyspace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := store.NewProgress(s)
+	want := map[string]int64{}
+	for i := range 250 {
+		want[gocql.TimeUUID().String()] = int64(i%7 + 2)
+	}
+	if err := p.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	late := map[string]int64{}
+	for id := range want {
+		late[id] = 1
+	}
+	if err := p.Save(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	never := gocql.TimeUUID().String()
+	ids := []string{never}
+	for id := range want {
+		ids = append(ids, id)
+	}
+	got, err := p.Load(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, seq := range want {
+		if got[id] != seq {
+			t.Errorf("progress of %s = %d, want %d", id, got[id], seq)
+		}
+	}
+	if got[never] != 0 {
+		t.Errorf("progress of an aggregate never saved = %d, want 0", got[never])
 	}
 }
 
