@@ -19,7 +19,8 @@ import (
 
 // ProgressStore keeps, per aggregate, the last sequence published.
 type ProgressStore interface {
-	// Load returns the last sequence published of each aggregate of ids (absent or 0: none).
+	// Load returns the last sequence published of the aggregates of ids (0: none), with an
+	// entry for every id it read, also on an error (the ids it could not read have none).
 	Load(ctx context.Context, ids []string) (map[string]int64, error)
 	// Save records each aggregate's sequence as the last one published; a sequence below the
 	// one recorded changes nothing. On an error some may be saved: saving again is harmless.

@@ -26,7 +26,7 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 			d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
 			return nil, err
 		}
-		a.last, a.loaded = last[a.id], true
+		a.last, a.loaded = last[a.id], true // read: an entry, 0 when never published
 	}
 	for seq, e := range a.pending {
 		if seq <= a.last {

@@ -87,7 +87,7 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 }
 
 // loadProgress reads, in few queries, the last published sequence of the aggregates seen for
-// the first time (on a failure they stay unloaded, and prepare reads each again).
+// the first time (those a failed query left unread stay unloaded, and prepare reads each again).
 func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
 	var todo []string
 	for _, a := range ready {
@@ -105,11 +105,10 @@ func (l *lane) loadProgress(ctx context.Context, ready []*aggState) {
 	last, err := l.p.d.Progress.Load(ctx, todo)
 	if err != nil {
 		l.p.d.Metrics.StoreErrors.WithLabelValues("load_progress").Inc()
-		return
 	}
 	for _, a := range ready {
-		if !a.loaded {
-			a.last, a.loaded = last[a.id], true
+		if seq, read := last[a.id]; read && !a.loaded {
+			a.last, a.loaded = seq, true
 		}
 	}
 }

@@ -34,8 +34,9 @@ const legacyRecheck = time.Minute
 // NewProgress returns the progress store on the session's keyspace.
 func NewProgress(s *gocql.Session) *Progress { return &Progress{s: s} }
 
-// progressChunk is how many aggregates one progress query or batch covers: an IN list of that
-// many partitions, or an unlogged batch over that many partitions (Cassandra warns above 10,
+// How many aggregates one progress query or batch covers: an IN list of that many partitions
+// (ScyllaDB refuses more than 100, max_partition_key_restrictions_per_query), or an unlogged
+// batch over that many partitions (Cassandra warns above 10,
 // unlogged_batch_across_partitions_warn_threshold).
 const (
 	progressLoadChunk = 100
@@ -43,9 +44,10 @@ const (
 	progressParallel  = 8 // chunks in flight at once
 )
 
-// Load returns the last sequence published of each aggregate of ids (0 when none), a query per
+// Load returns the last sequence published of the aggregates of ids (0 when none), a query per
 // progressLoadChunk aggregates. While publish_progress holds rows written by an earlier
-// release, the greater of both tables.
+// release, the greater of both tables. The result has an entry for every id that was read,
+// also on an error (then the ids of the queries that failed have none).
 func (p *Progress) Load(ctx context.Context, ids []string) (map[string]int64, error) {
 	uids, names, err := parseIDs(ids)
 	if err != nil {
@@ -74,39 +76,40 @@ func (p *Progress) Load(ctx context.Context, ids []string) (map[string]int64, er
 		mu.Lock()
 		defer mu.Unlock()
 		for _, u := range chunk {
-			if seq, ok := found[u]; ok {
-				out[names[u]] = seq
+			for _, name := range names[u] {
+				out[name] = found[u]
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, err
 }
 
-// parseIDs parses aggregate ids as UUIDs; names maps each back to the id as given.
-func parseIDs(ids []string) (uids []gocql.UUID, names map[gocql.UUID]string, err error) {
-	uids, names = make([]gocql.UUID, len(ids)), make(map[gocql.UUID]string, len(ids))
-	for i, id := range ids {
+// parseIDs parses aggregate ids as UUIDs, each once; names maps each back to the ids as given
+// (one UUID may be spelt several ways).
+func parseIDs(ids []string) (uids []gocql.UUID, names map[gocql.UUID][]string, err error) {
+	names = make(map[gocql.UUID][]string, len(ids))
+	for _, id := range ids {
 		u, err := gocql.ParseUUID(id)
 		if err != nil {
 			return nil, nil, fmt.Errorf("publish progress of %q: %w", id, es.Invalid("aggregate_id", "must be a UUID"))
 		}
-		uids[i], names[u] = u, id
+		if _, seen := names[u]; !seen {
+			uids = append(uids, u)
+		}
+		names[u] = append(names[u], id)
 	}
 	return uids, names, nil
 }
 
-// inChunks runs fn on consecutive chunks of at most n ids, progressParallel at a time, and
-// returns the first error.
+// inChunks runs fn on consecutive chunks of at most n ids, progressParallel at a time (a chunk
+// that fails does not stop the others), and returns the first error.
 func inChunks(ctx context.Context, ids []gocql.UUID, n int, fn func(context.Context, []gocql.UUID) error) error {
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(progressParallel)
 	for i := 0; i < len(ids); i += n {
 		chunk := ids[i:min(i+n, len(ids))]
-		g.Go(func() error { return fn(gctx, chunk) })
+		g.Go(func() error { return fn(ctx, chunk) })
 	}
 	return g.Wait()
 }
@@ -118,7 +121,7 @@ func (p *Progress) scan(ctx context.Context, stmt string, ids []gocql.UUID) (map
 	var id gocql.UUID
 	var seq int64
 	for iter.Scan(&id, &seq) {
-		out[id] = seq
+		out[id] = max(out[id], seq) // one row per partition is expected; the greatest counts
 	}
 	if err := iter.Close(); err != nil {
 		return nil, cql.UnavailableIn(ctx, err)
@@ -172,7 +175,10 @@ func (p *Progress) Save(ctx context.Context, seqs map[string]int64) error {
 		now := time.Now().UTC()
 		b := p.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
 		for _, id := range chunk {
-			seq := seqs[names[id]]
+			var seq int64
+			for _, name := range names[id] {
+				seq = max(seq, seqs[name])
+			}
 			b.Query(`INSERT INTO published_sequences (aggregate_id, sequence, published_at) VALUES (?, ?, ?)`, id, seq, now)
 			b.Query(`DELETE FROM published_sequences WHERE aggregate_id = ? AND sequence < ?`, id, seq)
 		}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,8 +129,18 @@ func TestProgressOfManyAggregatesAtOnce(t *testing.T) {
 			t.Errorf("progress of %s = %d, want %d", id, got[id], seq)
 		}
 	}
-	if got[never] != 0 {
-		t.Errorf("progress of an aggregate never saved = %d, want 0", got[never])
+	if seq, read := got[never]; !read || seq != 0 {
+		t.Errorf("progress of an aggregate never saved = %d (read: %v), want 0, read", seq, read)
+	}
+
+	// One aggregate spelt two ways: each spelling reads it, a save takes the greater sequence.
+	lower := gocql.TimeUUID().String()
+	upper := strings.ToUpper(lower)
+	if err := p.Save(ctx, map[string]int64{lower: 9, upper: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Load(ctx, []string{lower, upper}); err != nil || got[lower] != 9 || got[upper] != 9 {
+		t.Fatalf("progress of one aggregate spelt two ways: %v %v, want 9 for both", got, err)
 	}
 }
 
