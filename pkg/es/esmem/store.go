@@ -5,9 +5,11 @@
 package esmem
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -129,8 +131,8 @@ func (s *Store) Record(aggregateID, commandID string, rec es.CommandRecord, forg
 	return nil
 }
 
-// read returns the stream's head and a copy of its events from sequence from to to (0: to
-// the end), under the lock.
+// read returns, under the lock, the stream's head and a copy of its events with
+// from ≤ sequence ≤ to (none when to < from; to past the head stops at the head).
 func (s *Store) read(aggregateID string, from, to int64) (es.StreamHead, []es.Envelope) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,10 +141,7 @@ func (s *Store) read(aggregateID string, from, to int64) (es.StreamHead, []es.En
 		return es.StreamHead{Commands: map[string]es.CommandRecord{}}, nil
 	}
 	head := es.StreamHead{Version: int64(len(st.events)), Commands: maps.Clone(st.commands)}
-	from = max(from, 1)
-	if to <= 0 || to > head.Version {
-		to = head.Version
-	}
+	from, to = max(from, 1), min(to, head.Version)
 	if from > to {
 		return head, nil
 	}
@@ -151,7 +150,7 @@ func (s *Store) read(aggregateID string, from, to int64) (es.StreamHead, []es.En
 
 // Load calls fn with the decoded events from sequence from on (es.EventStore).
 func (s *Store) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
-	head, envs := s.read(aggregateID, from, 0)
+	head, envs := s.read(aggregateID, from, math.MaxInt64)
 	for _, env := range envs {
 		if err := s.reg.DecodeEnvelopeContext(ctx, &env); err != nil {
 			return head, fmt.Errorf("load %s: %w", aggregateID, err)
@@ -165,9 +164,6 @@ func (s *Store) Load(ctx context.Context, aggregateID string, from int64, fn fun
 
 // LoadRange returns the decoded events with from ≤ sequence ≤ to (es.EventStore).
 func (s *Store) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
-	if to < from {
-		return nil, nil
-	}
 	_, envs := s.read(aggregateID, from, to)
 	for i := range envs {
 		if err := s.reg.DecodeEnvelopeContext(ctx, &envs[i]); err != nil {
@@ -179,7 +175,7 @@ func (s *Store) LoadRange(ctx context.Context, aggregateID string, from, to int6
 
 // Head returns the aggregate's version and recorded commands (es.EventStore).
 func (s *Store) Head(_ context.Context, aggregateID string) (es.StreamHead, error) {
-	head, _ := s.read(aggregateID, 1, -1)
+	head, _ := s.read(aggregateID, 1, 0) // the head only
 	return head, nil
 }
 
@@ -201,7 +197,7 @@ func (s *Store) SaveSnapshot(_ context.Context, snap es.Snapshot) error {
 	snap.State = slices.Clone(snap.State)
 	st.snapshots = slices.DeleteFunc(st.snapshots, func(x es.Snapshot) bool { return x.Version == snap.Version })
 	st.snapshots = append(st.snapshots, snap)
-	slices.SortFunc(st.snapshots, func(a, b es.Snapshot) int { return int(a.Version - b.Version) })
+	slices.SortFunc(st.snapshots, func(a, b es.Snapshot) int { return cmp.Compare(a.Version, b.Version) })
 	if n := len(st.snapshots); n > keptSnapshots {
 		st.snapshots = slices.Clone(st.snapshots[n-keptSnapshots:])
 	}

@@ -64,11 +64,7 @@ func (l *lane) saveProgress(ctx context.Context, latest map[string]int64) bool {
 	d := l.p.d
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = 50*time.Millisecond, 5*time.Second
-	for len(latest) > 0 {
-		err := d.Progress.Save(ctx, latest)
-		if err == nil {
-			return true
-		}
+	for len(latest) > 0 && d.Progress.Save(ctx, latest) != nil {
 		d.Metrics.StoreErrors.WithLabelValues("save_progress").Inc()
 		select {
 		case <-ctx.Done():

@@ -106,11 +106,12 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 	}
 	if dup {
 		if env.Sequence == state.Version() {
-			// The last attempt may have stopped between its write and the customer re-check:
-			// its row under the order's new status may hold older details than the other rows
-			// (which a fan-out patched, and which are all this row shows), so write the
-			// contact's details to every row (idempotent at their version's timestamp).
-			if row, err = h.syncCustomer(ctx, row, true); err != nil {
+			// The last attempt may have stopped between its write and the customer re-check
+			// (not if the row was kept: that is done once the check passed): its row under the
+			// order's new status may hold older details than the other rows (which a fan-out
+			// patched, and which are all this row shows), so write the contact's details to
+			// every row (idempotent at their version's timestamp).
+			if row, err = h.syncCustomer(ctx, row, !kept); err != nil {
 				return Result{}, err
 			}
 		}
