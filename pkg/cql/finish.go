@@ -3,68 +3,194 @@ package cql
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultFinishers is the default Options.Finishers.
 const DefaultFinishers = 512
 
 // finishTimeout bounds one background finish (the outbox rows, written at most twice, and the
-// intent's deletion); past it the intent stays for recovery.
+// intents' deletion); past it the intents stay for recovery.
 const finishTimeout = 30 * time.Second
 
-// finishers runs the last steps of committed appends in the background, at most n at once.
+// finishWorkers is the most background writers at once. Each takes every append queued while
+// it was writing and finishes them together, so under load the rows of many appends go in one
+// request per outbox shard and their intents in one request per intent partition.
+const finishWorkers = 4
+
+// Limits of one group's single-partition batches: rows (events) and bytes of envelopes. An
+// append larger than that alone is written alone, as one batch (as it always was).
+const (
+	maxGroupRows  = 128
+	maxGroupBytes = 64 << 10
+)
+
+// finishJob is one committed append waiting for its outbox rows and its intent's deletion.
+type finishJob struct {
+	ctx context.Context // the append's (for its trace); its cancellation is ignored
+	in  *intent
+}
+
+// finishers runs the last steps of committed appends in the background: a queue of at most n
+// appends drained by up to finishWorkers workers that start when there is work and stop when
+// there is none.
 type finishers struct {
-	slots chan struct{} // nil: finish before Append returns
-	wg    sync.WaitGroup
+	queue  chan finishJob // nil: finish before Append returns
+	active atomic.Int32   // workers running
+	wg     sync.WaitGroup // appends queued and not yet finished
 }
 
 func newFinishers(n int) finishers {
 	if n < 0 {
 		return finishers{}
 	}
-	return finishers{slots: make(chan struct{}, n)}
+	return finishers{queue: make(chan finishJob, n)}
 }
 
 // finishLater writes the committed intent's outbox rows and then deletes the intent, in the
-// background when a slot is free, else at once (so a slow store slows the writers down instead
-// of piling up work). Either way nothing is lost if it fails or the process dies meanwhile:
-// the intent stays and recovery (RecoverIntents) writes the rows from it after its grace.
+// background when the queue has room, else at once (so a slow store slows the writers down
+// instead of piling up work). Either way nothing is lost if it fails or the process dies
+// meanwhile: the intent stays and recovery (RecoverIntents) writes the rows from it after its
+// grace.
 //
 // Answering before the rows are written takes two of the four sequential round trips of an
 // append off the command's latency: what the client waits for is the intent and the
-// conditional batch. The rows of a later append of the same aggregate may be written before
-// this one's; the relay orders an aggregate's events by sequence and fills gaps from the event
-// store, so it publishes them in order all the same.
+// conditional batch. Writing the rows of the appends that finished meanwhile together takes
+// most of the requests of those two steps off the store. The rows of a later append of the
+// same aggregate may be written before this one's; the relay orders an aggregate's events by
+// sequence and fills gaps from the event store, so it publishes them in order all the same.
 func (st *EventStore) finishLater(ctx context.Context, in *intent) {
-	if st.fin.slots == nil {
-		st.finish(ctx, in)
+	f := &st.fin
+	if f.queue == nil {
+		st.finish(ctx, []*intent{in})
 		return
 	}
+	f.wg.Add(1)
 	select {
-	case st.fin.slots <- struct{}{}:
+	case f.queue <- finishJob{ctx: ctx, in: in}:
 	default:
-		st.finish(ctx, in)
+		f.wg.Done()
+		st.finish(ctx, []*intent{in})
 		return
 	}
-	st.fin.wg.Add(1)
-	go func() {
-		defer func() { <-st.fin.slots; st.fin.wg.Done() }()
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-		defer cancel()
-		st.finish(fctx, in)
-	}()
+	if f.active.Add(1) <= finishWorkers {
+		go st.finishWorker()
+	} else {
+		f.active.Add(-1)
+	}
 }
 
-// finish writes the outbox rows of a committed intent, then deletes the intent.
-func (st *EventStore) finish(ctx context.Context, in *intent) {
-	if err := st.writeOutbox(ctx, in); err != nil {
+// finishWorker finishes queued appends, those queued meanwhile together, until the queue is
+// empty. A job queued while the last workers were stopping is never stranded: a stopping worker
+// looks at the queue again after it stopped counting itself, and the one that queued the job
+// started a worker unless the count was full before that.
+func (st *EventStore) finishWorker() {
+	f := &st.fin
+	for {
+		select {
+		case first := <-f.queue:
+			group := []*intent{first.in}
+		more:
+			for len(group) < maxGroupRows {
+				select {
+				case j := <-f.queue:
+					group = append(group, j.in)
+				default:
+					break more
+				}
+			}
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(first.ctx), finishTimeout)
+			st.finish(fctx, group)
+			cancel()
+			f.wg.Add(-len(group))
+		default:
+			f.active.Add(-1)
+			if len(f.queue) == 0 {
+				return
+			}
+			if f.active.Add(1) > finishWorkers {
+				f.active.Add(-1) // the others at work take it
+				return
+			}
+		}
+	}
+}
+
+// finish writes the outbox rows of committed intents, one batch per outbox shard (within the
+// group limits), then deletes the intents whose rows were written, one batch per intent
+// partition. An intent whose rows or deletion failed stays for recovery.
+func (st *EventStore) finish(ctx context.Context, ins []*intent) {
+	groups := groupIntents(ins, func(in *intent) any { return ShardOf(in.req.AggregateID) })
+	written := make([][]*intent, len(groups))
+	var g errgroup.Group
+	for i, group := range groups {
+		g.Go(func() error {
+			if err := st.writeOutbox(ctx, group); err == nil {
+				written[i] = group
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var done []*intent
+	for _, w := range written {
+		done = append(done, w...)
+	}
+	if len(done) == 0 {
 		return
 	}
 	st.opts.Hook(StepOutboxWritten)
-	if err := st.deleteIntent(ctx, in); err == nil {
+	type partition struct {
+		bucket int64
+		shard  int
+	}
+	deleted := true
+	var mu sync.Mutex
+	for _, group := range groupIntents(done, func(in *intent) any { return partition{in.bucket, in.shard} }) {
+		g.Go(func() error {
+			if err := st.deleteIntents(ctx, group); err != nil {
+				mu.Lock()
+				deleted = false
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if deleted {
 		st.opts.Hook(StepIntentSettled)
 	}
+}
+
+// groupIntents splits intents by key (in their order within a key) into groups within the
+// group limits; an intent over the limits alone is a group of its own.
+func groupIntents(ins []*intent, key func(*intent) any) [][]*intent {
+	type open struct {
+		at          int // index in groups
+		rows, bytes int
+	}
+	var groups [][]*intent
+	opens := map[any]*open{}
+	for _, in := range ins {
+		rows, bytes := len(in.envelopes), 0
+		for _, e := range in.envelopes {
+			bytes += len(e)
+		}
+		k := key(in)
+		o := opens[k]
+		if o == nil || o.rows+rows > maxGroupRows || o.bytes+bytes > maxGroupBytes {
+			o = &open{at: len(groups)}
+			opens[k] = o
+			groups = append(groups, nil)
+		}
+		groups[o.at] = append(groups[o.at], in)
+		o.rows += rows
+		o.bytes += bytes
+	}
+	return groups
 }
 
 // Close waits until the appends finishing in the background are done, or ctx ends (their

@@ -45,23 +45,38 @@ func (st *EventStore) writeIntent(ctx context.Context, in *intent) error {
 }
 
 func (st *EventStore) deleteIntent(ctx context.Context, in *intent) error {
-	return st.s.Query(`DELETE FROM pending_appends WHERE bucket = ? AND shard = ? AND attempt_id = ?`,
-		in.bucket, in.shard, in.attemptID).WithContext(ctx).Exec()
+	return st.s.Query(deleteIntentCQL, in.bucket, in.shard, in.attemptID).WithContext(ctx).Exec()
 }
 
-// writeOutbox writes one outbox row per event of a committed intent, in one single-partition
-// batch. One clock reading (the writer's Options.Now) decides both the row's bucket and its id,
-// so a row always sits in the bucket its id belongs to, whatever the writer's clock says: a
-// cursor that has read a bucket up to an id has seen every row of that bucket below it that was
-// visible then. What is left is lateness (a row visible some time after its id): within the
-// relay's safety window the fast cursor reads it, within the rescan window the rescan does. A
-// write that took longer than Options.OutboxMaxDelay (a paused writer, a slow store) is written
-// again at once with a fresh reading; if that one is slow too, an error is returned, the intent
-// stays, and recovery writes the rows again later. Consumers drop the copies by event id.
-func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
+const deleteIntentCQL = `DELETE FROM pending_appends WHERE bucket = ? AND shard = ? AND attempt_id = ?`
+
+// deleteIntents deletes intents of one pending_appends partition (one bucket and shard) in one
+// single-partition batch.
+func (st *EventStore) deleteIntents(ctx context.Context, ins []*intent) error {
+	if len(ins) == 1 {
+		return st.deleteIntent(ctx, ins[0])
+	}
+	b := st.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
+	for _, in := range ins {
+		b.Query(deleteIntentCQL, in.bucket, in.shard, in.attemptID)
+	}
+	return st.s.ExecuteBatch(b)
+}
+
+// writeOutbox writes one outbox row per event of committed intents of one outbox shard, in one
+// single-partition batch. One clock reading (the writer's Options.Now) decides both the rows'
+// bucket and their ids, so a row always sits in the bucket its id belongs to, whatever the
+// writer's clock says: a cursor that has read a bucket up to an id has seen every row of that
+// bucket below it that was visible then. What is left is lateness (a row visible some time after
+// its id): within the relay's safety window the fast cursor reads it, within the rescan window
+// the rescan does. A write that took longer than Options.OutboxMaxDelay (a paused writer, a slow
+// store) is written again at once with a fresh reading; if that one is slow too, an error is
+// returned, the intents stay, and recovery writes the rows again later. Consumers drop the
+// copies by event id.
+func (st *EventStore) writeOutbox(ctx context.Context, ins []*intent) error {
 	for attempt := 1; ; attempt++ {
 		started := time.Now() // monotonic: measures the write, whatever Options.Now says
-		if err := st.insertOutbox(ctx, in, st.opts.Now()); err != nil {
+		if err := st.insertOutbox(ctx, ins, st.opts.Now()); err != nil {
 			return err
 		}
 		took := time.Since(started)
@@ -69,25 +84,27 @@ func (st *EventStore) writeOutbox(ctx context.Context, in *intent) error {
 			return nil
 		}
 		if attempt == 2 {
-			return fmt.Errorf("outbox rows of %s took %s to write, more than %s: %w",
-				in.req.AggregateID, took, st.opts.OutboxMaxDelay, errOutboxLate)
+			return fmt.Errorf("outbox rows of %s and %d more appends took %s to write, more than %s: %w",
+				ins[0].req.AggregateID, len(ins)-1, took, st.opts.OutboxMaxDelay, errOutboxLate)
 		}
 	}
 }
 
-// insertOutbox writes the rows with ids taken at now, in now's bucket.
-func (st *EventStore) insertOutbox(ctx context.Context, in *intent, now time.Time) error {
-	aggID, _ := gocql.ParseUUID(in.req.AggregateID)
-	topic := st.TopicFor(in.req.AggregateType)
-	bucket, shard := Bucket(now), ShardOf(in.req.AggregateID)
+// insertOutbox writes the rows of intents of one shard with ids taken at now, in now's bucket.
+func (st *EventStore) insertOutbox(ctx context.Context, ins []*intent, now time.Time) error {
 	b := st.s.Batch(gocql.UnloggedBatch).WithContext(ctx)
-	for i, e := range in.req.Events {
-		evID, _ := gocql.ParseUUID(e.EventID)
-		b.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id, event_type,
+	for _, in := range ins {
+		aggID, _ := gocql.ParseUUID(in.req.AggregateID)
+		topic := st.TopicFor(in.req.AggregateType)
+		bucket, shard := Bucket(now), ShardOf(in.req.AggregateID)
+		for i, e := range in.req.Events {
+			evID, _ := gocql.ParseUUID(e.EventID)
+			b.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id, event_type,
  schema_version, topic, partition_key, envelope, correlation_id, causation_id, traceparent, created_at)
  VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			bucket, shard, rowID(now), aggID, in.req.AggregateType, e.Sequence, evID, e.EventType,
-			e.SchemaVersion, topic, in.req.AggregateID, in.envelopes[i], e.CorrelationID, e.CausationID, e.TraceParent, now.UTC())
+				bucket, shard, rowID(now), aggID, in.req.AggregateType, e.Sequence, evID, e.EventType,
+				e.SchemaVersion, topic, in.req.AggregateID, in.envelopes[i], e.CorrelationID, e.CausationID, e.TraceParent, now.UTC())
+		}
 	}
 	st.opts.Hook(StepOutboxBuilt)
 	return st.s.ExecuteBatch(b)
@@ -262,7 +279,7 @@ func (st *EventStore) settle(ctx context.Context, in *intent) (bool, error) {
 		}
 	}
 	if committed {
-		if err := st.writeOutbox(ctx, in); err != nil {
+		if err := st.writeOutbox(ctx, []*intent{in}); err != nil {
 			if errors.Is(err, errOutboxLate) {
 				return true, err
 			}
