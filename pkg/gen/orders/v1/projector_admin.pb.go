@@ -338,6 +338,9 @@ type ProjectionProgress struct {
 	// Messages processed per second, measured by this projector over the last sampling
 	// interval (0 until two samples exist).
 	RatePerSecond float64 `protobuf:"fixed64,4,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
+	// Age in seconds of the oldest message published and not processed yet (now minus its record
+	// timestamp, the greatest over the partitions); 0 when caught up.
+	LagSeconds    float64 `protobuf:"fixed64,5,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +399,13 @@ func (x *ProjectionProgress) GetLag() int64 {
 func (x *ProjectionProgress) GetRatePerSecond() float64 {
 	if x != nil {
 		return x.RatePerSecond
+	}
+	return 0
+}
+
+func (x *ProjectionProgress) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
 	}
 	return 0
 }
@@ -1049,12 +1059,14 @@ const file_orders_v1_projector_admin_proto_rawDesc = "" +
 	"\vswitched_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"switchedAt\x12F\n" +
 	"\x0factive_progress\x18\a \x01(\v2\x1d.orders.v1.ProjectionProgressR\x0eactiveProgress\x12J\n" +
-	"\x11building_progress\x18\b \x01(\v2\x1d.orders.v1.ProjectionProgressR\x10buildingProgress\"\x84\x01\n" +
+	"\x11building_progress\x18\b \x01(\v2\x1d.orders.v1.ProjectionProgressR\x10buildingProgress\"\xa5\x01\n" +
 	"\x12ProjectionProgress\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x03R\bposition\x12\x10\n" +
 	"\x03lag\x18\x03 \x01(\x03R\x03lag\x12&\n" +
-	"\x0frate_per_second\x18\x04 \x01(\x01R\rratePerSecond\"5\n" +
+	"\x0frate_per_second\x18\x04 \x01(\x01R\rratePerSecond\x12\x1f\n" +
+	"\vlag_seconds\x18\x05 \x01(\x01R\n" +
+	"lagSeconds\"5\n" +
 	"\x13AbortRebuildRequest\x12\x1e\n" +
 	"\n" +
 	"projection\x18\x01 \x01(\tR\n" +

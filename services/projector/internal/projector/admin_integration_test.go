@@ -149,12 +149,19 @@ func TestAdminStatusShowsProgress(t *testing.T) {
 		return nil
 	}
 	const n = 12
+	publishing := time.Now()
 	for i := 0; i < n; i++ {
 		_, envs := e.newOrder(ids.New(), 1)
 		e.publish(envs...)
 	}
-	if p := orders().GetActiveProgress(); p.GetVersion() != 1 || p.GetLag() != n || p.GetPosition() != 0 {
+	time.Sleep(time.Second)
+	p := orders().GetActiveProgress()
+	if p.GetVersion() != 1 || p.GetLag() != n || p.GetPosition() != 0 {
 		t.Fatalf("before the projector ran: %v, want version 1, lag %d, position 0", p, n)
+	}
+	// The first message waiting was published at least a second ago, and after publishing began.
+	if most := time.Since(publishing).Seconds(); p.GetLagSeconds() < 1 || p.GetLagSeconds() > most {
+		t.Fatalf("lag before the projector ran: %.3f s, want between 1 and %.3f (the first message's age)", p.GetLagSeconds(), most)
 	}
 	_, stop := e.runSupervisor()
 	defer stop()
@@ -170,8 +177,8 @@ func TestAdminStatusShowsProgress(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		p := orders().GetActiveProgress()
 		seenRate = seenRate || p.GetRatePerSecond() > 0
-		if p.GetPosition() != 2*n || p.GetLag() != 0 {
-			return fmt.Errorf("progress %v, want position %d, lag 0", p, 2*n)
+		if p.GetPosition() != 2*n || p.GetLag() != 0 || p.GetLagSeconds() != 0 {
+			return fmt.Errorf("progress %v, want position %d, lag 0 (0 s)", p, 2*n)
 		}
 		return nil
 	})

@@ -185,6 +185,7 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 	lctx, stop := context.WithCancel(gctx)
 	defer stop()
 	window := newOffsetWindow()
+	defer c.cfg.Metrics.lag.track(lagKey{c.labels[0], c.labels[1], tp.topic, partition}, window)()
 	lanes := make([]chan kafka.Message, c.cfg.KeyLanes)
 	var running sync.WaitGroup
 	for i := range lanes {
@@ -225,7 +226,7 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 			}
 			continue
 		}
-		window.add(m.Offset)
+		window.add(m.Offset, m.Time)
 		key := []byte(header(m, headerAggregateID)) // the aggregate, whatever the record's key
 		if len(key) == 0 {
 			key = m.Key

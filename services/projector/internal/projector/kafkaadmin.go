@@ -27,6 +27,8 @@ type PartitionLag struct {
 	// Lag is the number of messages after the committed position (from the first retained
 	// offset when nothing was committed).
 	Lag int64
+	// Leader is the address (host:port) of the partition's leader.
+	Leader string
 }
 
 // GroupLag returns, for every partition of the topics, how many messages the consumer group has
@@ -50,7 +52,8 @@ func GroupLag(ctx context.Context, kc okafka.Cluster, group string, topics []str
 				return nil, err
 			}
 			parts[t.Name] = append(parts[t.Name], p.ID)
-			out = append(out, PartitionLag{Topic: t.Name, Partition: p.ID, Committed: first, End: last})
+			out = append(out, PartitionLag{Topic: t.Name, Partition: p.ID, Committed: first, End: last,
+				Leader: net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))})
 		}
 	}
 	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
@@ -98,6 +101,31 @@ func partitionOffsets(ctx context.Context, kc okafka.Cluster, leader, topic stri
 		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, partition, err)
 	}
 	return first, last, nil
+}
+
+// OldestUnprocessed returns the record timestamp of the first message the group has not
+// processed on the partition (zero when it has processed every one), read from its leader.
+func OldestUnprocessed(ctx context.Context, kc okafka.Cluster, p PartitionLag) (time.Time, error) {
+	if p.Lag <= 0 {
+		return time.Time{}, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	conn, err := kc.Dialer(adminTimeout).DialLeader(dctx, "tcp", p.Leader, p.Topic, p.Partition)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("dial leader of %s/%d: %w", p.Topic, p.Partition, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(adminTimeout))
+	next := p.End - p.Lag // the committed position, or the first retained offset
+	if _, err := conn.Seek(next, kafka.SeekAbsolute); err != nil {
+		return time.Time{}, fmt.Errorf("seek %s/%d to %d: %w", p.Topic, p.Partition, next, err)
+	}
+	m, err := conn.ReadMessage(16 << 20)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read %s/%d at %d: %w", p.Topic, p.Partition, next, err)
+	}
+	return m.Time, nil
 }
 
 // TotalLag sums the lag of every partition.

@@ -3,6 +3,7 @@ package projector
 import (
 	"hash/fnv"
 	"sync"
+	"time"
 )
 
 // Projecting a partition on several lanes.
@@ -41,17 +42,31 @@ func KeyLane(key []byte, n int) int {
 // order they were read, and says how far the partition may be committed.
 type offsetWindow struct {
 	mu      sync.Mutex
-	pending []int64 // read, in order; the head is the oldest not yet done with
+	pending []int64     // read, in order; the head is the oldest not yet done with
+	times   []time.Time // the record timestamps of pending
 	done    map[int64]bool
 }
 
 func newOffsetWindow() *offsetWindow { return &offsetWindow{done: map[int64]bool{}} }
 
-// add records an offset handed to a lane (offsets come in increasing order).
-func (w *offsetWindow) add(offset int64) {
+// add records an offset handed to a lane (offsets come in increasing order) and its record
+// timestamp.
+func (w *offsetWindow) add(offset int64, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.pending = append(w.pending, offset)
+	w.times = append(w.times, at)
+}
+
+// oldest returns the record timestamp of the oldest message read and not yet done with (false
+// when there is none, or its timestamp is unset).
+func (w *offsetWindow) oldest() (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.times) == 0 || w.times[0].IsZero() {
+		return time.Time{}, false
+	}
+	return w.times[0], true
 }
 
 // finish records that offset is done with; when the offset to commit (the one after the last
@@ -65,7 +80,7 @@ func (w *offsetWindow) finish(offset int64, moved func(next int64)) {
 	for len(w.pending) > 0 && w.done[w.pending[0]] {
 		delete(w.done, w.pending[0])
 		next, advanced = w.pending[0]+1, true
-		w.pending = w.pending[1:]
+		w.pending, w.times = w.pending[1:], w.times[1:]
 	}
 	if advanced {
 		moved(next)

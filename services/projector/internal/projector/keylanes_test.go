@@ -1,6 +1,9 @@
 package projector
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestOffsetWindowCommitsOnlyWhatIsDoneBefore: an offset finished on one lane before an earlier
 // one on another lane is not committable until the earlier one is done; gaps in the offsets
@@ -8,7 +11,7 @@ import "testing"
 func TestOffsetWindowCommitsOnlyWhatIsDoneBefore(t *testing.T) {
 	w := newOffsetWindow()
 	for _, o := range []int64{10, 11, 13, 14} {
-		w.add(o)
+		w.add(o, time.Time{})
 	}
 	steps := []struct {
 		finish int64

@@ -27,6 +27,9 @@ type Metrics struct {
 	// Stalled is 1 while a partition cannot progress (one message has kept failing for the
 	// consumer's StallAfter), per topic and partition.
 	Stalled *prometheus.GaugeVec
+	// lag exports the age of the oldest message read and not yet applied, per partition
+	// (ordersys_projector_lag_seconds).
+	lag *lagCollector
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered, for tests
@@ -63,9 +66,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ordersys_projector_partition_stalled", Help: "1 while a partition cannot progress: one message has kept failing (transiently) for the stall threshold (30s).",
 		}, append(labels, "topic", "partition")),
+		lag: newLagCollector(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Applied, m.Duplicates, m.GapsHealed, m.HealedEvents, m.DeadLetters, m.Retries, m.EventLag, m.ConsumerLag, m.Stalled)
+		reg.MustRegister(m.Applied, m.Duplicates, m.GapsHealed, m.HealedEvents, m.DeadLetters, m.Retries, m.EventLag, m.ConsumerLag, m.Stalled,
+			m.lag)
 	}
 	return m
 }

@@ -16,7 +16,7 @@ type progressSample struct {
 }
 
 // progressMeter measures where the consumer group of each projection version stands (position,
-// lag) and, from the previous measurement of the same group, its rate.
+// lag in messages and in seconds: the age of the oldest message not processed yet) and, from the previous measurement of the same group, its rate.
 type progressMeter struct {
 	cfg  Config
 	mu   sync.Mutex
@@ -38,11 +38,22 @@ func (m *progressMeter) measure(ctx context.Context, projection string, v int) (
 		return nil, err
 	}
 	out := &ordersv1.ProjectionProgress{Version: int32(v)}
+	var oldest time.Time
 	for _, p := range parts {
 		out.Lag += p.Lag
 		out.Position += max(p.Committed, 0)
+		t, err := OldestUnprocessed(ctx, m.cfg.Kafka, p)
+		if err != nil {
+			return nil, err
+		}
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
 	}
 	now := time.Now()
+	if !oldest.IsZero() {
+		out.LagSeconds = max(now.Sub(oldest).Seconds(), 0)
+	}
 	m.mu.Lock()
 	prev, ok := m.last[group]
 	if dt := now.Sub(prev.at).Seconds(); ok && dt >= 0.5 {
