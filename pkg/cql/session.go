@@ -135,7 +135,24 @@ func Connect(cfg SessionConfig) (*gocql.Session, error) {
 	}
 	s, err := c.CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("cql: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+		return nil, fmt.Errorf("cql: connect to %s%s: %w", strings.Join(cfg.Hosts, ","), connectHint(err, cfg), err)
 	}
 	return s, nil
+}
+
+// connectHint names the settings a refused connection points at: the credentials when the node
+// refused them (or asked for them), the TLS settings when the handshake failed. gocql formats
+// these causes into its own error text, so they are recognised by their words.
+func connectHint(err error, cfg SessionConfig) string {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "password") || strings.Contains(msg, "authenticat") || strings.Contains(msg, "credentials"):
+		if cfg.Username == "" {
+			return ": the node requires a login, set ORDERSYS_CQL_USERNAME and ORDERSYS_CQL_PASSWORD"
+		}
+		return ": the node refused the login of ORDERSYS_CQL_USERNAME / ORDERSYS_CQL_PASSWORD"
+	case strings.Contains(msg, "x509") || strings.Contains(msg, "tls:") || strings.Contains(msg, "certificate"):
+		return ": TLS handshake failed, check ORDERSYS_CQL_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, _SKIP_HOST_VERIFICATION"
+	}
+	return ""
 }

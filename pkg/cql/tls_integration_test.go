@@ -41,8 +41,16 @@ func TestSessionOverTLSWithPassword(t *testing.T) {
 	if s, err := cql.Connect(wrong); err == nil {
 		s.Close()
 		t.Error("a wrong password connected")
-	} else if !strings.Contains(strings.ToLower(err.Error()), "password") && !strings.Contains(strings.ToLower(err.Error()), "authentication") {
-		t.Errorf("wrong password: %v, want an error about the credentials", err)
+	} else if !strings.Contains(err.Error(), "ORDERSYS_CQL_PASSWORD") {
+		t.Errorf("wrong password: %v, want an error naming the setting ORDERSYS_CQL_PASSWORD", err)
+	}
+	none := good
+	none.Username, none.Password = "", ""
+	if s, err := cql.Connect(none); err == nil {
+		s.Close()
+		t.Error("a session without a login connected to a node that requires one")
+	} else if !strings.Contains(err.Error(), "ORDERSYS_CQL_USERNAME") {
+		t.Errorf("no login: %v, want an error naming the setting ORDERSYS_CQL_USERNAME", err)
 	}
 
 	other, err := devpki.NewPKI(t.TempDir(), 0)
@@ -54,6 +62,8 @@ func TestSessionOverTLSWithPassword(t *testing.T) {
 	if s, err := cql.Connect(foreign); err == nil {
 		s.Close()
 		t.Error("a session trusting another CA connected")
+	} else {
+		t.Logf("a session trusting another CA: %v", err)
 	}
 }
 

@@ -38,9 +38,10 @@ type Options struct {
 
 // Setup installs the global TracerProvider and the W3C TraceContext+Baggage propagator.
 //
-// The provider samples with ParentBased(TraceIDRatioBased(SampleRatio)) and, when OTLPEndpoint is
-// set, exports through a batch span processor to an insecure OTLP/gRPC exporter (which connects
-// lazily, so an absent collector does not fail Setup). The returned shutdown flushes and stops
+// The provider samples with ParentBased(TraceIDRatioBased(SampleRatio)) and, when OTLPEndpoint or
+// the standard OTEL_EXPORTER_OTLP_*ENDPOINT variables name a collector, exports through a batch
+// span processor to an OTLP/gRPC exporter (which connects lazily, so an absent collector does
+// not fail Setup). The returned shutdown flushes and stops
 // the provider; call it once on exit with a bounded context.
 func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) error, err error) {
 	if opts.ServiceName == "" {
@@ -65,16 +66,22 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 	}
 	if opts.OTLPEndpoint != "" || otelEndpointSet() {
 		// The exporter reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers,
-		// certificate, client certificate, insecure, timeout, compression); the endpoint given
-		// here overrides theirs: with a scheme, https:// means TLS (trusting
+		// certificate, client certificate, insecure, timeout, compression). When they name an
+		// endpoint, they decide alone: OTLPEndpoint (which has a development default) is not
+		// used. Otherwise OTLPEndpoint with a scheme: https:// means TLS (trusting
 		// OTEL_EXPORTER_OTLP_CERTIFICATE, else the system roots) and http:// plaintext; a bare
-		// host:port is the plaintext development default.
+		// host:port is plaintext unless the standard variables ask for TLS (a certificate, or
+		// OTEL_EXPORTER_OTLP_INSECURE=false).
 		var expOpts []otlptracegrpc.Option
 		switch {
+		case otelEndpointSet():
 		case strings.Contains(opts.OTLPEndpoint, "://"):
 			expOpts = append(expOpts, otlptracegrpc.WithEndpointURL(opts.OTLPEndpoint))
 		case opts.OTLPEndpoint != "":
-			expOpts = append(expOpts, otlptracegrpc.WithEndpoint(opts.OTLPEndpoint), otlptracegrpc.WithInsecure())
+			expOpts = append(expOpts, otlptracegrpc.WithEndpoint(opts.OTLPEndpoint))
+			if !otelTLSAsked() {
+				expOpts = append(expOpts, otlptracegrpc.WithInsecure())
+			}
 		}
 		exp, err := otlptracegrpc.New(ctx, expOpts...)
 		if err != nil {
@@ -92,6 +99,22 @@ func Setup(ctx context.Context, opts Options) (shutdown func(context.Context) er
 // otelEndpointSet reports whether the standard variables name an OTLP endpoint.
 func otelEndpointSet() bool {
 	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// otelTLSAsked reports whether the standard variables ask for TLS to the collector: a CA
+// certificate, or insecure set to false.
+func otelTLSAsked() bool {
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"} {
+		if os.Getenv(v) != "" {
+			return true
+		}
+	}
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"} {
+		if strings.EqualFold(strings.TrimSpace(os.Getenv(v)), "false") {
+			return true
+		}
+	}
+	return false
 }
 
 // Propagator returns the composite W3C TraceContext + Baggage propagator Setup installs.
