@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // TestAlertRules runs the real promtool (Debian's prometheus package; `make test` installs it)
@@ -26,6 +28,95 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+}
+
+// TestEveryAlertIsShownFiringAndSilent reads deploy/prometheus: every alert rule has at least
+// one case in alerts_test.yaml where it fires and one where it stays silent (promtool runs them
+// in TestAlertRules), and every runbook an alert names is a heading of docs/operations.md.
+func TestEveryAlertIsShownFiringAndSilent(t *testing.T) {
+	root := repoRoot(t)
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	for file, v := range map[string]any{"alerts.yaml": &rules, "alerts_test.yaml": &tests} {
+		raw, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, v); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	firing, silent := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, c := range tc.AlertRuleTest {
+			if len(c.ExpAlerts) > 0 {
+				firing[c.Alertname] = true
+			} else {
+				silent[c.Alertname] = true
+			}
+		}
+	}
+	ops, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.+)$`).FindAllStringSubmatch(string(ops), -1) {
+		anchors[headingAnchor(m[1])] = true
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if !firing[r.Alert] {
+				t.Errorf("alerts_test.yaml has no case where %s fires", r.Alert)
+			}
+			if !silent[r.Alert] {
+				t.Errorf("alerts_test.yaml has no case where %s stays silent", r.Alert)
+			}
+			if rb, ok := r.Annotations["runbook"]; ok {
+				file, anchor, _ := strings.Cut(rb, "#")
+				if file != "docs/operations.md" || !anchors[anchor] {
+					t.Errorf("%s: runbook %s is no heading of docs/operations.md", r.Alert, rb)
+				}
+			}
+		}
+	}
+	if n < 9 {
+		t.Fatalf("only %d alerts in alerts.yaml", n)
+	}
+}
+
+// headingAnchor is the anchor GitHub gives a Markdown heading: lower case, spaces to hyphens,
+// punctuation but hyphens and underscores dropped.
+func headingAnchor(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 var (

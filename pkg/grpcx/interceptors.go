@@ -59,8 +59,10 @@ func loggingStream(logger *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-// serverMetrics counts handled RPCs and observes their latency, with the label names of
-// go-grpc-prometheus so that existing dashboards apply.
+// serverMetrics counts handled RPCs and observes their latency. The names are those of
+// go-grpc-prometheus behind the ordersys_ prefix every metric of ordersys has
+// (ordersys_grpc_server_handled_total, ordersys_grpc_server_handling_seconds), the label names
+// are theirs, so a dashboard made for them needs the prefix only.
 type serverMetrics struct {
 	handled *prometheus.CounterVec
 	latency *prometheus.HistogramVec
@@ -69,11 +71,11 @@ type serverMetrics struct {
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 	m := &serverMetrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_handled_total",
+			Name: "ordersys_grpc_server_handled_total",
 			Help: "RPCs completed on the server, by service, method, type and status code.",
 		}, []string{"grpc_service", "grpc_method", "grpc_type", "grpc_code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "grpc_server_handling_seconds",
+			Name:    "ordersys_grpc_server_handling_seconds",
 			Help:    "Time the server took to handle RPCs, by service, method and type.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"grpc_service", "grpc_method", "grpc_type"}),

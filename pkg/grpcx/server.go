@@ -36,8 +36,8 @@ const DefaultShutdownTimeout = 15 * time.Second
 type ServerOptions struct {
 	// Logger receives panics, failed requests and (at debug) every request. Default slog.Default().
 	Logger *slog.Logger
-	// Registry receives the server metrics grpc_server_handled_total and
-	// grpc_server_handling_seconds. Nil disables them.
+	// Registry receives the server metrics ordersys_grpc_server_handled_total and
+	// ordersys_grpc_server_handling_seconds. Nil disables them.
 	Registry prometheus.Registerer
 	// ServiceName names the process in log records, e.g. "command".
 	ServiceName string

@@ -183,7 +183,7 @@ func TestServerHealthReflectionAndErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c != want {
-			t.Errorf("grpc_server_handled_total{code=%s} = %v, want %v", code, c, want)
+			t.Errorf("ordersys_grpc_server_handled_total{code=%s} = %v, want %v", code, c, want)
 		}
 	}
 	mfs, err := ts.reg.Gather()
@@ -191,9 +191,9 @@ func TestServerHealthReflectionAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(mfs, func(mf *dto.MetricFamily) bool {
-		return mf.GetName() == "grpc_server_handling_seconds" && len(mf.GetMetric()) > 0
+		return mf.GetName() == "ordersys_grpc_server_handling_seconds" && len(mf.GetMetric()) > 0
 	}) {
-		t.Error("no grpc_server_handling_seconds series")
+		t.Error("no ordersys_grpc_server_handling_seconds series")
 	}
 }
 
@@ -203,7 +203,7 @@ func handledCounter(reg *prometheus.Registry, svc, method, code string) (float64
 		return 0, err
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "grpc_server_handled_total" {
+		if mf.GetName() != "ordersys_grpc_server_handled_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

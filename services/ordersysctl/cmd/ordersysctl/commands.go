@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -63,8 +62,8 @@ func (o options) print(m proto.Message, table func(w *tabwriter.Writer)) error {
 }
 
 func relayStatus(ctx context.Context, o options, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("%w: relay status takes no argument", errUsage)
+	if err := o.parseCmd(cmdFlags("relay status"), args, 0, 0); err != nil {
+		return err
 	}
 	conn, err := o.dial(o.relay)
 	if err != nil {
@@ -92,15 +91,16 @@ func relayStatus(ctx context.Context, o options, args []string) error {
 }
 
 func orderGet(ctx context.Context, o options, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: order get ID", errUsage)
+	fs := cmdFlags("order get")
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
 	conn, err := o.dial(o.query)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	res, err := ordersv1.NewOrderQueryServiceClient(conn).GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: args[0]})
+	res, err := ordersv1.NewOrderQueryServiceClient(conn).GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: fs.Arg(0)})
 	if err != nil {
 		return err
 	}
@@ -112,11 +112,10 @@ func orderGet(ctx context.Context, o options, args []string) error {
 }
 
 func orderHistory(ctx context.Context, o options, args []string) error {
-	fs := flag.NewFlagSet("order history", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	limit := fs.Int("limit", 100, "events per page")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return fmt.Errorf("%w: order history [-limit N] ID", errUsage)
+	fs := cmdFlags("order history")
+	limit := fs.Int("limit", 100, "at most this many events (the first ones)")
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
 	conn, err := o.dial(o.query)
 	if err != nil {
@@ -161,13 +160,15 @@ func shorten(s string, n int) string {
 
 // republish re-publishes events from the event store, showing its progress (newProgressView).
 func republish(ctx context.Context, o options, args []string) error {
-	fs := flag.NewFlagSet("republish", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	job := fs.String("job", "", "name of the run (resumes when run again)")
+	fs := cmdFlags("republish")
+	job := fs.String("job", "", "name of the run over every aggregate: run it again to resume it (needed without IDs)")
 	topic := fs.String("topic", "", "target topic (default: each aggregate type's event topic)")
-	rate := fs.Int("rate", 0, "events per second (default 1000)")
-	if err := fs.Parse(args); err != nil || (*job == "" && fs.NArg() == 0) {
-		return fmt.Errorf("%w: republish -job J [-topic T] [-rate N] [AGGREGATE_ID...]", errUsage)
+	rate := fs.Int("rate", 0, "at most this many events a second (0: the relay's default, 1000)")
+	if err := o.parseCmd(fs, args, 0, -1); err != nil {
+		return err
+	}
+	if *job == "" && fs.NArg() == 0 {
+		return fmt.Errorf("%w: %s (give -job for every aggregate, or aggregate IDs)", errUsage, synopsis("republish"))
 	}
 	conn, err := o.dial(o.relay)
 	if err != nil {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"text/tabwriter"
 	"time"
 
@@ -39,8 +37,7 @@ var (
 // dlqList lists a page of the dead letters of one service, filtered.
 func dlqList(svc dlqService) command {
 	return func(ctx context.Context, o options, args []string) error {
-		fs := flag.NewFlagSet(svc.group+" list", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
+		fs := cmdFlags(svc.group + " list")
 		req := &ordersv1.ListDeadLettersRequest{}
 		fs.StringVar(&req.Topic, "topic", "", "event topic (default: every event topic)")
 		limit := fs.Int("limit", 100, "at most this many in the page")
@@ -49,17 +46,16 @@ func dlqList(svc dlqService) command {
 		since := fs.String("since", "", "only those recorded at or after this time (RFC 3339, or a duration ago: 2h)")
 		until := fs.String("until", "", "only those recorded before this time (RFC 3339, or a duration ago)")
 		fs.StringVar(&req.PageToken, "page", "", "the next-page token a previous list printed")
-		usage := fmt.Errorf("%w: %s list [-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-limit N] [-page TOKEN]", errUsage, svc.group)
-		if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-			return usage
+		if err := o.parseCmd(fs, args, 0, 0); err != nil {
+			return err
 		}
 		req.PageSize = int32(*limit)
 		var err error
 		if req.CreatedAfter, err = timeArg(*since); err != nil {
-			return fmt.Errorf("%w (-since: %v)", usage, err)
+			return fmt.Errorf("%w: %s (-since: %v)", errUsage, synopsis(fs.Name()), err)
 		}
 		if req.CreatedBefore, err = timeArg(*until); err != nil {
-			return fmt.Errorf("%w (-until: %v)", usage, err)
+			return fmt.Errorf("%w: %s (-until: %v)", errUsage, synopsis(fs.Name()), err)
 		}
 		conn, err := o.dial(svc.addr(o))
 		if err != nil {
@@ -101,11 +97,10 @@ func timeArg(v string) (*timestamppb.Timestamp, error) {
 // dlqOne is show, redrive or discard of one dead letter.
 func dlqOne(svc dlqService, verb string) command {
 	return func(ctx context.Context, o options, args []string) error {
-		fs := flag.NewFlagSet(svc.group+" "+verb, flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
+		fs := cmdFlags(svc.group + " " + verb)
 		topic := fs.String("topic", "", "event topic (default: search every event topic)")
-		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-			return fmt.Errorf("%w: %s %s [-topic T] ID", errUsage, svc.group, verb)
+		if err := o.parseCmd(fs, args, 1, 1); err != nil {
+			return err
 		}
 		conn, err := o.dial(svc.addr(o))
 		if err != nil {

@@ -1,18 +1,8 @@
-// Command ordersysctl is the operators' command line for a running ordersys:
-//
-//	ordersysctl relay status
-//	ordersysctl dlq list [-topic T] [-limit N]
-//	ordersysctl dlq show|redrive|discard [-topic T] ID
-//	ordersysctl projector status
-//	ordersysctl projector abort-rebuild PROJECTION
-//	ordersysctl projector rebuild [-source topics|store] PROJECTION
-//	ordersysctl projector watch-rebuild PROJECTION
-//	ordersysctl projector switch-back PROJECTION
-//	ordersysctl projector drop-version PROJECTION VERSION
-//	ordersysctl projector-dlq list|show|redrive|discard ...
-//	ordersysctl order get ID
-//	ordersysctl order history [-limit N] ID
-//	ordersysctl republish -job J [-topic T] [-rate N] [AGGREGATE_ID...]
+// Command ordersysctl is the operators' command line for a running ordersys: the relay's and the
+// projector's status and dead letters, rebuilds of the read models, orders, re-publication of
+// the event store and the personal-data key file. `ordersysctl -h` lists the commands (cmdDocs
+// in usage.go), `ordersysctl COMMAND -h` shows one command's flags, `ordersysctl -version` the
+// build; docs/operations.md shows the same usage and the runbooks.
 //
 // Global flags (before the command) name the services and the TLS and token settings; -o json
 // prints protobuf JSON for scripts. Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 not
@@ -48,40 +38,6 @@ const (
 	exitUnavailable
 )
 
-const usage = `usage: ordersysctl [flags] <command> [args]
-
-commands:
-  relay status                              the relay replica: shards it publishes, breaker, lag,
-                                            checkpoint age per cursor, counters
-  dlq list [-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-limit N] [-page TOKEN]
-                                            dead letters of the relay (every event topic by default),
-                                            filtered, a page at a time (T: RFC 3339 or a duration ago)
-  dlq show|redrive|discard [-topic T] ID    one dead letter: its bytes / publish it again / delete it
-  projector status                          the projections' versions (active, building, previous)
-                                            and each version's position, lag and rate on the topics
-  projector rebuild [-source topics|store] PROJECTION
-                                            rebuild a projection (orders, customers) into a new version,
-                                            from the event store (default) or the topics, with a
-                                            progress bar on a terminal; it runs
-                                            in the projector and switches readers once caught up
-  projector watch-rebuild PROJECTION        follow the rebuild a projector runs
-  projector abort-rebuild PROJECTION        stop filling the version a rebuild builds (orders, customers)
-  projector switch-back PROJECTION          make the previous version active again (while still written)
-  projector drop-version PROJECTION N       drop the tables of a version nothing uses
-  projector-dlq list|show|redrive|discard   the projector's dead letters, as dlq does the relay's
-                                            (re-driven to the event topic; -topic is the event topic)
-  order get ID                              an order's read model (query service)
-  order history [-limit N] ID               an order's events (query service)
-  republish -job J [-topic T] [-rate N] [ID...]
-                                            publish the event store again (every aggregate, resumable
-                                            by job, or the given ones), with progress
-  pii-kek new|rotate|drop-old FILE          write a key-encryption key file for personal data
-                                            (ORDERSYS_PII_KEK_FILE): a new one, a new primary key
-                                            added, the old keys dropped (docs/privacy.md)
-  version                                   this build
-
-flags:`
-
 // options are the global flags.
 type options struct {
 	relay, query, projector   string
@@ -94,12 +50,14 @@ type options struct {
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// run executes one command and returns the exit code.
+// run executes one command and returns the exit code. -h, --help and help print the usage (or a
+// command's help) and -version, --version and version the build, to stdout, with exit 0 and
+// without calling any service.
 func run(args []string, stdout, stderr io.Writer) int {
 	o := options{stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("ordersysctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() {} // printed below: to stdout when asked for, to stderr after a mistake
 	fs.StringVar(&o.relay, "relay", env("ORDERSYSCTL_RELAY", "127.0.0.1:50053"), "cdc-relay gRPC address (ORDERSYSCTL_RELAY)")
 	fs.StringVar(&o.projector, "projector", env("ORDERSYSCTL_PROJECTOR", "127.0.0.1:50054"), "projector gRPC address (ORDERSYSCTL_PROJECTOR)")
 	fs.StringVar(&o.query, "query", env("ORDERSYSCTL_QUERY", "127.0.0.1:50052"), "query service gRPC address (ORDERSYSCTL_QUERY)")
@@ -109,21 +67,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tokenFile, "token-file", env("ORDERSYSCTL_TOKEN_FILE", ""), "file holding the bearer token (ORDERSYSCTL_TOKEN_FILE)")
 	fs.BoolVar(&o.insecureToken, "insecure-token", false, "send the token over a plaintext connection (no -ca): only for a developer machine")
 	fs.StringVar(&o.output, "o", "table", "output: table or json")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call (not of the streams of projector rebuild, watch-rebuild and republish)")
+	version := fs.Bool("version", false, "print this build and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout, fs)
 			return exitOK
 		}
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	rest := fs.Args()
-	if len(rest) == 0 || (o.output != "table" && o.output != "json") {
-		fs.Usage()
-		return exitUsage
-	}
-	if rest[0] == "version" {
+	switch {
+	case *version || first(rest) == "version":
 		fmt.Fprintln(stdout, buildinfo.String("ordersysctl"))
 		return exitOK
+	case first(rest) == "help":
+		return help(o, fs, rest[1:])
+	case len(rest) == 0 || (o.output != "table" && o.output != "json"):
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "ordersysctl: -o %q: want table or json\n\n", o.output)
+		}
+		printUsage(stderr, fs)
+		return exitUsage
 	}
 	cmd, args := commands[rest[0]+" "+first(rest[1:])], rest[min(2, len(rest)):]
 	ok := cmd != nil
@@ -132,14 +98,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		args = rest[1:]
 	}
 	if !ok {
+		if wantsHelp(rest[1:]) && commandsUsage(rest[0]+" ") != "" { // a group: `ordersysctl dlq -h`
+			return help(o, fs, rest[:1])
+		}
 		fmt.Fprintf(stderr, "ordersysctl: unknown command %q\n\n", strings.Join(rest, " "))
-		fs.Usage()
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	err := cmd(ctx, o, args)
 	return report(stderr, err)
+}
+
+// help answers `ordersysctl help [COMMAND]`: the usage, the help of one command (its flags) or
+// the commands of a group (`help projector`).
+func help(o options, fs *flag.FlagSet, topic []string) int {
+	name := strings.Join(topic, " ")
+	switch {
+	case name == "":
+		printUsage(o.stdout, fs)
+		return exitOK
+	case commands[name] != nil:
+		return report(o.stderr, commands[name](context.Background(), o, []string{"-h"}))
+	case commandsUsage(name+" ") != "":
+		fmt.Fprintf(o.stdout, "usage: ordersysctl [flags] %s ...\n\n%s\nordersysctl %s <command> -h: its flags.\n", name, commandsUsage(name+" "), name)
+		return exitOK
+	}
+	fmt.Fprintf(o.stderr, "ordersysctl: help: unknown command %q\n\n", name)
+	printUsage(o.stderr, fs)
+	return exitUsage
 }
 
 func first(s []string) string {
@@ -161,7 +149,7 @@ var errUsage = errors.New("usage")
 
 // report prints err and maps it to the exit code.
 func report(stderr io.Writer, err error) int {
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "ordersysctl: %v\n", err)

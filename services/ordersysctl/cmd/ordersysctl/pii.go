@@ -15,9 +15,11 @@ import (
 // the command service re-wrapped every data key). The file is written 0600, in place.
 func piiKEK(verb string) command {
 	return func(_ context.Context, o options, args []string) error {
-		if len(args) != 1 {
-			return fmt.Errorf("%w: pii-kek %s FILE", errUsage, verb)
+		fs := cmdFlags("pii-kek " + verb)
+		if err := o.parseCmd(fs, args, 1, 1); err != nil {
+			return err
 		}
+		args = fs.Args()
 		path := args[0]
 		var (
 			out []byte

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,8 +13,8 @@ import (
 )
 
 func projectorStatus(ctx context.Context, o options, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("%w: projector status takes no argument", errUsage)
+	if err := o.parseCmd(cmdFlags("projector status"), args, 0, 0); err != nil {
+		return err
 	}
 	conn, err := o.dial(o.projector)
 	if err != nil {
@@ -41,9 +40,11 @@ func projectorStatus(ctx context.Context, o options, args []string) error {
 }
 
 func projectorAbortRebuild(ctx context.Context, o options, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: projector abort-rebuild PROJECTION (orders or customers)", errUsage)
+	fs := cmdFlags("projector abort-rebuild")
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
+	args = fs.Args()
 	conn, err := o.dial(o.projector)
 	if err != nil {
 		return err
@@ -69,11 +70,10 @@ func versionOrDash(v int32) string {
 // were switched. The rebuild runs in the projector: stopping this command stops watching only
 // (projector watch-rebuild follows it again, projector abort-rebuild gives it up).
 func projectorRebuild(ctx context.Context, o options, args []string) error {
-	fs := flag.NewFlagSet("projector rebuild", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := cmdFlags("projector rebuild")
 	source := fs.String("source", "store", "where the history is read from: store (the event store), or topics (only as far back as their retention)")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return fmt.Errorf("%w: projector rebuild [-source topics|store] PROJECTION (orders or customers)", errUsage)
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
 	var src ordersv1.RebuildSource
 	switch *source {
@@ -100,9 +100,11 @@ func projectorRebuild(ctx context.Context, o options, args []string) error {
 
 // projectorWatchRebuild follows the rebuild a projector runs.
 func projectorWatchRebuild(ctx context.Context, o options, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: projector watch-rebuild PROJECTION (orders or customers)", errUsage)
+	fs := cmdFlags("projector watch-rebuild")
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
+	args = fs.Args()
 	conn, err := o.dial(o.projector)
 	if err != nil {
 		return err
@@ -169,9 +171,11 @@ func rebuildLine(p *ordersv1.RebuildProgress) string {
 // projectorSwitchBack makes the previous version active again (refused once it is no longer
 // written).
 func projectorSwitchBack(ctx context.Context, o options, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: projector switch-back PROJECTION (orders or customers)", errUsage)
+	fs := cmdFlags("projector switch-back")
+	if err := o.parseCmd(fs, args, 1, 1); err != nil {
+		return err
 	}
+	args = fs.Args()
 	conn, err := o.dial(o.projector)
 	if err != nil {
 		return err
@@ -188,9 +192,11 @@ func projectorSwitchBack(ctx context.Context, o options, args []string) error {
 
 // projectorDropVersion drops the tables of an unused version.
 func projectorDropVersion(ctx context.Context, o options, args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("%w: projector drop-version PROJECTION VERSION", errUsage)
+	fs := cmdFlags("projector drop-version")
+	if err := o.parseCmd(fs, args, 2, 2); err != nil {
+		return err
 	}
+	args = fs.Args()
 	v, err := strconv.ParseInt(args[1], 10, 32)
 	if err != nil || v < 1 {
 		return fmt.Errorf("%w: version %q: want a number from 1", errUsage, args[1])

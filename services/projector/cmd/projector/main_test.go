@@ -68,7 +68,7 @@ func TestServeHealthMetricsProjectionAndVersions(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, name := range []string{"ordersys_projector_events_applied_total", "ordersys_projector_event_lag_seconds", "ordersys_projector_consumer_lag_messages", "grpc_server_handled_total"} {
+	for _, name := range []string{"ordersys_projector_events_applied_total", "ordersys_projector_event_lag_seconds", "ordersys_projector_consumer_lag_messages", "ordersys_grpc_server_handled_total"} {
 		if !bytes.Contains(body, []byte(name)) {
 			t.Errorf("metrics lack %s", name)
 		}

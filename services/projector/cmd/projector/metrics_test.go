@@ -1,0 +1,22 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/ordersys/ordersys/pkg/buildinfo"
+	"github.com/ordersys/ordersys/pkg/grpcx"
+	"github.com/ordersys/ordersys/pkg/telemetry/telemetrytest"
+	"github.com/ordersys/ordersys/services/projector/internal/projector"
+)
+
+// TestMetricNames registers the metrics serve registers (the build, the gRPC server's, the
+// projections', the decoding watch's) and lints their names: the ordersys_ prefix and
+// Prometheus' conventions.
+func TestMetricNames(t *testing.T) {
+	r := telemetrytest.NewRegistry()
+	buildinfo.Register(r, serviceName)
+	grpcx.NewServer(grpcx.ServerOptions{Registry: r})
+	projector.NewMetrics(r)
+	grpcx.NewDecodeWatch(r, "ordersys_projector", nil, nil, projector.ReasonUndecodable, projector.ReasonUnknownEvent)
+	r.Lint(t, 12)
+}
