@@ -177,6 +177,9 @@ func TestSecureSystem(t *testing.T) {
 		}
 	}
 
+	checkSecureFlows(t, s, m, func(roles ...string) credentials.PerRPCCredentials { return grpcx.BearerToken{Token: token(roles...)} },
+		creds, pki.Path)
+
 	// No secret in any log of the run (read after the services stopped and flushed).
 	stop()
 	logs, err := filepath.Glob(filepath.Join(s.runDir, "*.log"))
