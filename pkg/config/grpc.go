@@ -32,4 +32,7 @@ type GRPCServer struct {
 	MaxConcurrentStreams int `env:"ORDERSYS_GRPC_MAX_CONCURRENT_STREAMS" default:"256"`
 	// DefaultTimeout bounds a call whose client set no deadline.
 	DefaultTimeout time.Duration `env:"ORDERSYS_GRPC_DEFAULT_TIMEOUT" default:"30s"`
+	// KeepaliveMinTime is the shortest interval between a client's keepalive pings the server
+	// tolerates; a client pinging faster is disconnected (GOAWAY "too_many_pings").
+	KeepaliveMinTime time.Duration `env:"ORDERSYS_GRPC_KEEPALIVE_MIN_TIME" default:"10s"`
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/ordersys/ordersys/pkg/config"
 )
 
-// keepaliveMinTime is the shortest interval between client pings the server tolerates; a
-// client pinging faster is disconnected (GOAWAY "too_many_pings").
-const keepaliveMinTime = 10 * time.Second
+// DefaultKeepaliveMinTime is Security.KeepaliveMinTime when zero (and the configuration's
+// default, ORDERSYS_GRPC_KEEPALIVE_MIN_TIME).
+const DefaultKeepaliveMinTime = 10 * time.Second
 
 // Security is how a Server protects itself; LoadSecurity builds it from the configuration.
 // The zero value is a plaintext server without tokens and with gRPC's default limits.
@@ -30,13 +30,17 @@ type Security struct {
 	MaxConcurrentStreams int
 	// DefaultTimeout bounds a call whose client set no deadline (0: unbounded).
 	DefaultTimeout time.Duration
+	// KeepaliveMinTime is the shortest interval between client pings the server tolerates; a
+	// client pinging faster is disconnected (GOAWAY "too_many_pings"). Zero:
+	// DefaultKeepaliveMinTime.
+	KeepaliveMinTime time.Duration
 }
 
 // LoadSecurity reads the certificate and key files named by c and returns the server's
 // Security, or an error naming the setting that cannot be used.
 func LoadSecurity(c config.GRPCServer) (Security, error) {
 	s := Security{NoReflection: !c.Reflection, MaxRecvBytes: c.MaxRecvBytes,
-		MaxConcurrentStreams: c.MaxConcurrentStreams, DefaultTimeout: c.DefaultTimeout}
+		MaxConcurrentStreams: c.MaxConcurrentStreams, DefaultTimeout: c.DefaultTimeout, KeepaliveMinTime: c.KeepaliveMinTime}
 	if c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSClientCAFile != "" {
 		creds, err := TLSFiles{CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile, ClientCAFile: c.TLSClientCAFile}.ServerCredentials()
 		if err != nil {
@@ -65,7 +69,11 @@ func (s Security) serverOptions() (opts []grpc.ServerOption, unary []grpc.UnaryS
 	if s.MaxConcurrentStreams > 0 {
 		opts = append(opts, grpc.MaxConcurrentStreams(uint32(s.MaxConcurrentStreams)))
 	}
-	opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}))
+	minTime := s.KeepaliveMinTime
+	if minTime <= 0 {
+		minTime = DefaultKeepaliveMinTime
+	}
+	opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minTime, PermitWithoutStream: true}))
 	if d := s.DefaultTimeout; d > 0 {
 		unary = append(unary, func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if _, ok := ctx.Deadline(); !ok {
