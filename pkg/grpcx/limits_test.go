@@ -44,15 +44,7 @@ func limitedServer(t *testing.T, c config.GRPCServer) string {
 	srv := grpcx.NewServer(grpcx.ServerOptions{Security: sec})
 	ordersv1.RegisterOrderCommandServiceServer(srv, ordersv1.UnimplementedOrderCommandServiceServer{})
 	ordersv1.RegisterOrderQueryServiceServer(srv, waitingQueries{})
-	ln, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	return serveOnLoopback(t, srv)
 }
 
 func plainConn(t *testing.T, addr string) *grpc.ClientConn {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/config"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
-	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/grpcx/grpcxtest"
 )
 
@@ -63,18 +62,7 @@ func TestClientCARotation(t *testing.T) {
 	replaceFile(t, old.Path("ca.pem"), clientCA)
 	addr := secureServer(t, config.GRPCServer{TLSCertFile: old.Path("server.pem"), TLSKeyFile: old.Path("server-key.pem"),
 		TLSClientCAFile: clientCA}, nil)
-	dial := func(p *grpcxtest.PKI) *grpc.ClientConn { // trusts the server's CA, presents p's client
-		creds, err := grpcx.ClientTLS(old.Path("ca.pem"), p.Path("client.pem"), p.Path("client-key.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := grpcx.ClientConn(addr, grpc.WithTransportCredentials(creds))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		return conn
-	}
+	dial := func(p *grpcxtest.PKI) *grpc.ClientConn { return dialTLSAs(t, addr, old.Path("ca.pem"), p, "client") }
 	if err := healthCheck(dial(old)); err != nil {
 		t.Fatalf("a client of the configured CA: %v", err)
 	}

@@ -43,6 +43,12 @@ func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal
 	srv := grpcx.NewServer(grpcx.ServerOptions{Security: sec, Logger: logger, UnaryInterceptors: []grpc.UnaryServerInterceptor{record}})
 	ordersv1.RegisterOrderCommandServiceServer(srv, ordersv1.UnimplementedOrderCommandServiceServer{})
 	ordersv1.RegisterOrderQueryServiceServer(srv, ordersv1.UnimplementedOrderQueryServiceServer{})
+	return serveOnLoopback(t, srv)
+}
+
+// serveOnLoopback serves srv on a free loopback port until the test ends and returns its address.
+func serveOnLoopback(t *testing.T, srv *grpcx.Server) string {
+	t.Helper()
 	ln, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,11 +62,18 @@ func secureServer(t *testing.T, c config.GRPCServer, seen chan<- grpcx.Principal
 
 func dialTLS(t *testing.T, addr string, p *grpcxtest.PKI, client string) *grpc.ClientConn {
 	t.Helper()
+	return dialTLSAs(t, addr, p.Path("ca.pem"), p, client)
+}
+
+// dialTLSAs connects trusting the server CA serverCA and presenting the client certificate
+// client of p (none when empty).
+func dialTLSAs(t *testing.T, addr, serverCA string, p *grpcxtest.PKI, client string) *grpc.ClientConn {
+	t.Helper()
 	cert, key := "", ""
 	if client != "" {
 		cert, key = p.Path(client+".pem"), p.Path(client+"-key.pem")
 	}
-	creds, err := grpcx.ClientTLS(p.Path("ca.pem"), cert, key)
+	creds, err := grpcx.ClientTLS(serverCA, cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
