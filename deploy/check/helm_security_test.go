@@ -1,6 +1,7 @@
 package check
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -259,6 +260,18 @@ func TestOTLPTLS(t *testing.T) {
 	} {
 		if _, err := helmTemplate(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: helm template %v: %v, want an error saying %q", name, tc.args, err, tc.want)
+		}
+	}
+	// The production example exports traces over TLS too (every hop protected).
+	secure := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "secure-values.yaml"))
+	for _, comp := range []string{"command", "query", "cdc-relay", "projector"} {
+		spec := secure.deployments[comp].Spec.Template.Spec
+		env := resolveEnv(t, secure, scenarios["secure-values.yaml"], spec.Containers[0])
+		if ep := env["ORDERSYS_OTLP_ENDPOINT"].value; !strings.HasPrefix(ep, "https://") {
+			t.Errorf("secure-values.yaml: %s exports traces to %q, want an https:// endpoint", comp, ep)
+		}
+		if got, want := env["OTEL_EXPORTER_OTLP_CERTIFICATE"].value, otlpTLSDir+"/ca.crt"; got != want {
+			t.Errorf("secure-values.yaml: %s: OTEL_EXPORTER_OTLP_CERTIFICATE = %q, want %q", comp, got, want)
 		}
 	}
 	// Without the setting nothing is mounted and the variables are not set.
