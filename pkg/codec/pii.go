@@ -34,6 +34,15 @@ var ErrErased = fmt.Errorf("the customer's personal data was erased: %w", es.Err
 // ErrNoKey is the KeyStore's answer for a customer that has no data key (and none was asked for).
 var ErrNoKey = errors.New("the customer has no data key")
 
+// ErrKeyLost is the error of a customer whose personal data is sealed with a data key that the
+// KeyStore no longer has, although the customer was never erased (an erasure leaves a marker:
+// ErrErased). The key was lost (a row deleted by hand, a partial restore), not erased: nothing
+// opens the customer's sealed fields and no new key is made for it until the key is restored
+// from a backup (docs/privacy.md). It is no business rule: INTERNAL at the edge, and a consumer
+// dead-letters the event.
+var ErrKeyLost = errors.New("the customer's personal data is sealed with a data key that is missing from customer_keys, " +
+	"and the customer was not erased: restore the customer's customer_keys row from a backup (docs/privacy.md)")
+
 // AEAD is authenticated encryption with associated data; a Tink tink.AEAD is one.
 type AEAD interface {
 	Encrypt(plaintext, associatedData []byte) ([]byte, error)
@@ -41,10 +50,13 @@ type AEAD interface {
 }
 
 // KeyStore gives each customer's data key (pkg/pii implements it on the customer_keys table).
+// An erasure leaves a marker in the store, so that a key that is missing without one is known
+// to be lost, not erased.
 type KeyStore interface {
 	// DataKey returns the customer's data key. With create, it makes the customer's key when
-	// there is none. Errors: ErrErased when the customer was erased; ErrNoKey when there is no
-	// key and create is false.
+	// there is none, unless the customer's stored events are sealed already (then the key was
+	// lost: ErrKeyLost). Errors: ErrErased when the customer was erased; ErrNoKey when there is
+	// no key and create is false.
 	DataKey(ctx context.Context, customerID string, create bool) (AEAD, error)
 }
 
@@ -87,7 +99,8 @@ func piiAssociatedData(customerID, what string) []byte {
 // payload into orders.v1.SealedPersonalData encrypted with the customer's data key (the customer
 // id and event type bound as associated data); Open puts them back, or, when the customer was
 // erased, replaces each personal text field with ErasedMarker (also in payloads written in clear
-// before encryption existed).
+// before encryption existed). A sealed payload whose key is missing, the customer not erased,
+// fails to open with ErrKeyLost.
 type PIISealer struct {
 	// Keys gives the data keys.
 	Keys KeyStore
@@ -177,7 +190,7 @@ func (s PIISealer) Open(ctx context.Context, env *es.Envelope) ([]byte, error) {
 			}
 			pt, err := key.Decrypt(sealed.GetCiphertext(), piiAssociatedData(env.AggregateID, env.EventType))
 			if err != nil {
-				return nil, fmt.Errorf("decrypt personal data: %w", err)
+				return nil, fmt.Errorf("decrypt the personal data of %s with the customer's data key: %w", env, err)
 			}
 			secret := r.New()
 			if err := proto.Unmarshal(pt, secret.Interface()); err != nil {
@@ -186,7 +199,10 @@ func (s PIISealer) Open(ctx context.Context, env *es.Envelope) ([]byte, error) {
 			proto.Merge(m, secret.Interface())
 			return marshalOpts.Marshal(m)
 		}
-		erased = true // sealed and no key: the key was deleted
+		if !erased {
+			// Sealed, and the store has neither the key nor a marker of an erasure.
+			return nil, fmt.Errorf("open %s: customer %s: %w", env, env.AggregateID, ErrKeyLost)
+		}
 	}
 	for _, p := range paths {
 		markErased(r, strings.Split(p, "."))
@@ -315,6 +331,19 @@ func (c SealedCustomerSnapshots) Restore(s es.Snapshot) (es.Aggregate, error) {
 	}
 	s.State, s.SchemaVersion = pt, SnapshotSchemaVersion
 	return CustomerSnapshotCodec{}.Restore(s)
+}
+
+// IsSealed reports whether a stored payload of the event type holds sealed personal data.
+func IsSealed(eventType string, payload []byte) (bool, error) {
+	if len(personalFields[eventType]) == 0 {
+		return false, nil
+	}
+	m, err := newEventMessage(eventType, payload)
+	if err != nil {
+		return false, err
+	}
+	r := m.ProtoReflect()
+	return r.Has(r.Descriptor().Fields().ByNumber(sealedField)), nil
 }
 
 // PersonalDataInClear reports whether a stored payload of the event type holds personal fields

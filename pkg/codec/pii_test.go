@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,38 @@ func TestPIISealer(t *testing.T) {
 	}
 	if _, err := keys.DataKey(context.Background(), env.AggregateID, true); !errors.Is(err, codec.ErrErased) {
 		t.Fatalf("key after erasure: %v", err)
+	}
+}
+
+// TestPIISealerLostKey: a sealed payload whose key is gone without an erasure (the store has
+// no key and no erasure marker) does not open as erased: it fails with ErrKeyLost naming the
+// customer, while the other customers' payloads still open. IsSealed tells sealed payloads.
+func TestPIISealerLostKey(t *testing.T) {
+	keys := newMemKeys()
+	reg := codec.NewRegistry()
+	reg.SetSealer(codec.PIISealer{Keys: keys})
+	lost, kept := ids.New(), ids.New()
+	e := customer.CustomerEmailChanged{OldEmail: "lost@example.com", NewEmail: "lost2@example.com"}
+	lostEnv, keptEnv := sealedEnvelope(t, reg, lost, e), sealedEnvelope(t, reg, kept, e)
+	for _, env := range []es.Envelope{lostEnv, keptEnv} {
+		if sealed, err := codec.IsSealed(env.EventType, env.Payload); err != nil || !sealed {
+			t.Fatalf("IsSealed = %v, %v", sealed, err)
+		}
+	}
+	clear := sealedEnvelope(t, codec.NewRegistry(), lost, e)
+	if sealed, err := codec.IsSealed(clear.EventType, clear.Payload); err != nil || sealed {
+		t.Fatalf("IsSealed of a clear payload = %v, %v", sealed, err)
+	}
+	keys.mu.Lock()
+	delete(keys.keys, lost)
+	keys.mu.Unlock()
+
+	err := reg.DecodeEnvelope(&lostEnv)
+	if !errors.Is(err, codec.ErrKeyLost) || errors.Is(err, codec.ErrErased) || !strings.Contains(err.Error(), lost) {
+		t.Fatalf("open with a lost key: %v (event %+v), want ErrKeyLost naming %s", err, lostEnv.Event, lost)
+	}
+	if err := reg.DecodeEnvelope(&keptEnv); err != nil || keptEnv.Event != e {
+		t.Fatalf("another customer: %+v, %v", keptEnv.Event, err)
 	}
 }
 

@@ -35,7 +35,8 @@ var (
 type FieldViolation struct {
 	// Field is the path of the field, e.g. "items[2].quantity".
 	Field string
-	// Reason says what is wrong, e.g. "must be greater than 0".
+	// Reason says what is wrong, e.g. "must be greater than 0". It never quotes a personal
+	// value (docs/privacy.md): it is sent in the status, which tracing records.
 	Reason string
 }
 
@@ -122,6 +123,8 @@ type RuleError struct {
 	// Rule is a short stable identifier, e.g. "order.ship.requires_confirmed".
 	Rule string
 	// Reason is the human explanation, e.g. "order is CREATED; only a CONFIRMED order can ship".
+	// It names rules, fields, states and ids, never a personal value (docs/privacy.md): it is
+	// stored in clear with the command's record and sent in the status.
 	Reason string
 	// Subject names what the rule is about when it is not the command's own aggregate, e.g.
 	// the customer id of an order refused because its customer is suspended (may be empty).

@@ -1,8 +1,9 @@
 // Package pii keeps the customers' data keys for crypto-shredding (docs/privacy.md): one Tink
 // AEAD keyset (AES256-GCM) per customer in the customer_keys table, wrapped by a key-encryption
-// key (KEK) loaded from a Tink keyset file, and deleted when the customer is erased. Store
-// implements codec.KeyStore, through which the codec seals and opens the personal fields of
-// Customer events and snapshots.
+// key (KEK) loaded from a Tink keyset file, and deleted when the customer is erased (the row
+// stays, with erased_at: a customer without a row was never erased, so a sealed customer
+// without one has lost its key, codec.ErrKeyLost). Store implements codec.KeyStore, through
+// which the codec seals and opens the personal fields of Customer events and snapshots.
 package pii
 
 import (
@@ -286,6 +287,16 @@ func (st *Store) DataKey(ctx context.Context, customerID string, create bool) (c
 		st.remember(id, cached{})
 		return nil, codec.ErrNoKey
 	}
+	// No row: an erasure would have left one (erased_at), so either the customer never had a
+	// key, or its key was lost. Its events tell: a sealed one means a key existed, and a new
+	// key would leave those events unreadable for good while new ones were sealed with it.
+	sealed, err := st.hasSealedEvents(ctx, u)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("create the data key of customer %s: %w", id, err)
+	case sealed:
+		return nil, fmt.Errorf("create the data key of customer %s: %w", id, codec.ErrKeyLost)
+	}
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
 		return nil, err
@@ -311,6 +322,29 @@ func (st *Store) DataKey(ctx context.Context, customerID string, create bool) (c
 	}
 	st.remember(id, cached{key: a})
 	return a, nil
+}
+
+// hasSealedEvents reports whether any stored event of the customer holds sealed personal data.
+// It reads the customer's partition of event_store, once per customer that gets a key: empty
+// for a new customer, events written in clear for one registered before encryption.
+func (st *Store) hasSealedEvents(ctx context.Context, u gocql.UUID) (bool, error) {
+	iter := st.s.Query(`SELECT event_type, payload FROM event_store WHERE aggregate_id = ?`, u).
+		WithContext(ctx).PageSize(100).Iter()
+	var (
+		eventType string
+		payload   []byte
+	)
+	for iter.Scan(&eventType, &payload) {
+		sealed, err := codec.IsSealed(eventType, payload)
+		if err != nil || sealed {
+			_ = iter.Close()
+			return sealed, err
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return false, fmt.Errorf("read the events: %w: %w", es.ErrUnavailable, err)
+	}
+	return false, nil
 }
 
 // fromRow turns a stored row into the key, or ErrErased.

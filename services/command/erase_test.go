@@ -151,3 +151,34 @@ func freshStore(t *testing.T, e *sharedEnv) *cql.EventStore {
 
 // errOf returns the error of a call's two results.
 func errOf[T any](_ T, err error) error { return err }
+
+// TestCustomerWithLostKey: a customer whose customer_keys row is deleted (a lost key, not an
+// erasure) is not taken for erased. A command fails with INTERNAL, on a server that has the
+// customer cached (no new key is made to seal the new e-mail with) and on one that loads it;
+// EraseCustomer still erases it, after which it loads as ERASED.
+func TestCustomerWithLostKey(t *testing.T) {
+	e := env(t)
+	s := defaultServer(t)
+	ctx := ctxT(t)
+	id := registerCustomer(t, s)
+	check(t, id, 2, 1)(s.cc.ChangeEmail(ctx, &ordersv1.ChangeEmailRequest{CustomerId: id, Email: "lost-" + id[:8] + "@example.com"}))
+	if err := e.session.Query(`DELETE FROM customer_keys WHERE customer_id = ?`, id).WithContext(ctx).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	e.keys.Forget(id) // else the shared key store's cache hides the loss for its TTL
+
+	later := &ordersv1.ChangeEmailRequest{CustomerId: id, Email: "later-" + id[:8] + "@example.com"}
+	wantCode(t, errOf(s.cc.ChangeEmail(ctx, later)), codes.Internal)
+	var rows int
+	if err := e.session.Query(`SELECT COUNT(*) FROM customer_keys WHERE customer_id = ?`, id).WithContext(ctx).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d key rows, %v: a new key was made for a customer whose key was lost", rows, err)
+	}
+	loading := defaultServer(t)
+	wantCode(t, errOf(loading.cc.ChangeEmail(ctx, later)), codes.Internal)
+
+	check(t, id, 3, 1)(loading.cc.EraseCustomer(ctx, &ordersv1.EraseCustomerRequest{CustomerId: id}))
+	h := app.NewCustomerHandler(app.NewService(freshStore(t, e), app.Options{CacheSize: -1}), codec.SealedCustomerSnapshots{Keys: e.keys})
+	if c, err := h.Load(ctx, id); err != nil || c.Status != customer.StatusErased {
+		t.Fatalf("load after erasing a customer with a lost key: %+v, %v", c, err)
+	}
+}

@@ -10,7 +10,11 @@ import (
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
-// Stable identifiers of the customer's business rules, carried by es.RuleError.Rule.
+// Stable identifiers of the customer's business rules, carried by es.RuleError.Rule. The reasons
+// of these rules name the rule, the field and the customer's status, never a personal value
+// (a name, e-mail, phone, address or card detail): a reason is stored in clear with the
+// command's record and in command_rejections, and sent in the FAILED_PRECONDITION status,
+// which tracing records (docs/privacy.md).
 const (
 	// RuleDeactivated: a DEACTIVATED customer accepts no command but Erase.
 	RuleDeactivated = "customer.deactivated"
@@ -211,7 +215,7 @@ func (c *Customer) decide(cmd Command, now time.Time) (es.Event, error) {
 			return nil, es.Rule(RulePaymentMethodLimit, "the customer already has %d payment methods, the most allowed; remove one first", len(c.PaymentMethods))
 		}
 		if p.ExpiredAt(now) {
-			return nil, es.Rule(RuleCardExpired, "the card expired at the end of %02d/%d", p.ExpMonth, p.ExpYear)
+			return nil, es.Rule(RuleCardExpired, "the card's expiry month (payment_method.exp_month, exp_year) has passed; a card must not have expired when it is added")
 		}
 		if len(c.PaymentMethods) == 0 {
 			p.IsDefault = true

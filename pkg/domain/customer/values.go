@@ -53,7 +53,9 @@ func (e Email) String() string { return string(e) }
 // then requires at most 254 characters, exactly one @, a local part of 1–64 characters among
 // letters, digits and !#$%&'*+/=?^_`{|}~.- without leading, trailing or doubled dots, and a
 // domain of dot-separated labels (letters, digits, inner hyphens; 1–63 characters each) with at
-// least one dot and a top-level label that is not all digits. The error is the reason alone.
+// least one dot and a top-level label that is not all digits. The error is the reason alone,
+// and it never quotes the address or a part of it: reasons reach span statuses and stored
+// rejections in clear (docs/privacy.md).
 func NewEmail(s string) (Email, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -76,7 +78,7 @@ func NewEmail(s string) (Email, error) {
 	}
 	for _, r := range local {
 		if !(r < utf8.RuneSelf && (isAlnum(byte(r)) || strings.ContainsRune("!#$%&'*+/=?^_`{|}~.-", r))) {
-			return "", fmt.Errorf("local part must not contain %q", r)
+			return "", errors.New("local part must hold only ASCII letters, digits and !#$%&'*+/=?^_`{|}~.-")
 		}
 	}
 	domain = strings.ToLower(domain)
@@ -92,19 +94,19 @@ func NewEmail(s string) (Email, error) {
 			return "", errors.New("domain must not have an empty label (leading, trailing or doubled dot)")
 		}
 		if len(l) > 63 {
-			return "", fmt.Errorf("domain label %q must be at most 63 characters", l[:20]+"…")
+			return "", errors.New("domain labels must be at most 63 characters each")
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
-			return "", fmt.Errorf("domain label %q must not start or end with a hyphen", l)
+			return "", errors.New("domain labels must not start or end with a hyphen")
 		}
 		for i := 0; i < len(l); i++ {
 			if !isAlnum(l[i]) && l[i] != '-' {
-				return "", fmt.Errorf("domain must not contain %q", rune(l[i]))
+				return "", errors.New("domain must hold only ASCII letters, digits, hyphens and dots")
 			}
 		}
 	}
 	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
-		return "", fmt.Errorf("top-level domain %q must not be all digits", tld)
+		return "", errors.New("top-level domain must not be all digits")
 	}
 	return Email(local + "@" + domain), nil
 }
@@ -131,7 +133,7 @@ func (p PhoneNumber) String() string { return string(p) }
 
 // NewPhoneNumber checks and normalizes a phone number: spaces, dashes and parentheses are
 // removed, then the rest must be "+" followed by 8 to 15 digits, the first not 0 (country codes
-// never start with 0). The error is the reason alone.
+// never start with 0). The error is the reason alone and never quotes the number or a part of it.
 func NewPhoneNumber(s string) (PhoneNumber, error) {
 	s = strings.Map(func(r rune) rune {
 		switch r {
@@ -149,7 +151,7 @@ func NewPhoneNumber(s string) (PhoneNumber, error) {
 	}
 	for _, r := range digits {
 		if r < '0' || r > '9' {
-			return "", fmt.Errorf("must contain only digits after the +, found %q", r)
+			return "", errors.New("must contain only digits after the + (spaces, dashes and parentheses aside)")
 		}
 	}
 	if n := len(digits); n < MinPhoneDigits || n > MaxPhoneDigits {
@@ -198,7 +200,8 @@ func (a Address) Normalized() Address {
 }
 
 // Validate checks the address (as Normalized would leave it) and returns an *es.ValidationError
-// whose field paths are relative to the address ("line1", "country_code", …), or nil.
+// whose field paths are relative to the address ("line1", "country_code", …), or nil. The
+// reasons never quote a value: every field of an address is personal data.
 func (a Address) Validate() error {
 	a = a.Normalized()
 	var v es.Violations
@@ -210,7 +213,7 @@ func (a Address) Validate() error {
 	check.PlainText(&v, "region", a.Region, MaxCityLen, false)
 	check.PlainText(&v, "postal_code", a.PostalCode, MaxPostalCodeLen, true)
 	if cc := a.CountryCode; len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
-		v.Addf("country_code", "must be two upper-case letters (ISO 3166-1 alpha-2), got %q", cc)
+		v.Add("country_code", "must be two upper-case letters (ISO 3166-1 alpha-2)")
 	}
 	return v.Err()
 }
@@ -277,7 +280,8 @@ func (p PaymentMethod) Normalized() PaymentMethod {
 
 // Validate checks the payment method (as Normalized would leave it) regardless of the date and
 // returns an *es.ValidationError with field paths relative to it, or nil. Whether a card has
-// expired depends on the time: see ExpiredAt.
+// expired depends on the time: see ExpiredAt. The reasons never quote a value (the brand and
+// expiry are personal data, and a bad last4 may be a whole card number).
 func (p PaymentMethod) Validate() error {
 	p = p.Normalized()
 	var v es.Violations
@@ -292,14 +296,14 @@ func (p PaymentMethod) Validate() error {
 	case p.Last4 == "" && (p.Kind == KindCard || p.Kind == KindBankAccount):
 		v.Addf("last4", "is required for a %s", p.Kind)
 	case p.Last4 != "" && (len(p.Last4) != 4 || !isDigits(p.Last4)):
-		v.Addf("last4", "must be exactly 4 digits, got %q", p.Last4)
+		v.Add("last4", "must be exactly 4 digits")
 	}
 	if p.Kind == KindCard {
 		if p.ExpMonth < 1 || p.ExpMonth > 12 {
-			v.Addf("exp_month", "must be between 1 and 12, got %d", p.ExpMonth)
+			v.Add("exp_month", "must be between 1 and 12")
 		}
 		if p.ExpYear < MinExpYear || p.ExpYear > MaxExpYear {
-			v.Addf("exp_year", "must be a four-digit year from %d, got %d", MinExpYear, p.ExpYear)
+			v.Addf("exp_year", "must be a four-digit year from %d", MinExpYear)
 		}
 	} else {
 		if p.ExpMonth != 0 {

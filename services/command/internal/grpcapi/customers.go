@@ -197,6 +197,8 @@ func (s *CustomerServer) DeactivateCustomer(ctx context.Context, req *ordersv1.D
 // made: a concurrent command that would write personal data fails with FAILED_PRECONDITION),
 // then appends CustomerErased, on which the projector scrubs the read models. A retry after a
 // failure between the two steps deletes the (already deleted) key again and appends the event.
+// A customer whose key was lost (codec.ErrKeyLost: every other command on it fails) can be
+// erased: the erasure then records that the key is erased.
 func (s *CustomerServer) EraseCustomer(ctx context.Context, req *ordersv1.EraseCustomerRequest) (*ordersv1.EraseCustomerResponse, error) {
 	id := ids.Canonical(req.GetCustomerId())
 	// The key goes only for a request that can succeed: a valid one (else run reports what is
@@ -204,9 +206,17 @@ func (s *CustomerServer) EraseCustomer(ctx context.Context, req *ordersv1.EraseC
 	valid := ids.Valid(id) && (req.GetCommandId() == "" || ids.Valid(req.GetCommandId())) && req.GetExpectedVersion() >= 0
 	if valid {
 		eligible := false
-		if err := s.h.Read(ctx, id, func(c *customer.Customer) {
+		err := s.h.Read(ctx, id, func(c *customer.Customer) {
 			eligible = c.Version() > 0 && (req.ExpectedVersion == nil || req.GetExpectedVersion() == c.Version())
-		}); err != nil {
+		})
+		switch {
+		case errors.Is(err, codec.ErrKeyLost):
+			// The customer exists (its events are sealed) and nobody can read its personal
+			// data: the key was lost. Erasing marks it erased, so the customer loads again
+			// (with erased fields) and the erasure finishes; the expected version is checked
+			// by the command only.
+			eligible = true
+		case err != nil:
 			return nil, err
 		}
 		if eligible {
