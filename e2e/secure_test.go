@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,9 +96,11 @@ func TestSecureSystem(t *testing.T) {
 			"ORDERSYS_CQL_USERNAME=" + cqlUser,
 			"ORDERSYS_CQL_PASSWORD=" + cqlPassword,
 			"ORDERSYS_CQL_TLS_CA_FILE=" + node.CAFile,
+			"OTEL_EXPORTER_OTLP_HEADERS=x-collector-key=" + otlpHeaderSecret,
 		}}
 	startSecureKafka(t, s)
 	setup.secrets["the clients' token"] = setup.token
+	setup.secrets["the OTLP header of OTEL_EXPORTER_OTLP_HEADERS"] = otlpHeaderSecret
 	for _, f := range []string{"server-key.pem", "client-key.pem"} {
 		setup.secrets["the private key "+f] = pemBody(t, pki.Path(f))
 	}
@@ -122,6 +125,7 @@ func TestSecureSystem(t *testing.T) {
 		t.Fatalf("start the secure system: %v\n%s", err, s.progress.String())
 	}
 	ctx := context.Background()
+	setup.secrets["the key of the personal-data KEK"] = kekKeyValue(t, s.kekFile)
 
 	// The protections answer as documented.
 	refusals := []struct {
@@ -202,6 +206,31 @@ func TestSecureSystem(t *testing.T) {
 	if debugLines == 0 {
 		t.Error("no debug line in the logs: the secret check read logs that say nothing")
 	}
+}
+
+// otlpHeaderSecret is the value of a header the services send their trace collector, a secret
+// (collectors authenticate exporters that way) that must never be logged.
+var otlpHeaderSecret = "otlp-" + randomHex(16)
+
+// kekKeyValue returns the key material of the KEK file (a Tink keyset in JSON): what would leak
+// if the file's content were logged.
+func kekKeyValue(t *testing.T, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks struct {
+		Key []struct {
+			KeyData struct {
+				Value string `json:"value"`
+			} `json:"keyData"`
+		} `json:"key"`
+	}
+	if err := json.Unmarshal(raw, &ks); err != nil || len(ks.Key) == 0 || len(ks.Key[0].KeyData.Value) < 16 {
+		t.Fatalf("KEK file %s: %v (%d keys)", path, err, len(ks.Key))
+	}
+	return ks.Key[0].KeyData.Value
 }
 
 // createRole makes a login role with the password on the node, as its superuser.
