@@ -58,6 +58,26 @@ func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	return nil
 }
 
+// PutOnce records a dead letter under its ID (which must be set) unless one is recorded under
+// it already (an LWT: INSERT … IF NOT EXISTS); it reports whether this call recorded it. The
+// relay records a poison outbox row under the row's own id, so a row read again (the rescan
+// cursor, a restart) is dead-lettered once.
+func (d *DeadLetters) PutOnce(ctx context.Context, dl *DeadLetter) (bool, error) {
+	if dl.ID == (gocql.UUID{}) {
+		return false, fmt.Errorf("record dead letter for %s: no id", dl.Topic)
+	}
+	if dl.CreatedAt.IsZero() {
+		dl.CreatedAt = time.Now().UTC()
+	}
+	applied, err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
+ VALUES (?,?,?,?,?,?,?,?,?) IF NOT EXISTS`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
+		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("record dead letter for %s: %w", dl.Topic, UnavailableIn(ctx, err))
+	}
+	return applied, nil
+}
+
 const selectDeadLetter = `SELECT topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at, redriven_at FROM dead_letters`
 
 func scanDeadLetter(scan func(...any) bool) (*DeadLetter, bool) {

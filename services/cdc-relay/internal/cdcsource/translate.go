@@ -71,7 +71,7 @@ func Translate(c Rows) (changes []*relay.Change, skipped int) {
 		ch.Topic = text(r, "topic")
 		ch.Envelope = blob(r, "envelope")
 		if id, ok := uuidValue(r, "id"); ok {
-			ch.CommittedAt = id.Time()
+			ch.CommittedAt, ch.RowID = id.Time(), id
 		}
 		changes = append(changes, ch)
 	}

@@ -34,7 +34,7 @@ type earlyRow struct {
 func change(cursor string, r *cql.OutboxRow, onDone func(relay.Outcome)) *relay.Change {
 	return &relay.Change{
 		Cursor: cursor, AggregateID: r.AggregateID, AggregateType: r.AggregateType, Sequence: r.Sequence,
-		EventID: r.EventID, Topic: r.Topic, Envelope: r.Envelope, CommittedAt: r.ID.Time(),
+		EventID: r.EventID, Topic: r.Topic, Envelope: r.Envelope, CommittedAt: r.ID.Time(), RowID: r.ID,
 		OnDone: onDone,
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/gocql/gocql"
 )
 
 // Outcome says how a change was settled.
@@ -56,6 +58,10 @@ type Change struct {
 	Envelope []byte
 	// CommittedAt is when the row was written (the time of its timeuuid or CDC time).
 	CommittedAt time.Time
+	// RowID is the outbox row's id (zero when the source does not know it). A dead letter of
+	// the row is recorded under it, once: a row read again (the rescan cursor, a restart) is
+	// not dead-lettered a second time.
+	RowID gocql.UUID
 
 	// OnDone is called once when the change is settled (from a pipeline goroutine).
 	OnDone func(Outcome)

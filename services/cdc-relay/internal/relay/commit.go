@@ -41,6 +41,14 @@ func (l *lane) committer(ctx context.Context) {
 		}
 		for _, f := range done {
 			e := f.e
+			if f.dlq && e.dlqEarlier {
+				d.Logger.Info("relay: outbox row read again, dead-lettered before", "topic", e.topic, "aggregate_id", e.env.AggregateID,
+					"sequence", e.seq, "dead_letter_id", e.dlqID.String())
+				for _, c := range e.changes {
+					c.settle(DeadLettered)
+				}
+				continue
+			}
 			if f.dlq {
 				d.Metrics.DeadLettered.WithLabelValues(e.topic, e.dlqKind).Inc()
 				d.Logger.Warn("relay: dead-lettered", "topic", e.topic, "aggregate_id", e.env.AggregateID, "sequence", e.seq,

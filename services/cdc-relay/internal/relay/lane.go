@@ -28,6 +28,7 @@ type entry struct {
 	dlqKind     string // metric label: undecodable, too_large, unencodable
 	dlqRecorded bool
 	dlqID       gocql.UUID
+	dlqEarlier  bool // recorded by an earlier reading of the same outbox row: not sent again
 	checked     bool // poison only: event_store was consulted
 }
 

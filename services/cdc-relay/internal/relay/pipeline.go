@@ -34,7 +34,11 @@ type EventLoader interface {
 
 // DeadLetterStore records messages that can never be published.
 type DeadLetterStore interface {
+	// Put records a dead letter under a new id.
 	Put(ctx context.Context, dl *cql.DeadLetter) error
+	// PutOnce records a dead letter under its id unless one is recorded under it already, and
+	// reports whether this call recorded it.
+	PutOnce(ctx context.Context, dl *cql.DeadLetter) (bool, error)
 }
 
 // Publisher sends records to the broker in one attempt, returning one error per record.

@@ -78,6 +78,18 @@ func (f *fakeDLQ) Put(_ context.Context, dl *cql.DeadLetter) error {
 	return nil
 }
 
+func (f *fakeDLQ) PutOnce(_ context.Context, dl *cql.DeadLetter) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, had := range f.dls {
+		if had.Topic == dl.Topic && had.ID == dl.ID {
+			return false, nil
+		}
+	}
+	f.dls = append(f.dls, dl)
+	return true, nil
+}
+
 // fakeBroker records what it accepts; fail decides, per record, whether to refuse it.
 type fakeBroker struct {
 	mu    sync.Mutex
@@ -363,6 +375,40 @@ func TestPipelineDeadLettersPoisonAndTooLarge(t *testing.T) {
 		if dl.Reason == "" || len(dl.Envelope) == 0 || dl.Topic != "order-events" {
 			t.Errorf("dead letter record %+v", dl)
 		}
+	}
+}
+
+// TestPoisonRowReadAgainIsDeadLetteredOnce: an undecodable outbox row read a second time after
+// it was dead-lettered (the rescan cursor reads the outbox again 30 s behind; a restart reads
+// from the checkpoint) is settled without a second dead letter in the topic or the table.
+// Before, nothing remembered it (it is not part of the stream's progress), so each reading
+// dead-lettered it again.
+func TestPoisonRowReadAgainIsDeadLetteredOnce(t *testing.T) {
+	h := newHarness(t)
+	agg, row := newAgg(), gocql.TimeUUID()
+	read := func() *relay.Change {
+		c := &relay.Change{Cursor: "test", AggregateID: agg, AggregateType: "Order", Sequence: 1, EventID: gocql.TimeUUID().String(),
+			Envelope: []byte{0xff, 0xff, 0xff}, CommittedAt: row.Time(), RowID: row}
+		c.OnDone = func(o relay.Outcome) {
+			h.mu.Lock()
+			h.outcomes[c] = o
+			h.mu.Unlock()
+		}
+		if err := h.p.Submit(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		h.waitSettled(c)
+		return c
+	}
+	first, again := read(), read()
+	if h.outcome(first) != relay.DeadLettered || h.outcome(again) != relay.DeadLettered {
+		t.Fatalf("outcomes %v, %v; want dead-lettered both", h.outcome(first), h.outcome(again))
+	}
+	if dlq := h.broker.sequences("order-events.dlq"); len(dlq) != 1 {
+		t.Errorf("dead-letter topic got %v, want the row once", dlq)
+	}
+	if len(h.dlq.dls) != 1 || h.dlq.dls[0].ID != row {
+		t.Errorf("dead-letter records %v, want one, under the row's id %s", h.dlq.dls, row)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gocql/gocql"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/ordersys/ordersys/pkg/codec"
@@ -134,18 +135,40 @@ func (l *lane) newEntry(env es.Envelope, value []byte, topic string, committed t
 	return e
 }
 
-// recordDeadLetter writes the dead letter's CQL record once.
+// rowIDOf returns the id of the outbox row behind e (its first change's), zero when none is known
+// (an event read from event_store to fill a gap).
+func rowIDOf(e *entry) gocql.UUID {
+	for _, c := range e.changes {
+		if c.RowID != (gocql.UUID{}) {
+			return c.RowID
+		}
+	}
+	return gocql.UUID{}
+}
+
+// recordDeadLetter writes the dead letter's CQL record once; an outbox row dead-lettered by an
+// earlier reading of it (recorded under the row's id) is marked dlqEarlier and not sent again.
 func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 	if e.dlqRecorded {
 		return nil
 	}
 	dl := &cql.DeadLetter{Topic: e.topic, AggregateID: e.env.AggregateID, Sequence: e.seq, EventID: e.env.EventID,
 		EventType: e.env.EventType, Reason: e.dlqReason, Envelope: e.value}
-	if err := l.p.d.DeadLetters.Put(ctx, dl); err != nil {
+	created := true
+	var err error
+	if dl.ID = rowIDOf(e); dl.ID != (gocql.UUID{}) {
+		created, err = l.p.d.DeadLetters.PutOnce(ctx, dl)
+	} else {
+		err = l.p.d.DeadLetters.Put(ctx, dl)
+	}
+	if err != nil {
 		l.p.d.Metrics.StoreErrors.WithLabelValues("dead_letter").Inc()
 		return err
 	}
-	e.dlqRecorded, e.dlqID = true, dl.ID
+	e.dlqRecorded, e.dlqID, e.dlqEarlier = true, dl.ID, !created
+	if e.dlqEarlier {
+		return nil
+	}
 	if e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable {
 		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, e.dlqKind, e.topic+".dlq", errors.New(e.dlqReason))
 	}

@@ -184,6 +184,9 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 				res.errs[i] = fmt.Errorf("record dead letter: %w", err)
 				continue
 			}
+			if f.e.dlqEarlier {
+				continue // already in the dead-letter topic and table: settled as they are
+			}
 		}
 		send = append(send, f)
 		idx = append(idx, i)
