@@ -197,6 +197,7 @@ ORDERSYS_RELAY_SAFETY_WINDOW: {{ $s.safetyWindow | quote }}
 {{- end }}
 {{- if eq .c.name "projector" }}
 ORDERSYS_PROJECTOR_GROUP: {{ $s.consumerGroup | quote }}
+ORDERSYS_PROJECTOR_RETIRE_GRACE: {{ $s.retireGrace | quote }}
 {{- end }}
 {{- end }}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -38,25 +39,17 @@ var (
 func dlqList(svc dlqService) command {
 	return func(ctx context.Context, o options, args []string) error {
 		fs := cmdFlags(svc.group + " list")
-		req := &ordersv1.ListDeadLettersRequest{}
-		fs.StringVar(&req.Topic, "topic", "", "event topic (default: every event topic)")
+		filter := dlqFilterFlags(fs)
 		limit := fs.Int("limit", 100, "at most this many in the page")
-		fs.StringVar(&req.AggregateId, "aggregate", "", "only this aggregate's")
-		fs.StringVar(&req.ReasonContains, "reason", "", "only those whose reason contains this text")
-		since := fs.String("since", "", "only those recorded at or after this time (RFC 3339, or a duration ago: 2h)")
-		until := fs.String("until", "", "only those recorded before this time (RFC 3339, or a duration ago)")
-		fs.StringVar(&req.PageToken, "page", "", "the next-page token a previous list printed")
+		page := fs.String("page", "", "the next-page token a previous list printed")
 		if err := o.parseCmd(fs, args, 0, 0); err != nil {
 			return err
 		}
-		req.PageSize = int32(*limit)
-		var err error
-		if req.CreatedAfter, err = timeArg(*since); err != nil {
-			return fmt.Errorf("%w: %s (-since: %v)", errUsage, synopsis(fs.Name()), err)
+		req, err := filter()
+		if err != nil {
+			return err
 		}
-		if req.CreatedBefore, err = timeArg(*until); err != nil {
-			return fmt.Errorf("%w: %s (-until: %v)", errUsage, synopsis(fs.Name()), err)
-		}
+		req.PageSize, req.PageToken = int32(*limit), *page
 		conn, err := o.dial(svc.addr(o))
 		if err != nil {
 			return err
@@ -76,6 +69,27 @@ func dlqList(svc dlqService) command {
 				fmt.Fprintf(w, "more: %s list -page %s (same filters)\n", svc.group, next)
 			}
 		})
+	}
+}
+
+// dlqFilterFlags defines the filter flags of the dead-letter lists on fs and returns the
+// function that builds the filtered request once fs is parsed (an errUsage naming a bad flag).
+func dlqFilterFlags(fs *flag.FlagSet) func() (*ordersv1.ListDeadLettersRequest, error) {
+	req := &ordersv1.ListDeadLettersRequest{}
+	fs.StringVar(&req.Topic, "topic", "", "event topic (default: every event topic)")
+	fs.StringVar(&req.AggregateId, "aggregate", "", "only this aggregate's")
+	fs.StringVar(&req.ReasonContains, "reason", "", "only those whose reason contains this text")
+	since := fs.String("since", "", "only those recorded at or after this time (RFC 3339, or a duration ago: 2h)")
+	until := fs.String("until", "", "only those recorded before this time (RFC 3339, or a duration ago)")
+	return func() (*ordersv1.ListDeadLettersRequest, error) {
+		var err error
+		if req.CreatedAfter, err = timeArg(*since); err != nil {
+			return nil, fmt.Errorf("%w: %s (-since: %v)", errUsage, synopsis(fs.Name()), err)
+		}
+		if req.CreatedBefore, err = timeArg(*until); err != nil {
+			return nil, fmt.Errorf("%w: %s (-until: %v)", errUsage, synopsis(fs.Name()), err)
+		}
+		return req, nil
 	}
 }
 

@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tokenFile, "token-file", env("ORDERSYSCTL_TOKEN_FILE", ""), "file holding the bearer token (ORDERSYSCTL_TOKEN_FILE)")
 	fs.BoolVar(&o.insecureToken, "insecure-token", false, "send the token over a plaintext connection (no -ca): only for a developer machine")
 	fs.StringVar(&o.output, "o", "table", "output: table or json")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call (not of the streams of projector rebuild, watch-rebuild and republish)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline of each call (not of the streams of projector rebuild, watch-rebuild and republish, nor of a whole redrive-all)")
 	version := fs.Bool("version", false, "print this build and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -26,15 +26,16 @@ func projectorStatus(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	return o.print(st, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "PROJECTION\tACTIVE\tBUILDING\tPREVIOUS\tLATEST\tSWITCHED\tPOSITION\tLAG\tRATE\tBUILD LAG")
+		fmt.Fprintln(w, "PROJECTION\tACTIVE\tBUILDING\tPREVIOUS\tLATEST\tSWITCHED\tPOSITION\tLAG\tLAG AGE\tRATE\tBUILD LAG")
 		for _, p := range st.GetProjections() {
 			a, b := p.GetActiveProgress(), p.GetBuildingProgress()
 			buildLag := "-"
 			if b != nil {
-				buildLag = fmt.Sprint(b.GetLag())
+				buildLag = fmt.Sprintf("%d (%s)", b.GetLag(), lagAge(b.GetLagSeconds()))
 			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%.1f/s\t%s\n", p.GetProjection(), p.GetActive(), versionOrDash(p.GetBuilding()),
-				versionOrDash(p.GetPrevious()), p.GetLatest(), when(p.GetSwitchedAt()), a.GetPosition(), a.GetLag(), a.GetRatePerSecond(), buildLag)
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%.1f/s\t%s\n", p.GetProjection(), p.GetActive(), versionOrDash(p.GetBuilding()),
+				versionOrDash(p.GetPrevious()), p.GetLatest(), when(p.GetSwitchedAt()), a.GetPosition(), a.GetLag(), lagAge(a.GetLagSeconds()),
+				a.GetRatePerSecond(), buildLag)
 		}
 	})
 }
@@ -58,6 +59,9 @@ func projectorAbortRebuild(ctx context.Context, o options, args []string) error 
 		fmt.Fprintf(w, "aborted the rebuild of %s version %d (its tables stay until dropped)\n", args[0], res.GetAbortedVersion())
 	})
 }
+
+// lagAge renders the age of the oldest unprocessed message (ProjectionProgress.lag_seconds).
+func lagAge(seconds float64) string { return fmt.Sprintf("%.1fs", seconds) }
 
 func versionOrDash(v int32) string {
 	if v == 0 {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -48,19 +46,7 @@ func (s *scriptedProjector) WatchRebuild(*ordersv1.WatchRebuildRequest, grpc.Ser
 // and prints one line per report until the switch; errors and bad usage get their exit codes.
 func TestProjectorRebuildPrintsProgress(t *testing.T) {
 	stub := &scriptedProjector{}
-	srv := grpc.NewServer()
-	ordersv1.RegisterProjectorAdminServiceServer(srv, stub)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	ctl := func(args ...string) (string, int) {
-		var out, errOut bytes.Buffer
-		code := run(append([]string{"-projector", ln.Addr().String(), "-timeout", "10s"}, args...), &out, &errOut)
-		return out.String() + errOut.String(), code
-	}
+	ctl := fakeService(t, "-projector", func(srv *grpc.Server) { ordersv1.RegisterProjectorAdminServiceServer(srv, stub) })
 
 	out, code := ctl("projector", "rebuild", "-source", "store", "orders")
 	if code != 0 || stub.got.GetProjection() != "orders" || stub.got.GetSource() != ordersv1.RebuildSource_REBUILD_SOURCE_EVENT_STORE {

@@ -24,13 +24,19 @@ type cmdDoc struct {
 // dlqListArgs are the arguments of both dead-letter lists.
 const dlqListArgs = "[-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-limit N] [-page TOKEN]"
 
+// dlqRedriveAllArgs are the arguments of both bulk re-drives.
+const dlqRedriveAllArgs = "[-topic T] [-aggregate ID] [-reason TEXT] [-since T] [-until T] [-again]"
+
 var cmdDocs = []cmdDoc{
 	{"relay status", "", []string{"the relay replica: the outbox shards it publishes, breaker, lag,", "checkpoint age per cursor, counters"}},
 	{"dlq list", dlqListArgs, []string{"dead letters of the relay (every event topic by default),",
 		"filtered, a page at a time (T: RFC 3339 or a duration ago)"}},
 	{"dlq show|redrive|discard", "[-topic T] ID", []string{"one dead letter: its bytes / publish it again / delete it"}},
+	{"dlq redrive-all", dlqRedriveAllArgs, []string{"publish again every dead letter the filters match (not those",
+		"re-driven before, but with -again), with progress;", "exit 1 if any failed"}},
 	{"projector status", "", []string{"the projections' versions (active, building, previous) and",
-		"each version's position, lag and rate on the topics"}},
+		"each version's position, lag (messages and the oldest's age)",
+		"and rate on the topics"}},
 	{"projector rebuild", "[-source store|topics] PROJECTION", []string{"rebuild a projection (orders, customers) into a new version,",
 		"in the projector, from the event store (default) or the topics;",
 		"shows its progress until readers are switched to it (a bar on",
@@ -43,6 +49,7 @@ var cmdDocs = []cmdDoc{
 		"topic or its .projector.dlq topic)"}},
 	{"projector-dlq show|redrive|discard", "[-topic T] ID", []string{"one of them: its bytes / publish it to the event topic again /",
 		"delete it"}},
+	{"projector-dlq redrive-all", dlqRedriveAllArgs, []string{"every one the filters match, as dlq redrive-all"}},
 	{"order get", "ID", []string{"an order's read model (query service)"}},
 	{"order history", "[-limit N] ID", []string{"an order's events (query service)"}},
 	{"republish", "-job J [-topic T] [-rate N] [ID...]", []string{"publish the event store again (every aggregate, resumable by",
