@@ -124,7 +124,27 @@ type jaegerTrace struct {
 	} `json:"spans"`
 	Processes map[string]struct {
 		ServiceName string `json:"serviceName"`
+		// Tags are the resource attributes of the process (service.version, …).
+		Tags []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
 	} `json:"processes"`
+}
+
+// processTags returns the tags (resource attributes) of the service's processes in the trace;
+// a service with more than one process (replicas, restarts) shows those of any.
+func (tr jaegerTrace) processTags(service string) map[string]string {
+	out := map[string]string{}
+	for _, p := range tr.Processes {
+		if p.ServiceName != service {
+			continue
+		}
+		for _, tag := range p.Tags {
+			out[tag.Key] = fmt.Sprint(tag.Value)
+		}
+	}
+	return out
 }
 
 // services returns, per service name, the operations of the trace's spans.
