@@ -29,6 +29,7 @@ var bornAtAFailure = map[string]string{
 	"ordersys_projector_dead_letters_total": "by projection, version and reason: born at the projector's first dead letter",
 	"ordersys_projector_retries_total":      "by projection and version: born at the projector's first transient failure",
 	"ordersys_relay_store_errors_total":     "by operation: born at the relay's first failed CQL operation",
+	"ordersys_relay_publish_failures_total": "by kind: born at the relay's first failed publish",
 }
 
 // reDashboardMetric finds the metric names in a dashboard query: every metric the services
