@@ -233,6 +233,15 @@ func scanEventLog(ctx context.Context, t *testing.T, s *system, session *gocql.S
 		if topic == s.topics["Customer"] && mine < 3 {
 			t.Errorf("%s holds %d records of customer %s, want at least 3", topic, mine, id)
 		}
+		// The same through kcat, the way an outside consumer without key access reads it.
+		dump, err := s.kcatDump(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if topic == s.topics["Customer"] && !bytes.Contains(dump, []byte(id)) {
+			t.Errorf("kcat read of %s shows no record of customer %s: the scan below would see nothing", topic, id)
+		}
+		noPersonalData(t, "kcat read of "+topic, dump, personal)
 	}
 }
 

@@ -76,3 +76,24 @@ func (s *system) kcatRead(topic string, keys map[string]bool) ([]kcatRecord, err
 	}
 	return recs, sc.Err()
 }
+
+// kcatDump reads topic from the beginning to its current end with kcat, as an outside consumer
+// without key access would, and returns every record as kcat prints it: key, headers and the
+// value's bytes.
+func (s *system) kcatDump(topic string) ([]byte, error) {
+	bin, err := kcatBin()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-C", "-q", "-e", "-o", "beginning",
+		"-b", strings.Join(s.brokers, ","), "-t", topic, "-f", `%k\t%h\t%s\n`)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	return out, nil
+}

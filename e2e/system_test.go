@@ -211,6 +211,7 @@ func (s *system) start() error {
 	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
 		return err
 	}
+	liveRuns.Store(run, true)
 	// The key-encryption key of customers' personal data: every run encrypts it (docs/privacy.md).
 	kek, err := pii.GenerateKEK()
 	if err != nil {
@@ -574,7 +575,13 @@ func rel(root, path string) string {
 // keepRuns is how many run folders (logs) .state/e2e keeps.
 const keepRuns = 5
 
-// pruneRuns removes all but the newest keep run folders under dir (their names sort by time).
+// liveRuns holds the names of the run folders of the systems this test process has started and
+// not stopped yet: pruneRuns never removes them (the shared system's folder holds the binaries
+// the other systems run).
+var liveRuns sync.Map
+
+// pruneRuns removes all but the newest keep run folders under dir (their names sort by time),
+// and never the folder of a system still running.
 func pruneRuns(dir string, keep int) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -582,6 +589,10 @@ func pruneRuns(dir string, keep int) {
 	}
 	var runs []string
 	for _, e := range entries {
+		if _, live := liveRuns.Load(e.Name()); live {
+			keep--
+			continue
+		}
 		if e.IsDir() && len(e.Name()) > 8 && e.Name()[0] >= '0' && e.Name()[0] <= '9' {
 			runs = append(runs, e.Name())
 		}

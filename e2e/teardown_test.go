@@ -46,6 +46,7 @@ func (s *system) stop() (unclean []string) {
 	if s.builtBin {
 		_ = os.RemoveAll(s.binDir) // ~150 MB per run; the build cache makes the next build cheap
 	}
+	liveRuns.Delete(filepath.Base(s.runDir))
 	pruneRuns(filepath.Dir(s.runDir), keepRuns)
 	fmt.Fprintf(os.Stderr, "e2e: logs of this run: %s\n", rel(s.root, s.runDir))
 	return unclean
