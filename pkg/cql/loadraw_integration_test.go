@@ -11,6 +11,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
+	"github.com/ordersys/ordersys/pkg/es"
 )
 
 // LoadRaw returns exactly the asked range, payloads as stored and undecoded (the relay forwards
@@ -51,5 +52,53 @@ func TestLoadRawReturnsStoredBytesOfARange(t *testing.T) {
 	dec, err := st.LoadRange(ctx, id, 2, 4)
 	if err != nil || len(dec) != 3 || dec[2].Sequence != 4 || dec[0].Event == nil {
 		t.Fatalf("LoadRange(2,4): %d events, %v", len(dec), err)
+	}
+}
+
+// TestLongStreamsLoadWholeAcrossPages: a stream of many pages is read whole and in order, with
+// every field of every row, whatever the range's start and with or without an upper bound; the
+// head (version, commands) is the stream's.
+func TestLongStreamsLoadWholeAcrossPages(t *testing.T) {
+	s, _ := cqltest.Keyspace(t)
+	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{PageSize: 7})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := uuid.NewString()
+	var stored []es.Envelope
+	var cmds []string
+	for v := int64(0); v < 160; v += 2 { // 80 appends of 2 events, each with a command id
+		req := faultRequest(id, v, newIDs(2))
+		if _, err := st.Append(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, req.Events...)
+		cmds = append(cmds, req.CommandID)
+	}
+	same := func(what string, got []es.Envelope, from int64) {
+		t.Helper()
+		for i, e := range got {
+			want := stored[int(from)-1+i]
+			if e.Sequence != want.Sequence || e.EventID != want.EventID || e.EventType != want.EventType || e.AggregateID != id ||
+				e.AggregateType != want.AggregateType || !bytes.Equal(e.Payload, want.Payload) || e.CausationID != want.CausationID ||
+				e.CorrelationID != want.CorrelationID || e.SchemaVersion != want.SchemaVersion || !e.OccurredAt.Equal(want.OccurredAt.Truncate(time.Millisecond)) {
+				t.Fatalf("%s: event %d is %+v, want %+v", what, from+int64(i), e, want)
+			}
+		}
+	}
+	for _, from := range []int64{1, 2, 64, 65, 66, 100, 160} {
+		var got []es.Envelope
+		head, err := st.Load(ctx, id, from, func(e es.Envelope) error { got = append(got, e); return nil })
+		if err != nil || len(got) != int(160-from+1) || head.Version != 160 || len(head.Commands) != len(cmds) {
+			t.Fatalf("Load from %d: %d events, head version %d with %d commands, %v; want %d events, version 160, %d commands",
+				from, len(got), head.Version, len(head.Commands), err, 160-from+1, len(cmds))
+		}
+		same("Load", got, from)
+	}
+	for _, r := range [][2]int64{{1, 64}, {1, 65}, {60, 70}, {64, 160}, {65, 200}, {150, 160}} {
+		got, err := st.LoadRaw(ctx, id, r[0], r[1])
+		if want := min(r[1], 160) - r[0] + 1; err != nil || int64(len(got)) != want {
+			t.Fatalf("LoadRaw(%d, %d): %d events, %v; want %d", r[0], r[1], len(got), err, want)
+		}
+		same("LoadRaw", got, r[0])
 	}
 }
