@@ -29,6 +29,7 @@ type entry struct {
 	dlqRecorded bool
 	dlqID       gocql.UUID
 	dlqEarlier  bool // recorded by an earlier reading of the same outbox row: not sent again
+	dlqTried    bool // this entry tried to record it under the row's id (the outcome may be unknown)
 	checked     bool // poison only: event_store was consulted
 }
 

@@ -68,6 +68,9 @@ func (f *fakeEvents) LoadRaw(_ context.Context, id string, from, to int64) ([]es
 type fakeDLQ struct {
 	mu  sync.Mutex
 	dls []*cql.DeadLetter
+	// lostAnswers: the next PutOnce calls record the dead letter but answer with an error (an
+	// unknown outcome).
+	lostAnswers int
 }
 
 func (f *fakeDLQ) Put(_ context.Context, dl *cql.DeadLetter) error {
@@ -87,6 +90,10 @@ func (f *fakeDLQ) PutOnce(_ context.Context, dl *cql.DeadLetter) (bool, error) {
 		}
 	}
 	f.dls = append(f.dls, dl)
+	if f.lostAnswers > 0 {
+		f.lostAnswers--
+		return false, errors.New("timeout (potentially executed)")
+	}
 	return true, nil
 }
 
@@ -409,6 +416,37 @@ func TestPoisonRowReadAgainIsDeadLetteredOnce(t *testing.T) {
 	}
 	if len(h.dlq.dls) != 1 || h.dlq.dls[0].ID != row {
 		t.Errorf("dead-letter records %v, want one, under the row's id %s", h.dlq.dls, row)
+	}
+}
+
+// TestDeadLetterWhoseRecordingAnswerWasLostStillReachesTheTopic: the record of a poison row is
+// written but its answer lost (an LWT timeout); the retry finds the record, and since it is this
+// entry's own, the dead letter still goes to the topic, once.
+func TestDeadLetterWhoseRecordingAnswerWasLostStillReachesTheTopic(t *testing.T) {
+	h := newHarness(t)
+	h.dlq.mu.Lock()
+	h.dlq.lostAnswers = 1
+	h.dlq.mu.Unlock()
+	row := gocql.TimeUUID()
+	c := &relay.Change{Cursor: "test", AggregateID: newAgg(), AggregateType: "Order", Sequence: 1, EventID: gocql.TimeUUID().String(),
+		Envelope: []byte{0xff, 0xff, 0xff}, CommittedAt: row.Time(), RowID: row}
+	c.OnDone = func(o relay.Outcome) {
+		h.mu.Lock()
+		h.outcomes[c] = o
+		h.mu.Unlock()
+	}
+	if err := h.p.Submit(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSettled(c)
+	if h.outcome(c) != relay.DeadLettered {
+		t.Fatalf("outcome %v, want dead-lettered", h.outcome(c))
+	}
+	if dlq := h.broker.sequences("order-events.dlq"); len(dlq) != 1 {
+		t.Errorf("dead-letter topic got %v, want the row once", dlq)
+	}
+	if len(h.dlq.dls) != 1 {
+		t.Errorf("%d dead-letter records, want 1", len(h.dlq.dls))
 	}
 }
 

@@ -158,6 +158,10 @@ func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 	var err error
 	if dl.ID = rowIDOf(e); dl.ID != (gocql.UUID{}) {
 		created, err = l.p.d.DeadLetters.PutOnce(ctx, dl)
+		// A record found by a retry of this entry may be its own earlier attempt, whose answer
+		// was lost: it still goes to the topic.
+		created = created || e.dlqTried
+		e.dlqTried = true
 	} else {
 		err = l.p.d.DeadLetters.Put(ctx, dl)
 	}
