@@ -76,17 +76,31 @@ func (st *EventStore) finishLater(ctx context.Context, in *intent) {
 		st.finish(ctx, []*intent{in})
 		return
 	}
-	if f.active.Add(1) <= finishWorkers {
+	if f.reserve() {
 		go st.finishWorker()
-	} else {
-		f.active.Add(-1)
+	}
+}
+
+// reserve counts one more worker unless finishWorkers are counted already; it never counts one
+// too many, even for a moment, so a count at the limit always means that many workers that will
+// still look at the queue before they stop.
+func (f *finishers) reserve() bool {
+	for {
+		n := f.active.Load()
+		if n >= finishWorkers {
+			return false
+		}
+		if f.active.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 
 // finishWorker finishes queued appends, those queued meanwhile together, until the queue is
-// empty. A job queued while the last workers were stopping is never stranded: a stopping worker
-// looks at the queue again after it stopped counting itself, and the one that queued the job
-// started a worker unless the count was full before that.
+// empty. A job queued while the last workers were stopping is never stranded: the one that
+// queued it started a worker unless finishWorkers were counted (reserve), and each of those
+// looks at the queue again after it stopped counting itself, taking a slot back if it finds a
+// job (the last of them always can).
 func (st *EventStore) finishWorker() {
 	f := &st.fin
 	for {
@@ -108,12 +122,8 @@ func (st *EventStore) finishWorker() {
 			f.wg.Add(-len(group))
 		default:
 			f.active.Add(-1)
-			if len(f.queue) == 0 {
-				return
-			}
-			if f.active.Add(1) > finishWorkers {
-				f.active.Add(-1) // the others at work take it
-				return
+			if len(f.queue) == 0 || !f.reserve() {
+				return // nothing left, or finishWorkers others counted, each of which looks again
 			}
 		}
 	}
