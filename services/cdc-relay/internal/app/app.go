@@ -20,6 +20,7 @@ import (
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
+	"github.com/ordersys/ordersys/pkg/retry"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/cdcsource"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/outboxpoll"
@@ -123,18 +124,17 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) err
 // connect opens the CQL session, retrying while the store does not answer.
 func connect(ctx context.Context, cfg Config, log *slog.Logger) (*gocql.Session, error) {
 	sc := cql.SessionConfigFrom(cfg.CQL)
-	for attempt := 1; ; attempt++ {
-		s, err := cql.Connect(sc)
-		if err == nil {
-			return s, nil
-		}
-		log.Warn("cannot connect to the store, retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("store: %w", err)
-		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-		}
+	var s *gocql.Session
+	err := retry.Until(ctx, 10*time.Second, func() (err error) {
+		s, err = cql.Connect(sc)
+		return err
+	}, func(attempt int, err error, wait time.Duration) {
+		log.Warn("cannot connect to the store, retrying", "attempt", attempt, "wait", wait, "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
+	return s, nil
 }
 
 // watchHealth probes the store and the broker and sets the overall health status.
@@ -277,18 +277,20 @@ func (r *Relay) term(ctx context.Context, sc termScope) error {
 	}
 
 	src := r.source(sc.shards)
-	for attempt := 1; ctx.Err() == nil; attempt++ {
+	// The source runs until the term ends; when it stops before, it starts again.
+	_ = retry.Until(ctx, 30*time.Second, func() error {
 		err := src.Run(ctx, pipeline)
 		if ctx.Err() != nil {
-			break
+			return nil
 		}
+		if err == nil {
+			err = errors.New("returned before the term ended")
+		}
+		return err
+	}, func(attempt int, err error, wait time.Duration) {
 		r.metrics.SourceRestarts.WithLabelValues(src.Name()).Inc()
-		r.log.Error("source stopped, restarting", "source", src.Name(), "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(min(time.Duration(attempt)*time.Second, 30*time.Second)):
-		}
-	}
+		r.log.Error("source stopped, restarting", "source", src.Name(), "attempt", attempt, "wait", wait, "err", err)
+	})
 	wg.Wait()
 	return nil
 }
@@ -359,23 +361,17 @@ func (r *Relay) ensureTopics(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 	specs := r.topicSpecs(r.cfg.OrderTopic, r.cfg.CustomerTopic)
-	for attempt := 1; ; attempt++ {
+	return retry.Until(ctx, 10*time.Second, func() error {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 		err := okafka.EnsureTopics(tctx, r.pub.Cluster(), specs...)
 		if err == nil {
 			r.checkRetention(tctx, r.cfg.OrderTopic, r.cfg.CustomerTopic)
 		}
-		cancel()
-		if err == nil {
-			return nil
-		}
-		r.log.Warn("cannot create topics yet", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-		}
-	}
+		return err
+	}, func(attempt int, err error, wait time.Duration) {
+		r.log.Warn("cannot create topics yet", "attempt", attempt, "wait", wait, "err", err)
+	})
 }
 
 // ensureTopic creates a topic met at run time (a row naming a topic not configured).

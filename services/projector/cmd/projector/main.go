@@ -41,6 +41,7 @@ import (
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
+	"github.com/ordersys/ordersys/pkg/retry"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
 )
@@ -314,20 +315,18 @@ func ensureSourceTopics(ctx context.Context, cfg Config, kc okafka.Cluster, log 
 	for _, t := range []string{cfg.OrderTopic, cfg.CustomerTopic} {
 		specs = append(specs, okafka.EventTopic(t, cfg.Partitions, cfg.ReplicationFactor, cfg.RetentionMs))
 	}
-	for attempt := 1; ; attempt++ {
+	err := retry.Until(ctx, 10*time.Second, func() error {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := okafka.EnsureTopics(tctx, kc, specs...)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		log.Warn("topics not ready, the projections wait", "topics", []string{cfg.OrderTopic, cfg.CustomerTopic}, "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topics %s, %s: %w", cfg.OrderTopic, cfg.CustomerTopic, ctx.Err())
-		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-		}
+		defer cancel()
+		return okafka.EnsureTopics(tctx, kc, specs...)
+	}, func(attempt int, err error, wait time.Duration) {
+		log.Warn("topics not ready, the projections wait", "topics", []string{cfg.OrderTopic, cfg.CustomerTopic}, "attempt", attempt,
+			"wait", wait, "err", err)
+	})
+	if err != nil {
+		return fmt.Errorf("topics %s, %s: %w", cfg.OrderTopic, cfg.CustomerTopic, err)
 	}
+	return nil
 }
 
 // rebuild runs `projector rebuild <projection>`.
