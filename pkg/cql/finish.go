@@ -157,20 +157,10 @@ func (st *EventStore) finish(ctx context.Context, ins []*intent) {
 		bucket int64
 		shard  int
 	}
-	deleted := true
-	var mu sync.Mutex
 	for _, group := range groupIntents(done, func(in *intent) any { return partition{in.bucket, in.shard} }) {
-		g.Go(func() error {
-			if err := st.deleteIntents(ctx, group); err != nil {
-				mu.Lock()
-				deleted = false
-				mu.Unlock()
-			}
-			return nil
-		})
+		g.Go(func() error { return st.deleteIntents(ctx, group) })
 	}
-	_ = g.Wait()
-	if deleted {
+	if g.Wait() == nil {
 		st.opts.Hook(StepIntentSettled)
 	}
 }
