@@ -106,3 +106,40 @@ func repairMissingTables(ctx context.Context, s *gocql.Session, ks string, src f
 	}
 	return made, nil
 }
+
+// tableName is what CreateTableStatement accepts as the name of the table to create.
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// CreateTableStatement returns the statement with which the migrations create table (CREATE
+// TABLE IF NOT EXISTS with its columns, key and options, as the migration file spells them),
+// naming the table as instead: the one definition of a table whose copies are made at run time
+// (the read-model tables <table>_v<N> of a projection rebuild, pkg/readmodel).
+func CreateTableStatement(table, as string) (string, error) {
+	if !tableName.MatchString(as) {
+		return "", fmt.Errorf("create table %s as %q: not a lower-case table name", table, as)
+	}
+	src, err := migrationSource(ProfilePortable)
+	if err != nil {
+		return "", err
+	}
+	tables, err := migrationTables(src, ^uint(0))
+	if err != nil {
+		return "", fmt.Errorf("read migrations: %w", err)
+	}
+	stmt := ""
+	for _, t := range tables {
+		switch {
+		case t.table != table:
+		case t.alter:
+			// A copy made from the CREATE statement alone would miss the change.
+			return "", fmt.Errorf("table %s is changed by migration %s after it is created: copies of it cannot be made from its CREATE statement", table, t.file)
+		default:
+			loc := createTable.FindStringSubmatchIndex(t.stmt) // [whole, name] start and end offsets
+			stmt = t.stmt[loc[0]:loc[2]] + as + t.stmt[loc[3]:]
+		}
+	}
+	if stmt == "" {
+		return "", fmt.Errorf("no migration creates table %s", table)
+	}
+	return stmt, nil
+}

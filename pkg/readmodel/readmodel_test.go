@@ -1,8 +1,10 @@
 package readmodel_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 )
 
@@ -28,5 +30,26 @@ func TestTableNameAndPageSize(t *testing.T) {
 	}
 	if readmodel.FullName(" Ada ", "Lovelace") != "Ada Lovelace" || readmodel.FullName("Ada", "") != "Ada" {
 		t.Fatal("FullName")
+	}
+}
+
+// TestEveryProjectionTableIsMadeByTheMigrations: CreateTables makes a rebuild's tables from the
+// statements that create version 1 in the migrations, so each table of each projection has one.
+func TestEveryProjectionTableIsMadeByTheMigrations(t *testing.T) {
+	for _, p := range readmodel.Projections() {
+		tables, err := readmodel.ProjectionTables(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, base := range tables {
+			name := readmodel.TableName(base, 2)
+			stmt, err := cql.CreateTableStatement(base, name)
+			if err != nil {
+				t.Fatalf("projection %s: %v", p, err)
+			}
+			if want := "CREATE TABLE IF NOT EXISTS " + name + " ("; !strings.HasPrefix(stmt, want) || strings.Contains(stmt, base+" ") {
+				t.Errorf("statement for %s: %q, want it to start with %q and not name %s", name, stmt, want, base)
+			}
+		}
 	}
 }

@@ -76,73 +76,11 @@ func TableName(base string, version int) string {
 	return fmt.Sprintf("%s_v%d", base, version)
 }
 
-// orderColumns are the columns every order table holds besides its key, in the order of the
-// migration.
-const orderValueColumns = `
-    items              text,
-    total_cents        bigint,
-    version            bigint,
-    tracking_number    text,
-    carrier            text,
-    cancel_reason      text,
-    delivery_signature text,
-    customer_email     text,
-    customer_name      text,
-    customer_version   bigint,`
-
-// ddl holds the CREATE TABLE statement of each table, with %s for the table name. They match
-// pkg/cql/migrations/common/0003_read_models.up.cql (a test checks it).
-var ddl = map[string]string{
-	TableOrderReadModel: `CREATE TABLE IF NOT EXISTS %s (
-    order_id           uuid PRIMARY KEY,
-    customer_id        uuid,
-    status             text,` + orderValueColumns + `
-    created_at         timestamp,
-    updated_at         timestamp
-)`,
-	TableOrdersByCustomer: `CREATE TABLE IF NOT EXISTS %s (
-    customer_id        uuid,
-    created_at         timestamp,
-    order_id           uuid,
-    status             text,` + orderValueColumns + `
-    updated_at         timestamp,
-    PRIMARY KEY ((customer_id), created_at, order_id)
-) WITH CLUSTERING ORDER BY (created_at DESC, order_id DESC)`,
-	TableOrdersByStatus: `CREATE TABLE IF NOT EXISTS %s (
-    status             text,
-    shard              int,
-    created_at         timestamp,
-    order_id           uuid,
-    customer_id        uuid,` + orderValueColumns + `
-    updated_at         timestamp,
-    PRIMARY KEY ((status, shard), created_at, order_id)
-) WITH CLUSTERING ORDER BY (created_at DESC, order_id DESC)`,
-	TableCustomerContacts: `CREATE TABLE IF NOT EXISTS %s (
-    customer_id uuid PRIMARY KEY,
-    email       text,
-    name        text,
-    version     bigint,
-    updated_at  timestamp
-)`,
-	TableCustomerReadModel: `CREATE TABLE IF NOT EXISTS %s (
-    customer_id     uuid PRIMARY KEY,
-    email           text,
-    first_name      text,
-    last_name       text,
-    phone           text,
-    addresses       text,
-    payment_methods text,
-    tier            text,
-    status          text,
-    version         bigint,
-    created_at      timestamp,
-    updated_at      timestamp
-)`,
-}
-
 // CreateTables creates version v of a projection's tables (if they do not exist yet) and waits
-// for the cluster to agree on the schema. Version 1 comes from the migrations; CreateTables
-// accepts it too, as a no-op on a migrated keyspace.
+// for the cluster to agree on the schema. Every version is made by the statements that create
+// version 1 in the migrations (pkg/cql/migrations/common/0003_read_models.up.cql), under its own
+// name, so all versions have the same columns, key and options. Version 1 comes from the
+// migrations; CreateTables accepts it too, as a no-op on a migrated keyspace.
 func CreateTables(ctx context.Context, s *gocql.Session, projection string, v int) error {
 	if v < 1 {
 		return fmt.Errorf("create tables of %s: version %d, want ≥ 1", projection, v)
@@ -153,7 +91,11 @@ func CreateTables(ctx context.Context, s *gocql.Session, projection string, v in
 	}
 	for _, base := range tables {
 		name := TableName(base, v)
-		if err := execDDL(ctx, s, fmt.Sprintf(ddl[base], name)); err != nil {
+		stmt, err := cql.CreateTableStatement(base, name)
+		if err != nil {
+			return fmt.Errorf("create tables of %s v%d: %w", projection, v, err)
+		}
+		if err := execDDL(ctx, s, stmt); err != nil {
 			return fmt.Errorf("create table %s: %w", name, err)
 		}
 	}

@@ -3,7 +3,6 @@ package esmem_test
 import (
 	"testing"
 
-	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/es/esmem"
 	"github.com/ordersys/ordersys/pkg/es/estest"
@@ -11,5 +10,5 @@ import (
 
 // TestAcceptance runs the es.EventStore acceptance suite against the in-memory store.
 func TestAcceptance(t *testing.T) {
-	estest.AcceptanceTest(t, func(*testing.T) es.EventStore { return esmem.New(codec.NewRegistry()) })
+	estest.AcceptanceTest(t, func(_ *testing.T, reg *es.Registry) es.EventStore { return esmem.New(reg) })
 }

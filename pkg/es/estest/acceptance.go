@@ -1,11 +1,14 @@
 // Package estest holds the acceptance suite every es.EventStore implementation must pass.
-// Implementations run it from their own tests against a real backend:
+// Implementations run it from their own tests against a real backend, building the store with
+// the registry the suite hands them (it knows the suite's own event types, see tally.go; the
+// suite depends on no domain):
 //
-//	estest.AcceptanceTest(t, func(t *testing.T) es.EventStore { return newStoreOnFreshKeyspace(t) })
+//	estest.AcceptanceTest(t, func(t *testing.T, reg *es.Registry) es.EventStore { return newStore(t, reg) })
 package estest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -14,25 +17,27 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
-	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 )
 
-// AcceptanceTest runs the suite. newStore must return a store on empty storage whose registry
-// is codec.NewRegistry() (the suite appends Order events).
-func AcceptanceTest(t *testing.T, newStore func(t *testing.T) es.EventStore) {
-	t.Run("CreateLoadRoundTrip", func(t *testing.T) { testCreateLoad(t, newStore(t)) })
-	t.Run("MissingAggregate", func(t *testing.T) { testMissing(t, newStore(t)) })
-	t.Run("OptimisticConcurrency", func(t *testing.T) { testConflicts(t, newStore(t)) })
-	t.Run("ConcurrentWritersOneWins", func(t *testing.T) { testConcurrentWriters(t, newStore(t)) })
-	t.Run("PagedLoadAndRanges", func(t *testing.T) { testPaging(t, newStore(t)) })
-	t.Run("CommandRecords", func(t *testing.T) { testCommands(t, newStore(t)) })
-	t.Run("ForgetCommands", func(t *testing.T) { testForgetCommands(t, newStore(t)) })
-	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t)) })
-	t.Run("UpcastOnLoad", func(t *testing.T) { testUpcast(t, newStore(t)) })
+// AcceptanceTest runs the suite. newStore must return a store that encodes, decodes and upcasts
+// payloads with reg (the registry of the suite's event types) on storage that holds none of
+// the aggregates the suite makes (each subtest uses fresh aggregate ids, so storage may be
+// shared between subtests).
+func AcceptanceTest(t *testing.T, newStore func(t *testing.T, reg *es.Registry) es.EventStore) {
+	run := func(name string, test func(*testing.T, es.EventStore)) {
+		t.Run(name, func(t *testing.T) { test(t, newStore(t, newRegistry())) })
+	}
+	run("CreateLoadRoundTrip", testCreateLoad)
+	run("MissingAggregate", testMissing)
+	run("OptimisticConcurrency", testConflicts)
+	run("ConcurrentWritersOneWins", testConcurrentWriters)
+	run("PagedLoadAndRanges", testPaging)
+	run("CommandRecords", testCommands)
+	run("ForgetCommands", testForgetCommands)
+	run("Snapshots", testSnapshots)
+	run("UpcastOnLoad", testUpcast)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -41,17 +46,17 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-func items(n int) []order.Item {
-	out := make([]order.Item, n)
+func lines(n int) []line {
+	out := make([]line, n)
 	for i := range out {
-		out[i] = order.Item{ProductID: uuid.NewString(), Quantity: int32(i + 1), UnitPriceCents: int64(100 * (i + 1))}
+		out[i] = line{SKU: uuid.NewString(), Quantity: int32(i + 1), PriceCents: int64(100 * (i + 1))}
 	}
 	return out
 }
 
 // envelopes wraps events for aggregate id starting after version.
 func envelopes(id string, version int64, evs ...es.Event) []es.Envelope {
-	a := order.New(id)
+	a := newTally(id)
 	a.SetVersion(version)
 	return es.NewEnvelopes(a, evs, es.Metadata{
 		CausationID: uuid.NewString(), CorrelationID: "corr-" + id[:8], UserID: "user-1",
@@ -61,19 +66,17 @@ func envelopes(id string, version int64, evs ...es.Event) []es.Envelope {
 }
 
 func created(id string) es.Event {
-	its := items(2)
-	total, _ := order.Total(its)
-	return order.OrderCreated{OrderID: id, CustomerID: uuid.NewString(), Items: its, TotalCents: total}
+	ls := lines(2)
+	return opened{TallyID: id, Owner: uuid.NewString(), Lines: ls, Total: total(ls)}
 }
 
 func updated(n int) es.Event {
-	its := items(n%5 + 1)
-	total, _ := order.Total(its)
-	return order.OrderItemsUpdated{Items: its, TotalCents: total, Reason: fmt.Sprintf("update %d", n)}
+	ls := lines(n%5 + 1)
+	return linesSet{Lines: ls, Total: total(ls), Reason: fmt.Sprintf("update %d", n)}
 }
 
 func appendReq(id string, expected int64, envs []es.Envelope) es.AppendRequest {
-	return es.AppendRequest{AggregateID: id, AggregateType: order.AggregateType, ExpectedVersion: expected, Events: envs}
+	return es.AppendRequest{AggregateID: id, AggregateType: tallyType, ExpectedVersion: expected, Events: envs}
 }
 
 func loadAll(t *testing.T, st es.EventStore, id string, from int64) ([]es.Envelope, es.StreamHead) {
@@ -88,7 +91,7 @@ func loadAll(t *testing.T, st es.EventStore, id string, from int64) ([]es.Envelo
 
 func testCreateLoad(t *testing.T, st es.EventStore) {
 	id := uuid.NewString()
-	envs := envelopes(id, 0, created(id), order.OrderConfirmed{})
+	envs := envelopes(id, 0, created(id), checked{})
 	res, err := st.Append(ctx(t), appendReq(id, 0, envs))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +110,13 @@ func testCreateLoad(t *testing.T, st es.EventStore) {
 		if !reflect.DeepEqual(g, want) {
 			t.Errorf("event %d:\n got %+v\nwant %+v", i, g, want)
 		}
+	}
+	a := newTally(id)
+	if err := es.Replay(a, got); err != nil {
+		t.Fatalf("replay the loaded events: %v", err)
+	}
+	if a.Version() != 2 || a.total != envs[0].Event.(opened).Total || a.checks != 1 {
+		t.Fatalf("replayed tally %+v", a)
 	}
 	if ok, err := st.Exists(ctx(t), id); err != nil || !ok {
 		t.Fatalf("exists: %v %v", ok, err)
@@ -175,7 +185,7 @@ func testConcurrentWriters(t *testing.T, st es.EventStore) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			req := appendReq(id, 1, envelopes(id, 1, updated(w), order.OrderConfirmed{}))
+			req := appendReq(id, 1, envelopes(id, 1, updated(w), checked{}))
 			_, err := st.Append(ctx(t), req)
 			switch {
 			case err == nil:
@@ -250,7 +260,7 @@ func testPaging(t *testing.T, st es.EventStore) {
 func testCommands(t *testing.T, st es.EventStore) {
 	id := uuid.NewString()
 	cmd := uuid.NewString()
-	req := appendReq(id, 0, envelopes(id, 0, created(id), order.OrderConfirmed{}))
+	req := appendReq(id, 0, envelopes(id, 0, created(id), checked{}))
 	req.CommandID, req.CommandFingerprint = cmd, "fp-1"
 	if _, err := st.Append(ctx(t), req); err != nil {
 		t.Fatal(err)
@@ -291,12 +301,12 @@ func testForgetCommands(t *testing.T, st es.EventStore) {
 	if _, err := st.Append(ctx(t), req); err != nil {
 		t.Fatal(err)
 	}
-	req = appendReq(id, 1, envelopes(id, 1, order.OrderConfirmed{}))
+	req = appendReq(id, 1, envelopes(id, 1, checked{}))
 	req.CommandID, req.CommandFingerprint = second, "fp-2"
 	if _, err := st.Append(ctx(t), req); err != nil {
 		t.Fatal(err)
 	}
-	req = appendReq(id, 2, envelopes(id, 2, order.OrderConfirmed{}))
+	req = appendReq(id, 2, envelopes(id, 2, checked{}))
 	req.CommandID, req.CommandFingerprint, req.ForgetCommands = third, "fp-3", []string{first}
 	if _, err := st.Append(ctx(t), req); err != nil {
 		t.Fatal(err)
@@ -317,14 +327,14 @@ func testForgetCommands(t *testing.T, st es.EventStore) {
 func testSnapshots(t *testing.T, st es.EventStore) {
 	id := uuid.NewString()
 	for v := int64(100); v <= 500; v += 100 {
-		s := es.Snapshot{AggregateID: id, AggregateType: order.AggregateType, Version: v, SchemaVersion: 1,
+		s := es.Snapshot{AggregateID: id, AggregateType: tallyType, Version: v, SchemaVersion: 1,
 			State: []byte(fmt.Sprintf("state-%d", v)), TakenAt: time.Now().UTC().Truncate(time.Millisecond)}
 		if err := st.SaveSnapshot(ctx(t), s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s, err := st.LatestSnapshot(ctx(t), id, 0)
-	if err != nil || s.Version != 500 || string(s.State) != "state-500" || s.AggregateType != order.AggregateType {
+	if err != nil || s.Version != 500 || string(s.State) != "state-500" || s.AggregateType != tallyType {
 		t.Fatalf("latest: %+v %v", s, err)
 	}
 	if s, err = st.LatestSnapshot(ctx(t), id, 450); err != nil || s.Version != 400 {
@@ -334,13 +344,10 @@ func testSnapshots(t *testing.T, st es.EventStore) {
 
 func testUpcast(t *testing.T, st es.EventStore) {
 	id := uuid.NewString()
-	its := items(3)
-	// An OrderCreated written by the first schema version, which had no total.
-	v1 := &ordersv1.OrderCreatedV1{OrderId: id, CustomerId: uuid.NewString()}
-	for _, it := range its {
-		v1.Items = append(v1.Items, &ordersv1.OrderItem{ProductId: it.ProductID, Quantity: it.Quantity, UnitPriceCents: it.UnitPriceCents})
-	}
-	payload, err := proto.Marshal(v1)
+	ls := lines(3)
+	// An opening written by the first schema version, which held the lines as "items" and had
+	// no total.
+	payload, err := json.Marshal(openedV1{TallyID: id, Owner: uuid.NewString(), Items: ls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,9 +360,8 @@ func testUpcast(t *testing.T, st es.EventStore) {
 	if len(got) != 1 || got[0].SchemaVersion != 1 {
 		t.Fatalf("loaded %+v", got)
 	}
-	oc, ok := got[0].Event.(order.OrderCreated)
-	want, _ := order.Total(its)
-	if !ok || oc.TotalCents != want || len(oc.Items) != 3 {
-		t.Fatalf("v1 OrderCreated loaded as %#v, want total %d", got[0].Event, want)
+	ev, ok := got[0].Event.(opened)
+	if want := total(ls); !ok || ev.Total != want || !reflect.DeepEqual(ev.Lines, ls) {
+		t.Fatalf("v1 %s loaded as %#v, want total %d and lines %v", eventOpened, got[0].Event, want, ls)
 	}
 }
