@@ -28,15 +28,15 @@ type Breaker struct {
 }
 
 // NewBreaker returns a closed breaker reporting its state to m.
-func NewBreaker(cfg BreakerConfig, m *Metrics, log *slog.Logger) *Breaker {
+func NewBreaker(cfg BreakerConfig, m *Metrics, logger *slog.Logger) *Breaker {
 	if cfg.Failures == 0 {
 		cfg.Failures = 3
 	}
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = 2 * time.Second
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	st := gobreaker.Settings{
 		Name:        "kafka",
@@ -44,7 +44,7 @@ func NewBreaker(cfg BreakerConfig, m *Metrics, log *slog.Logger) *Breaker {
 		Timeout:     cfg.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.Failures },
 		OnStateChange: func(name string, from, to gobreaker.State) {
-			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+			logger.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
 			if m != nil {
 				m.BreakerState.Set(stateValue(to))
 				m.BreakerChanges.WithLabelValues(to.String()).Inc()

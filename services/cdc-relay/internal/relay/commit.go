@@ -50,7 +50,7 @@ func (l *lane) committer(ctx context.Context) {
 				continue
 			}
 			if f.dlq {
-				d.Metrics.DeadLettered.WithLabelValues(e.topic, e.dlqKind).Inc()
+				d.Metrics.DeadLettered.WithLabelValues(e.topic, string(e.dlqKind)).Inc()
 				d.Logger.Warn("relay: dead-lettered", "topic", e.topic, "aggregate_id", e.env.AggregateID, "sequence", e.seq,
 					"event_id", e.env.EventID, "dead_letter_id", e.dlqID.String(), "reason", e.dlqReason)
 				for _, c := range e.changes {

@@ -25,7 +25,7 @@ type entry struct {
 
 	// Dead-letter path.
 	dlqReason   string // non-empty: never publishable, goes to the DLQ
-	dlqKind     string // metric label: undecodable, too_large, unencodable
+	dlqKind     deadLetterKind
 	dlqRecorded bool
 	dlqID       gocql.UUID
 	dlqEarlier  bool // recorded by an earlier reading of the same outbox row: not sent again
@@ -59,7 +59,6 @@ type lane struct {
 	in           chan *Change
 	results      chan *callResult
 	commits      chan []*flight
-	ctx          context.Context
 	calls        int
 	aggs         map[string]*aggState
 	active       map[*aggState]struct{}
@@ -81,7 +80,6 @@ func (l *lane) state(id string) *aggState {
 }
 
 func (l *lane) run(ctx context.Context) {
-	l.ctx = ctx
 	committerDone := make(chan struct{})
 	go func() {
 		defer close(committerDone)
@@ -92,7 +90,7 @@ func (l *lane) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		l.drain()
+		l.drain(ctx)
 		now := time.Now()
 		l.sweep(now)
 		var ready []*aggState
@@ -109,7 +107,7 @@ func (l *lane) run(ctx context.Context) {
 		case c := <-l.in:
 			l.add(c)
 		case r := <-l.results:
-			l.apply(r)
+			l.apply(ctx, r)
 		case <-timer.C:
 		case <-ctx.Done():
 			return
@@ -134,13 +132,13 @@ func (l *lane) awaitCalls() {
 }
 
 // drain takes what is queued without blocking.
-func (l *lane) drain() {
+func (l *lane) drain(ctx context.Context) {
 	for i := 0; i < 4096; i++ {
 		select {
 		case c := <-l.in:
 			l.add(c)
 		case r := <-l.results:
-			l.apply(r)
+			l.apply(ctx, r)
 		default:
 			return
 		}

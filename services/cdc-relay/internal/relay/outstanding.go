@@ -35,16 +35,16 @@ func (o *outstanding) done(c *Change) bool {
 func (o *outstanding) oldest() time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var min time.Time
+	var earliest time.Time
 	for _, t := range o.open {
 		if t.IsZero() {
 			continue // no commit time known
 		}
-		if min.IsZero() || t.Before(min) {
-			min = t
+		if earliest.IsZero() || t.Before(earliest) {
+			earliest = t
 		}
 	}
-	return min
+	return earliest
 }
 
 // drain forgets every open change and returns how many there were.

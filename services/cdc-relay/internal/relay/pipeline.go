@@ -11,6 +11,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -19,9 +20,9 @@ import (
 
 // ProgressStore keeps, per aggregate, the last sequence published.
 type ProgressStore interface {
-	// Load returns the last sequence published of the aggregates of ids (0: none), with an
-	// entry for every id it read, also on an error (the ids it could not read have none).
-	Load(ctx context.Context, ids []string) (map[string]int64, error)
+	// Load returns the last sequence published of the aggregates of aggregateIDs (0: none), with
+	// an entry for every id it read, also on an error (the ids it could not read have none).
+	Load(ctx context.Context, aggregateIDs []string) (map[string]int64, error)
 	// Save records each aggregate's sequence as the last one published; a sequence below the
 	// one recorded changes nothing. On an error some may be saved: saving again is harmless.
 	Save(ctx context.Context, seqs map[string]int64) error
@@ -100,8 +101,8 @@ type Pipeline struct {
 	cfg   Config
 	d     Deps
 	lanes []*lane
-	sem   chan struct{}
-	open  *outstanding // changes submitted and not settled, for the lag metric
+	slots *semaphore.Weighted // MaxInFlight: one per change submitted and not settled
+	open  *outstanding        // changes submitted and not settled, for the lag metric
 }
 
 // NewPipeline returns a pipeline; call Run to start its lanes.
@@ -139,7 +140,7 @@ func NewPipeline(cfg Config, d Deps) *Pipeline {
 	if d.Tracer == nil {
 		d.Tracer = otel.Tracer("github.com/ordersys/ordersys/services/cdc-relay")
 	}
-	p := &Pipeline{cfg: cfg, d: d, sem: make(chan struct{}, cfg.MaxInFlight), open: newOutstanding()}
+	p := &Pipeline{cfg: cfg, d: d, slots: semaphore.NewWeighted(int64(cfg.MaxInFlight)), open: newOutstanding()}
 	for i := 0; i < cfg.Lanes; i++ {
 		p.lanes = append(p.lanes, &lane{p: p, id: i, in: make(chan *Change, 1024), results: make(chan *callResult, 1024),
 			commits: make(chan []*flight, 64), aggs: map[string]*aggState{}, active: map[*aggState]struct{}{}})
@@ -180,10 +181,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // Submit hands a change to its aggregate's lane, blocking while MaxInFlight changes are
 // unsettled.
 func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := p.slots.Acquire(ctx, 1); err != nil {
+		return err
 	}
 	p.d.Metrics.InFlight.Inc()
 	p.open.add(c)
@@ -192,7 +191,7 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 		if p.open.done(c) {
 			p.d.Metrics.InFlight.Dec()
 		}
-		<-p.sem
+		p.slots.Release(1)
 		if onDone != nil {
 			onDone(o)
 		}
@@ -207,7 +206,7 @@ func (p *Pipeline) Submit(ctx context.Context, c *Change) error {
 		if p.open.done(c) {
 			p.d.Metrics.InFlight.Dec()
 		}
-		<-p.sem
+		p.slots.Release(1)
 		return ctx.Err()
 	}
 }
@@ -226,12 +225,18 @@ const (
 // traceparentShape has the length of every W3C traceparent of version 00.
 const traceparentShape = "00-00000000000000000000000000000000-0000000000000000-00"
 
-// Kinds of dead letters (the metric label and entry.dlqKind) that mean an event breaks the
-// shared envelope contract rather than a limit of the broker.
+// deadLetterKind says why an entry goes to the dead-letter path; it is the kind label of the
+// dead-letter metric.
+type deadLetterKind string
+
+// Kinds of dead letters. The first two mean an event breaks the shared envelope contract rather
+// than a limit of the broker.
 const (
-	dlqUndecodable = "undecodable"
-	dlqUnencodable = "unencodable"
+	dlqUndecodable deadLetterKind = "undecodable" // the outbox row's envelope cannot be used
+	dlqUnencodable deadLetterKind = "unencodable" // the event_store row cannot be encoded
+	dlqTooLarge    deadLetterKind = "too_large"   // the record exceeds the broker's size limit
+	dlqRefused     deadLetterKind = "refused"     // the broker refused the record sent alone
 )
 
 // DecodeReasons are the reasons the relay reports to its grpcx.DecodeWatch.
-var DecodeReasons = []string{dlqUndecodable, dlqUnencodable}
+var DecodeReasons = []string{string(dlqUndecodable), string(dlqUnencodable)}

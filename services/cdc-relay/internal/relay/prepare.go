@@ -51,7 +51,7 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 				return nil, err
 			}
 			if len(envs) == 1 && (p.env.EventID == "" || envs[0].EventID == p.env.EventID) {
-				if value, err := codec.MarshalEnvelope(envs[0]); err == nil {
+				if value, encErr := codec.MarshalEnvelope(envs[0]); encErr == nil {
 					a.poison = append(a.poison[:i], a.poison[i+1:]...)
 					i--
 					if p.seq <= a.last {
@@ -95,10 +95,10 @@ func (l *lane) prepare(ctx context.Context, a *aggState) ([]*entry, error) {
 			if env.Sequence < next || env.Sequence > to || a.pending[env.Sequence] != nil {
 				continue
 			}
-			value, err := codec.MarshalEnvelope(env)
+			value, encErr := codec.MarshalEnvelope(env)
 			e := l.newEntry(env, value, topic, time.Time{}, nil)
-			if err != nil {
-				e.dlqReason, e.dlqKind = "event_store row cannot be encoded: "+err.Error(), dlqUnencodable
+			if encErr != nil {
+				e.dlqReason, e.dlqKind = "event_store row cannot be encoded: "+encErr.Error(), dlqUnencodable
 			}
 			a.pending[env.Sequence] = e
 			d.Metrics.GapFilled.Inc()
@@ -128,9 +128,9 @@ func (l *lane) newEntry(env es.Envelope, value []byte, topic string, committed t
 	// The traceparent header is rewritten at publish time with one of the same length.
 	e.size = okafka.MessageSize(kafkago.Message{Key: []byte(env.AggregateID), Value: value,
 		Headers: okafka.EnvelopeHeaders(env, traceparentShape, env.TraceState)})
-	if max := l.p.d.Publisher.MaxMessageBytes(); e.size > max {
+	if limit := l.p.d.Publisher.MaxMessageBytes(); e.size > limit {
 		e.dlqReason, e.dlqKind = fmt.Sprintf("%s: record of about %d bytes exceeds the limit of %d bytes",
-			okafka.ErrMessageTooLarge, e.size, max), "too_large"
+			okafka.ErrMessageTooLarge, e.size, limit), dlqTooLarge
 	}
 	return e
 }
@@ -174,7 +174,7 @@ func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 		return nil
 	}
 	if e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable {
-		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, e.dlqKind, e.topic+".dlq", errors.New(e.dlqReason))
+		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, string(e.dlqKind), e.topic+".dlq", errors.New(e.dlqReason))
 	}
 	return nil
 }

@@ -40,15 +40,15 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 	l.loadProgress(ctx, ready)
 	maxBytes := l.p.d.Publisher.MaxMessageBytes()
 	var batch, solo []*flight
-	records, bytes := 0, 0
+	batchRecords, batchBytes := 0, 0
 	flush := func() {
 		if len(batch) > 0 {
 			l.start(ctx, batch)
 		}
-		batch, records, bytes = nil, 0, 0
+		batch, batchRecords, batchBytes = nil, 0, 0
 	}
 	for _, a := range ready {
-		es, err := l.prepare(ctx, a)
+		entries, err := l.prepare(ctx, a)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -57,28 +57,28 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 			l.backOff(a)
 			continue
 		}
-		if len(es) == 0 {
+		if len(entries) == 0 {
 			continue
 		}
-		if es[0].dlqReason != "" || es[0].solo {
-			solo = append(solo, &flight{a: a, e: es[0], dlq: es[0].dlqReason != ""})
+		if entries[0].dlqReason != "" || entries[0].solo {
+			solo = append(solo, &flight{a: a, e: entries[0], dlq: entries[0].dlqReason != ""})
 			continue
 		}
 		// Keep as many of the aggregate's records as fit an empty call.
 		n, size := 0, 0
-		for _, e := range es {
+		for _, e := range entries {
 			if n+1 > callRecords || size+e.size > maxBytes {
 				break
 			}
 			n, size = n+1, size+e.size
 		}
-		if records+n > callRecords || bytes+size > maxBytes {
+		if batchRecords+n > callRecords || batchBytes+size > maxBytes {
 			flush()
 		}
-		for _, e := range es[:n] {
+		for _, e := range entries[:n] {
 			batch = append(batch, &flight{a: a, e: e})
 		}
-		records, bytes = records+n, bytes+size
+		batchRecords, batchBytes = batchRecords+n, batchBytes+size
 	}
 	flush()
 	for _, f := range solo {
@@ -259,7 +259,7 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 // path. An aggregate's records in a call are consecutive; once one fails, the later ones are
 // not counted as published even if acknowledged (they went in the same produce request, so
 // this does not happen; if it did, they would only be sent again).
-func (l *lane) apply(r *callResult) {
+func (l *lane) apply(ctx context.Context, r *callResult) {
 	d := l.p.d
 	l.calls--
 	if r.rejected {
@@ -304,9 +304,9 @@ func (l *lane) apply(r *callResult) {
 			d.Metrics.Failed.WithLabelValues("permanent").Inc()
 			switch {
 			case errors.Is(err, okafka.ErrMessageTooLarge):
-				e.dlqReason, e.dlqKind = err.Error(), "too_large"
+				e.dlqReason, e.dlqKind = err.Error(), dlqTooLarge
 			case e.solo:
-				e.dlqReason, e.dlqKind = "refused by the broker: "+err.Error(), "refused"
+				e.dlqReason, e.dlqKind = "refused by the broker: "+err.Error(), dlqRefused
 			default:
 				e.solo = true // a batch may have been refused because of another record
 			}
@@ -323,7 +323,7 @@ func (l *lane) apply(r *callResult) {
 	if len(done) > 0 {
 		select {
 		case l.commits <- done:
-		case <-l.ctx.Done():
+		case <-ctx.Done():
 		}
 	}
 }
