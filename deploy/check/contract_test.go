@@ -10,26 +10,29 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// contract is testdata/service-env.yaml: which ORDERSYS_* variables each binary reads.
+// contract is testdata/service-env.yaml, what the deployments must set for each binary (its
+// gRPC and metrics ports, and the ORDERSYS_* variables the chart and compose set), joined with
+// what each binary reads: docs/configuration.md, generated from the binaries' config structs
+// (reference_test.go).
 type contract struct {
 	Common   []string                `json:"common"`
-	Secret   []string                `json:"secret"`
 	Services map[string]serviceEntry `json:"services"`
 	Jobs     map[string]jobEntry     `json:"jobs"`
+
+	ref reference // docs/configuration.md
+	// Secret are the variables the config structs declare secret:"true": a deployment takes
+	// them from a Secret, never a ConfigMap or a plain value.
+	Secret []string `json:"-"`
 }
 
 type serviceEntry struct {
-	Package     string   `json:"package"`
 	GRPCPort    int32    `json:"grpcPort"`
 	MetricsPort int32    `json:"metricsPort"`
-	Env         []string `json:"env"`      // must be set by the chart and compose
-	Optional    []string `json:"optional"` // read, with a default; may be left unset
+	Env         []string `json:"env"` // must be set by the chart and compose, with common
 }
 
 type jobEntry struct {
-	Package  string   `json:"package"`
-	Env      []string `json:"env"`
-	Optional []string `json:"optional"`
+	Env []string `json:"env"` // must be set by the chart and compose (common is not added)
 }
 
 // serviceEnv is the sorted list of variables the chart and compose must set for the service
@@ -43,20 +46,24 @@ func (c contract) jobEnv(name string) []string {
 	return sortedUnique(slices.Clone(c.Jobs[name].Env))
 }
 
-// optional is the sorted list of variables binary (service or job) reads that may be left unset.
-func (c contract) optional(binary string) []string {
-	if s, ok := c.Services[binary]; ok {
-		return sortedUnique(slices.Clone(s.Optional))
+// required is the sorted list of variables the chart and compose must set for binary.
+func (c contract) required(binary string) []string {
+	if _, ok := c.Services[binary]; ok {
+		return c.serviceEnv(binary)
 	}
-	return sortedUnique(slices.Clone(c.Jobs[binary].Optional))
+	return c.jobEnv(binary)
 }
 
-// reads is the sorted list of every variable binary reads (set or optional).
+// optional is the sorted list of variables binary reads that a deployment may leave unset
+// (to their defaults): those it reads but need not be set.
+func (c contract) optional(binary string) []string {
+	req := c.required(binary)
+	return slices.DeleteFunc(slices.Clone(c.reads(binary)), func(v string) bool { return slices.Contains(req, v) })
+}
+
+// reads is the sorted list of every variable binary reads (docs/configuration.md).
 func (c contract) reads(binary string) []string {
-	if _, ok := c.Services[binary]; ok {
-		return sortedUnique(append(c.serviceEnv(binary), c.optional(binary)...))
-	}
-	return sortedUnique(append(c.jobEnv(binary), c.optional(binary)...))
+	return c.ref.reads[binary]
 }
 
 // checkEnvNames fails t unless got (the ORDERSYS_* names a deployment sets for a binary) holds
@@ -70,7 +77,7 @@ func checkEnvNames(t *testing.T, got, required, optional []string) {
 	}
 	for _, v := range got {
 		if !slices.Contains(required, v) && !slices.Contains(optional, v) {
-			t.Errorf("ORDERSYS_* environment sets %s, which this binary does not read (service-env.yaml)", v)
+			t.Errorf("ORDERSYS_* environment sets %s, which this binary does not read (docs/configuration.md)", v)
 		}
 	}
 }
@@ -85,16 +92,10 @@ func (c contract) serviceNames() []string {
 	return names
 }
 
-// binaries maps every binary (services and jobs) to its package folder.
+// binaries maps every binary (services and jobs) to its main package folder
+// (docs/configuration.md).
 func (c contract) binaries() map[string]string {
-	out := map[string]string{}
-	for n, s := range c.Services {
-		out[n] = s.Package
-	}
-	for n, j := range c.Jobs {
-		out[n] = j.Package
-	}
-	return out
+	return c.ref.packages
 }
 
 // perServiceVars are the variables whose value differs by service (its own addresses).
@@ -143,6 +144,8 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
+// loadContract reads service-env.yaml and docs/configuration.md; it fails t unless the yaml
+// deploys exactly the binaries the reference lists.
 func loadContract(t *testing.T) contract {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "service-env.yaml"))
@@ -156,9 +159,24 @@ func loadContract(t *testing.T) contract {
 	if len(c.Common) == 0 || len(c.Services) != 4 || len(c.Jobs) == 0 {
 		t.Fatalf("testdata/service-env.yaml: want common vars, 4 services and the migrate job, got %+v", c)
 	}
+	c.ref = loadReference(t)
+	c.Secret = c.ref.secret
+	var deployed []string
+	for n := range c.Services {
+		deployed = append(deployed, n)
+	}
+	for n := range c.Jobs {
+		deployed = append(deployed, n)
+	}
+	if got, want := sortedUnique(deployed), sortedUnique(slices.Clone(c.ref.order)); !slices.Equal(got, want) {
+		t.Fatalf("testdata/service-env.yaml deploys %v, %s lists the binaries %v: deploy each binary, or drop it from pkg/config/cmd/envdoc",
+			got, referencePath, want)
+	}
 	return c
 }
 
+// TestContractIsConsistent: ports are set and distinct, no variable is listed twice for a
+// binary, and a deployment must set only variables its binary reads (docs/configuration.md).
 func TestContractIsConsistent(t *testing.T) {
 	c := loadContract(t)
 	ports := map[int32]string{}
@@ -171,24 +189,19 @@ func TestContractIsConsistent(t *testing.T) {
 			ports[p] = name
 		}
 		if len(c.serviceEnv(name)) != len(c.Common)+len(s.Env) {
-			t.Errorf("service %s: env repeats a common variable", name)
-		}
-		if len(c.reads(name)) != len(c.Common)+len(s.Env)+len(s.Optional) {
-			t.Errorf("service %s: a variable is listed twice across common, env and optional", name)
+			t.Errorf("service %s: env repeats a common variable, or a variable twice", name)
 		}
 	}
 	for name, j := range c.Jobs {
-		if len(c.reads(name)) != len(j.Env)+len(j.Optional) {
-			t.Errorf("job %s: a variable is listed twice across env and optional", name)
+		if len(c.jobEnv(name)) != len(j.Env) {
+			t.Errorf("job %s: env lists a variable twice", name)
 		}
 	}
-	for _, v := range c.Secret {
-		read := false
-		for b := range c.binaries() {
-			read = read || slices.Contains(c.reads(b), v)
-		}
-		if !read {
-			t.Errorf("secret %s is read by no binary", v)
+	for bin := range c.binaries() {
+		for _, v := range c.required(bin) {
+			if !slices.Contains(c.reads(bin), v) {
+				t.Errorf("service-env.yaml has the deployments set %s for %s, which does not read it (%s)", v, bin, referencePath)
+			}
 		}
 	}
 }

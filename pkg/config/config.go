@@ -10,7 +10,8 @@
 // Load fills such a struct from the environment. Supported field types are string, []string
 // (comma separated), int, int64, float64, bool, time.Duration and nested (or embedded) structs,
 // which are walked recursively. Fields tagged secret:"true" are masked by String and LogValue.
-// The package uses the standard library only.
+// InfoRequested answers --help, --help=json (from which docs/configuration.md is generated) and
+// --version. The package uses the standard library and pkg/buildinfo only.
 package config
 
 import (
@@ -121,7 +122,7 @@ type PII struct {
 }
 
 // Common is the configuration every service embeds: exactly the variables every long-running
-// service reads (deploy/check/testdata/service-env.yaml lists them as common).
+// service reads (docs/configuration.md lists every variable of every binary).
 //
 // GRPCAddr and MetricsAddr have no tag default: they differ per service, so start from
 // Defaults(grpcAddr, metricsAddr), which pre-fills them, and Load keeps a pre-filled value
@@ -170,7 +171,7 @@ func load(dst any, lookup func(string) (string, bool)) error {
 		return fmt.Errorf("config: Load needs a non-nil pointer to a struct, got %T", dst)
 	}
 	var errs []error
-	walk(rv.Elem(), func(f reflect.Value, sf reflect.StructField, _ string) {
+	walk(rv.Elem(), func(f reflect.Value, sf reflect.StructField, _ string, _ reflect.Type) {
 		name, ok := sf.Tag.Lookup("env")
 		if !ok || name == "" {
 			return
@@ -205,12 +206,13 @@ func load(dst any, lookup func(string) (string, bool)) error {
 var durationType = reflect.TypeFor[time.Duration]()
 
 // walk calls fn for every settable leaf field of v (v a struct), recursing into struct fields
-// that have no env tag. path is the dotted Go field path, embedded structs adding no element.
-func walk(v reflect.Value, fn func(f reflect.Value, sf reflect.StructField, path string)) {
+// that have no env tag. path is the dotted Go field path, embedded structs adding no element;
+// owner is the struct type that declares the field.
+func walk(v reflect.Value, fn func(f reflect.Value, sf reflect.StructField, path string, owner reflect.Type)) {
 	walkPrefix(v, "", fn)
 }
 
-func walkPrefix(v reflect.Value, prefix string, fn func(reflect.Value, reflect.StructField, string)) {
+func walkPrefix(v reflect.Value, prefix string, fn func(reflect.Value, reflect.StructField, string, reflect.Type)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -227,7 +229,7 @@ func walkPrefix(v reflect.Value, prefix string, fn func(reflect.Value, reflect.S
 			walkPrefix(f, next, fn)
 			continue
 		}
-		fn(f, sf, path)
+		fn(f, sf, path, t)
 	}
 }
 
@@ -344,27 +346,32 @@ func fields(cfg any, fn func(path, val string)) {
 		fn("value", fmt.Sprint(cfg))
 		return
 	}
-	walk(v, func(f reflect.Value, sf reflect.StructField, path string) {
+	walk(v, func(f reflect.Value, sf reflect.StructField, path string, _ reflect.Type) {
 		fn(path, render(f, sf))
 	})
 }
 
+// render is format, with the non-empty value of a secret field masked.
 func render(f reflect.Value, sf reflect.StructField) string {
-	var s string
-	switch {
-	case f.Type() == durationType:
-		s = time.Duration(f.Int()).String()
-	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
-		s = strings.Join(f.Convert(reflect.TypeFor[[]string]()).Interface().([]string), ",")
-	case f.Kind() == reflect.Float64:
-		s = strconv.FormatFloat(f.Float(), 'g', -1, 64)
-	default:
-		s = fmt.Sprint(f.Interface())
-	}
+	s := format(f)
 	if isSecret(sf) && s != "" {
 		return Mask
 	}
 	return s
+}
+
+// format renders a field's value in the form its variable is written.
+func format(f reflect.Value) string {
+	switch {
+	case f.Type() == durationType:
+		return time.Duration(f.Int()).String()
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		return strings.Join(f.Convert(reflect.TypeFor[[]string]()).Interface().([]string), ",")
+	case f.Kind() == reflect.Float64:
+		return strconv.FormatFloat(f.Float(), 'g', -1, 64)
+	default:
+		return fmt.Sprint(f.Interface())
+	}
 }
 
 func isSecret(sf reflect.StructField) bool {

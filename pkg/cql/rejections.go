@@ -127,3 +127,21 @@ func (r *Rejections) Find(ctx context.Context, aggregateID, commandID string) (r
 	rej.CreatedAt = rej.CreatedAt.UTC()
 	return rej, true, nil
 }
+
+// Remember records the rejection of commandID on the aggregate (rule id as code, reason as
+// message); see Save.
+func (r *Rejections) Remember(ctx context.Context, aggregateID, commandID string, rej es.Rejection) error {
+	return r.Save(ctx, Rejection{
+		AggregateID: aggregateID, CommandID: commandID, Fingerprint: rej.Fingerprint, Code: rej.Rule, Message: rej.Reason,
+		Version: rej.Version, Forget: rej.Forget,
+	})
+}
+
+// Recall returns the rejection recorded for commandID on the aggregate, if any; see Find.
+func (r *Rejections) Recall(ctx context.Context, aggregateID, commandID string) (es.Rejection, bool, error) {
+	rej, found, err := r.Find(ctx, aggregateID, commandID)
+	if err != nil || !found {
+		return es.Rejection{}, false, err
+	}
+	return es.Rejection{Fingerprint: rej.Fingerprint, Rule: rej.Code, Reason: rej.Message}, true, nil
+}

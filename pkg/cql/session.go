@@ -1,6 +1,7 @@
 package cql
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -155,4 +156,14 @@ func connectHint(err error, cfg SessionConfig) string {
 		return ": TLS handshake failed, check ORDERSYS_CQL_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, _SKIP_HOST_VERIFICATION"
 	}
 	return ""
+}
+
+// Ping runs a trivial query (system.local at consistency ONE) to check that the cluster answers;
+// a failure is es.ErrUnavailable.
+func Ping(ctx context.Context, s *gocql.Session) error {
+	var v string
+	if err := s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Consistency(gocql.One).Scan(&v); err != nil {
+		return fmt.Errorf("cql ping: %w", Unavailable(err))
+	}
+	return nil
 }

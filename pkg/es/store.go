@@ -74,3 +74,21 @@ type EventStore interface {
 	// ErrNotFound.
 	LatestSnapshot(ctx context.Context, aggregateID string, maxVersion int64) (Snapshot, error)
 }
+
+// Rejection is what is remembered of a command id whose command a business rule rejected, so
+// that repeating the command returns the same rejection.
+type Rejection struct {
+	// Fingerprint identifies the rejected command's content.
+	Fingerprint string
+	// Rule is the rule id of the RuleError (its Rule field).
+	Rule string
+	// Reason is the rule error's reason (its Reason field).
+	Reason string
+	// Version is the aggregate's version the command was rejected at (0: it does not exist).
+	// On an existing aggregate the rejection is recorded with the stream, where the head shows
+	// it (CommandRecord with Rejected set) and an append of the same command id fails.
+	Version int64
+	// Forget lists recorded command ids to drop in the same write (CommandsToForget), so that
+	// rejections too leave the aggregate's record bounded.
+	Forget []string
+}

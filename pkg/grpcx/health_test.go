@@ -36,7 +36,8 @@ func TestWatchHealth(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		grpcx.WatchHealth(ctx, hs, services, "store", probe, 5*time.Millisecond, slog.New(slog.DiscardHandler))
+		grpcx.WatchHealth(ctx, hs, grpcx.HealthWatch{Services: services, Probes: []grpcx.Probe{{Name: "store", Check: probe}},
+			Interval: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	}()
 	defer func() { cancel(); <-done }()
 

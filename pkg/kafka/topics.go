@@ -181,23 +181,29 @@ func topicsReady(ctx context.Context, client *kafkago.Client, names []string) er
 // Ping opens a new connection to the brokers, one after the other, and asks for the cluster's
 // brokers; it fails when none answers. (A client's cached metadata would hide an outage.)
 func Ping(ctx context.Context, c Cluster) error {
+	_, err := Brokers(ctx, c)
+	return err
+}
+
+// Brokers is Ping returning the number of brokers in the cluster.
+func Brokers(ctx context.Context, c Cluster) (int, error) {
 	var errs []error
 	for _, addr := range c.Brokers {
-		err := pingOne(ctx, c, addr)
+		n, err := pingOne(ctx, c, addr)
 		if err == nil {
-			return nil
+			return n, nil
 		}
 		errs = append(errs, c.Explain(err))
 	}
-	return fmt.Errorf("kafka at %v does not answer: %w", c.Brokers, errors.Join(errs...))
+	return 0, fmt.Errorf("kafka at %v does not answer: %w", c.Brokers, errors.Join(errs...))
 }
 
-func pingOne(ctx context.Context, c Cluster, addr string) error {
+func pingOne(ctx context.Context, c Cluster, addr string) (int, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := c.Dialer(5*time.Second).DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	if dl, ok := dctx.Deadline(); ok {
@@ -205,10 +211,10 @@ func pingOne(ctx context.Context, c Cluster, addr string) error {
 	}
 	bs, err := conn.Brokers()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(bs) == 0 {
-		return fmt.Errorf("%s: no brokers in metadata", addr)
+		return 0, fmt.Errorf("%s: no brokers in metadata", addr)
 	}
-	return nil
+	return len(bs), nil
 }

@@ -476,17 +476,3 @@ func Setup(s *gocql.Session, cfg config.PII, reg *es.Registry) (*Store, error) {
 	}
 	return st, nil
 }
-
-// Ephemeral returns a store on session with a fresh KEK that lives in memory only, for tests:
-// what it wraps no other process can open.
-func Ephemeral(s *gocql.Session, opts Options) (*Store, error) {
-	b, err := GenerateKEK()
-	if err != nil {
-		return nil, err
-	}
-	k, err := ParseKEK(b)
-	if err != nil {
-		return nil, err
-	}
-	return NewStore(s, k, opts), nil
-}

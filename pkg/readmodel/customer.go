@@ -9,6 +9,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -152,7 +153,7 @@ func (t CustomerTables) Get(ctx context.Context, customerID string) (*customer.C
 		return nil, fmt.Errorf("customer %s: %w", customerID, es.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read customer %s: %w", customerID, err)
+		return nil, fmt.Errorf("read customer %s: %w", customerID, cql.UnavailableIn(ctx, err))
 	}
 	c := customer.New(id.String())
 	c.Email, c.FirstName, c.LastName, c.Phone = customer.Email(email), first, last, customer.PhoneNumber(phone)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 )
 
@@ -50,7 +51,7 @@ func (t OrderTables) readPartition(ctx context.Context, stmt string, args []any,
 		r = orderRow{}
 	}
 	if err := iter.Close(); err != nil {
-		return nil, err
+		return nil, cql.UnavailableIn(ctx, err)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -187,7 +188,7 @@ func (t OrderTables) Get(ctx context.Context, orderID string) (Order, error) {
 		return Order{}, fmt.Errorf("order %s: %w", orderID, es.ErrNotFound)
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("read order %s: %w", orderID, err)
+		return Order{}, fmt.Errorf("read order %s: %w", orderID, cql.UnavailableIn(ctx, err))
 	}
 	if r.ghost() {
 		return Order{}, fmt.Errorf("order %s: %w", orderID, es.ErrNotFound)

@@ -23,7 +23,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store serves the reads of the query service from the active version of each projection.
+// Store serves the reads of the query service from the active version of each projection. A
+// read the database could not serve fails with es.ErrUnavailable (cql.UnavailableIn).
 type Store struct {
 	s        *gocql.Session
 	versions *versionCache

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
 )
 
@@ -72,7 +73,7 @@ func loadVersions(ctx context.Context, s *gocql.Session, projection string, cons
 		return v, nil
 	}
 	if err != nil {
-		return Versions{}, fmt.Errorf("read versions of %s: %w", projection, err)
+		return Versions{}, fmt.Errorf("read versions of %s: %w", projection, cql.UnavailableIn(ctx, err))
 	}
 	if active != nil && *active > 0 {
 		v.Active = *active

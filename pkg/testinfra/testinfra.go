@@ -23,6 +23,8 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/segmentio/kafka-go"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
 // Environment variables naming the servers, shared with the services' configuration.
@@ -108,18 +110,15 @@ func PingCassandra(hosts []string, timeout time.Duration) (string, error) {
 	return release, nil
 }
 
-// PingKafka sends a metadata request to brokers and asks for the coordinator of a consumer group,
+// PingKafka pings the brokers (okafka.Brokers) and asks for the coordinator of a consumer group,
 // which makes the broker create its offsets topic: it succeeds only once the broker and its
 // controller serve requests. It returns the number of brokers in the cluster.
 func PingKafka(ctx context.Context, brokers []string) (int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
+	n, err := okafka.Brokers(ctx, okafka.Cluster{Brokers: brokers})
 	if err != nil {
-		return 0, fmt.Errorf("metadata from kafka at %s: %w", strings.Join(brokers, ","), err)
+		return 0, err
 	}
-	if len(md.Brokers) == 0 {
-		return 0, fmt.Errorf("metadata from kafka at %s: no brokers", strings.Join(brokers, ","))
-	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	fc, err := client.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{
 		Key:     "ordersys-infraprobe",
 		KeyType: kafka.CoordinatorKeyTypeConsumer,
@@ -130,7 +129,7 @@ func PingKafka(ctx context.Context, brokers []string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("group coordinator from kafka at %s: %w", strings.Join(brokers, ","), err)
 	}
-	return len(md.Brokers), nil
+	return n, nil
 }
 
 // quietLogger drops the driver's log lines (used by the probe, which reports errors itself).

@@ -15,7 +15,6 @@ import (
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/grpcx/grpcxtest"
-	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
 // TestAuthenticatedCommands runs the command service with TLS and tokens on, as the production
@@ -26,16 +25,13 @@ func TestAuthenticatedCommands(t *testing.T) {
 	p := grpcxtest.NewPKI(t)
 	p.Issue(t, "server", true)
 	iss := grpcxtest.NewIssuer(t, t.TempDir(), "k1")
-	sec, err := grpcx.LoadSecurity(config.GRPCServer{TLSCertFile: p.Path("server.pem"), TLSKeyFile: p.Path("server-key.pem"),
-		AuthJWKSFile: iss.JWKS, AuthAudience: "ordersys", AuthRolesClaim: "roles"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec := config.GRPCServer{TLSCertFile: p.Path("server.pem"), TLSKeyFile: p.Path("server-key.pem"),
+		AuthJWKSFile: iss.JWKS, AuthAudience: "ordersys", AuthRolesClaim: "roles"}
 	creds, err := grpcx.ClientTLS(p.Path("ca.pem"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSecuredServer(t, e.store, e.session, app.Options{}, sec, grpc.WithTransportCredentials(creds))
+	s := startServer(t, serverOptions{GRPC: &sec}, grpc.WithTransportCredentials(creds))
 	as := func(token string) context.Context {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		t.Cleanup(cancel)

@@ -17,7 +17,6 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
-	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
 // Shape of the concurrency test: clients × commands each, spread over orders.
@@ -43,7 +42,7 @@ type outcome struct {
 // command's events are there (caused by it), no failed command left an event, the log holds
 // nothing else, and the state loaded by the service equals the replay of the log.
 func TestConcurrentCommands(t *testing.T) {
-	e := env(t)
+	env(t) // requires Cassandra
 	modes := []struct {
 		name     string
 		replicas int
@@ -61,7 +60,7 @@ func TestConcurrentCommands(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			var replicas []*server
 			for range mode.replicas {
-				replicas = append(replicas, startServer(t, e.store, e.session, app.Options{SnapshotEvery: 10, MaxRetries: mode.retries}))
+				replicas = append(replicas, startServer(t, serverOptions{SnapshotEvery: 10, MaxRetries: mode.retries}))
 			}
 			s := replicas[0]
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
@@ -29,8 +32,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/command/internal/app"
-	"github.com/ordersys/ordersys/services/command/internal/grpcapi"
-	"github.com/ordersys/ordersys/services/command/internal/storage"
+	commandserver "github.com/ordersys/ordersys/services/command/internal/server"
 )
 
 // recordedSpans holds every span ended in this test binary (TestMain registers it).
@@ -50,6 +52,8 @@ type sharedEnv struct {
 	// store seals customers' personal data with keys (as the command service with a KEK).
 	store *cql.EventStore
 	keys  *pii.Store
+	// kekFile holds the KEK of keys, which the services the tests run read too.
+	kekFile string
 }
 
 func TestMain(m *testing.M) {
@@ -69,6 +73,9 @@ func TestMain(m *testing.M) {
 	if err := sharedKeyspace.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	if shared != nil {
+		_ = os.RemoveAll(filepath.Dir(shared.kekFile))
+	}
 	os.Exit(code)
 }
 
@@ -81,13 +88,15 @@ func env(t testing.TB) *sharedEnv {
 }
 
 func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
-	keys, err := pii.Ephemeral(s, pii.Options{})
+	// No key cache: the key stores of the tests and of the services they run see each other's
+	// erasures at once.
+	keys, kekFile, err := pii.EphemeralFile(s, pii.Options{CacheTTL: -1})
 	if err != nil {
 		panic(err)
 	}
 	reg := codec.NewRegistry()
 	reg.SetSealer(codec.PIISealer{Keys: keys})
-	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, reg, cql.Options{}), keys: keys}
+	return &sharedEnv{keyspace: ks, session: s, store: cql.NewEventStore(s, reg, cql.Options{}), keys: keys, kekFile: kekFile}
 }
 
 // server is a running command service: the real gRPC server on 127.0.0.1:0 with the real store.
@@ -129,46 +138,53 @@ func registerCustomer(t testing.TB, s *server) string {
 // quietLogger drops log records (the tests provoke failures on purpose).
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startServer runs a command service on store (and session, for rejections) with opts; it stops
-// when t ends.
-func startServer(t testing.TB, store *cql.EventStore, session *gocql.Session, opts app.Options) *server {
-	t.Helper()
-	return startSecuredServer(t, store, session, opts, grpcx.Security{}, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// serverOptions are what a test varies in the command service it runs.
+type serverOptions struct {
+	// SnapshotEvery and MaxRetries are the configuration's.
+	SnapshotEvery, MaxRetries int
+	// Session is the service's CQL session (nil: the shared keyspace's).
+	Session *gocql.Session
+	// ClearPII runs the service without a KEK: personal data is stored in clear.
+	ClearPII bool
+	// GRPC is the gRPC server's TLS, tokens and request bounds (nil: the defaults).
+	GRPC *config.GRPCServer
 }
 
-// startSecuredServer is startServer with the server protected by sec, its clients dialling with
-// dial (transport credentials for sec's TLS, or insecure ones).
-func startSecuredServer(t testing.TB, store *cql.EventStore, session *gocql.Session, opts app.Options, sec grpcx.Security, dial ...grpc.DialOption) *server {
+// startServer runs the command service as main does (commandserver.Run, in its two halves to
+// reach the parts) on the shared keyspace with opts, its gRPC and metrics servers on
+// 127.0.0.1:0, its clients dialling with dial (default: insecure); it stops when t ends.
+func startServer(t testing.TB, opts serverOptions, dial ...grpc.DialOption) *server {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	if opts.Metrics == nil {
-		opts.Metrics = app.NewMetrics(reg)
-	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger
-	}
-	if opts.Rejections == nil {
-		opts.Rejections = storage.NewRejectionLog(cql.NewRejections(session, 0))
-	}
-	svc := app.NewService(store, opts)
-	keys := env(t).keys
-	customers := app.NewCustomerHandler(svc, codec.SealedCustomerSnapshots{Keys: keys})
-	s := &server{
-		svc:       svc,
-		orders:    app.NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers),
-		customers: customers,
-		store:     store,
-		registry:  reg,
-	}
-	s.grpc = grpcapi.NewServer(s.orders, s.customers, keys, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "command", Security: sec})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	e := env(t)
+	var cfg commandserver.Config
+	if err := config.LoadFrom(&cfg, noEnv); err != nil { // the defaults
 		t.Fatal(err)
 	}
+	cfg.CQL.Keyspace, cfg.ShutdownTimeout = e.keyspace, 30*time.Second
+	cfg.PII = config.PII{KEKFile: e.kekFile, KeyCacheTTL: -1}
+	cfg.SnapshotEvery, cfg.MaxRetries = opts.SnapshotEvery, opts.MaxRetries
+	if opts.GRPC != nil {
+		cfg.GRPC = *opts.GRPC
+	}
+	if opts.ClearPII {
+		cfg.PII.KEKFile = ""
+	}
+	session := opts.Session
+	if session == nil {
+		session = e.session
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := commandserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- s.grpc.ServeListener(ctx, ln) }()
-	conn, err := grpcx.ClientConn(ln.Addr().String(), dial...)
+	go func() { done <- srv.Serve(ctx) }()
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpcx.ClientConn(srv.Listener.Addr().String(), dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,20 +196,33 @@ func startSecuredServer(t testing.TB, store *cql.EventStore, session *gocql.Sess
 		}
 		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer wcancel()
-		if err := svc.Wait(wctx); err != nil {
+		if err := srv.Service.Wait(wctx); err != nil {
 			t.Errorf("background snapshots: %v", err)
 		}
 	})
-	s.conn = conn
-	s.oc = ordersv1.NewOrderCommandServiceClient(conn)
-	s.cc = ordersv1.NewCustomerCommandServiceClient(conn)
-	return s
+	return &server{
+		svc: srv.Service, orders: srv.Orders, customers: srv.Customers, store: srv.Store, registry: srv.Metrics.Registry,
+		grpc: srv.GRPC, conn: conn,
+		oc: ordersv1.NewOrderCommandServiceClient(conn), cc: ordersv1.NewCustomerCommandServiceClient(conn),
+	}
+}
+
+// noEnv is an environment in which no variable is set.
+func noEnv(string) (string, bool) { return "", false }
+
+// listen returns a listener on a free loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 // defaultServer is a server on the shared keyspace with snapshots every 10 events and 5 retries.
 func defaultServer(t testing.TB) *server {
-	e := env(t)
-	return startServer(t, e.store, e.session, app.Options{SnapshotEvery: 10, MaxRetries: 5})
+	return startServer(t, serverOptions{SnapshotEvery: 10, MaxRetries: 5})
 }
 
 func ctxT(t testing.TB) context.Context {

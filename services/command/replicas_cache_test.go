@@ -8,7 +8,6 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
-	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
 // Two replicas on one store, each with its own cache. A replica decides a command on its
@@ -20,8 +19,8 @@ import (
 // replica b runs command x (version 2); x repeated on a returns b's outcome and appends nothing.
 func TestRepeatOnAStaleReplicaReturnsTheFirstOutcome(t *testing.T) {
 	e := env(t)
-	a := startServer(t, e.store, e.session, app.Options{MaxRetries: 3})
-	b := startServer(t, e.store, e.session, app.Options{MaxRetries: 3})
+	a := startServer(t, serverOptions{MaxRetries: 3})
+	b := startServer(t, serverOptions{MaxRetries: 3})
 	ctx := ctxT(t)
 	id := createOrder(t, a, ctx) // cached by a at version 1
 	update := &ordersv1.UpdateOrderItemsRequest{OrderId: id, Items: items(3), Reason: "more", CommandId: ids.New()}
@@ -48,8 +47,8 @@ func TestRepeatOnAStaleReplicaReturnsTheFirstOutcome(t *testing.T) {
 // first outcome was the rejection, and that is what a answers, appending nothing.
 func TestRejectionStandsOnAReplicaThatCachedTheOrder(t *testing.T) {
 	e := env(t)
-	a := startServer(t, e.store, e.session, app.Options{MaxRetries: 3})
-	b := startServer(t, e.store, e.session, app.Options{MaxRetries: 3})
+	a := startServer(t, serverOptions{MaxRetries: 3})
+	b := startServer(t, serverOptions{MaxRetries: 3})
 	ctx := ctxT(t)
 	id := createOrder(t, a, ctx)
 	ship := &ordersv1.ShipOrderRequest{OrderId: id, TrackingNumber: "T-1", Carrier: "C", CommandId: ids.New()}

@@ -9,12 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqlfault"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
-	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
 // TestUnknownOutcomeThenRetryGetsFirstOutcome is loss path 1 of issue 10 seen by a client: the
@@ -26,7 +24,7 @@ func TestUnknownOutcomeThenRetryGetsFirstOutcome(t *testing.T) {
 	ctx := ctxT(t)
 	proxy := cqlfault.Start(t)
 	ps := proxy.Session(t, e.keyspace, time.Second)
-	s := startServer(t, cql.NewEventStore(ps, codec.NewRegistry(), cql.Options{ResolveTimeout: 3 * time.Second}), ps, app.Options{})
+	s := startServer(t, serverOptions{Session: ps})
 
 	customer := registerCustomer(t, defaultServer(t)) // outside the proxy: only the order's batch is held
 	id, cmdID := ids.New(), ids.New()

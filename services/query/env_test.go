@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 
+	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/domain/customer"
@@ -29,9 +32,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
-	"github.com/ordersys/ordersys/services/query/internal/app"
-	"github.com/ordersys/ordersys/services/query/internal/grpcapi"
-	"github.com/ordersys/ordersys/services/query/internal/storage"
+	queryserver "github.com/ordersys/ordersys/services/query/internal/server"
 )
 
 // shared is the migrated keyspace every test of this binary uses (each with fresh ids), made on
@@ -50,6 +51,8 @@ type sharedEnv struct {
 	rm       *readmodel.Store
 	orders   readmodel.OrderTables
 	custs    readmodel.CustomerTables
+	// kekFile holds the KEK of keys, which the services the tests run read too.
+	kekFile string
 }
 
 func TestMain(m *testing.M) {
@@ -65,6 +68,9 @@ func TestMain(m *testing.M) {
 	if err := sharedKeyspace.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	if shared != nil {
+		_ = os.RemoveAll(filepath.Dir(shared.kekFile))
+	}
 	os.Exit(code)
 }
 
@@ -77,7 +83,9 @@ func env(t testing.TB) *sharedEnv {
 }
 
 func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
-	keys, err := pii.Ephemeral(s, pii.Options{})
+	// No key cache: the key stores of the tests and of the services they run see each other's
+	// erasures at once.
+	keys, kekFile, err := pii.EphemeralFile(s, pii.Options{CacheTTL: -1})
 	if err != nil {
 		panic(err)
 	}
@@ -91,6 +99,7 @@ func newSharedEnv(s *gocql.Session, ks string) *sharedEnv {
 		rm:       readmodel.NewStore(s, readmodel.Options{}),
 		orders:   readmodel.NewOrderTables(s, 1),
 		custs:    readmodel.NewCustomerTables(s, 1),
+		kekFile:  kekFile,
 	}
 }
 
@@ -107,27 +116,30 @@ type server struct {
 	cq       ordersv1.CustomerQueryServiceClient
 }
 
-// startServer runs a query service reading rm and store with opts; it stops when t ends.
-func startServer(t testing.TB, rm *readmodel.Store, store es.EventStore, opts app.Options) *server {
+// startServer runs the query service as main does (queryserver.Run, in its two halves to reach
+// the parts) on the shared keyspace through session (nil: the shared session), its gRPC and
+// metrics servers on 127.0.0.1:0; it stops when t ends.
+func startServer(t testing.TB, session *gocql.Session) *server {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	if opts.Metrics == nil {
-		opts.Metrics = app.NewMetrics(reg)
+	e := env(t)
+	if session == nil {
+		session = e.session
 	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger
-	}
-	svc := app.NewService(storage.NewReadModel(rm), store, opts)
-	s := &server{registry: reg}
-	s.grpc = grpcapi.NewServer(svc, grpcx.ServerOptions{Logger: quietLogger, Registry: reg, ServiceName: "query"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var cfg queryserver.Config
+	if err := config.LoadFrom(&cfg, noEnv); err != nil { // the defaults
 		t.Fatal(err)
 	}
+	cfg.CQL.Keyspace, cfg.ShutdownTimeout = e.keyspace, 30*time.Second
+	cfg.PII = config.PII{KEKFile: e.kekFile, KeyCacheTTL: -1}
 	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := queryserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- s.grpc.ServeListener(ctx, ln) }()
-	conn, err := grpcx.ClientConn(ln.Addr().String())
+	go func() { done <- srv.Serve(ctx) }()
+	conn, err := grpcx.ClientConn(srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,16 +150,26 @@ func startServer(t testing.TB, rm *readmodel.Store, store es.EventStore, opts ap
 			t.Errorf("serve: %v", err)
 		}
 	})
-	s.conn = conn
-	s.oq = ordersv1.NewOrderQueryServiceClient(conn)
-	s.cq = ordersv1.NewCustomerQueryServiceClient(conn)
-	return s
+	return &server{grpc: srv.GRPC, registry: srv.Metrics.Registry, conn: conn,
+		oq: ordersv1.NewOrderQueryServiceClient(conn), cq: ordersv1.NewCustomerQueryServiceClient(conn)}
+}
+
+// noEnv is an environment in which no variable is set.
+func noEnv(string) (string, bool) { return "", false }
+
+// listen returns a listener on a free loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 // defaultServer is a server on the shared keyspace with the default options.
 func defaultServer(t testing.TB) (*server, *sharedEnv) {
-	e := env(t)
-	return startServer(t, e.rm, e.store, app.Options{}), e
+	return startServer(t, nil), env(t)
 }
 
 // ctxT returns a context that ends with the test (at most after a minute).

@@ -1,7 +1,6 @@
 package query_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -12,16 +11,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
-	"github.com/ordersys/ordersys/pkg/readmodel"
-	"github.com/ordersys/ordersys/services/query/internal/app"
 	"github.com/ordersys/ordersys/services/query/internal/grpcapi"
-	"github.com/ordersys/ordersys/services/query/internal/storage"
 )
 
 // TestInvalidArguments checks that every RPC answers bad input with INVALID_ARGUMENT and a
@@ -88,18 +83,16 @@ func TestInvalidArguments(t *testing.T) {
 	}
 }
 
-// TestUnavailableWhenTheDatabaseIsGone runs a server on a closed session: every RPC answers
-// UNAVAILABLE (not INTERNAL) and the health watcher reports NOT_SERVING.
+// TestUnavailableWhenTheDatabaseIsGone runs a server whose session is closed once it serves:
+// every RPC answers UNAVAILABLE (not INTERNAL) and the health watch reports NOT_SERVING.
 func TestUnavailableWhenTheDatabaseIsGone(t *testing.T) {
 	e := env(t)
 	session, err := cql.Connect(cqltest.SessionConfig(e.keyspace))
 	if err != nil {
 		t.Fatal(err)
 	}
-	session.Close()
-	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
-	rm := readmodel.NewStore(session, readmodel.Options{})
-	srv := startServer(t, rm, store, app.Options{})
+	srv := startServer(t, session)
+	session.Close() // the database is gone once the service runs
 	ctx := ctxT(t)
 
 	calls := map[string]func() error{
@@ -134,10 +127,7 @@ func TestUnavailableWhenTheDatabaseIsGone(t *testing.T) {
 		}
 	}
 
-	// The health watcher turns the server NOT_SERVING.
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go grpcapi.WatchHealth(hctx, srv.grpc.Health, storage.Probe(store, rm), 20*time.Millisecond, quietLogger)
+	// The service's health watch turns the server NOT_SERVING.
 	hc := healthpb.NewHealthClient(srv.conn)
 	for _, name := range grpcapi.ServiceNames {
 		waitHealth(t, hc, name, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -150,13 +140,8 @@ func TestUnavailableWhenTheDatabaseIsGone(t *testing.T) {
 // TestHealthAndReflection checks a healthy server: SERVING for the server and both services,
 // which reflection lists.
 func TestHealthAndReflection(t *testing.T) {
-	e := env(t)
-	srv := startServer(t, e.rm, e.store, app.Options{})
+	srv := startServer(t, nil)
 	ctx := ctxT(t)
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go grpcapi.WatchHealth(hctx, srv.grpc.Health, storage.Probe(e.store, e.rm), 20*time.Millisecond, quietLogger)
-	time.Sleep(100 * time.Millisecond) // a few probes
 	hc := healthpb.NewHealthClient(srv.conn)
 	for _, name := range grpcapi.ServiceNames {
 		waitHealth(t, hc, name, healthpb.HealthCheckResponse_SERVING)

@@ -7,14 +7,8 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ordersys/ordersys/pkg/codec"
-	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqlfault"
 	"github.com/ordersys/ordersys/pkg/grpcx"
-	"github.com/ordersys/ordersys/pkg/readmodel"
-	"github.com/ordersys/ordersys/services/query/internal/app"
-	"github.com/ordersys/ordersys/services/query/internal/grpcapi"
-	"github.com/ordersys/ordersys/services/query/internal/storage"
 )
 
 // livenessThreshold is how long the chart's liveness probe tolerates failures before Kubernetes
@@ -30,12 +24,9 @@ func TestStaysLiveThroughAStoreOutage(t *testing.T) {
 	e := env(t)
 	proxy := cqlfault.Start(t)
 	session := proxy.Session(t, e.keyspace, time.Second)
-	store := cql.NewEventStore(session, codec.NewRegistry(), cql.Options{})
-	rm := readmodel.NewStore(session, readmodel.Options{})
-	srv := startServer(t, rm, store, app.Options{})
+	srv := startServer(t, session)
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	go grpcapi.WatchHealth(ctx, srv.grpc.Health, storage.Probe(store, rm), 500*time.Millisecond, quietLogger)
 	hc := healthpb.NewHealthClient(srv.conn)
 	waitHealth(t, hc, "", healthpb.HealthCheckResponse_SERVING)
 

@@ -141,8 +141,8 @@ CQL credential env entries (from a Secret). Call with (dict "root" $ "secret" "<
 {{- end }}
 
 {{/*
-Non-secret environment of one service, as ConfigMap data (docs/DESIGN.md; the list each binary
-reads is deploy/check/testdata/service-env.yaml). Call with (dict "root" $ "c" <component>).
+Non-secret environment of one service, as ConfigMap data (docs/configuration.md: what each binary
+reads; deploy/check/testdata/service-env.yaml: what it must be given). Call with (dict "root" $ "c" <component>).
 */}}
 {{- define "ordersys.configEnv" -}}
 {{- $v := .root.Values }}

@@ -21,37 +21,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/ordersys/ordersys/pkg/config"
-	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/server"
 )
 
 // usage is what --help prints above the configuration.
 const usage = "usage: cdc-relay [serve] | cdc-relay dlq list|redrive ...\n\nPublishes the outbox to the event topics, in order per aggregate."
 
 func main() {
-	if config.InfoRequested(os.Args[1:], os.Stdout, app.ServiceName, usage, &app.Config{Common: config.Defaults(config.RelayGRPCAddr, config.RelayMetricsAddr)}) {
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "cdc-relay: %v\n", err)
-		os.Exit(1)
-	}
+	defaults := app.Defaults()
+	bootstrap.Main(server.ServiceName, usage, &defaults, run)
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	// -------------------------------------------------------------------------------------
 	// Configuration
 
-	cfg, err := app.LoadConfig()
+	cfg, err := bootstrap.LoadConfig(app.Defaults())
 	if err != nil {
 		return err
 	}
@@ -66,31 +55,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// -------------------------------------------------------------------------------------
-	// Logging and tracing
+	// Logging and tracing, then the relay until SIGINT or SIGTERM
 
-	log := telemetry.Logger(app.ServiceName, cfg.LogLevel)
-	slog.SetDefault(log)
-	log.Info("starting", "config", config.LogValue(cfg))
-	defer log.Info("stopped")
-	shutdownTracing, err := telemetry.Setup(ctx, telemetry.Options{
-		ServiceName: app.ServiceName, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,
-	})
-	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(sctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
-
-	// -------------------------------------------------------------------------------------
-	// The relay, until SIGINT or SIGTERM; then a graceful stop bounded by the shutdown timeout
-	// (in-flight publishes are abandoned unacknowledged and published again by the next leader).
-
-	return app.Serve(ctx, cfg, log, app.Listeners{})
+	return bootstrap.Serve(ctx, server.ServiceName, cfg, server.Run)
 }
 
 // dlq runs the dead-letter subcommands.

@@ -3,185 +3,28 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
-	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/retry"
-	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/cdcsource"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/outboxpoll"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/store"
 )
 
-// ServiceName names the relay in logs, traces and metrics.
-const ServiceName = "cdc-relay"
-
 // LeaseName is the lease held by the publishing instance.
 const LeaseName = "cdc-relay"
-
-// Listeners lets callers (tests) pass listeners bound in advance; nil fields are bound from the
-// configured addresses.
-type Listeners struct {
-	GRPC, Metrics net.Listener
-}
-
-// Serve runs the relay until ctx ends: metrics, the gRPC server (health and reflection), the
-// health probes, and the leadership loop in which the lease holder publishes. It returns after
-// a graceful stop.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, lns Listeners) error {
-	// -------------------------------------------------------------------------------------
-	// Metrics
-
-	registry := telemetry.NewRegistry()
-	buildinfo.Register(registry, ServiceName)
-	metrics := relay.NewMetrics(registry)
-	if lns.Metrics == nil {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsAddr, err)
-		}
-		lns.Metrics = ln
-	}
-	ready := new(telemetry.Readiness) // /readyz: the gRPC server's overall health, once it exists
-	telemetry.ServeMetricsListener(ctx, lns.Metrics, registry, ready, log)
-
-	// -------------------------------------------------------------------------------------
-	// CQL session (after the Kafka settings are known to be usable: a bad one fails at once)
-
-	cluster, err := okafka.ClusterFrom(cfg.Kafka)
-	if err != nil {
-		return err
-	}
-	session, err := connect(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer session.Close()
-
-	// -------------------------------------------------------------------------------------
-	// Kafka publisher
-
-	pub := okafka.NewPublisher(okafka.PublisherConfig{
-		Cluster: cluster, BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.WriteTimeout,
-		MaxMessageBytes: cfg.MaxMessageBytes, Logger: log,
-	})
-	defer pub.Close()
-
-	// -------------------------------------------------------------------------------------
-	// gRPC server: health (NOT_SERVING while the store or the broker does not answer),
-	// reflection and the admin service (status, dead letters).
-
-	sec, err := grpcx.LoadSecurity(cfg.GRPC)
-	if err != nil {
-		return fmt.Errorf("grpc security: %w", err)
-	}
-	srv := grpcx.NewServer(grpcx.ServerOptions{Logger: log, Registry: registry, ServiceName: ServiceName, ShutdownTimeout: cfg.ShutdownTimeout, Security: sec})
-	ready.Set(srv.Ready)
-	if lns.GRPC == nil {
-		if lns.GRPC, err = srv.Listen(cfg.GRPCAddr); err != nil {
-			return err
-		}
-	}
-	r := NewRelay(cfg, session, pub, metrics, grpcx.NewDecodeWatch(registry, "ordersys_relay", srv.Health, log, relay.DecodeReasons...), log)
-	ordersv1.RegisterRelayAdminServiceServer(srv, NewAdminServer(newAdmin(cfg, session, pub), r.events, registry, r.Owner(), r.Shards))
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		serveErr <- srv.ServeListener(ctx, lns.GRPC)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		watchHealth(ctx, srv, session, pub, metrics, cfg.HealthInterval, log)
-	}()
-
-	// -------------------------------------------------------------------------------------
-	// Leadership: the lease holder publishes; the others wait to take over.
-
-	runErr := r.Run(ctx)
-	log.Info("shutting down")
-	wg.Wait()
-	return errors.Join(runErr, <-serveErr)
-}
-
-// connect opens the CQL session, retrying while the store does not answer.
-func connect(ctx context.Context, cfg Config, log *slog.Logger) (*gocql.Session, error) {
-	sc := cql.SessionConfigFrom(cfg.CQL)
-	var s *gocql.Session
-	err := retry.Until(ctx, 10*time.Second, func() (err error) {
-		s, err = cql.Connect(sc)
-		return err
-	}, func(attempt int, err error, wait time.Duration) {
-		log.Warn("cannot connect to the store, retrying", "attempt", attempt, "wait", wait, "err", err)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return s, nil
-}
-
-// watchHealth probes the store and the broker and sets the overall health status.
-func watchHealth(ctx context.Context, srv *grpcx.Server, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	prev := healthpb.HealthCheckResponse_SERVICE_UNKNOWN
-	for {
-		pctx, cancel := context.WithTimeout(ctx, max(every, time.Second))
-		cerr := store.Ping(pctx, s)
-		kerr := pub.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		m.DependencyUp.WithLabelValues("cql").Set(up(cerr))
-		m.DependencyUp.WithLabelValues("kafka").Set(up(kerr))
-		status := healthpb.HealthCheckResponse_SERVING
-		if cerr != nil || kerr != nil {
-			status = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		srv.Health.SetServingStatus("", status)
-		if status != prev {
-			log.Info("health", "status", status.String(), "cql_err", errString(cerr), "kafka_err", errString(kerr))
-			prev = status
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func up(err error) float64 {
-	if err != nil {
-		return 0
-	}
-	return 1
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
 
 // Relay is one relay instance: it competes for the lease and, while holding it, publishes.
 type Relay struct {
@@ -211,6 +54,12 @@ func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metr
 		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
 			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}, Now: clock.Now}),
 	}
+}
+
+// AdminServer returns the orders.v1.RelayAdminService of this instance: its status (from
+// metrics), dead letters and republishing.
+func (r *Relay) AdminServer(metrics prometheus.Gatherer) *AdminServer {
+	return NewAdminServer(newAdmin(r.cfg, r.s, r.pub), r.events, metrics, r.Owner(), r.Shards)
 }
 
 // Owner returns this instance's lease owner id.

@@ -1,6 +1,7 @@
-// Package app assembles the cdc-relay: configuration, the CQL session, the Kafka publisher, the
+// Package app is the cdc-relay's use-case layer: its configuration, the relay instance (the
 // leadership lease under which one instance publishes, the source chosen by configuration, the
-// recovery sweeper, health, metrics and the dead-letter administration.
+// recovery sweeper), the dead-letter administration and the admin service. internal/server
+// wires it to the CQL session, the Kafka publisher, metrics and health.
 package app
 
 import (
@@ -62,11 +63,10 @@ type Config struct {
 	// RecoveryGrace (docs/outbox-protocol.md).
 	RecoveryInterval time.Duration `env:"ORDERSYS_RELAY_RECOVERY_INTERVAL" default:"3s"`
 	RecoveryGrace    time.Duration `env:"ORDERSYS_RELAY_RECOVERY_GRACE" default:"5s"`
-	// OrderTopic and CustomerTopic are the topics created at start (with their .dlq) and used
-	// for rows that name no topic. The command service (which writes the topic into each outbox
-	// row) and the projector read the same two variables.
-	OrderTopic    string `env:"ORDERSYS_ORDER_TOPIC" default:"order-events"`
-	CustomerTopic string `env:"ORDERSYS_CUSTOMER_TOPIC" default:"customer-events"`
+	// Topics are the topics created at start (with their .dlq) and used for rows that name no
+	// topic. The command service (which writes the topic into each outbox row) and the projector
+	// read the same two variables.
+	config.Topics
 	// Partitions and ReplicationFactor of the topics the relay creates.
 	Partitions        int `env:"ORDERSYS_KAFKA_PARTITIONS" default:"6"`
 	ReplicationFactor int `env:"ORDERSYS_KAFKA_REPLICATION_FACTOR" default:"1"`
@@ -86,22 +86,16 @@ type Config struct {
 	HealthInterval time.Duration `env:"ORDERSYS_RELAY_HEALTH_INTERVAL" default:"2s"`
 }
 
-// LoadConfig reads the configuration from the environment over the defaults.
-func LoadConfig() (Config, error) {
-	return LoadConfigFrom(nil)
+// Defaults returns the configuration before the environment is read.
+func Defaults() Config {
+	return Config{Common: config.Defaults(config.RelayGRPCAddr, config.RelayMetricsAddr)}
 }
 
-// LoadConfigFrom is LoadConfig with a lookup function instead of the environment (nil: the
-// environment).
+// LoadConfigFrom reads the configuration over the defaults from lookup instead of the
+// environment (bootstrap.LoadConfig reads the environment) and validates it.
 func LoadConfigFrom(lookup func(string) (string, bool)) (Config, error) {
-	cfg := Config{Common: config.Defaults(config.RelayGRPCAddr, config.RelayMetricsAddr)}
-	var err error
-	if lookup == nil {
-		err = config.Load(&cfg)
-	} else {
-		err = config.LoadFrom(&cfg, lookup)
-	}
-	if err != nil {
+	cfg := Defaults()
+	if err := config.LoadFrom(&cfg, lookup); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
 	return cfg, cfg.Validate()
@@ -140,8 +134,8 @@ func (c Config) Validate() error {
 	if c.RetentionMs != -1 && c.RetentionMs < 1 {
 		errs = append(errs, errors.New("ORDERSYS_KAFKA_RETENTION_MS must be -1 (keep every event) or positive"))
 	}
-	if c.OrderTopic == "" || c.CustomerTopic == "" {
-		errs = append(errs, errors.New("ORDERSYS_ORDER_TOPIC and ORDERSYS_CUSTOMER_TOPIC must not be empty"))
+	if err := c.Topics.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,22 +20,21 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
-	"github.com/google/uuid"
 	kafkago "github.com/segmentio/kafka-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/cql/cqltest"
-	"github.com/ordersys/ordersys/pkg/domain/order"
-	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/telemetry"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/server"
 )
 
 // childEnv makes the test binary run the relay instead of the tests (the kill -9 tests run it
@@ -52,15 +49,15 @@ func TestMain(m *testing.M) {
 }
 
 func childMain() int {
-	cfg, err := app.LoadConfig()
+	cfg, err := bootstrap.LoadConfig(app.Defaults())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	log := telemetry.NewLogger(os.Stderr, app.ServiceName, cfg.LogLevel)
+	log := telemetry.NewLogger(os.Stderr, server.ServiceName, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Serve(ctx, cfg, log, app.Listeners{}); err != nil {
+	if err := server.Run(ctx, cfg, log, bootstrap.Listeners{}); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		return 1
 	}
@@ -170,7 +167,7 @@ func (e *env) startInProcess(name string, extra map[string]string) *relayProc {
 	log := slog.New(telemetry.NewTraceHandler(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))).With("relay", name)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	go func() { p.done <- app.Serve(ctx, cfg, log, app.Listeners{GRPC: gl, Metrics: ml}); f.Close() }()
+	go func() { p.done <- server.Run(ctx, cfg, log, bootstrap.Listeners{GRPC: gl, Metrics: ml}); f.Close() }()
 	e.t.Cleanup(func() { p.stop(); p.dumpLogOnFailure() })
 	return p
 }
@@ -312,263 +309,6 @@ func (p *relayProc) sum(family string) float64 {
 		}
 	}
 	return s
-}
-
-// ---------------------------------------------------------------------------------------------
-// Producing events through the real append protocol
-
-var registry = codec.NewRegistry()
-
-// appendOrder appends events from+1..from+n to an order (sequence 1 is OrderCreated) in
-// commands of one or two events, and returns when each command was issued, by sequence.
-func (e *env) appendOrder(ctx context.Context, agg string, from, n int) (map[int64]time.Time, error) {
-	issued := map[int64]time.Time{}
-	seq := int64(from)
-	for seq < int64(from+n) {
-		k := 1 + int(seq%2)
-		if int(seq)+k > from+n {
-			k = from + n - int(seq)
-		}
-		req := es.AppendRequest{AggregateID: agg, AggregateType: "Order", ExpectedVersion: seq, CommandID: uuid.NewString(), CommandFingerprint: "fp"}
-		start := time.Now()
-		ctxSpan := "00-" + strings.ReplaceAll(uuid.NewString(), "-", "") + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16] + "-01"
-		for i := 0; i < k; i++ {
-			s := seq + int64(i) + 1
-			var ev es.Event = order.OrderShipped{TrackingNumber: fmt.Sprintf("T%d", s), Carrier: "ups"}
-			if s == 1 {
-				ev = order.OrderCreated{OrderID: agg, CustomerID: uuid.NewString(),
-					Items: []order.Item{{ProductID: uuid.NewString(), Quantity: 1, UnitPriceCents: 500}}, TotalCents: 500}
-			}
-			env := es.Envelope{EventID: uuid.NewString(), AggregateID: agg, AggregateType: "Order", Sequence: s, Event: ev,
-				CausationID: req.CommandID, CorrelationID: req.CommandID, OccurredAt: time.Now().UTC(), TraceParent: ctxSpan}
-			if err := registry.EncodeEnvelope(&env); err != nil {
-				return issued, err
-			}
-			req.Events = append(req.Events, env)
-			issued[s] = start
-		}
-		if _, err := e.store.Append(ctx, req); err != nil {
-			return issued, fmt.Errorf("append %s@%d: %w", agg, seq, err)
-		}
-		seq += int64(k)
-	}
-	return issued, nil
-}
-
-// ---------------------------------------------------------------------------------------------
-// Consuming the topic as a downstream service would
-
-type record struct {
-	agg       string
-	seq       int64
-	eventID   string
-	partition int
-	at        time.Time // when this reader got it
-	produced  time.Time // the record's timestamp: when the relay handed it to its producer
-	headers   []kafkago.Header
-	value     []byte
-}
-
-// collector reads a topic in a consumer group of its own.
-type collector struct {
-	mu      sync.Mutex
-	recs    []record
-	offsets map[[2]int64]bool
-	err     error
-}
-
-func collect(t testing.TB, kc okafka.Cluster, topic string) *collector {
-	c := &collector{offsets: map[[2]int64]bool{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	// The group must see the topic when it joins (the relay creates it too, the same way).
-	tctx, tcancel := context.WithTimeout(ctx, time.Minute)
-	defer tcancel()
-	if err := okafka.EnsureTopics(tctx, kc, okafka.TopicSpec{Name: topic, Partitions: 3}); err != nil {
-		t.Fatal(err)
-	}
-	r := okafka.NewReader(okafka.ReaderConfig{Cluster: kc, GroupID: "test-" + uuid.NewString(), Topics: []string{topic}, MaxWait: 20 * time.Millisecond})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			m, err := r.FetchMessage(ctx) // no commits: a test reader needs none, and they would slow it
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// The broker may be down on purpose: keep reading.
-				c.mu.Lock()
-				c.err = err
-				c.mu.Unlock()
-				time.Sleep(200 * time.Millisecond)
-				continue
-			}
-			h, _ := okafka.ParseHeaders(m.Headers)
-			c.mu.Lock()
-			// A reader that rejoins its group (no offsets committed) reads records again: those
-			// are not duplicates on the topic.
-			pos := [2]int64{int64(m.Partition), m.Offset}
-			if c.offsets[pos] {
-				c.mu.Unlock()
-				continue
-			}
-			c.offsets[pos] = true
-			c.recs = append(c.recs, record{agg: string(m.Key), seq: h.Sequence, eventID: h.EventID, partition: m.Partition,
-				at: time.Now(), produced: m.Time, headers: m.Headers, value: m.Value})
-			c.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; _ = r.Close() })
-	return c
-}
-
-func (c *collector) records() []record {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]record(nil), c.recs...)
-}
-
-// distinct counts distinct (aggregate, sequence) pairs received.
-func (c *collector) distinct() int {
-	seen := map[string]bool{}
-	for _, r := range c.records() {
-		seen[fmt.Sprintf("%s#%d", r.agg, r.seq)] = true
-	}
-	return len(seen)
-}
-
-func (c *collector) waitDistinct(t testing.TB, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for c.distinct() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d distinct events of %d within %s", c.distinct(), n, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// first returns when the collector read its first record.
-func (c *collector) first() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.recs) == 0 {
-		return time.Time{}
-	}
-	return c.recs[0].at
-}
-
-// steadyRate returns records per second between the first and the last record read.
-func (c *collector) steadyRate() float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.recs) < 2 {
-		return 0
-	}
-	return float64(len(c.recs)-1) / c.recs[len(c.recs)-1].at.Sub(c.recs[0].at).Seconds()
-}
-
-// verify checks that every aggregate's events 1..want[agg] arrived, that per aggregate the
-// first delivery of each sequence is in sequence order, that every record carries the contract's
-// headers and sits on the partition the Java partitioner picks. It returns the number of
-// duplicate deliveries.
-func verify(t *testing.T, recs []record, want map[string]int64, partitions int) int {
-	t.Helper()
-	byAgg := map[string][]record{}
-	for _, r := range recs {
-		byAgg[r.agg] = append(byAgg[r.agg], r)
-	}
-	dups := 0
-	for agg, max := range want {
-		seen := map[int64]bool{}
-		var firsts []int64
-		for _, r := range byAgg[agg] {
-			if seen[r.seq] {
-				dups++
-				continue
-			}
-			seen[r.seq] = true
-			firsts = append(firsts, r.seq)
-		}
-		for i, s := range firsts {
-			if s != int64(i+1) {
-				t.Errorf("aggregate %s: first deliveries %v are not 1..%d in order", agg, firsts, max)
-				break
-			}
-		}
-		if int64(len(firsts)) != max {
-			t.Errorf("aggregate %s: %d distinct events arrived, want %d", agg, len(firsts), max)
-		}
-	}
-	for _, r := range recs[:min(len(recs), 200)] {
-		for _, h := range []string{"event_id", "event_type", "event_version", "aggregate_type", "aggregate_id", "sequence", "correlation_id", "causation_id", "traceparent"} {
-			if v, ok := okafka.Header(r.headers, h); !ok || (v == "" && h != "correlation_id") {
-				t.Errorf("record %s#%d: header %s missing", r.agg, r.seq, h)
-			}
-		}
-		if p := okafka.PartitionForKey([]byte(r.agg), partitions); p != r.partition {
-			t.Errorf("record %s#%d on partition %d, Java partitioner says %d", r.agg, r.seq, r.partition, p)
-		}
-		env, err := codec.UnmarshalEnvelope(r.value)
-		if err != nil || env.AggregateID != r.agg || env.Sequence != r.seq {
-			t.Errorf("record %s#%d: value is not its envelope (%v)", r.agg, r.seq, err)
-		}
-	}
-	return dups
-}
-
-// produce appends events to aggs concurrently, each in commands of one or two events, spread
-// over the given duration, and returns the expected last sequence per aggregate.
-func (e *env) produce(ctx context.Context, aggs, perAgg int, over time.Duration) (map[string]int64, map[string]map[int64]time.Time, error) {
-	want := map[string]int64{}
-	issued := map[string]map[int64]time.Time{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, aggs)
-	pause := over / time.Duration(max(perAgg, 1))
-	for i := 0; i < aggs; i++ {
-		agg := uuid.NewString()
-		want[agg] = int64(perAgg)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for from := 0; from < perAgg; {
-				n := min(2, perAgg-from)
-				got, err := e.appendOrder(ctx, agg, from, n)
-				mu.Lock()
-				if issued[agg] == nil {
-					issued[agg] = map[int64]time.Time{}
-				}
-				for k, v := range got {
-					issued[agg][k] = v
-				}
-				mu.Unlock()
-				if err != nil {
-					errs <- err
-					return
-				}
-				from += n
-				time.Sleep(pause)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return want, issued, errors.Join(all...)
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(float64(len(s)-1) * p)
-	return s[i]
 }
 
 // shards returns the outbox shards the relay says it publishes (nil when it does not answer).

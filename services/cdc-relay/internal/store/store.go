@@ -188,12 +188,3 @@ func (p *Progress) Save(ctx context.Context, seqs map[string]int64) error {
 		return nil
 	})
 }
-
-// Ping runs a trivial query to check that the store answers.
-func Ping(ctx context.Context, s *gocql.Session) error {
-	var v string
-	if err := s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Consistency(gocql.One).Scan(&v); err != nil {
-		return fmt.Errorf("cql ping: %w", cql.Unavailable(err))
-	}
-	return nil
-}

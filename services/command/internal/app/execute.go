@@ -181,7 +181,7 @@ func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], met
 		// remembered: it may be lifted without this aggregate changing, and a retry of the same
 		// command id must then be decided again.
 		if !onCache && errors.As(err, &re) && re.Subject == "" && req.CommandID != "" && s.opts.Rejections != nil {
-			r := Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason, Version: before}
+			r := es.Rejection{Fingerprint: req.Fingerprint, Rule: re.Rule, Reason: re.Reason, Version: before}
 			if before > 0 {
 				r.Forget = es.CommandsToForget(commands, s.opts.MaxRememberedCommands)
 			}
@@ -275,9 +275,9 @@ func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]
 
 // loadForCommand loads the aggregate and, when the request has a command id, recalls a
 // remembered rejection of it at the same time.
-func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, es.StreamHead, *Rejection, error) {
+func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, es.StreamHead, *es.Rejection, error) {
 	type recalled struct {
-		r     Rejection
+		r     es.Rejection
 		found bool
 		err   error
 	}
@@ -290,7 +290,7 @@ func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, 
 		}()
 	}
 	agg, head, err := h.loadCached(ctx, req.AggregateID)
-	var rej *Rejection
+	var rej *es.Rejection
 	if ch != nil {
 		rc := <-ch
 		if err == nil && rc.err != nil {

@@ -26,10 +26,10 @@ import (
 type memRejections struct {
 	store *esmem.Store
 	mu    sync.Mutex
-	table map[string]Rejection
+	table map[string]es.Rejection
 }
 
-func (m *memRejections) Remember(_ context.Context, aggregateID, commandID string, r Rejection) error {
+func (m *memRejections) Remember(_ context.Context, aggregateID, commandID string, r es.Rejection) error {
 	if r.Version > 0 {
 		return m.store.Record(aggregateID, commandID, es.CommandRecord{Fingerprint: r.Fingerprint, FirstSequence: r.Version,
 			LastSequence: r.Version, Rejected: true, Rule: r.Rule, Reason: r.Reason}, r.Forget)
@@ -40,7 +40,7 @@ func (m *memRejections) Remember(_ context.Context, aggregateID, commandID strin
 	return nil
 }
 
-func (m *memRejections) Recall(_ context.Context, aggregateID, commandID string) (Rejection, bool, error) {
+func (m *memRejections) Recall(_ context.Context, aggregateID, commandID string) (es.Rejection, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.table[aggregateID+"/"+commandID]
@@ -55,7 +55,7 @@ type memReplica struct {
 
 func newMemReplica(store *esmem.Store) memReplica {
 	svc := NewService(store, Options{MaxRetries: 3, RetryBackoff: time.Millisecond, MaxRetryBackoff: time.Millisecond,
-		Rejections: &memRejections{store: store, table: map[string]Rejection{}}})
+		Rejections: &memRejections{store: store, table: map[string]es.Rejection{}}})
 	return memReplica{svc: svc, orders: NewOrderHandler(svc, codec.OrderSnapshotCodec{}, NewCustomerHandler(svc, nil))}
 }
 

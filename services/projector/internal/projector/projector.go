@@ -20,18 +20,13 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/domain/customer"
+	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
-)
-
-// Default topic names (shared API.md).
-const (
-	// DefaultOrderTopic carries Order events.
-	DefaultOrderTopic = "order-events"
-	// DefaultCustomerTopic carries Customer events.
-	DefaultCustomerTopic = "customer-events"
 )
 
 // Config is what the projector core needs to know besides its dependencies.
@@ -40,7 +35,8 @@ type Config struct {
 	Kafka okafka.Cluster
 	// GroupBase prefixes every consumer group (ORDERSYS_PROJECTOR_GROUP).
 	GroupBase string
-	// OrderTopic and CustomerTopic are the topics consumed (defaults from API.md).
+	// OrderTopic and CustomerTopic are the topics consumed (default: cql.DefaultTopic of the
+	// aggregate type, order-events and customer-events).
 	OrderTopic, CustomerTopic string
 	// PollInterval is how often the Supervisor reads projection_versions (default 2s).
 	PollInterval time.Duration
@@ -55,10 +51,10 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.OrderTopic == "" {
-		c.OrderTopic = DefaultOrderTopic
+		c.OrderTopic = cql.DefaultTopic(order.AggregateType)
 	}
 	if c.CustomerTopic == "" {
-		c.CustomerTopic = DefaultCustomerTopic
+		c.CustomerTopic = cql.DefaultTopic(customer.AggregateType)
 	}
 	if c.GroupBase == "" {
 		c.GroupBase = "ordersys-projector"

@@ -16,9 +16,11 @@ import (
 	"github.com/ordersys/ordersys/pkg/domain/customer"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
+	"github.com/ordersys/ordersys/services/projector/internal/server"
 )
 
 // blockingHandler wraps a handler and blocks on one event until its context ends, as a
@@ -259,7 +261,8 @@ func TestHealthNotServingWhileKafkaIsUnreachable(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			projector.WatchHealth(ctx, e.s, okafka.Cluster{Brokers: tc.brokers}, h, []string{""}, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+			grpcx.WatchHealth(ctx, h, grpcx.HealthWatch{Services: []string{""}, Interval: 200 * time.Millisecond,
+				Logger: slog.New(slog.DiscardHandler), Probes: server.Probes(e.s, okafka.Cluster{Brokers: tc.brokers})})
 		}()
 		eventually(t, 20*time.Second, func() error {
 			if got := h.get(); got != tc.want {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/segmentio/kafka-go"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -23,7 +24,7 @@ const DefaultStallAfter = 30 * time.Second
 // Stalls collects the stalled partitions of every consumer of the process and reports them on
 // HealthServiceProgress. The zero of *Stalls (nil) reports nothing.
 type Stalls struct {
-	health HealthSetter
+	health grpcx.HealthSetter
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -31,7 +32,7 @@ type Stalls struct {
 }
 
 // NewStalls returns a collector reporting to h (HealthServiceProgress starts SERVING).
-func NewStalls(h HealthSetter, log *slog.Logger) *Stalls {
+func NewStalls(h grpcx.HealthSetter, log *slog.Logger) *Stalls {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -39,8 +39,7 @@ const (
 // tracerName names the tracer of the use-case spans.
 const tracerName = "github.com/ordersys/ordersys/services/query/internal/app"
 
-// ReadModel is the port to the projected read models (implemented by internal/storage on
-// pkg/readmodel). Errors match es.ErrNotFound for a missing row, es.ErrInvalidArgument for a bad
+// ReadModel is the port to the projected read models (implemented by *readmodel.Store). Errors match es.ErrNotFound for a missing row, es.ErrInvalidArgument for a bad
 // id or page token, es.ErrUnavailable when the database does not answer.
 type ReadModel interface {
 	// GetOrder returns the order's row.

@@ -4,6 +4,6 @@
 //
 // Handlers return the use-case layer's errors unchanged; the pkg/grpcx error interceptor maps
 // them to status codes, once (INVALID_ARGUMENT with field violations, NOT_FOUND,
-// FAILED_PRECONDITION, DEADLINE_EXCEEDED, UNAVAILABLE, INTERNAL). WatchHealth keeps the health
-// status in step with the database.
+// FAILED_PRECONDITION, DEADLINE_EXCEEDED, UNAVAILABLE, INTERNAL). ServiceNames are the services
+// whose health status the health watch keeps in step with the database.
 package grpcapi

@@ -1,23 +1,9 @@
 package grpcapi
 
 import (
-	"context"
-	"log/slog"
-	"time"
-
-	"google.golang.org/grpc/health"
-
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
-	"github.com/ordersys/ordersys/pkg/grpcx"
 )
 
-// ServiceNames are the gRPC services whose health WatchHealth reports, with "" (the server as a
-// whole).
+// ServiceNames are the gRPC services whose health the health watch reports, with "" (the
+// server as a whole): every query reads Cassandra.
 var ServiceNames = []string{"", ordersv1.OrderQueryService_ServiceDesc.ServiceName, ordersv1.CustomerQueryService_ServiceDesc.ServiceName}
-
-// WatchHealth calls probe every interval until ctx ends and sets the health status of
-// ServiceNames to SERVING when it succeeds, NOT_SERVING when it fails (every query reads
-// Cassandra); see grpcx.WatchHealth.
-func WatchHealth(ctx context.Context, hs *health.Server, probe func(context.Context) error, interval time.Duration, logger *slog.Logger) {
-	grpcx.WatchHealth(ctx, hs, ServiceNames, "database", probe, interval, logger)
-}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"testing"
@@ -9,11 +9,11 @@ import (
 	"github.com/ordersys/ordersys/services/command/internal/app"
 )
 
-// TestMetricNames registers the metrics serve registers (the build, the gRPC server's, the
+// TestMetricNames registers the metrics Run registers (the build, the gRPC server's, the
 // command handler's) and lints their names: the ordersys_ prefix and Prometheus' conventions.
 func TestMetricNames(t *testing.T) {
 	r := telemetrytest.NewRegistry()
-	buildinfo.Register(r, serviceName)
+	buildinfo.Register(r, ServiceName)
 	grpcx.NewServer(grpcx.ServerOptions{Registry: r})
 	app.NewMetrics(r)
 	r.Lint(t, 10)

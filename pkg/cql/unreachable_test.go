@@ -1,4 +1,4 @@
-package storage_test
+package cql_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	"github.com/ordersys/ordersys/pkg/es"
-	"github.com/ordersys/ordersys/services/query/internal/storage"
 )
 
 // requestErr is a server error frame with a code, as gocql returns them.
@@ -20,7 +20,9 @@ func (e requestErr) Code() int       { return e.code }
 func (e requestErr) Message() string { return "from the server" }
 func (e requestErr) Error() string   { return fmt.Sprintf("server error %#x", e.code) }
 
-func TestClassify(t *testing.T) {
+// TestUnreachable: a failure to reach the database or get its answer is unreachable; a refusal
+// of the statement, the ordersys sentinels, context errors and anything else are not.
+func TestUnreachable(t *testing.T) {
 	cases := []struct {
 		name        string
 		err         error
@@ -42,15 +44,8 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := storage.Classify(tc.err)
-			if errors.Is(got, es.ErrUnavailable) != tc.unavailable {
-				t.Fatalf("Classify(%v) = %v; unavailable %v, want %v", tc.err, got, !tc.unavailable, tc.unavailable)
-			}
-			if tc.err != nil && !errors.Is(got, tc.err) {
-				t.Fatalf("Classify(%v) = %v lost the cause", tc.err, got)
-			}
-			if tc.err == nil && got != nil {
-				t.Fatalf("Classify(nil) = %v", got)
+			if got := cql.Unreachable(tc.err); got != tc.unavailable {
+				t.Fatalf("Unreachable(%v) = %v, want %v", tc.err, got, tc.unavailable)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package app_test
+package server_test
 
 import (
 	"testing"
@@ -6,16 +6,16 @@ import (
 	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry/telemetrytest"
-	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
+	"github.com/ordersys/ordersys/services/cdc-relay/internal/server"
 )
 
-// TestMetricNames registers the metrics Serve registers (the build, the gRPC server's, the
+// TestMetricNames registers the metrics Run registers (the build, the gRPC server's, the
 // relay's, the decoding watch's) and lints their names: the ordersys_ prefix and Prometheus'
 // conventions.
 func TestMetricNames(t *testing.T) {
 	r := telemetrytest.NewRegistry()
-	buildinfo.Register(r, app.ServiceName)
+	buildinfo.Register(r, server.ServiceName)
 	grpcx.NewServer(grpcx.ServerOptions{Registry: r})
 	relay.NewMetrics(r)
 	grpcx.NewDecodeWatch(r, "ordersys_relay", nil, nil, relay.DecodeReasons...)

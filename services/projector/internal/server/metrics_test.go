@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"testing"
@@ -9,12 +9,12 @@ import (
 	"github.com/ordersys/ordersys/services/projector/internal/projector"
 )
 
-// TestMetricNames registers the metrics serve registers (the build, the gRPC server's, the
+// TestMetricNames registers the metrics Run registers (the build, the gRPC server's, the
 // projections', the decoding watch's) and lints their names: the ordersys_ prefix and
 // Prometheus' conventions.
 func TestMetricNames(t *testing.T) {
 	r := telemetrytest.NewRegistry()
-	buildinfo.Register(r, serviceName)
+	buildinfo.Register(r, ServiceName)
 	grpcx.NewServer(grpcx.ServerOptions{Registry: r})
 	projector.NewMetrics(r)
 	grpcx.NewDecodeWatch(r, "ordersys_projector", nil, nil, projector.ReasonUndecodable, projector.ReasonUnknownEvent)
