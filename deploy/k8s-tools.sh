@@ -14,6 +14,10 @@
 # k8s.io/component-base/version are set with -X, else the binaries report v0.0.0 and the chart's
 # `kubeVersion: >=1.27.0-0` refuses the server.
 #
+# Not a `tool` of tools/go.mod (docs/running.md#pinned-tools): a requiring module does not inherit
+# kubernetes' replace directives, `go tool` takes no -ldflags, and kwok's Kubernetes modules would be
+# selected together with helm's; kwok is built here with kube-scheduler, which it runs beside.
+#
 # Cold: 14 min 20 s of CPU measured (about 7–8 minutes on 2 idle cores) and 3 GB of memory; run
 # under nice.
 #

@@ -1,7 +1,7 @@
 # mk/deploy.mk: checks of the deployment files (Dockerfile, deploy/compose.yaml, helm/ordersys).
 # Included by the top Makefile (include mk/*.mk). Each recipe is one POSIX shell command.
 #
-#   make helm-tools    install the pinned helm (Go module helm.sh/helm/v3) into .state/tools/bin
+#   make helm-tools    build the pinned helm (`tool` in tools/go.mod) and link .state/tools/bin/helm to it
 #   make helm-lint     helm lint --strict + helm template for the defaults and every ci/*-values.yaml
 #   make deploy-check  the Go tests of deploy/check (compose, Dockerfile, rendered chart)
 #
@@ -9,9 +9,12 @@
 
 DEPLOY_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 DEPLOY_BIN := $(DEPLOY_ROOT)/.state/tools/bin
+# helm is pinned in tools/go.mod and built by `go tool` into the Go build cache (TOOL_PATH in
+# mk/proto.mk); .state/tools/bin/helm is a link to that executable, the path deploy/k8s-check.sh
+# and deploy/check's tests look for.
 DEPLOY_HELM := $(DEPLOY_BIN)/helm
 DEPLOY_CHART := $(DEPLOY_ROOT)/helm/ordersys
-# helm built with `go install` reports Kubernetes v1.20 (its release ldflags are missing); the chart
+# helm built from source (`go tool`) reports Kubernetes v1.20 (its release ldflags are missing); the chart
 # needs >= 1.27 (native gRPC probes), so render against a current version explicitly.
 DEPLOY_KUBE_VERSION ?= 1.33.0
 # helm template has no cluster to discover APIs from: render as for a cluster with the Prometheus
@@ -31,9 +34,9 @@ prometheus-tools:
 		{ apt-get install -y -q prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; } && \
 		command -v promtool >/dev/null; } || { echo "promtool could not be installed (apt-get install prometheus)" >&2; exit 1; }
 
-## helm-tools: build helm v3.22.0 from the Go module proxy (idempotent; minutes on a cold cache).
+## helm-tools: build the helm of tools/go.mod (minutes once) and link .state/tools/bin/helm to it.
 helm-tools:
-	@"$(DEPLOY_ROOT)/deploy/helm-tools.sh" "$(DEPLOY_BIN)"
+	@helm="$$($(call TOOL_PATH,helm))" && mkdir -p "$(DEPLOY_BIN)" && ln -sfn "$$helm" "$(DEPLOY_HELM)"
 
 ## helm-lint: lint and render the chart with its defaults and with every ci/*-values.yaml.
 helm-lint: helm-tools
@@ -52,6 +55,6 @@ helm-lint: helm-tools
 			echo "  ok: $${f#$(DEPLOY_ROOT)/} ($$(grep -c '^kind:' "$$tmp/$$n.yaml") objects)"; \
 		done
 
-## deploy-check: run the deploy/check Go tests (they call the helm built by helm-tools).
-deploy-check: helm-tools
+## deploy-check: run the deploy/check Go tests (they call the helm built by helm-tools and read docs/configuration.md, checked current first).
+deploy-check: helm-tools env-doc-check
 	@cd "$(DEPLOY_ROOT)/deploy/check" && go test -count=1 ./...

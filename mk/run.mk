@@ -1,11 +1,13 @@
 # mk/run.mk: the whole system on this machine (deploy/local/run.sh) and the end-to-end test's tools.
 #
-#   make run            Cassandra, Kafka, Jaeger, migrate, the four services; Ctrl-C stops everything
+#   make run            Cassandra, Kafka, Jaeger, migrate, the four services, Prometheus; Ctrl-C
+#                       (SIGINT to the process group) or SIGTERM to make stops what it started
 #   make run-detached   the same, returning once all four services are SERVING
-#   make stop           stop what run-detached started (services, Jaeger, Cassandra and Kafka)
+#   make stop           stop what run-detached or a make run elsewhere started (services, Jaeger,
+#                       Prometheus, and Cassandra and Kafka if the run started them)
 #   make run-status     what runs and each service's health
 #   make jaeger-up / jaeger-down   Jaeger all-in-one alone (built on first use)
-#   make e2e-tools      grpcurl, kcat and the Jaeger binary (for `make test`'s e2e module)
+#   make e2e-tools      kcat (Debian's package) and the Jaeger binary (for `make test`'s e2e module)
 #   make e2e            only the end-to-end test (needs infra-up; starts its own services and Jaeger)
 #   make bench-e2e      BenchmarkCommandToQuery: command acknowledged -> visible in GetOrder
 #
@@ -31,7 +33,7 @@ run-secure: prometheus-tools
 run-detached: prometheus-tools
 	@"$(RUN_SH)" up
 
-## stop: stop the services, Jaeger, Cassandra and Kafka started by run-detached (RUN_KEEP_INFRA=1 keeps the servers).
+## stop: stop what run-detached or make run started: services, Jaeger, Prometheus, and the servers if it started them.
 stop:
 	@"$(RUN_SH)" down
 
@@ -47,11 +49,13 @@ jaeger-up:
 jaeger-down:
 	@"$(RUN_ROOT)/deploy/local/jaeger.sh" down
 
-## e2e-tools: install grpcurl and kcat and build Jaeger (idempotent; the Jaeger build takes minutes once).
+## e2e-tools: install kcat (Debian's package) and build Jaeger (idempotent; the Jaeger build takes minutes once).
 ## A failed Jaeger build is a warning on a workstation (the e2e test then skips its tracing checks
 ## alone) and fatal under CI (CI=true or CI=1), where the tracing check is required.
 e2e-tools:
-	@"$(RUN_ROOT)/deploy/local/tools.sh" grpcurl kcat && \
+	@{ command -v kcat >/dev/null 2>&1 || { echo "installing Debian's kcat package"; \
+		{ apt-get install -y -q kcat >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; } && \
+		command -v kcat >/dev/null; } || { echo "kcat could not be installed (apt-get install kcat)" >&2; exit 1; }; } && \
 		{ "$(RUN_ROOT)/deploy/local/jaeger.sh" build || { \
 			case "$${CI:-}" in \
 			true|1) echo "ERROR: the Jaeger build failed and CI=$${CI}: the e2e tracing check is required (see .state/logs/jaeger-build.log)" >&2; exit 1 ;; \

@@ -36,7 +36,7 @@ const (
 	fullname      = "ordersys" // release name contains the chart name
 )
 
-// helmBin is the helm that `make helm-tools` (deploy/helm-tools.sh) builds, or $HELM.
+// helmBin is the helm that `make helm-tools` links (the helm of tools/go.mod), or $HELM.
 func helmBin(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("HELM")
@@ -44,7 +44,7 @@ func helmBin(t *testing.T) string {
 		bin = filepath.Join(repoRoot(t), ".state", "tools", "bin", "helm")
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm not found at %s: run `make helm-tools` (or deploy/helm-tools.sh), or set HELM", bin)
+		t.Fatalf("helm not found at %s: run `make helm-tools`, or set HELM", bin)
 	}
 	return bin
 }

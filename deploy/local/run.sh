@@ -2,18 +2,24 @@
 # The whole ordersys system on this machine: Cassandra, Kafka, Jaeger and the four services as
 # separate processes.
 #
-#   deploy/local/run.sh run      everything below, in the foreground; Ctrl-C (or SIGTERM) stops it all
+#   deploy/local/run.sh run      everything below, in the foreground; SIGINT, SIGTERM or SIGHUP stops it all
 #   deploy/local/run.sh up       start everything and return (detached); `down` stops it
 #   deploy/local/run.sh down     stop the services (SIGTERM, then SIGKILL), Jaeger, then Cassandra/Kafka
 #   deploy/local/run.sh status   what runs and whether each service's gRPC health is SERVING
-#   deploy/local/run.sh build    only build the five binaries into .state/bin
+#   deploy/local/run.sh build    only build the six binaries into .state/bin
 #   deploy/local/run.sh help     print how to call the services (grpcurl lines) and where to look
 #
 # `up`/`run`: infra-up (deploy/local/infra.sh), Jaeger (deploy/local/jaeger.sh, built on first use),
-# grpcurl (deploy/local/tools.sh), `go build` of command, query, cdc-relay, projector and migrate
-# into .state/bin, migrate (keyspace ORDERSYS_CQL_KEYSPACE, profile portable), then the services
-# with logs in .state/logs/<name>.log and pid files in .state/run/, and waits until every one
-# answers grpc.health.v1.Health/Check with SERVING.
+# `go build` of command, query, cdc-relay, projector, migrate and ordersysctl into .state/bin,
+# migrate (keyspace ORDERSYS_CQL_KEYSPACE, profile portable), then the services with logs in
+# .state/logs/<name>.log and pid files in .state/run/ (so that `down` from another shell finds
+# them), and waits until every one answers grpc.health.v1.Health/Check with SERVING (grpcurl,
+# pinned in tools/go.mod and run with `go tool`), then Prometheus (deploy/local/prometheus.sh).
+#
+# Signals (`run`): a background job of a shell without job control (`make run &` in a script)
+# starts with SIGINT ignored, which bash cannot trap, so `run` re-executes itself once through
+# `env --default-signal=INT`. make forwards SIGTERM to it, but not a SIGINT sent to make's pid alone
+# (docs/running.md: which signal reaches it).
 #
 # Stopping: the services first (command and query, then cdc-relay, then projector: each SIGTERM,
 # SIGKILL after RUN_STOP_TIMEOUT), then Jaeger (after the services flushed their spans), then
@@ -39,13 +45,17 @@
 # the services inherit.
 set -euo pipefail
 
+# `run` re-executes itself once with SIGINT's default action restored (see Signals above).
+if [[ ${1:-} == run && -z ${RUN_SIGINT_RESET:-} ]]; then
+	exec env --default-signal=INT RUN_SIGINT_RESET=1 "${BASH_SOURCE[0]}" "$@"
+fi
+
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 STATE=$ROOT/.state
 BIN=$STATE/bin
 LOGS=$STATE/logs
 RUN=$STATE/run
-GRPCURL=$STATE/tools/bin/grpcurl
 KEEP_INFRA=${RUN_KEEP_INFRA:-0}
 STOP_TIMEOUT=${RUN_STOP_TIMEOUT:-20}
 HEALTH_TIMEOUT=${RUN_HEALTH_TIMEOUT:-120}
@@ -102,8 +112,17 @@ pid_of() { # pid_of NAME: the pid of a service started by this script, if it sti
 	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+# grpcurl is pinned in tools/go.mod: `go tool -n` builds it on first use, later only finds it.
+# need_grpcurl resolves it once in the calling shell (health runs in subshells).
+GRPCURL= GRPCURL_CMD='$(GOWORK=off go -C tools tool -n grpcurl)' # the latter for the lines `help` prints
+need_grpcurl() {
+	[[ -n $GRPCURL ]] || GRPCURL=$(GOWORK=off go -C "$ROOT/tools" tool -n grpcurl) ||
+		die "could not build grpcurl (GOWORK=off go -C tools tool -n grpcurl)"
+}
+grpcurl() { need_grpcurl && "$GRPCURL" "$@"; }
+
 health() { # health NAME: prints the health status (SERVING, NOT_SERVING, ...) or nothing
-	{ "$GRPCURL" "${GRPCURL_TLS[@]}" -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null || true; } |
+	{ grpcurl "${GRPCURL_TLS[@]}" -max-time 3 "${GRPC[$1]}" grpc.health.v1.Health/Check 2>/dev/null || true; } |
 		sed -n 's/.*"status": *"\([A-Z_]*\)".*/\1/p'
 }
 
@@ -176,7 +195,8 @@ cmd_up() {
 		say "RUN_JAEGER=0: spans are not exported"
 		export ORDERSYS_OTLP_ENDPOINT=
 	fi
-	"$HERE/tools.sh" grpcurl
+	say "grpcurl: go tool (tools/go.mod; built once into the Go build cache, a minute or two)"
+	need_grpcurl
 	cmd_build
 
 	# Customers' personal data is encrypted (docs/privacy.md) with a development KEK kept in
@@ -291,6 +311,7 @@ cmd_down() {
 
 cmd_status() {
 	local name pid st ok=0
+	need_grpcurl
 	for name in "${SERVICES[@]}"; do
 		pid=$(pid_of "$name") || pid=""
 		st=$(health "$name")
@@ -308,41 +329,28 @@ cmd_status() {
 metrics_url() { local a=${METRICS[$1]}; [[ $a == :* ]] && a=127.0.0.1$a; echo "http://$a/metrics"; }
 
 cmd_help() {
-	local g=$GRPCURL c=${GRPC[command]} q=${GRPC[query]}
-	[[ -x $g ]] || g=grpcurl
-	g=${g#"$ROOT"/}
+	local c=${GRPC[command]} q=${GRPC[query]} ctl
+	ctl=$(rel "$BIN")/ordersysctl
 	if [[ $SECURE == 1 ]]; then
-		secure_help "$g" "$c" "$q"
+		secure_help '$G' "$c" "$q"
 		return
 	fi
 	cat <<EOF
 
-ordersys runs: command ${GRPC[command]}, query ${GRPC[query]}, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
+ordersys runs: command $c, query $q, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
 keyspace $ORDERSYS_CQL_KEYSPACE, Kafka $ORDERSYS_KAFKA_BROKERS (topics order-events, customer-events), logs $(rel "$LOGS")/
 
-Call it (from $ROOT; every server has reflection, so 'grpcurl -plaintext $c list' shows the API):
+Call it from $ROOT with grpcurl (every server has reflection; docs/running.md has every call):
 
-  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","phone":"+441234567890"}' \\
+  G=$GRPCURL_CMD
+  \$G -plaintext $c list
+  \$G -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","phone":"+441234567890"}' \\
       $c orders.v1.CustomerCommandService/RegisterCustomer
-  $g -plaintext -H 'x-correlation-id: demo-1' -d '{"order_id":"22222222-2222-4222-8222-222222222222","customer_id":"11111111-1111-4111-8111-111111111111","items":[{"product_id":"33333333-3333-4333-8333-333333333333","quantity":2,"unit_price_cents":1250}]}' \\
+  \$G -plaintext -H 'x-correlation-id: demo-1' -d '{"order_id":"22222222-2222-4222-8222-222222222222","customer_id":"11111111-1111-4111-8111-111111111111","items":[{"product_id":"33333333-3333-4333-8333-333333333333","quantity":2,"unit_price_cents":1250}]}' \\
       $c orders.v1.OrderCommandService/CreateOrder
-  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","expected_version":1}' $c orders.v1.OrderCommandService/ConfirmOrder
-  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","tracking_number":"TRK-1","carrier":"DHL"}' $c orders.v1.OrderCommandService/ShipOrder
-  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","min_version":3}' $q orders.v1.OrderQueryService/GetOrder
-  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222"}' $q orders.v1.OrderQueryService/GetOrderHistory
-  $g -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","version":1}' $q orders.v1.OrderQueryService/GetOrderAt
-  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.OrderQueryService/ListOrdersByCustomer
-  $g -plaintext -d '{"status":"ORDER_STATUS_SHIPPED","page_size":10}' $q orders.v1.OrderQueryService/ListOrdersByStatus
-  $g -plaintext -d '{"customer_id":"11111111-1111-4111-8111-111111111111"}' $q orders.v1.CustomerQueryService/GetCustomer
-  $g -plaintext -d '{"service":""}' ${GRPC[projector]} grpc.health.v1.Health/Check
-  kcat -C -b $ORDERSYS_KAFKA_BROKERS -t order-events -o beginning -e -f '%k seq=%h\n'
-
-Operate it with ordersysctl (docs/operations.md):
-
-  $(rel "$BIN")/ordersysctl -relay ${GRPC[cdc-relay]} -query $q relay status
-  $(rel "$BIN")/ordersysctl -relay ${GRPC[cdc-relay]} dlq list
-  $(rel "$BIN")/ordersysctl -query $q order get 22222222-2222-4222-8222-222222222222
-  $(rel "$BIN")/ordersysctl -query $q -o json order history 22222222-2222-4222-8222-222222222222
+  \$G -plaintext -d '{"order_id":"22222222-2222-4222-8222-222222222222","min_version":1}' $q orders.v1.OrderQueryService/GetOrder
+  $ctl -relay ${GRPC[cdc-relay]} -query $q relay status
+  kcat -C -b $ORDERSYS_KAFKA_BROKERS -t order-events -o beginning -e -f '%k %h\n'
 
 Look:
   traces   $JAEGER_UI  (service command, cdc-relay, projector, query; tag correlation_id=demo-1)
@@ -361,6 +369,8 @@ secure_help() {
 
 ordersys runs with gRPC TLS and bearer tokens: command $c, query $q, cdc-relay ${GRPC[cdc-relay]}, projector ${GRPC[projector]}
 CA $s/ca.pem; tokens $s/token-writer (commands), $s/token-reader (queries), $s/token-admin (admin)
+
+  G=$GRPCURL_CMD
 
   $g -cacert $s/ca.pem -H "authorization: Bearer \$(cat $s/token-writer)" -d '{"customer_id":"11111111-1111-4111-8111-111111111111","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace"}' \\
       $c orders.v1.CustomerCommandService/RegisterCustomer
@@ -383,12 +393,15 @@ cmd_run() {
 	on_signal() {
 		((stopping)) && return
 		stopping=1
-		echo
+		# A reader of this output (`make run | tee log`) may have died of the same Ctrl-C: then
+		# the rest goes to .state/logs/run.log instead of ending this script with SIGPIPE.
+		trap '' PIPE
+		{ echo; } 2>/dev/null || exec >>"$LOGS/run.log" 2>&1
 		say "interrupted: stopping everything"
 		cmd_down
 		exit 0
 	}
-	trap on_signal INT TERM
+	trap on_signal INT TERM HUP
 	# A failed start stops what it had started, too.
 	trap '[[ $? -ne 0 && $stopping -eq 0 ]] && { stopping=1; say "start failed: stopping what was started"; cmd_down; }' EXIT
 	cmd_up
@@ -397,11 +410,18 @@ cmd_run() {
 	[[ -f $RUN/jaeger.started ]] && what+=", Jaeger"
 	[[ -f $RUN/prometheus.started ]] && what+=", Prometheus"
 	[[ -f $RUN/infra.started && $KEEP_INFRA != 1 ]] && what+=", Cassandra and Kafka"
-	say "running; Ctrl-C stops $what"
-	# Watch the services: one that dies is reported, and the rest keep running.
+	say "running (pid $$); Ctrl-C, SIGTERM or make stop stops $what"
+	# Watch the services: one that dies is reported, and the rest keep running; once `make stop`
+	# (down) has removed every pid file, there is nothing left to watch.
 	local -A reported=()
-	local name
+	local name left
 	while :; do
+		left=0
+		for name in "${SERVICES[@]}"; do [[ -f $RUN/$name.pid ]] && left=1; done
+		if ((left == 0)); then
+			say "the services were stopped (make stop): done"
+			exit 0
+		fi
 		for name in "${SERVICES[@]}"; do
 			if [[ -z ${reported[$name]:-} ]] && ! pid_of "$name" >/dev/null; then
 				reported[$name]=1

@@ -149,6 +149,17 @@ type Listeners struct {
 	// Session, when set, is the CQL session to use instead of connecting to the configured
 	// hosts; the caller closes it.
 	Session *gocql.Session
+	// HealthInterval, when positive, is how often the health watch probes the dependencies
+	// instead of the service's own interval (tests probe every few milliseconds).
+	HealthInterval time.Duration
+}
+
+// Interval returns l.HealthInterval when it is set, otherwise def.
+func (l Listeners) Interval(def time.Duration) time.Duration {
+	if l.HealthInterval > 0 {
+		return l.HealthInterval
+	}
+	return def
 }
 
 // GRPCListener returns l.GRPC, or a listener bound to addr when it is nil.

@@ -279,9 +279,10 @@ func eventArgs(aggID gocql.UUID, e es.Envelope) []any {
 		e.UserID, e.OccurredAt.UTC(), e.Metadata, e.TraceParent, e.TraceState}
 }
 
-// Unavailable marks an infrastructure error (the store could not be reached or did not answer)
-// with es.ErrUnavailable, so the edge maps it to Unavailable; sentinels and context errors are
-// returned as they are.
+// Unavailable marks an error of a driver call with es.ErrUnavailable, so the edge maps it to
+// Unavailable: every such error, a statement the server refuses included (a missing grant or
+// table is the operator's to fix, and a projector must retry rather than dead-letter an event
+// over it); an error already marked and context errors are returned as they are.
 func Unavailable(err error) error {
 	if err == nil || errors.Is(err, es.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -50,3 +50,44 @@ func TestUnreachable(t *testing.T) {
 		})
 	}
 }
+
+// TestUnavailableIn is the one rule by which a failed driver call reaches the edge: every
+// error of the driver, a statement the server refuses included, is es.ErrUnavailable (the
+// client may retry; a projector worker retries instead of dead-lettering an event over a
+// missing grant or table), and so is a context error of the driver while the caller's context
+// is live; an error already marked unavailable and the caller's own context errors are left as
+// they are.
+func TestUnavailableIn(t *testing.T) {
+	live := context.Background()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name        string
+		ctx         context.Context
+		err         error
+		unavailable bool
+	}{
+		{"nil", live, nil, false},
+		{"no connections", live, fmt.Errorf("read order: %w", gocql.ErrNoConnections), true},
+		{"server read timeout", live, requestErr{gocql.ErrCodeReadTimeout}, true},
+		{"syntax error", live, requestErr{gocql.ErrCodeSyntax}, true},
+		{"unauthorized", live, requestErr{gocql.ErrCodeUnauthorized}, true},
+		{"unconfigured table", live, requestErr{gocql.ErrCodeInvalid}, true},
+		{"network", live, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"driver canceled, caller live", live, context.Canceled, true},
+		{"caller canceled", ended, context.Canceled, false},
+		{"caller deadline", ended, fmt.Errorf("read: %w", context.DeadlineExceeded), false},
+		{"already unavailable", live, fmt.Errorf("x: %w", es.ErrUnavailable), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := cql.UnavailableIn(tc.ctx, tc.err)
+			if is := errors.Is(got, es.ErrUnavailable); is != tc.unavailable {
+				t.Fatalf("UnavailableIn(%v) = %v: unavailable %v, want %v", tc.err, got, is, tc.unavailable)
+			}
+			if tc.err != nil && !errors.Is(got, tc.err) && !errors.Is(tc.err, context.Canceled) {
+				t.Fatalf("UnavailableIn(%v) = %v: the cause is lost", tc.err, got)
+			}
+		})
+	}
+}

@@ -174,7 +174,7 @@ func startServer(t testing.TB, opts serverOptions, dial ...grpc.DialOption) *ser
 		session = e.session
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := commandserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session})
+	srv, err := commandserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session, HealthInterval: testHealthInterval})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -206,6 +206,10 @@ func startServer(t testing.TB, opts serverOptions, dial ...grpc.DialOption) *ser
 		oc: ordersv1.NewOrderCommandServiceClient(conn), cc: ordersv1.NewCustomerCommandServiceClient(conn),
 	}
 }
+
+// testHealthInterval is how often a test server's health watch probes its dependencies (the
+// services' own 5 s would leave a test waiting, or passing before any probe ran).
+const testHealthInterval = 50 * time.Millisecond
 
 // noEnv is an environment in which no variable is set.
 func noEnv(string) (string, bool) { return "", false }

@@ -132,7 +132,7 @@ func startServer(t testing.TB, session *gocql.Session) *server {
 	cfg.CQL.Keyspace, cfg.ShutdownTimeout = e.keyspace, 30*time.Second
 	cfg.PII = config.PII{KEKFile: e.kekFile, KeyCacheTTL: -1}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := queryserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session})
+	srv, err := queryserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session, HealthInterval: testHealthInterval})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -153,6 +153,10 @@ func startServer(t testing.TB, session *gocql.Session) *server {
 	return &server{grpc: srv.GRPC, registry: srv.Metrics.Registry, conn: conn,
 		oq: ordersv1.NewOrderQueryServiceClient(conn), cq: ordersv1.NewCustomerQueryServiceClient(conn)}
 }
+
+// testHealthInterval is how often a test server's health watch probes its dependencies (the
+// services' own 5 s would leave a test waiting, or passing before any probe ran).
+const testHealthInterval = 50 * time.Millisecond
 
 // noEnv is an environment in which no variable is set.
 func noEnv(string) (string, bool) { return "", false }

@@ -12,7 +12,7 @@
 //	cdc-relay dlq redrive [-topic T] ID
 //	                                 publish dead letter ID again to its topic and mark it re-driven
 //
-// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md, docs/relay.md).
+// Configuration comes from ORDERSYS_* environment variables (docs/configuration.md, docs/relay.md).
 package main
 
 import (

@@ -44,11 +44,13 @@ func Run(ctx context.Context, cfg app.Config, log *slog.Logger, lns bootstrap.Li
 	if err != nil {
 		return err
 	}
-	session, err := bootstrap.ConnectCQL(ctx, cfg.CQL, bootstrap.ConnectOptions{What: "store", Retry: true, Log: log})
-	if err != nil {
-		return err
+	session := lns.Session
+	if session == nil {
+		if session, err = bootstrap.ConnectCQL(ctx, cfg.CQL, bootstrap.ConnectOptions{What: "store", Retry: true, Log: log}); err != nil {
+			return err
+		}
+		defer session.Close()
 	}
-	defer session.Close()
 
 	// -------------------------------------------------------------------------------------
 	// Kafka publisher
@@ -73,7 +75,7 @@ func Run(ctx context.Context, cfg app.Config, log *slog.Logger, lns bootstrap.Li
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- srv.ServeListener(ctx, ln) })
 	wg.Go(func() {
-		grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: []string{""}, Interval: cfg.HealthInterval, Logger: log,
+		grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: []string{""}, Interval: lns.Interval(cfg.HealthInterval), Logger: log,
 			Probes: []grpcx.Probe{
 				{Name: "cql", Check: func(ctx context.Context) error { return cql.Ping(ctx, session) }},
 				{Name: "kafka", Check: pub.Ping},

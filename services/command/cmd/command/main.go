@@ -2,7 +2,7 @@
 // orders.v1.OrderCommandService and orders.v1.CustomerCommandService over gRPC (with health and
 // reflection) and Prometheus metrics over HTTP, appending events to the CQL event store.
 //
-// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md). With bearer
+// Configuration comes from ORDERSYS_* environment variables (docs/configuration.md). With bearer
 // tokens on (ORDERSYS_AUTH_JWKS_FILE) an event's user is the token's subject; with them off (a
 // developer machine) it is the caller's x-user-id request metadata, which nothing checks: run
 // it that way only behind a gateway that authenticates callers and sets that key

@@ -139,7 +139,7 @@ func (s *Server) build(ctx context.Context, lns bootstrap.Listeners) error {
 	if err != nil {
 		return err
 	}
-	go grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: grpcapi.ServiceNames, Interval: healthInterval, Logger: log,
+	go grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: grpcapi.ServiceNames, Interval: lns.Interval(healthInterval), Logger: log,
 		Probes: []grpcx.Probe{{Name: "event store", Check: probe}}})
 	s.Service, s.Orders, s.Customers, s.Store, s.Keys, s.GRPC, s.Listener = svc, orders, customers, store, keys, srv, ln
 	return nil

@@ -3,7 +3,7 @@
 // reflection) and Prometheus metrics over HTTP. It reads the read models the projector builds
 // and, for GetOrderHistory and GetOrderAt, the CQL event store.
 //
-// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md), plus
+// Configuration comes from ORDERSYS_* environment variables (docs/configuration.md), plus
 // ORDERSYS_QUERY_MAX_WAIT (see services/query/README.md).
 package main
 

@@ -94,7 +94,7 @@ func (s *Server) build(ctx context.Context, cfg Config, lns bootstrap.Listeners)
 	if err != nil {
 		return err
 	}
-	go grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: grpcapi.ServiceNames, Interval: healthInterval, Logger: s.log,
+	go grpcx.WatchHealth(ctx, srv.Health, grpcx.HealthWatch{Services: grpcapi.ServiceNames, Interval: lns.Interval(healthInterval), Logger: s.log,
 		Probes: []grpcx.Probe{{Name: "database", Check: probe}}})
 	s.GRPC, s.Listener = srv, ln
 	return nil
