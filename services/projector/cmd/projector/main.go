@@ -13,7 +13,7 @@
 //	                                readers to it once it has caught up
 //	projector versions              print the table versions of every projection
 //
-// Configuration comes from ORDERSYS_* environment variables (docs/DESIGN.md);
+// Configuration comes from ORDERSYS_* environment variables (docs/configuration.md);
 // ORDERSYS_PROJECTOR_GROUP (default ordersys-projector) prefixes the consumer groups, one per
 // projection and table version: <group>.<projection>.v<N>.
 package main
@@ -28,7 +28,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
-	"github.com/ordersys/ordersys/services/projector/internal/projector"
+	"github.com/ordersys/ordersys/services/projector/internal/app"
 	"github.com/ordersys/ordersys/services/projector/internal/server"
 )
 
@@ -66,14 +66,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	maxLag := fs.Int64("max-lag", 0, "messages not yet processed at which the new version counts as caught up")
-	sourceName := fs.String("source", string(projector.SourceEventStore), "where the history is read from: store (the event store, walked by token ranges), or topics (only as far back as their retention)")
+	sourceName := fs.String("source", string(app.SourceEventStore), "where the history is read from: store (the event store, walked by token ranges), or topics (only as far back as their retention)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: projector rebuild [-source topics|store] [-max-lag N] <%s|%s>", readmodel.ProjectionOrders, readmodel.ProjectionCustomers)
 	}
-	source, err := projector.ParseRebuildSource(*sourceName)
+	source, err := app.ParseRebuildSource(*sourceName)
 	if err != nil {
 		return err
 	}
@@ -86,5 +86,5 @@ func rebuild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := telemetry.Logger(server.ServiceName, cfg.LogLevel)
 	slog.SetDefault(log)
-	return server.Rebuild(ctx, cfg, log, fs.Arg(0), projector.RebuildOptions{MaxLag: *maxLag, Source: source}, stdout)
+	return server.Rebuild(ctx, cfg, log, fs.Arg(0), app.RebuildOptions{MaxLag: *maxLag, Source: source}, stdout)
 }

@@ -9,12 +9,13 @@ import (
 
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
-	"github.com/ordersys/ordersys/services/projector/internal/projector"
+	"github.com/ordersys/ordersys/services/projector/internal/app"
+	"github.com/ordersys/ordersys/services/projector/internal/consumer"
 )
 
 // Rebuild replays projection into a fresh table version from opts.Source and switches readers
 // to it once it has caught up, printing progress to out (`projector rebuild`).
-func Rebuild(ctx context.Context, cfg Config, log *slog.Logger, projection string, opts projector.RebuildOptions, out io.Writer) error {
+func Rebuild(ctx context.Context, cfg Config, log *slog.Logger, projection string, opts app.RebuildOptions, out io.Writer) error {
 	if _, err := readmodel.ProjectionTables(projection); err != nil {
 		return err
 	}
@@ -27,13 +28,13 @@ func Rebuild(ctx context.Context, cfg Config, log *slog.Logger, projection strin
 		return err
 	}
 	defer session.Close()
-	d, err := deps(kc, session, cfg.PII, projector.NewMetrics(nil), log)
+	d, err := adapters(kc, session, cfg.PII, consumer.NewMetrics(nil), log)
 	if err != nil {
 		return err
 	}
 	defer d.DeadLetters.Close()
-	opts.Progress = func(p projector.RebuildProgress) { fmt.Fprintln(out, p) }
-	v, err := projector.Rebuild(ctx, coreConfig(cfg, kc), d, projection, opts)
+	opts.Progress = func(p app.RebuildProgress) { fmt.Fprintln(out, p) }
+	v, err := app.Rebuild(ctx, coreConfig(cfg), d.Deps(), projection, opts)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,8 @@ import (
 	"github.com/ordersys/ordersys/pkg/buildinfo"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/telemetry/telemetrytest"
-	"github.com/ordersys/ordersys/services/projector/internal/projector"
+	"github.com/ordersys/ordersys/services/projector/internal/app"
+	"github.com/ordersys/ordersys/services/projector/internal/consumer"
 )
 
 // TestMetricNames registers the metrics Run registers (the build, the gRPC server's, the
@@ -16,7 +17,7 @@ func TestMetricNames(t *testing.T) {
 	r := telemetrytest.NewRegistry()
 	buildinfo.Register(r, ServiceName)
 	grpcx.NewServer(grpcx.ServerOptions{Registry: r})
-	projector.NewMetrics(r)
-	grpcx.NewDecodeWatch(r, "ordersys_projector", nil, nil, projector.ReasonUndecodable, projector.ReasonUnknownEvent)
+	consumer.NewMetrics(r)
+	grpcx.NewDecodeWatch(r, "ordersys_projector", nil, nil, app.ReasonUndecodable, app.ReasonUnknownEvent)
 	r.Lint(t, 12)
 }

@@ -2,7 +2,8 @@
 // every dependency from it (metrics, the CQL session, the dead-letter topics, the gRPC server
 // with the admin service and the health watch, the consumer groups) and serves until the context
 // ends; Rebuild and Versions are the one-shot subcommands on the same dependencies. The
-// binary's main calls them.
+// binary's main calls them. Adapters.Deps plugs the adapters (internal/store,
+// internal/consumer, internal/kafkaadmin, the event store) into the ports of internal/app.
 package server
 
 import (
@@ -17,12 +18,17 @@ import (
 	"github.com/ordersys/ordersys/pkg/bootstrap"
 	"github.com/ordersys/ordersys/pkg/config"
 	"github.com/ordersys/ordersys/pkg/cql"
+	"github.com/ordersys/ordersys/pkg/es"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/retry"
-	"github.com/ordersys/ordersys/services/projector/internal/projector"
+	"github.com/ordersys/ordersys/services/projector/internal/app"
+	"github.com/ordersys/ordersys/services/projector/internal/consumer"
+	"github.com/ordersys/ordersys/services/projector/internal/grpcapi"
+	"github.com/ordersys/ordersys/services/projector/internal/kafkaadmin"
+	"github.com/ordersys/ordersys/services/projector/internal/store"
 )
 
 // ServiceName names the service in logs, traces and metrics.
@@ -102,15 +108,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, lns bootstrap.Listen
 		return err
 	}
 	warnLegacyWrites(ctx, session, log)
-	d, err := deps(kc, session, cfg.PII, projector.NewMetrics(metrics.Registry), log)
+	d, err := adapters(kc, session, cfg.PII, consumer.NewMetrics(metrics.Registry), log)
 	if err != nil {
 		return err
 	}
 	defer d.DeadLetters.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := okafka.EnsureTopics(tctx, kc,
-		okafka.TopicSpec{Name: projector.DLQTopic(cfg.OrderTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor},
-		okafka.TopicSpec{Name: projector.DLQTopic(cfg.CustomerTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}); err != nil {
+		okafka.TopicSpec{Name: consumer.DLQTopic(cfg.OrderTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor},
+		okafka.TopicSpec{Name: consumer.DLQTopic(cfg.CustomerTopic), Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}); err != nil {
 		log.Warn("dead-letter topics not created; the first dead letter will try again", "err", err)
 	}
 	cancel()
@@ -127,12 +133,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, lns bootstrap.Listen
 	adminPub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: kc})
 	defer adminPub.Close()
 	d.Decode = grpcx.NewDecodeWatch(metrics.Registry, "ordersys_projector", srv.Health, log,
-		projector.ReasonUndecodable, projector.ReasonUnknownEvent)
-	d.Stalls = projector.NewStalls(srv.Health, log) // health service ordersys.projector.progress
+		app.ReasonUndecodable, app.ReasonUnknownEvent)
+	d.Stalls = consumer.NewStalls(srv.Health, log) // health service ordersys.projector.progress
+	core := coreConfig(cfg)
 	// Rebuilds started through the admin service run on the server's lifetime, not the call's.
-	rebuilds := projector.NewRebuilds(ctx, coreConfig(cfg, kc), d, projector.RebuildOptions{})
-	ordersv1.RegisterProjectorAdminServiceServer(srv, projector.NewAdminServer(session, adminPub, cfg.OrderTopic, cfg.CustomerTopic).
-		WithRebuilds(rebuilds).MeasureProgress(ctx, coreConfig(cfg, kc), progressInterval))
+	rebuilds := app.NewRebuilds(ctx, core, d.Deps(), app.RebuildOptions{})
+	admin := app.NewAdmin(store.New(session)).WithRebuilds(rebuilds).MeasureProgress(ctx, core, d.Groups(), progressInterval)
+	ordersv1.RegisterProjectorAdminServiceServer(srv,
+		grpcapi.NewAdminServer(admin, cql.NewDeadLetters(session), adminPub, cfg.OrderTopic, cfg.CustomerTopic))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeListener(ctx, ln) }()
 
@@ -153,7 +161,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, lns bootstrap.Listen
 	// -------------------------------------------------------------------------------------
 	// Projections: one consumer group per projection and table version
 
-	sup := projector.NewSupervisor(coreConfig(cfg, kc), d)
+	sup := app.NewSupervisor(core, d.Deps())
 	supErr := sup.Run(ctx) // returns once ctx ended and every consumer committed and left
 	log.Info("shutting down")
 	return errors.Join(supErr, <-serveErr)
@@ -206,28 +214,74 @@ func warnLegacyWrites(ctx context.Context, session *gocql.Session, log *slog.Log
 	}
 }
 
-// deps builds the projector's dependencies on an open session.
-func deps(kc okafka.Cluster, session *gocql.Session, cfg config.PII, metrics *projector.Metrics, log *slog.Logger) (projector.Deps, error) {
+// Adapters are what the projections run on: the read-model store, the event store, Kafka and
+// the consumers' dependencies. Deps plugs them into the ports of internal/app.
+type Adapters struct {
+	// Kafka is the cluster consumed (and holding the consumer groups).
+	Kafka okafka.Cluster
+	// Session is the CQL session on the ordersys keyspace (read models, projection versions).
+	Session *gocql.Session
+	// Events is the event store: it heals gaps, and a rebuild from the event store walks it.
+	Events app.EventSource
+	// Registry decodes and upcasts event payloads.
+	Registry *es.Registry
+	// DeadLetters receives poison messages.
+	DeadLetters *consumer.DeadLetters
+	// Metrics receives the counters.
+	Metrics *consumer.Metrics
+	// Decode reports, loudly, messages that cannot be decoded (nil: only the dead letter).
+	Decode *grpcx.DecodeWatch
+	// Stalls reports partitions that cannot progress on the health service
+	// consumer.HealthServiceProgress (nil: only the metric).
+	Stalls *consumer.Stalls
+	// Logger receives progress and failures.
+	Logger *slog.Logger
+}
+
+// Groups returns the consumer groups' offsets on the cluster (app.Groups).
+func (a Adapters) Groups() kafkaadmin.Groups { return kafkaadmin.Groups{Cluster: a.Kafka} }
+
+// Deps returns the use cases' dependencies on the adapters.
+func (a Adapters) Deps() app.Deps {
+	rm := store.New(a.Session)
+	d := app.Deps{
+		Versions: rm,
+		Tables:   rm,
+		Events:   a.Events,
+		Registry: a.Registry,
+		Consumers: consumer.Runner{Kafka: a.Kafka, Registry: a.Registry, DeadLetters: a.DeadLetters, Metrics: a.Metrics,
+			Decode: a.Decode, Logger: a.Logger, Stalls: a.Stalls},
+		Groups: a.Groups(),
+		Logger: a.Logger,
+	}
+	if a.Metrics != nil {
+		d.Applied = a.Metrics
+	}
+	return d
+}
+
+// adapters builds the projector's adapters on an open session.
+func adapters(kc okafka.Cluster, session *gocql.Session, cfg config.PII, metrics *consumer.Metrics, log *slog.Logger) (Adapters, error) {
 	// Customer events carry personal data sealed with each customer's data key: opened through
 	// customer_keys when a KEK is configured (an erased customer's come out as erased).
 	registry, _, err := bootstrap.PersonalData(session, cfg, log)
 	if err != nil {
-		return projector.Deps{}, err
+		return Adapters{}, err
 	}
-	return projector.Deps{
+	return Adapters{
+		Kafka:       kc,
 		Session:     session,
 		Events:      cql.NewEventStore(session, registry, cql.Options{}),
 		Registry:    registry,
-		DeadLetters: projector.NewDeadLetters(kc, session),
+		DeadLetters: consumer.NewDeadLetters(kc, session),
 		Metrics:     metrics,
 		Logger:      log,
 	}, nil
 }
 
 // coreConfig is the projections' part of the configuration.
-func coreConfig(cfg Config, kc okafka.Cluster) projector.Config {
-	return projector.Config{
-		Kafka:         kc,
+func coreConfig(cfg Config) app.Config {
+	return app.Config{
 		GroupBase:     cfg.Group,
 		OrderTopic:    cfg.OrderTopic,
 		CustomerTopic: cfg.CustomerTopic,

@@ -1,0 +1,153 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/segmentio/kafka-go"
+
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
+)
+
+// Kafka header names (shared API.md) read and written by the projector.
+const (
+	headerEventType     = "event_type"
+	headerAggregateID   = "aggregate_id"
+	headerSequence      = "sequence"
+	headerCorrelationID = "correlation_id"
+	headerEventID       = "event_id"
+	headerTraceParent   = "traceparent"
+	headerTraceState    = "tracestate"
+
+	// HeaderDLQReason holds the poison reason (one of app's Reason constants) on a dead letter.
+	HeaderDLQReason = "dlq_reason"
+	// HeaderDLQError holds the error text on a dead letter.
+	HeaderDLQError = "dlq_error"
+	// HeaderDLQProjection names the projection that could not apply the message.
+	HeaderDLQProjection = "dlq_projection"
+	// HeaderDLQSource holds "<topic>/<partition>/<offset>" of the original message.
+	HeaderDLQSource = "dlq_source"
+)
+
+// tooLarge reports whether a write failed because the message is too large for the writer's
+// batch or for the broker, which no retry changes.
+func tooLarge(err error) bool {
+	var per kafka.WriteErrors // one error per message written (one here); it has no Unwrap
+	if errors.As(err, &per) {
+		for _, e := range per {
+			if tooLarge(e) {
+				return true
+			}
+		}
+	}
+	return errors.As(err, new(kafka.MessageTooLargeError)) || errors.Is(err, kafka.MessageSizeTooLarge)
+}
+
+// DLQSuffix is appended to a topic's name to get the projector's dead-letter topic.
+const DLQSuffix = okafka.ProjectorDLQSuffix
+
+// DLQTopic returns the projector's dead-letter topic of a topic.
+func DLQTopic(topic string) string { return topic + DLQSuffix }
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// DeadLetters sends poison messages to <topic>.projector.dlq (same key, value and headers, plus
+// the dlq_* headers) and records them in the dead_letters table for inspection and re-drive.
+type DeadLetters struct {
+	w  *kafka.Writer
+	tr *kafka.Transport
+	s  *gocql.Session
+}
+
+// NewDeadLetters returns a DLQ publisher on the cluster kc; s, when not nil, also records each
+// dead letter in the dead_letters table.
+func NewDeadLetters(kc okafka.Cluster, s *gocql.Session) *DeadLetters {
+	tr := kc.Transport()
+	return &DeadLetters{
+		tr: tr,
+		w: &kafka.Writer{
+			Addr:                   kafka.TCP(kc.Brokers...),
+			Transport:              tr,
+			Balancer:               &kafka.Hash{},
+			RequiredAcks:           kafka.RequireAll,
+			AllowAutoTopicCreation: true,
+			BatchTimeout:           5 * time.Millisecond,
+			WriteTimeout:           10 * time.Second,
+		},
+		s: s,
+	}
+}
+
+// Close flushes and closes the publisher.
+func (d *DeadLetters) Close() error {
+	err := d.w.Close()
+	d.tr.CloseIdleConnections()
+	return err
+}
+
+// Send publishes m to its dead-letter topic and records it. An error is transient: the caller
+// retries and must not commit m before Send succeeds.
+func (d *DeadLetters) Send(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error {
+	topic := DLQTopic(m.Topic)
+	headers := append([]kafka.Header(nil), m.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason)},
+		kafka.Header{Key: HeaderDLQError, Value: []byte(truncate(cause.Error(), 2000))},
+		kafka.Header{Key: HeaderDLQProjection, Value: []byte(projection)},
+		kafka.Header{Key: HeaderDLQSource, Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))},
+	)
+	err := d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers})
+	if tooLarge(err) {
+		// The dlq_* headers can push a message that fitted its topic past the writer's batch
+		// limit (1 MiB) or the broker's message.max.bytes: that never changes on a retry. Send
+		// it without its value; the dead_letters row below keeps the whole envelope.
+		headers = append(headers, kafka.Header{Key: okafka.HeaderDLQValueOmitted, Value: []byte(strconv.Itoa(len(m.Value)))})
+		err = d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Headers: headers})
+	}
+	if err != nil {
+		return fmt.Errorf("publish dead letter to %s: %w", topic, err)
+	}
+	if d.s == nil {
+		return nil
+	}
+	var aggID, eventID *gocql.UUID
+	if u, err := gocql.ParseUUID(header(m, headerAggregateID)); err == nil {
+		aggID = &u
+	} else if u, err := gocql.ParseUUID(string(m.Key)); err == nil {
+		aggID = &u
+	}
+	if u, err := gocql.ParseUUID(header(m, headerEventID)); err == nil {
+		eventID = &u
+	}
+	seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
+	err = d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at) VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?)`,
+		topic, aggID, seq, eventID, header(m, headerEventType), projection+": "+reason+": "+truncate(cause.Error(), 2000), m.Value, time.Now()).
+		WithContext(ctx).Exec()
+	if err != nil {
+		// Published already: a retry would publish it twice, which the DLQ tolerates, but
+		// recording is best effort, so report and go on.
+		return errors.Join(errRecordOnly, fmt.Errorf("record dead letter of %s: %w", topic, err))
+	}
+	return nil
+}
+
+// errRecordOnly marks a dead letter that was published but not recorded in the table.
+var errRecordOnly = errors.New("dead letter published, not recorded")
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
