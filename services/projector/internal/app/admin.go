@@ -106,10 +106,14 @@ func (a *Admin) AbortRebuild(ctx context.Context, projection string) (int, error
 
 // StartRebuild starts (or resumes) a rebuild of the projection from source in this process.
 func (a *Admin) StartRebuild(projection string, source RebuildSource) (*RebuildRun, error) {
-	if a.rebuilds == nil {
-		return nil, errNoRebuilds(projection)
+	p, err := ProjectionArg(projection)
+	if err != nil {
+		return nil, err
 	}
-	return a.rebuilds.Start(projection, source)
+	if a.rebuilds == nil {
+		return nil, errNoRebuilds(p)
+	}
+	return a.rebuilds.Start(p, source)
 }
 
 // WatchRebuild returns the rebuild of the projection this process runs.

@@ -72,6 +72,11 @@ func TestAdminUseCases(t *testing.T) {
 	if _, err := app.NewAdmin(idle).StartRebuild(readmodel.ProjectionOrders, app.SourceTopics); !errors.As(err, &rule) || rule.Rule != "projector.rebuilds_served" {
 		t.Errorf("start without rebuilds: %v", err)
 	}
+	for _, name := range []string{"no-such-projection", ""} {
+		if _, err := app.NewAdmin(idle).StartRebuild(name, app.SourceTopics); !errors.Is(err, es.ErrInvalidArgument) {
+			t.Errorf("start a rebuild of %q: %v, want an invalid argument", name, err)
+		}
+	}
 	sts, err := app.NewAdmin(idle).Status(ctx)
 	if err != nil || len(sts) != len(readmodel.Projections()) || sts[0].ActiveProgress != nil {
 		t.Errorf("status: %+v, %v", sts, err)

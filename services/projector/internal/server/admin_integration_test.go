@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ordersys/ordersys/services/projector/internal/store"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/projector/internal/app"
 	"github.com/ordersys/ordersys/services/projector/internal/consumer"
+	"github.com/ordersys/ordersys/services/projector/internal/store"
 )
 
 // TestAdminDeadLetters: the projector's dead letters, recorded under <topic>.projector.dlq, are

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"github.com/ordersys/ordersys/services/projector/internal/store"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/services/projector/internal/app"
+	"github.com/ordersys/ordersys/services/projector/internal/store"
 )
 
 // serveAdmin serves the projector's admin service, with rebuilds, on a real gRPC server (the
