@@ -1,4 +1,5 @@
-# mk/run.mk: the whole system on this machine (deploy/local/run.sh) and the end-to-end test's tools.
+# mk/run.mk: the whole system on this machine (deploy/local/run.sh, which builds and runs the Go
+# supervisor pkg/testinfra/cmd/devrun) and the end-to-end test's tools.
 #
 #   make run            Cassandra, Kafka, Jaeger, migrate, the four services, Prometheus; Ctrl-C
 #                       (SIGINT to the process group) or SIGTERM to make stops what it started
