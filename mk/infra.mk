@@ -77,7 +77,7 @@ test-vet:
 		go vet $$mods
 
 ## test-go: go test $(GO_TEST_FLAGS) over every module of go.work (needs infra-up), with a summary.
-test-go: infra-up
+test-go: infra-up helm-tools
 	@cd "$(INFRA_ROOT)" && mkdir -p "$(dir $(GO_TEST_LOG))" && \
 		mods="$$(go list -m -f '{{.Dir}}/...')" && \
 		echo "== go test $(GO_TEST_FLAGS) over: $$(echo $$mods | sed 's|$(INFRA_ROOT)/||g')" && \

@@ -20,8 +20,9 @@ PROTO_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 # their requirements would raise the services' dependency versions, hence GOWORK=off.
 # $(call TOOL_PATH,NAME[,SUBDIR]) is a shell command printing the tool's executable: `go tool -n`
 # builds it on first use into the Go build cache (outside the clone, shared by every clone) and
-# afterwards only prints its path (half a second).
-TOOL_PATH = GOWORK=off go -C "$(PROTO_ROOT)/tools$(if $(2),/$(2))" tool -n $(1)
+# afterwards only prints its path (half a second). buf needs Go 1.26.7: where the installed Go is
+# older and GOTOOLCHAIN is unset (go.env may say local), `auto` fetches that toolchain.
+TOOL_PATH = GOTOOLCHAIN=$${GOTOOLCHAIN:-auto} GOWORK=off go -C "$(PROTO_ROOT)/tools$(if $(2),/$(2))" tool -n $(1)
 # Shell prefix of the buf recipes: $$buf is buf, and the pinned plugins come first on PATH, so
 # buf.gen.yaml's `local:` plugins resolve to them.
 PROTO_ENV = buf="$$($(call TOOL_PATH,buf))" && \

@@ -15,5 +15,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 mkdir -p "$ROOT/.state/bin"
 # GOWORK=off: devrun needs pkg only, so half-edited service modules cannot break it. exec: signals
 # reach devrun itself.
-(cd "$ROOT/pkg" && GOWORK=off go build -buildvcs=false -o "$ROOT/.state/bin/devrun" ./testinfra/cmd/devrun)
-exec "$ROOT/.state/bin/devrun" -root "$ROOT" "$@"
+# A failed build (pkg half-edited) falls back to the last devrun built, so that `make stop` and
+# `make run-status` still work on a system already running.
+bin=$ROOT/.state/bin/devrun
+if (cd "$ROOT/pkg" && GOWORK=off go build -buildvcs=false -o "$bin.tmp" ./testinfra/cmd/devrun); then
+	mv -f "$bin.tmp" "$bin"
+elif [[ -x $bin ]]; then
+	echo "run.sh: building devrun failed; using the one built before ($bin)" >&2
+else
+	exit 1
+fi
+exec "$bin" -root "$ROOT" "$@"

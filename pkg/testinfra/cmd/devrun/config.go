@@ -59,6 +59,11 @@ type supervisor struct {
 // newSupervisor reads the settings from the environment and sets the services' common
 // environment (keyspace, servers, trace sampling), which every child process inherits.
 func newSupervisor(root string) (*supervisor, error) {
+	// The pid check compares a process's argv[0] with a path under root: both must be spelled
+	// the same whichever symlink the caller came through.
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
 	state := filepath.Join(root, ".state")
 	s := &supervisor{
 		root: root, state: state,

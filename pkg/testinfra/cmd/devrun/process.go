@@ -160,7 +160,8 @@ func (s *supervisor) stopGroup(names ...string) {
 			for alive(pid) && time.Now().Before(deadline) {
 				time.Sleep(pollInterval)
 			}
-			if alive(pid) {
+			if again, ok := s.pidOf(name); ok && again == pid {
+				// Checked again: the pid is still this service's binary, not a reused one.
 				s.say("%s (pid %d) still running after %s: SIGKILL", name, pid, s.stopTimeout)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				for end := time.Now().Add(killWait); alive(pid) && time.Now().Before(end); {
