@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ordersys/ordersys/pkg/domain/customer"
@@ -63,6 +64,10 @@ func CustomerStanding(ctx context.Context, customers *CustomerHandler, customerI
 			standing = order.CustomerDeactivated
 		}
 	})
+	var ve *es.ValidationError
+	if errors.As(err, &ve) { // the id names an aggregate of another kind: no such customer
+		return order.CustomerMissing, nil
+	}
 	if err != nil {
 		return order.CustomerUnchecked, fmt.Errorf("look up customer %s: %w", customerID, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -114,11 +115,30 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 	if !restored {
 		agg = h.kind.New(id)
 	}
-	head, err = s.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error { return es.ApplyEnvelope(agg, env) })
+	head, err = s.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
+		if env.AggregateType != "" && env.AggregateType != h.kind.AggregateType {
+			return otherKind(h.kind.AggregateType, env.AggregateType)
+		}
+		return es.ApplyEnvelope(agg, env)
+	})
 	if err != nil {
 		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
 	}
 	return agg, head, nil
+}
+
+// otherKind is the error of a command whose aggregate id already names an aggregate of another
+// kind (an order's id given as a customer's): bad input, in the field of the command's id.
+func otherKind(want, got string) error {
+	return es.Invalid(strings.ToLower(want)+"_id", fmt.Sprintf("is the id of %s %s, not of %s %s", article(got), got, article(want), want))
+}
+
+// article is the indefinite article of an aggregate type's name.
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("AEIOU", rune(kind[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // restore rebuilds the aggregate from a snapshot, checking it is of the expected kind.
