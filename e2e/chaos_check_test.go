@@ -130,7 +130,9 @@ func checkChaos(t *testing.T, s *system, led *ledger) {
 	}
 	// 4. No write is ahead of the clock: ScyllaDB refuses USING TIMESTAMP more than three days
 	// ahead (restrict_future_timestamp), which Cassandra here does not check.
-	if err := writesAheadOfTheClock(ctx, session, s.keyspace); err != nil {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute) // a full scan of each table
+	defer cancel()
+	if err := writesAheadOfTheClock(wctx, session, s.keyspace); err != nil {
 		t.Error(err)
 	}
 	events := 0
