@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -111,9 +113,17 @@ func (s *supervisor) up(ctx context.Context) error {
 	}
 	// Stop only what this run started: servers already running (make infra-up, another user of
 	// the same servers) are left running by the stop.
-	if s.infraAnswers(ctx) == nil {
+	switch {
+	case s.infraAnswers(ctx) == nil:
 		s.say("Cassandra and Kafka already run: used as they are, and left running on stop")
-	} else {
+	case s.infraProcessRuns():
+		// Started by someone else (make infra-up) and still starting: wait for them, and leave
+		// them running on stop.
+		s.say("Cassandra or Kafka is starting (started before this run): waiting, and leaving them running on stop")
+		if err := s.script(ctx, "infra.sh", "up"); err != nil {
+			return fmt.Errorf("infra.sh up: %w", err)
+		}
+	default:
 		if err := s.setMarker(markerInfra); err != nil {
 			return err
 		}
@@ -212,6 +222,22 @@ func (s *supervisor) infraAnswers(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// infraProcessRuns reports whether a Cassandra or Kafka process that infra.sh started (its pid
+// files under .state, INFRA_STATE_DIR) is alive, answering or not.
+func (s *supervisor) infraProcessRuns() bool {
+	state := cmp.Or(os.Getenv("INFRA_STATE_DIR"), s.state)
+	for _, f := range []string{filepath.Join(state, "cassandra", "cassandra.pid"), filepath.Join(state, "kafka", "kafka.pid")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && alive(pid) {
+			return true
+		}
+	}
+	return false
 }
 
 // build compiles the services, migrate and ordersysctl into .state/bin.
