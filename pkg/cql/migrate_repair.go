@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gocql/gocql"
 )
@@ -107,6 +108,20 @@ func repairMissingTables(ctx context.Context, s *gocql.Session, ks string, src f
 	return made, nil
 }
 
+// portableTables are the tables the portable profile's migrations create or alter, read from
+// the embedded files once.
+var portableTables = sync.OnceValues(func() ([]migrationTable, error) {
+	src, err := migrationSource(ProfilePortable)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := migrationTables(src, ^uint(0))
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	return tables, nil
+})
+
 // tableName is what CreateTableStatement accepts as the name of the table to create.
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
@@ -118,13 +133,9 @@ func CreateTableStatement(table, as string) (string, error) {
 	if !tableName.MatchString(as) {
 		return "", fmt.Errorf("create table %s as %q: not a lower-case table name", table, as)
 	}
-	src, err := migrationSource(ProfilePortable)
+	tables, err := portableTables()
 	if err != nil {
 		return "", err
-	}
-	tables, err := migrationTables(src, ^uint(0))
-	if err != nil {
-		return "", fmt.Errorf("read migrations: %w", err)
 	}
 	stmt := ""
 	for _, t := range tables {

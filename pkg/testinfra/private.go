@@ -40,13 +40,20 @@ func StateDir(root string) string {
 	return filepath.Join(root, ".state")
 }
 
-// FreePort returns a loopback TCP port that nothing listened on a moment ago.
-func FreePort(t testing.TB) int {
+// Listen returns a listener on a free loopback port (a server under test binds it in advance).
+func Listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// FreePort returns a loopback TCP port that nothing listened on a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln := Listen(t)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/grpcx"
 	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/command/internal/app"
 	commandserver "github.com/ordersys/ordersys/services/command/internal/server"
 )
@@ -174,7 +174,7 @@ func startServer(t testing.TB, opts serverOptions, dial ...grpc.DialOption) *ser
 		session = e.session
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := commandserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session, HealthInterval: testHealthInterval})
+	srv, err := commandserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: testinfra.Listen(t), Metrics: testinfra.Listen(t), Session: session, HealthInterval: testHealthInterval})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -213,16 +213,6 @@ const testHealthInterval = 50 * time.Millisecond
 
 // noEnv is an environment in which no variable is set.
 func noEnv(string) (string, bool) { return "", false }
-
-// listen returns a listener on a free loopback port.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
 
 // defaultServer is a server on the shared keyspace with snapshots every 10 events and 5 retries.
 func defaultServer(t testing.TB) *server {

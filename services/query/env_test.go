@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"github.com/ordersys/ordersys/pkg/pii"
 	"github.com/ordersys/ordersys/pkg/readmodel"
 	"github.com/ordersys/ordersys/pkg/telemetry"
+	"github.com/ordersys/ordersys/pkg/testinfra"
 	queryserver "github.com/ordersys/ordersys/services/query/internal/server"
 )
 
@@ -132,7 +132,7 @@ func startServer(t testing.TB, session *gocql.Session) *server {
 	cfg.CQL.Keyspace, cfg.ShutdownTimeout = e.keyspace, 30*time.Second
 	cfg.PII = config.PII{KEKFile: e.kekFile, KeyCacheTTL: -1}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := queryserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: listen(t), Metrics: listen(t), Session: session, HealthInterval: testHealthInterval})
+	srv, err := queryserver.New(ctx, cfg, quietLogger, bootstrap.Listeners{GRPC: testinfra.Listen(t), Metrics: testinfra.Listen(t), Session: session, HealthInterval: testHealthInterval})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -160,16 +160,6 @@ const testHealthInterval = 50 * time.Millisecond
 
 // noEnv is an environment in which no variable is set.
 func noEnv(string) (string, bool) { return "", false }
-
-// listen returns a listener on a free loopback port.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
 
 // defaultServer is a server on the shared keyspace with the default options.
 func defaultServer(t testing.TB) (*server, *sharedEnv) {

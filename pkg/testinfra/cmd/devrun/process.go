@@ -52,12 +52,8 @@ func (s *supervisor) setMarker(name string) error {
 // pidOf returns the pid recorded for the service name if that process is alive and still runs
 // the service's binary (not a later process that reused the pid).
 func (s *supervisor) pidOf(name string) (int, bool) {
-	b, err := os.ReadFile(s.pidFile(name))
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 || !alive(pid) {
+	pid, ok := livePid(s.pidFile(name))
+	if !ok {
 		return 0, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -65,6 +61,19 @@ func (s *supervisor) pidOf(name string) (int, bool) {
 		return 0, false
 	}
 	if arg0, _, _ := bytes.Cut(cmdline, []byte{0}); string(arg0) != filepath.Join(s.bin, name) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// livePid returns the pid in the pid file if that process is alive.
+func livePid(file string) (int, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || !alive(pid) {
 		return 0, false
 	}
 	return pid, true

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -228,16 +227,9 @@ func (s *supervisor) infraAnswers(ctx context.Context) error {
 // files under .state, INFRA_STATE_DIR) is alive, answering or not.
 func (s *supervisor) infraProcessRuns() bool {
 	state := cmp.Or(os.Getenv("INFRA_STATE_DIR"), s.state)
-	for _, f := range []string{filepath.Join(state, "cassandra", "cassandra.pid"), filepath.Join(state, "kafka", "kafka.pid")} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && alive(pid) {
-			return true
-		}
-	}
-	return false
+	_, cassandra := livePid(filepath.Join(state, "cassandra", "cassandra.pid"))
+	_, kafka := livePid(filepath.Join(state, "kafka", "kafka.pid"))
+	return cassandra || kafka
 }
 
 // build compiles the services, migrate and ordersysctl into .state/bin.

@@ -28,29 +28,20 @@ const ServiceName = "cdc-relay"
 // abandoned unacknowledged and published again by the next leader).
 func Run(ctx context.Context, cfg app.Config, log *slog.Logger, lns bootstrap.Listeners) error {
 	// -------------------------------------------------------------------------------------
-	// Metrics
-
-	metrics, err := bootstrap.ServeMetrics(ctx, ServiceName, cfg.MetricsAddr, lns.Metrics, log)
-	if err != nil {
-		return err
-	}
-	relayMetrics := relay.NewMetrics(metrics.Registry)
-
-	// -------------------------------------------------------------------------------------
-	// CQL session (after the Kafka settings are known to be usable: a bad one fails at once),
-	// retried while the store does not answer
+	// Metrics and the CQL session (after the Kafka settings are known to be usable: a bad one
+	// fails at once), retried while the store does not answer
 
 	cluster, err := okafka.ClusterFrom(cfg.Kafka)
 	if err != nil {
 		return err
 	}
-	session := lns.Session
-	if session == nil {
-		if session, err = bootstrap.ConnectCQL(ctx, cfg.CQL, bootstrap.ConnectOptions{What: "store", Retry: true, Log: log}); err != nil {
-			return err
-		}
-		defer session.Close()
+	base, err := bootstrap.Open(ctx, ServiceName, cfg.Common, lns, log, bootstrap.ConnectOptions{What: "store", Retry: true, Log: log})
+	if err != nil {
+		return err
 	}
+	defer base.Close()
+	metrics, session := base.Metrics, base.Session
+	relayMetrics := relay.NewMetrics(metrics.Registry)
 
 	// -------------------------------------------------------------------------------------
 	// Kafka publisher

@@ -130,15 +130,7 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 // otherKind is the error of a command whose aggregate id already names an aggregate of another
 // kind (an order's id given as a customer's): bad input, in the field of the command's id.
 func otherKind(want, got string) error {
-	return es.Invalid(strings.ToLower(want)+"_id", fmt.Sprintf("is the id of %s %s, not of %s %s", article(got), got, article(want), want))
-}
-
-// article is the indefinite article of an aggregate type's name.
-func article(kind string) string {
-	if kind != "" && strings.ContainsRune("AEIOU", rune(kind[0])) {
-		return "an"
-	}
-	return "a"
+	return es.Invalid(strings.ToLower(want)+"_id", fmt.Sprintf("names an aggregate of kind %s, not %s", got, want))
 }
 
 // restore rebuilds the aggregate from a snapshot, checking it is of the expected kind.
