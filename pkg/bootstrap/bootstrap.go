@@ -88,14 +88,12 @@ type Metrics struct {
 func ServeMetrics(ctx context.Context, service, addr string, ln net.Listener, log *slog.Logger) (Metrics, error) {
 	m := Metrics{Registry: telemetry.NewRegistry(), Ready: new(telemetry.Readiness)}
 	buildinfo.Register(m.Registry, service)
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return m, fmt.Errorf("metrics: listen on %s: %w", addr, err)
-		}
+	if ln != nil {
+		telemetry.ServeMetricsListener(ctx, ln, m.Registry, m.Ready, log)
+		return m, nil
 	}
-	telemetry.ServeMetricsListener(ctx, ln, m.Registry, m.Ready, log)
-	return m, nil
+	_, err := telemetry.ServeMetrics(ctx, addr, m.Registry, m.Ready, log)
+	return m, err
 }
 
 // ConnectOptions configures ConnectCQL.
