@@ -92,3 +92,36 @@ func TestServicesAddresses(t *testing.T) {
 		t.Errorf("start order begins and ends with %s", got)
 	}
 }
+
+// TestInfraProcessRuns: servers infra.sh started (their pid files name live processes) count as
+// someone else's even before they answer, so a run that finds them starting leaves them running.
+func TestInfraProcessRuns(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("INFRA_STATE_DIR", "")
+	s := &supervisor{state: state}
+	if s.infraProcessRuns() {
+		t.Fatal("infraProcessRuns() = true with no pid files")
+	}
+	dir := filepath.Join(state, "kafka")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	write := func(pid int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "kafka.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(cmd.Process.Pid) // reaped
+	if s.infraProcessRuns() {
+		t.Error("infraProcessRuns() = true for a pid file of a process that ended")
+	}
+	write(os.Getpid())
+	if !s.infraProcessRuns() {
+		t.Error("infraProcessRuns() = false for a pid file of a live process")
+	}
+}
