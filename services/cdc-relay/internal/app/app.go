@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -43,13 +44,16 @@ type Relay struct {
 	all  bool  // a term of the whole outbox runs (scylla-cdc)
 	// topicsEnsured: the configured topics were created (or found) once; later terms skip it.
 	topicsEnsured bool
+	// ensuring lets one term at a time create the topics: the shard terms starting together
+	// wait for the first instead of each sending the same requests.
+	ensuring *semaphore.Weighted
 }
 
 // NewRelay returns a relay instance on the session's keyspace; decode reports events that break
 // the envelope contract (nil: only the dead-letter path).
 func NewRelay(cfg Config, s *gocql.Session, pub *okafka.Publisher, m *relay.Metrics, decode *grpcx.DecodeWatch, log *slog.Logger) *Relay {
 	clock := cql.NewClusterClock(s, nil)
-	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, decode: decode, clock: clock,
+	return &Relay{cfg: cfg, s: s, pub: pub, metrics: m, log: log, decode: decode, clock: clock, ensuring: semaphore.NewWeighted(1),
 		lease: cql.NewLease(s, LeaseName, "", cfg.LeaseTTL),
 		events: cql.NewEventStore(s, codec.NewRegistry(), cql.Options{
 			Topics: map[string]string{"Order": cfg.OrderTopic, "Customer": cfg.CustomerTopic}, Now: clock.Now}),
@@ -198,6 +202,10 @@ func (r *Relay) checkRetention(ctx context.Context, topics ...string) {
 
 // ensureTopics creates the configured topics, retrying until it works or ctx ends.
 func (r *Relay) ensureTopics(ctx context.Context) error {
+	if err := r.ensuring.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer r.ensuring.Release(1)
 	r.mu.Lock()
 	done := r.topicsEnsured
 	r.mu.Unlock()

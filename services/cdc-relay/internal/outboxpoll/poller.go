@@ -125,14 +125,18 @@ func (p *Poller) Run(ctx context.Context, sink relay.Sink) error {
 	}
 	var fast, cursors []*cursor
 	for _, shard := range shards {
-		fast = append(fast, &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval,
-			early: map[gocql.UUID]*earlyRow{}})
+		f := &cursor{p: p, name: FastCursor, shard: shard, window: p.cfg.SafetyWindow, interval: p.cfg.PollInterval,
+			early: map[gocql.UUID]*earlyRow{}}
+		if !p.cfg.DisableRescan {
+			f.covered = map[int64]*coverage{}
+		}
+		fast = append(fast, f)
 	}
 	cursors = append(cursors, fast...)
 	if !p.cfg.DisableRescan {
 		for _, f := range fast {
 			cursors = append(cursors, &cursor{p: p, name: RescanCursor, shard: f.shard, window: p.cfg.RescanWindow,
-				interval: p.cfg.RescanInterval, bound: f.safeThrough})
+				interval: p.cfg.RescanInterval, bound: f.safeThrough, fast: f})
 		}
 	}
 	// Load every checkpoint first, so that the rescan cursors are bounded by the fast ones.
@@ -195,6 +199,11 @@ type cursor struct {
 	window   time.Duration
 	interval time.Duration
 	bound    func() time.Time // reads stop at this time too (rescan: the fast cursor's position)
+	fast     *cursor          // rescan only: the fast cursor of the shard, whose late reads it skips
+
+	// covered holds, per bucket, what the fast cursor read late enough for the rescan to skip
+	// (covered.go; fast cursor only, nil without a rescan; guarded by mu).
+	covered map[int64]*coverage
 
 	mu   sync.Mutex
 	subs []*sub // by bucket; the first is the checkpoint's
@@ -301,6 +310,8 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 		if s.closed || horizon.Before(bucketStart(s.bucket)) {
 			continue
 		}
+		c.skipCovered(s, horizon)
+		from := s.lastID
 		until := horizon
 		if c.early != nil {
 			until = now // read ahead: see early.go
@@ -309,6 +320,18 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// What this read covers for the rescan (covered.go), noted before the rows are submitted
+		// (and settled, which lets the rescan move on): with a full batch below the horizon,
+		// every visible row up to the last one's time (bar rows of that very time); else every
+		// visible row up to the horizon.
+		reached, to := horizon, from
+		if n := countBehind(rows, horizon); n > 0 {
+			to = rows[n-1].ID
+			if n >= c.p.cfg.BatchSize {
+				reached = to.Time().Add(-time.Microsecond)
+			}
+		}
+		c.noteCovered(s, from, to, reached, now, c.p.cfg.RescanWindow)
 		behind := 0 // rows at or below the horizon
 		for i := range rows {
 			r := &rows[i]
@@ -353,6 +376,9 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 	for len(c.subs) > 1 && c.subs[0].closed {
 		if _, _, unsettled, _ := c.subs[0].tr.state(); unsettled > 0 {
 			break
+		}
+		if c.fast != nil {
+			c.fast.forgetCovered(c.subs[0].bucket)
 		}
 		c.subs = c.subs[1:]
 	}

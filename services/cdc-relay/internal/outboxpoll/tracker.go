@@ -54,6 +54,14 @@ func (t *tracker) row(id gocql.UUID) func() {
 	}
 }
 
+// skip records that every row up to id was read elsewhere (nothing to settle here).
+func (t *tracker) skip(id gocql.UUID) {
+	t.mu.Lock()
+	t.q = append(t.q, &mark{id: id, row: true, done: true})
+	t.advance()
+	t.mu.Unlock()
+}
+
 // pollEnd records that every row of the bucket with a time up to horizon has been read. Rows of
 // later buckets are not, so the time it vouches for stops at the bucket's end.
 func (t *tracker) pollEnd(horizon time.Time) {
