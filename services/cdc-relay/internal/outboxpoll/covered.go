@@ -71,9 +71,18 @@ func (c *cursor) coveredFrom(bucket int64, pos gocql.UUID, horizon time.Time) (n
 	if cv == nil || cv.through.IsZero() || !atOrAfter(pos, cv.start) {
 		return pos, false
 	}
+	// Never past the horizon, which is at most the fast cursor's settled position: rows of that
+	// very time may still be unsettled (an outbox batch gives its rows one time), so stop just
+	// before it; and never past the bucket's end.
 	through := cv.through
-	if through.After(horizon) {
-		through = horizon
+	if limit := horizon.Add(-time.Microsecond); through.After(limit) {
+		through = limit
+	}
+	if end := bucketStart(bucket + 1); through.After(end) {
+		through = end
+	}
+	if !through.After(bucketStart(bucket)) {
+		return pos, false // nothing of this bucket's own time is covered
 	}
 	next = gocql.MaxTimeUUID(through)
 	if pos != (gocql.UUID{}) && !next.Time().After(pos.Time()) {
