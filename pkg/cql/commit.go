@@ -79,7 +79,7 @@ func (st *EventStore) commit(ctx context.Context, req es.AppendRequest) (applied
 	b := st.s.Batch(gocql.LoggedBatch).WithContext(ctx)
 	for i, e := range req.Events {
 		if i == 0 && req.ExpectedVersion == 0 {
-			b.Query(insertFirstEvent, append(eventArgs(aggID, e), req.AggregateType, newVersion)...)
+			b.Query(insertFirstEvent, eventArgs(aggID, e, req.AggregateType, newVersion)...)
 			continue
 		}
 		b.Query(insertEvent, eventArgs(aggID, e)...)

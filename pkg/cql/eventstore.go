@@ -163,7 +163,7 @@ func (st *EventStore) validate(ctx context.Context, req *es.AppendRequest) error
 }
 
 func commandValue(fp string, first, last int64) string {
-	return fmt.Sprintf("%s|%d|%d", fp, first, last)
+	return fp + "|" + strconv.FormatInt(first, 10) + "|" + strconv.FormatInt(last, 10) // fp|first|last
 }
 
 // rejectionValue is a rejected command id's entry in the commands map: five fields, which
@@ -259,7 +259,7 @@ func (st *EventStore) Append(ctx context.Context, req es.AppendRequest) (es.Appe
 	// deletion follow after the answer (finish), and if they fail or this process dies first,
 	// the intent stays and recovery writes the outbox rows from it.
 	st.finishLater(ctx, in)
-	res := es.AppendResult{Version: req.ExpectedVersion + int64(len(req.Events))}
+	res := es.AppendResult{Version: req.ExpectedVersion + int64(len(req.Events)), EventIDs: make([]string, 0, len(req.Events))}
 	for _, e := range req.Events {
 		res.EventIDs = append(res.EventIDs, e.EventID)
 	}
@@ -273,10 +273,12 @@ const insertFirstEvent = `INSERT INTO event_store (aggregate_id, sequence, event
  causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate, aggregate_type, version)
  VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) IF NOT EXISTS`
 
-func eventArgs(aggID gocql.UUID, e es.Envelope) []any {
+// eventArgs returns the values of insertEvent for e, with room for extra more (those
+// insertFirstEvent adds).
+func eventArgs(aggID gocql.UUID, e es.Envelope, extra ...any) []any {
 	evID, _ := gocql.ParseUUID(e.EventID)
-	return []any{aggID, e.Sequence, evID, e.EventType, e.SchemaVersion, e.Payload, e.CausationID, e.CorrelationID,
-		e.UserID, e.OccurredAt.UTC(), e.Metadata, e.TraceParent, e.TraceState}
+	return append(append(make([]any, 0, 13+len(extra)), aggID, e.Sequence, evID, e.EventType, e.SchemaVersion, e.Payload,
+		e.CausationID, e.CorrelationID, e.UserID, e.OccurredAt.UTC(), e.Metadata, e.TraceParent, e.TraceState), extra...)
 }
 
 // Unavailable marks an error of a driver call with es.ErrUnavailable, so the edge maps it to

@@ -18,11 +18,19 @@ const finishTimeout = 30 * time.Second
 
 // finishWorkers is the most background writers at once. Each takes every append queued while
 // it was writing and finishes them together, so under load the rows of many appends go in one
-// request per outbox shard and their intents in one request per intent partition.
+// request and their intents in one request per minute bucket. A second writer starts only when
+// finishBacklog appends wait (see startWorker): one writer that takes everything queued while it
+// wrote sends far fewer requests than several that each take an append or two.
 const finishWorkers = 4
 
-// Limits of one group's single-partition batches: rows (events) and bytes of envelopes. An
-// append larger than that alone is written alone, as one batch (as it always was).
+// finishBacklog is the number of queued appends from which another writer starts beside those
+// running: more than one writer's request can take (maxGroupRows rows) at a time is coming.
+const finishBacklog = maxGroupRows / 2
+
+// Limits of one group's batch: rows (events) and bytes of envelopes. An append larger than that
+// is written alone, as one batch (as it always was; its rows are in one partition, which
+// batch_size_fail_threshold does not limit). A group's batch spans partitions, so the store's
+// batch_size_fail_threshold must exceed it: 1024 KiB here (deploy/local) and ScyllaDB's default.
 const (
 	maxGroupRows  = 128
 	maxGroupBytes = 64 << 10
@@ -76,8 +84,24 @@ func (st *EventStore) finishLater(ctx context.Context, in *intent) {
 		st.finish(ctx, []*intent{in})
 		return
 	}
-	if f.reserve() {
+	if f.startWorker() {
 		go st.finishWorker()
+	}
+}
+
+// startWorker counts one more worker when none is counted, or when finishBacklog appends are
+// queued and fewer than finishWorkers are counted. Not starting one never strands a job: a
+// counted worker looks at the queue again after it stopped counting itself (finishWorker), and
+// the count was read after the job was queued.
+func (f *finishers) startWorker() bool {
+	for {
+		n := f.active.Load()
+		if n >= finishWorkers || (n > 0 && len(f.queue) < finishBacklog) {
+			return false
+		}
+		if f.active.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 
@@ -129,11 +153,18 @@ func (st *EventStore) finishWorker() {
 	}
 }
 
-// finish writes the outbox rows of committed intents, one batch per outbox shard (within the
-// group limits), then deletes the intents whose rows were written, one batch per intent
-// partition. An intent whose rows or deletion failed stays for recovery.
+// finish writes the outbox rows of committed intents, one unlogged batch for all their outbox
+// shards (within the group limits), then deletes the intents whose rows were written, one
+// unlogged batch per minute bucket of intents (at most OutboxShards partitions each). An
+// intent whose rows or deletion failed stays for recovery.
+//
+// Neither batch needs atomicity: a batch answers success only once every one of its writes did,
+// and on an error (some rows written, some not) every intent of the group stays, so recovery
+// writes its rows again (the relay drops copies by event id). One request for the rows of every
+// shard, instead of one per shard, is what makes writing the appends together pay: under load a
+// few appends are queued at a time, spread over the eight shards.
 func (st *EventStore) finish(ctx context.Context, ins []*intent) {
-	groups := groupIntents(ins, func(in *intent) any { return ShardOf(in.req.AggregateID) })
+	groups := groupIntents(ins, func(*intent) any { return 0 })
 	written := make([][]*intent, len(groups))
 	var g errgroup.Group
 	for i, group := range groups {
@@ -153,11 +184,7 @@ func (st *EventStore) finish(ctx context.Context, ins []*intent) {
 		return
 	}
 	st.opts.Hook(StepOutboxWritten)
-	type partition struct {
-		bucket int64
-		shard  int
-	}
-	for _, group := range groupIntents(done, func(in *intent) any { return partition{in.bucket, in.shard} }) {
+	for _, group := range groupIntents(done, func(in *intent) any { return in.bucket }) {
 		g.Go(func() error { return st.deleteIntents(ctx, group) })
 	}
 	if g.Wait() == nil {

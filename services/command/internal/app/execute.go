@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -29,9 +30,12 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 		outcome := Outcome(err, res.Duplicate)
 		d := time.Since(start)
 		s.opts.Metrics.observeCommand(req.Name, outcome, d)
-		s.opts.Logger.DebugContext(ctx, "command", "command", req.Name, "aggregate_id", req.AggregateID,
-			"command_id", req.CommandID, "correlation_id", req.Meta.CorrelationID, "outcome", outcome,
-			"version", res.Version, "duration", d, "err", err)
+		// Checked first: the line's arguments cost allocations even when it is dropped.
+		if s.opts.Logger.Enabled(ctx, slog.LevelDebug) {
+			s.opts.Logger.DebugContext(ctx, "command", "command", req.Name, "aggregate_id", req.AggregateID,
+				"command_id", req.CommandID, "correlation_id", req.Meta.CorrelationID, "outcome", outcome,
+				"version", res.Version, "duration", d, "err", err)
+		}
 	}()
 
 	causation := req.CommandID
@@ -39,15 +43,19 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 		causation = s.opts.NewID()
 	}
 	// The caller's span (the gRPC server span) carries the ids that find this command's trace.
-	attrs := []attribute.KeyValue{
-		attribute.String(SpanAttrCorrelationID, req.Meta.CorrelationID),
-		attribute.String(SpanAttrAggregateID, req.AggregateID),
-		attribute.String(SpanAttrCausationID, causation),
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		attrs := [4]attribute.KeyValue{
+			attribute.String(SpanAttrCorrelationID, req.Meta.CorrelationID),
+			attribute.String(SpanAttrAggregateID, req.AggregateID),
+			attribute.String(SpanAttrCausationID, causation),
+		}
+		n := 3
+		if req.CommandID != "" {
+			attrs[n] = attribute.String(SpanAttrCommandID, req.CommandID)
+			n++
+		}
+		span.SetAttributes(attrs[:n]...)
 	}
-	if req.CommandID != "" {
-		attrs = append(attrs, attribute.String(SpanAttrCommandID, req.CommandID))
-	}
-	trace.SpanFromContext(ctx).SetAttributes(attrs...)
 	traceparent, tracestate := telemetry.TraceContextFromContext(ctx)
 	meta := es.Metadata{
 		CausationID:   causation,
@@ -58,13 +66,7 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 		Extra:         map[string]string{"command": req.Name},
 	}
 
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     s.opts.RetryBackoff,
-		RandomizationFactor: 0.5,
-		Multiplier:          1.5,
-		MaxInterval:         s.opts.MaxRetryBackoff,
-	}
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first retry: most commands need none
 	for attempt := 0; ; attempt++ {
 		var retry bool
 		res, retry, err = h.attempt(ctx, req, meta, attempt == 0)
@@ -73,6 +75,15 @@ func (h *Handler[A, C]) Execute(ctx context.Context, req Request[C]) (res Result
 			return res, err
 		}
 		s.opts.Metrics.retries.WithLabelValues(req.Name).Inc()
+		if bo == nil {
+			bo = &backoff.ExponentialBackOff{
+				InitialInterval:     s.opts.RetryBackoff,
+				RandomizationFactor: 0.5,
+				Multiplier:          1.5,
+				MaxInterval:         s.opts.MaxRetryBackoff,
+			}
+			bo.Reset()
+		}
 		t := time.NewTimer(bo.NextBackOff())
 		select {
 		case <-ctx.Done():

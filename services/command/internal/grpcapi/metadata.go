@@ -49,8 +49,7 @@ type metaKey struct{}
 // UTF-8 fails the call with an *es.ValidationError on "x-user-id".
 func MetadataInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		m := app.Meta{CorrelationID: first(md, MetadataCorrelationID), UserID: strings.TrimSpace(first(md, MetadataUserID))}
+		m := app.Meta{CorrelationID: first(ctx, MetadataCorrelationID), UserID: strings.TrimSpace(first(ctx, MetadataUserID))}
 		if p, ok := grpcx.PrincipalFromContext(ctx); ok {
 			m.UserID = p.Subject // authenticated: the token says who calls, x-user-id is ignored
 		}
@@ -58,7 +57,7 @@ func MetadataInterceptor() grpc.UnaryServerInterceptor {
 			m.CorrelationID = ids.New()
 		}
 		// Sent with the response, or with the status when the call fails.
-		_ = grpc.SetHeader(ctx, metadata.Pairs(MetadataCorrelationID, m.CorrelationID))
+		_ = grpc.SetHeader(ctx, metadata.MD{MetadataCorrelationID: {m.CorrelationID}}) // the key is lower case
 		// On the call's server span (otelgrpc's), also when the call fails before the handler;
 		// the handler adds aggregate_id, command_id and causation_id (app.Handler.Execute).
 		trace.SpanFromContext(ctx).SetAttributes(attribute.String(app.SpanAttrCorrelationID, m.CorrelationID))
@@ -81,8 +80,10 @@ func MetaFromContext(ctx context.Context) app.Meta {
 	return app.Meta{CorrelationID: ids.New()}
 }
 
-func first(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+// first returns the first value of the incoming metadata key (lower case), without copying the
+// whole metadata as metadata.FromIncomingContext does.
+func first(ctx context.Context, key string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
