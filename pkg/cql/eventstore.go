@@ -325,17 +325,21 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 	iter := st.s.Query(stmt, args...).WithContext(ctx).PageSize(st.opts.PageSize).Iter()
 	head := es.StreamHead{}
 	rows := 0
+	var commands map[string]string
+	var version int64
+	// The static columns come with every row; only the first row's are decoded (a nil
+	// destination skips a column), which spares a long stream a copy of the commands map per row.
+	statics := []any{&version, &commands}
 	for {
 		var env es.Envelope
 		var evID gocql.UUID
-		var commands map[string]string
-		var version int64
-		if !iter.Scan(&env.AggregateType, &version, &commands, &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
+		if !iter.Scan(&env.AggregateType, statics[0], statics[1], &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
 			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
 			break
 		}
 		if rows == 0 {
 			head = headFrom(version, commands)
+			statics = []any{nil, nil}
 		}
 		rows++
 		env.AggregateID, env.EventID, env.OccurredAt = aggregateID, evID.String(), env.OccurredAt.UTC()
