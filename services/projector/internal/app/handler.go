@@ -42,6 +42,19 @@ type StreamHandler interface {
 	ProjectStream(ctx context.Context, envs []es.Envelope) (Result, error)
 }
 
+// Finisher is a Handler that can hand back the last step of projecting a message, a check that
+// reads what other writers may have changed meanwhile (OrdersHandler: the customer details
+// re-read after an order write), so that the caller may run it while it goes on with the next
+// messages of other aggregates instead of waiting for it.
+type Finisher interface {
+	Handler
+	// ProjectThen does what Project does up to that check and returns the check as then (nil
+	// when nothing is left to do). The message is done with only once then has returned nil;
+	// if then fails, the message must be projected again (Project redoes the check). The
+	// caller must not project the aggregate's next event before then has returned.
+	ProjectThen(ctx context.Context, env es.Envelope) (res Result, then func(ctx context.Context) error, err error)
+}
+
 // RowKeeper is a handler that keeps read-model rows in memory between events (OrdersHandler).
 // The consumer calls ForgetRows when a group generation starts, before any of its workers:
 // another member may have written those rows while this one did not own their partitions.

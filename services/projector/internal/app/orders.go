@@ -23,6 +23,9 @@ const maxCustomerSync = 5
 // orderRowCacheSize bounds the order rows an OrdersHandler keeps in memory.
 const orderRowCacheSize = 10000
 
+// contactCacheSize bounds the customer details an OrdersHandler remembers.
+const contactCacheSize = 10000
+
 // OrdersHandler builds one version of the orders projection: order_read_model,
 // orders_by_customer, orders_by_status from Order events, and customer_contacts (the customer
 // details orders carry) from Customer events.
@@ -41,16 +44,24 @@ const orderRowCacheSize = 10000
 // a write based on it carries an older version's timestamp than the row's and changes nothing
 // (docs/read-models.md). Customer details, which other writers patch, are re-checked after
 // every write as without the cache.
+//
+// It also remembers the customer details it last read or wrote (contacts), each for at most
+// contactTTL (30 s: personal data, docs/privacy.md): a new order's first write copies them
+// from there instead of reading the contact row first. They are only
+// a first guess: the re-read after the write, which is never skipped, patches the order when
+// they were out of date, and details of an older customer version cannot replace newer ones
+// (their write timestamp is lower).
 type OrdersHandler struct {
-	tables OrderRows
-	heal   healer
-	rows   *lru.Cache[string, readmodel.Order]
+	tables   OrderRows
+	heal     healer
+	rows     *lru.Cache[string, readmodel.Order]
+	contacts *contactCache
 }
 
 // NewOrdersHandler returns the handler writing tables, healing gaps from src.
 func NewOrdersHandler(tables OrderRows, src EventSource) *OrdersHandler {
 	rows, _ := lru.New[string, readmodel.Order](orderRowCacheSize) // fails only for a size < 1
-	return &OrdersHandler{tables: tables, heal: defaultHealer(src), rows: rows}
+	return &OrdersHandler{tables: tables, heal: defaultHealer(src), rows: rows, contacts: newContactCache(contactCacheSize)}
 }
 
 // ForgetRows drops the order rows kept in memory: the next event of each order reads its row.
@@ -59,6 +70,16 @@ func (h *OrdersHandler) ForgetRows() { h.rows.Purge() }
 // Project applies an Order or Customer event.
 func (h *OrdersHandler) Project(ctx context.Context, env es.Envelope) (Result, error) {
 	return h.ProjectStream(ctx, []es.Envelope{env})
+}
+
+// ProjectThen applies an Order or Customer event; for an Order event it returns the re-check
+// of the customer's details that follows the order write as then (Finisher).
+func (h *OrdersHandler) ProjectThen(ctx context.Context, env es.Envelope) (Result, func(ctx context.Context) error, error) {
+	if env.AggregateType != order.AggregateType {
+		res, err := h.Project(ctx, env)
+		return res, nil, err
+	}
+	return h.writeOrder(ctx, env.AggregateID, []es.Envelope{env})
 }
 
 // ProjectStream applies consecutive events of one Order or Customer.
@@ -77,8 +98,23 @@ func (h *OrdersHandler) ProjectStream(ctx context.Context, envs []es.Envelope) (
 	}
 }
 
-// projectOrder applies envs (the last one is env) to the order's row.
+// projectOrder applies envs (the last one is env) to the order's row and re-checks the
+// customer's details.
 func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.Envelope) (Result, error) {
+	res, then, err := h.writeOrder(ctx, id, envs)
+	if err != nil || then == nil {
+		return res, err
+	}
+	if err := then(ctx); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// writeOrder applies envs (the last one is env) to the order's row and returns, as then, what
+// is left to do once the row is written: re-check the customer's details (syncCustomer) and
+// keep the row. Until then has returned nil, the order's row is not kept.
+func (h *OrdersHandler) writeOrder(ctx context.Context, id string, envs []es.Envelope) (Result, func(context.Context) error, error) {
 	env := envs[len(envs)-1]
 	var prev *readmodel.Order
 	state := order.New(id)
@@ -96,13 +132,13 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 		state = &cp
 	case errors.Is(err, es.ErrNotFound):
 	case errors.Is(err, es.ErrInvalidArgument):
-		return Result{}, Poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+		return Result{}, nil, Poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
 	default:
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	events, healed, dup, err := h.heal.planStream(ctx, state.Version(), envs)
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	if dup {
 		if env.Sequence == state.Version() {
@@ -112,13 +148,13 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 			// patched, and which are all this row shows), so write the contact's details to
 			// every row (idempotent at their version's timestamp).
 			if row, err = h.syncCustomer(ctx, row, !kept); err != nil {
-				return Result{}, err
+				return Result{}, nil, err
 			}
 		}
 		if prev != nil {
 			h.rows.Add(id, row)
 		}
-		return Result{Duplicate: true}, nil
+		return Result{Duplicate: true}, nil, nil
 	}
 	// The statuses the order passes through before the last event: a healed gap may skip one,
 	// and its row must go too (a late write by a former owner of the partition may have put it
@@ -130,47 +166,54 @@ func (h *OrdersHandler) projectOrder(ctx context.Context, id string, envs []es.E
 		}
 	})
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	next := readmodel.Order{State: state}
 	if prev != nil {
 		next.CustomerEmail, next.CustomerName, next.CustomerVersion = prev.CustomerEmail, prev.CustomerName, prev.CustomerVersion
 	}
 	if prev == nil || prev.State.CustomerID != state.CustomerID {
-		c, err := h.tables.Contact(ctx, state.CustomerID)
+		c, err := h.knownContact(ctx, state.CustomerID)
 		switch {
 		case err == nil:
 			next.CustomerEmail, next.CustomerName, next.CustomerVersion = c.Email, c.Name, c.Version
 		case errors.Is(err, es.ErrNotFound): // the customer's events have not arrived yet
 		case errors.Is(err, es.ErrInvalidArgument):
-			return Result{}, Poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
+			return Result{}, nil, Poison(ReasonUnappliable, fmt.Errorf("%s: %w", env, err))
 		default:
-			return Result{}, err
+			return Result{}, nil, err
 		}
 	}
 	if err := h.tables.Save(ctx, prev, next, passed...); err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
-	if next, err = h.syncCustomer(ctx, next, false); err != nil {
-		return Result{}, err
+	then := func(ctx context.Context) error {
+		synced, err := h.syncCustomer(ctx, next, false)
+		if err != nil {
+			return err
+		}
+		h.rows.Add(id, synced)
+		return nil
 	}
-	h.rows.Add(id, next)
-	return Result{Healed: healed, Applied: types}, nil
+	return Result{Healed: healed, Applied: types}, then, nil
 }
 
 // syncCustomer re-reads the customer's details after an order write and patches the order when
-// a customer event changed them while the order was being written (with force, writes them
-// even when o shows them already). It returns the order with the details written.
+// a customer event changed them while the order was being written, or when the contact row's
+// version is newer than the order's customer version (with force, writes them even when o
+// shows them already). It returns the order with the details written.
 func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order, force bool) (readmodel.Order, error) {
 	for range maxCustomerSync {
-		c, err := h.tables.Contact(ctx, o.State.CustomerID)
+		c, err := h.readContact(ctx, o.State.CustomerID)
 		if errors.Is(err, es.ErrNotFound) {
 			return o, nil
 		}
 		if err != nil {
 			return o, err
 		}
-		if !force && c.Email == o.CustomerEmail && c.Name == o.CustomerName {
+		// A newer contact version than the row's is written too, even with the same details:
+		// the row then carries the version its details come from.
+		if !force && c.Email == o.CustomerEmail && c.Name == o.CustomerName && c.Version <= o.CustomerVersion {
 			return o, nil
 		}
 		force = false
@@ -180,6 +223,37 @@ func (h *OrdersHandler) syncCustomer(ctx context.Context, o readmodel.Order, for
 		o.CustomerEmail, o.CustomerName, o.CustomerVersion = c.Email, c.Name, c.Version
 	}
 	return o, nil
+}
+
+// knownContact returns the customer's details as this handler last saw them, reading the
+// contact row when it has not seen them. The answer may be out of date: use it only where the
+// contact row is read again after the write (syncCustomer).
+func (h *OrdersHandler) knownContact(ctx context.Context, customerID string) (readmodel.Contact, error) {
+	if k, ok := h.contacts.get(customerID); ok {
+		if !k.found {
+			return readmodel.Contact{}, fmt.Errorf("contact %s: %w", customerID, es.ErrNotFound)
+		}
+		return k.c, nil
+	}
+	return h.readContact(ctx, customerID)
+}
+
+// readContact reads the customer's contact row and remembers what it found.
+func (h *OrdersHandler) readContact(ctx context.Context, customerID string) (readmodel.Contact, error) {
+	c, err := h.tables.Contact(ctx, customerID)
+	switch {
+	case err == nil:
+		h.rememberContact(customerID, knownContact{c: c, found: true})
+	case errors.Is(err, es.ErrNotFound):
+		h.rememberContact(customerID, knownContact{})
+	}
+	return c, err
+}
+
+// rememberContact keeps k as the customer's details, for contactTTL, unless newer ones are kept
+// already (two lanes may read the same contact row at once): contactCache.put.
+func (h *OrdersHandler) rememberContact(customerID string, k knownContact) {
+	h.contacts.put(customerID, k)
 }
 
 // projectContact applies envs to the customer's contact row.
@@ -219,6 +293,7 @@ func (h *OrdersHandler) projectContact(ctx context.Context, id string, envs []es
 	if err := h.tables.SaveContact(ctx, next); err != nil {
 		return Result{}, err
 	}
+	h.rememberContact(id, knownContact{c: next, found: true})
 	if next.Email != cur.Email || next.Name != cur.Name {
 		if err := h.fanOut(ctx, next); err != nil {
 			return Result{}, err

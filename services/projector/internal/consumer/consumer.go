@@ -87,6 +87,12 @@ type Consumer struct {
 	tracer trace.Tracer
 	labels []string
 	stalls stallCounts
+	dlq    deadLetterSender // cfg.DeadLetters (a fake in tests)
+}
+
+// deadLetterSender sends a poison message to its dead-letter topic (DeadLetters.Send).
+type deadLetterSender interface {
+	Send(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error
 }
 
 // New returns a consumer; Run starts it.
@@ -114,6 +120,7 @@ func New(cfg Config) *Consumer {
 		cfg:    cfg,
 		tracer: otel.Tracer(tracerName),
 		labels: []string{cfg.Projection, strconv.Itoa(cfg.Version)},
+		dlq:    cfg.DeadLetters,
 	}
 }
 
@@ -157,9 +164,12 @@ func (r Runner) Run(ctx context.Context, spec app.ConsumerSpec) error {
 	}).Run(ctx)
 }
 
-// process projects one message, retrying transient failures until ctx ends; it returns true
-// when the message is done with (applied, duplicate or dead-lettered) and may be committed.
-func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
+// process projects one message, retrying transient failures until ctx ends. It returns true
+// when the message is done with (applied, duplicate or dead-lettered) and may be committed; or,
+// when the handler left the last step of the message to run beside the next messages
+// (app.Finisher), a tail that does it and says the same: the message is not done with before
+// the tail has returned true, and the aggregate's next message must wait for it.
+func (c *Consumer) process(ctx context.Context, m kafka.Message) (done bool, tail func() bool) {
 	eventType := header(m, headerEventType)
 	pctx := telemetry.ContextWithTraceContext(ctx, header(m, headerTraceParent), header(m, headerTraceState))
 	pctx, span := c.tracer.Start(pctx, "projector "+c.cfg.Projection+" "+orUnknown(eventType),
@@ -178,28 +188,78 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 			attribute.String("correlation_id", header(m, headerCorrelationID)),
 			attribute.String("sequence", header(m, headerSequence)),
 		))
-	defer span.End()
 
 	env, err := c.decode(pctx, m)
-	if err == nil {
-		span.SetAttributes(
-			attribute.String("event_type", env.EventType),
-			attribute.String("aggregate_id", env.AggregateID),
-			attribute.String("correlation_id", env.CorrelationID),
-			attribute.Int64("sequence", env.Sequence),
-		)
-	}
 	if err != nil {
+		defer span.End()
 		reason, ok := app.IsPoison(err)
 		if !ok {
 			span.SetStatus(codes.Error, "stopped before the message was decoded")
-			return false // ctx ended while the key store did not answer
+			return false, nil // ctx ended while the key store did not answer
 		}
-		return c.deadLetter(pctx, span, m, reason, err)
+		return c.deadLetter(pctx, span, m, reason, err), nil
 	}
+	span.SetAttributes(
+		attribute.String("event_type", env.EventType),
+		attribute.String("aggregate_id", env.AggregateID),
+		attribute.String("correlation_id", env.CorrelationID),
+		attribute.Int64("sequence", env.Sequence),
+	)
 	stall := c.stallWatch(m)
-	res, err := backoff.Retry(ctx, func() (app.Result, error) {
-		res, err := c.cfg.Handler.Project(pctx, env)
+	finish := func(res app.Result, err error) bool {
+		defer span.End()
+		stall.done()
+		if err == nil {
+			c.record(pctx, span, env, res)
+			return true
+		}
+		if reason, ok := app.IsPoison(err); ok {
+			return c.deadLetter(pctx, span, m, reason, err)
+		}
+		span.SetStatus(codes.Error, "stopped before the message was projected")
+		return false // ctx ended: the only way out of the retries
+	}
+	project := func() (app.Result, error) { return c.cfg.Handler.Project(pctx, env) }
+	var then func(context.Context) error
+	if f, ok := c.cfg.Handler.(app.Finisher); ok {
+		project = func() (app.Result, error) {
+			res, next, err := f.ProjectThen(pctx, env)
+			then = next
+			return res, err
+		}
+	}
+	res, err := c.retry(ctx, pctx, span, m, env, stall, nil, project)
+	if err != nil || then == nil {
+		return finish(res, err), nil
+	}
+	return false, func() bool {
+		// The metrics count what the write did (res), not the retry's re-projection below,
+		// which is a duplicate.
+		terr := then(pctx)
+		if terr != nil {
+			// Projecting the message again redoes what then did (the row is at its version);
+			// a permanent failure dead-letters the message, the end of ctx leaves it undone.
+			_, terr = c.retry(ctx, pctx, span, m, env, stall, terr, func() (app.Result, error) {
+				return c.cfg.Handler.Project(pctx, env)
+			})
+		}
+		return finish(res, terr)
+	}
+}
+
+// retry calls project until it succeeds, fails permanently (poison) or ctx ends, pausing after
+// each transient failure; failed, when not nil, is a failure that happened before the first
+// call (it counts, and is paused after, as one).
+func (c *Consumer) retry(ctx, pctx context.Context, span trace.Span, m kafka.Message, env es.Envelope, stall *stallWatch,
+	failed error, project func() (app.Result, error)) (app.Result, error) {
+	return backoff.Retry(ctx, func() (app.Result, error) {
+		var res app.Result
+		err := failed
+		if failed != nil {
+			failed = nil
+		} else {
+			res, err = project()
+		}
 		if err = app.Classify(err); err != nil {
 			if _, ok := app.IsPoison(err); ok {
 				return res, backoff.Permanent(err)
@@ -212,16 +272,6 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message) bool {
 		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error())))
 		stall.failed()
 	})...)
-	stall.done()
-	if err == nil {
-		c.record(pctx, span, env, res)
-		return true
-	}
-	if reason, ok := app.IsPoison(err); ok {
-		return c.deadLetter(pctx, span, m, reason, err)
-	}
-	span.SetStatus(codes.Error, "stopped before the message was projected")
-	return false // ctx ended: the only way out of the retries
 }
 
 // retryOptions retries a transient failure with exponential backoff (RetryBackoff doubled up to
@@ -304,7 +354,7 @@ func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Mess
 	}
 	stall := c.stallWatch(m)
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		err := c.cfg.DeadLetters.Send(ctx, c.cfg.Projection, m, reason, cause)
+		err := c.dlq.Send(ctx, c.cfg.Projection, m, reason, cause)
 		if errors.Is(err, errRecordOnly) {
 			return struct{}{}, backoff.Permanent(err) // published: sending again would not help
 		}

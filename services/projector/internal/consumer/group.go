@@ -188,25 +188,19 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 	defer stop()
 	window := newOffsetWindow()
 	defer c.cfg.Metrics.lag.track(lagKey{c.labels[0], c.labels[1], tp.topic, partition}, window)()
+	finished := func(m kafka.Message) {
+		// Under the window's lock, so a partition's commit offset only grows.
+		window.finish(m.Offset, func(next int64) {
+			done.set(tp, next)
+			c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
+				Set(float64(max(m.HighWaterMark-next, 0)))
+		})
+	}
 	lanes := make([]chan kafka.Message, c.cfg.KeyLanes)
 	var running sync.WaitGroup
 	for i := range lanes {
 		lanes[i] = make(chan kafka.Message, keyLaneDepth)
-		running.Go(func() {
-			for m := range lanes[i] {
-				// gctx too: lctx learns of the generation's end through a goroutine.
-				if gctx.Err() != nil || lctx.Err() != nil || !c.process(lctx, m) {
-					stop()
-					return
-				}
-				// Under the window's lock, so a partition's commit offset only grows.
-				window.finish(m.Offset, func(next int64) {
-					done.set(tp, next)
-					c.cfg.Metrics.ConsumerLag.WithLabelValues(c.labels[0], c.labels[1], m.Topic, partition).
-						Set(float64(max(m.HighWaterMark-next, 0)))
-				})
-			}
-		})
+		running.Go(func() { c.runLane(gctx, lctx, stop, lanes[i], finished) })
 	}
 	defer func() {
 		for _, l := range lanes {
@@ -229,12 +223,8 @@ func (c *Consumer) consumePartition(gctx context.Context, tp topicPartition, off
 			continue
 		}
 		window.add(m.Offset, m.Time)
-		key := []byte(header(m, headerAggregateID)) // the aggregate, whatever the record's key
-		if len(key) == 0 {
-			key = m.Key
-		}
 		select {
-		case lanes[KeyLane(key, len(lanes))] <- m:
+		case lanes[KeyLane(laneKey(m), len(lanes))] <- m:
 		case <-lctx.Done():
 			return
 		}

@@ -1,9 +1,13 @@
 package consumer
 
 import (
+	"bytes"
+	"context"
 	"hash/fnv"
 	"sync"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // Projecting a partition on several lanes.
@@ -20,6 +24,16 @@ import (
 // the customer topic, on other partitions, and docs/read-models.md says why that is safe.) A
 // message dead-lettered on one lane while an earlier offset is unfinished on another is
 // dead-lettered again if the partition is redone: a second dead letter, never a loss.
+
+// Within a lane, the last step of a message that the handler hands back (app.Finisher: the
+// orders projection's re-read of the customer's details after an order write) runs while the
+// lane goes on with the next message: at most one such step per lane at a time, and never
+// beside a message of the same aggregate (the lane waits for it first). The message's offset
+// is done with only once that step succeeded. If it fails, the message is projected again
+// (Consumer.process), with the retries of any message: a transient failure is retried, a
+// permanent one dead-letters the message; only when the lane's context ends (a rebalance or
+// shutdown) is the message left undone, and then neither it nor any later message of the lane
+// is marked done (the lane stops and the next owner redoes them).
 
 // DefaultKeyLanes is how many messages of one partition are projected at once (by default).
 const DefaultKeyLanes = 4
@@ -84,5 +98,80 @@ func (w *offsetWindow) finish(offset int64, moved func(next int64)) {
 	}
 	if advanced {
 		moved(next)
+	}
+}
+
+// laneKey returns what a message's lane is chosen by: its aggregate (the aggregate_id header),
+// else the record's key.
+func laneKey(m kafka.Message) []byte {
+	if key := []byte(header(m, headerAggregateID)); len(key) > 0 {
+		return key
+	}
+	return m.Key
+}
+
+// runLane projects the messages of one lane in order until msgs is closed or a message cannot
+// be done with (then it calls stop); finished is called with each message done with. The tail
+// of a message (Consumer.process) runs beside the next message, unless that one is of the same
+// aggregate, on a goroutine of the lane's own (one that lives as long as the lane, so that its
+// stack, grown by the store client, is not grown again for every message); runLane returns
+// only once the last tail has returned.
+func (c *Consumer) runLane(gctx, lctx context.Context, stop func(), msgs <-chan kafka.Message, finished func(kafka.Message)) {
+	type laneTail struct {
+		m   kafka.Message
+		run func() bool
+	}
+	tails, answers := make(chan laneTail), make(chan bool, 1)
+	go func() {
+		for t := range tails {
+			ok := t.run()
+			if ok {
+				finished(t.m)
+			}
+			answers <- ok
+		}
+	}()
+	var (
+		running bool   // a tail runs; its answer comes on answers
+		tailKey []byte // the running tail's aggregate
+	)
+	wait := func() bool { // waits for the running tail, if any; false when it failed
+		if !running {
+			return true
+		}
+		running, tailKey = false, nil
+		return <-answers
+	}
+	defer close(tails)
+	defer wait()
+	for m := range msgs {
+		key := laneKey(m)
+		if running && bytes.Equal(key, tailKey) && !wait() {
+			stop()
+			return
+		}
+		// gctx too: lctx learns of the generation's end through a goroutine.
+		if gctx.Err() != nil || lctx.Err() != nil {
+			stop()
+			return
+		}
+		ok, tail := c.process(lctx, m)
+		if !wait() {
+			stop()
+			if tail != nil {
+				tail() // fails or not, the lane stops: m is redone by whoever goes on
+			}
+			return
+		}
+		switch {
+		case tail != nil:
+			tails <- laneTail{m: m, run: tail}
+			running, tailKey = true, key
+		case ok:
+			finished(m)
+		default:
+			stop()
+			return
+		}
 	}
 }

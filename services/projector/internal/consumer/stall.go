@@ -122,7 +122,8 @@ func (w *stallWatch) report(stalled bool) {
 	w.c.cfg.Stalls.set(w.key(), stalled)
 }
 
-// stallCounts counts, per partition, the messages stalled now (one per lane at most).
+// stallCounts counts, per partition, the messages stalled now (up to two per lane: the lane's
+// message and the tail of the message before it, keylanes.go).
 type stallCounts struct {
 	mu sync.Mutex
 	n  map[string]int
