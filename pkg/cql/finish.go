@@ -94,15 +94,10 @@ func (st *EventStore) finishLater(ctx context.Context, in *intent) {
 // counted worker looks at the queue again after it stopped counting itself (finishWorker), and
 // the count was read after the job was queued.
 func (f *finishers) startWorker() bool {
-	for {
-		n := f.active.Load()
-		if n >= finishWorkers || (n > 0 && len(f.queue) < finishBacklog) {
-			return false
-		}
-		if f.active.CompareAndSwap(n, n+1) {
-			return true
-		}
+	if f.active.Load() > 0 && len(f.queue) < finishBacklog {
+		return false // a counted worker will take the job
 	}
+	return f.reserve() // a worker counted meanwhile only means one more running than needed
 }
 
 // reserve counts one more worker unless finishWorkers are counted already; it never counts one

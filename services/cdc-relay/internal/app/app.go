@@ -42,11 +42,12 @@ type Relay struct {
 	mu   sync.Mutex
 	held []int // the shards of the running shard terms
 	all  bool  // a term of the whole outbox runs (scylla-cdc)
-	// topicsEnsured: the configured topics were created (or found) once; later terms skip it.
-	topicsEnsured bool
+
 	// ensuring lets one term at a time create the topics: the shard terms starting together
-	// wait for the first instead of each sending the same requests.
-	ensuring *semaphore.Weighted
+	// wait for the first instead of each sending the same requests. It guards topicsEnsured:
+	// the configured topics were created (or found) once; later terms skip it.
+	ensuring      *semaphore.Weighted
+	topicsEnsured bool
 }
 
 // NewRelay returns a relay instance on the session's keyspace; decode reports events that break
@@ -206,17 +207,10 @@ func (r *Relay) ensureTopics(ctx context.Context) error {
 		return err
 	}
 	defer r.ensuring.Release(1)
-	r.mu.Lock()
-	done := r.topicsEnsured
-	r.mu.Unlock()
-	if done {
+	if r.topicsEnsured {
 		return nil // once per process: every shard's term starts with this
 	}
-	defer func() {
-		r.mu.Lock()
-		r.topicsEnsured = ctx.Err() == nil
-		r.mu.Unlock()
-	}()
+	defer func() { r.topicsEnsured = ctx.Err() == nil }()
 	specs := r.topicSpecs(r.cfg.OrderTopic, r.cfg.CustomerTopic)
 	return retry.Until(ctx, 10*time.Second, func() error {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -33,13 +33,22 @@ type coverage struct {
 	open    bool       // every read so far was old enough: the next one, if it starts at pos, extends the range
 }
 
-// noteCovered records a read of sub s by the fast cursor at now, from position from to position
-// to, in which every visible row after from with a time up to reached was read. The range grows
-// while the reads follow each other and read only rows at least late old; the first read of
-// fresher rows closes it. Only the fast cursor, and only with a rescan running, keeps it.
-func (c *cursor) noteCovered(s *sub, from, to gocql.UUID, reached, now time.Time, late time.Duration) {
+// noteCovered records a read of sub s by the fast cursor at now, from position from, that
+// returned rows (in id order) with horizon as its horizon. With a full batch below the horizon it
+// read every visible row up to the last one's time (bar rows of that very time), else every
+// visible row up to the horizon. The range grows while the reads follow each other and read only
+// rows at least RescanWindow old; the first read of fresher rows closes it. Only the fast cursor,
+// and only with a rescan running, keeps it.
+func (c *cursor) noteCovered(s *sub, from gocql.UUID, rows []cql.OutboxRow, horizon, now time.Time) {
 	if c.covered == nil {
 		return
+	}
+	reached, to := horizon, from
+	if n := countBehind(rows, horizon); n > 0 {
+		to = rows[n-1].ID
+		if n >= c.p.cfg.BatchSize {
+			reached = to.Time().Add(-time.Microsecond)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -52,7 +61,7 @@ func (c *cursor) noteCovered(s *sub, from, to gocql.UUID, reached, now time.Time
 		cv.open = false
 		return
 	}
-	if limit := now.Add(-late); reached.After(limit) {
+	if limit := now.Add(-c.p.cfg.RescanWindow); reached.After(limit) {
 		reached, cv.open = limit, false
 	}
 	if reached.After(cv.through) {

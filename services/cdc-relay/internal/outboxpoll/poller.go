@@ -320,18 +320,8 @@ func (c *cursor) poll(ctx context.Context, sink relay.Sink) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		// What this read covers for the rescan (covered.go), noted before the rows are submitted
-		// (and settled, which lets the rescan move on): with a full batch below the horizon,
-		// every visible row up to the last one's time (bar rows of that very time); else every
-		// visible row up to the horizon.
-		reached, to := horizon, from
-		if n := countBehind(rows, horizon); n > 0 {
-			to = rows[n-1].ID
-			if n >= c.p.cfg.BatchSize {
-				reached = to.Time().Add(-time.Microsecond)
-			}
-		}
-		c.noteCovered(s, from, to, reached, now, c.p.cfg.RescanWindow)
+		// Noted before the rows are submitted (and settled, which lets the rescan move on).
+		c.noteCovered(s, from, rows, horizon, now)
 		behind := 0 // rows at or below the horizon
 		for i := range rows {
 			r := &rows[i]
