@@ -37,7 +37,8 @@ const DefaultOutboxMaxDelay = time.Second
 
 // Options tune an EventStore.
 type Options struct {
-	// PageSize is the number of events fetched per page when loading (default 500).
+	// PageSize is the number of events fetched per page when loading (default 1000: on a long
+	// stream the page's round trip, not its size, bounds a replay).
 	PageSize int
 	// CommandTTL is how long command ids are remembered (default 24h).
 	CommandTTL time.Duration
@@ -86,7 +87,7 @@ var _ es.EventStore = (*EventStore)(nil)
 // NewEventStore returns an event store on the session's keyspace; reg decodes and upcasts events.
 func NewEventStore(s *gocql.Session, reg *es.Registry, opts Options) *EventStore {
 	if opts.PageSize <= 0 {
-		opts.PageSize = 500
+		opts.PageSize = 1000
 	}
 	if opts.CommandTTL <= 0 {
 		opts.CommandTTL = 24 * time.Hour
@@ -306,43 +307,63 @@ func UnavailableIn(ctx context.Context, err error) error {
 	return Unavailable(err)
 }
 
-const selectEvents = `SELECT aggregate_type, version, commands, sequence, event_id, event_type, schema_version, payload,
- causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate
+// selectFold reads the columns that rebuilding an aggregate's state needs (es.Folded: the
+// static head, the sequence, the event and when it occurred); selectEvents adds the rest of
+// the envelope. A replay reads only the first: on a long stream the other columns (ids,
+// metadata, trace context) are wider than the events themselves.
+const (
+	selectFoldColumns = `SELECT aggregate_type, version, commands, sequence, event_type, schema_version, payload, occurred_at`
+	selectFold        = selectFoldColumns + ` FROM event_store WHERE aggregate_id = ? AND sequence >= ?`
+	selectEvents      = selectFoldColumns + `, event_id, causation_id, correlation_id, user_id, metadata, traceparent, tracestate
  FROM event_store WHERE aggregate_id = ? AND sequence >= ?`
+)
 
 // scan calls fn for each stored row of the aggregate with start ≤ sequence (and ≤ to when
-// to > 0), in order, page by page, payloads as stored (not decoded). It returns the number of
-// rows read and the stream head that came with the first of them.
-func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, fn func(es.Envelope) error) (int, es.StreamHead, error) {
+// to > 0), in order, page by page, payloads as stored (not decoded): every field of the
+// envelope when whole, else only those es.Folded keeps. It returns the number of rows read and
+// the stream head that came with the first of them.
+func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, whole bool, fn func(es.Envelope) error) (int, es.StreamHead, error) {
 	aggID, err := parseUUID("aggregate_id", aggregateID)
 	if err != nil {
 		return 0, es.StreamHead{}, err
 	}
-	stmt, args := selectEvents, []any{aggID, start}
+	stmt := selectFold
+	if whole {
+		stmt = selectEvents
+	}
+	args := []any{aggID, start}
 	if to > 0 {
 		stmt, args = stmt+` AND sequence <= ?`, append(args, to)
 	}
 	iter := st.s.Query(stmt, args...).WithContext(ctx).PageSize(st.opts.PageSize).Iter()
 	head := es.StreamHead{}
 	rows := 0
-	var commands map[string]string
-	var version int64
+	var (
+		env      es.Envelope
+		evID     gocql.UUID
+		commands map[string]string
+		version  int64
+	)
 	// The static columns come with every row; only the first row's are decoded (a nil
 	// destination skips a column), which spares a long stream a copy of the commands map per row.
-	statics := []any{&version, &commands}
+	dest := []any{&env.AggregateType, &version, &commands, &env.Sequence, &env.EventType, &env.SchemaVersion, &env.Payload, &env.OccurredAt}
+	if whole {
+		dest = append(dest, &evID, &env.CausationID, &env.CorrelationID, &env.UserID, &env.Metadata, &env.TraceParent, &env.TraceState)
+	}
 	for {
-		var env es.Envelope
-		var evID gocql.UUID
-		if !iter.Scan(&env.AggregateType, statics[0], statics[1], &env.Sequence, &evID, &env.EventType, &env.SchemaVersion, &env.Payload,
-			&env.CausationID, &env.CorrelationID, &env.UserID, &env.OccurredAt, &env.Metadata, &env.TraceParent, &env.TraceState) {
+		env = es.Envelope{}
+		if !iter.Scan(dest...) {
 			break
 		}
 		if rows == 0 {
 			head = headFrom(version, commands)
-			statics = []any{nil, nil}
+			dest[1], dest[2] = nil, nil
 		}
 		rows++
-		env.AggregateID, env.EventID, env.OccurredAt = aggregateID, evID.String(), env.OccurredAt.UTC()
+		env.AggregateID, env.OccurredAt = aggregateID, env.OccurredAt.UTC()
+		if whole {
+			env.EventID = evID.String()
+		}
 		if err := fn(env); err != nil {
 			_ = iter.Close()
 			return rows, head, err
@@ -354,7 +375,8 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 	return rows, head, nil
 }
 
-// Load streams events with sequence ≥ from, page by page, decoded and upcast.
+// Load streams the events with sequence ≥ from, page by page, decoded and upcast, each with
+// only the fields that rebuilding state reads (es.Folded).
 func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
 	if from < 1 {
 		from = 1
@@ -365,7 +387,7 @@ func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, 
 	if from > 1 {
 		start = from - 1
 	}
-	rows, head, err := st.scan(ctx, aggregateID, start, 0, func(env es.Envelope) error {
+	rows, head, err := st.scan(ctx, aggregateID, start, 0, false, func(env es.Envelope) error {
 		if env.Sequence < from {
 			return nil
 		}
@@ -394,7 +416,7 @@ func (st *EventStore) LoadRaw(ctx context.Context, aggregateID string, from, to 
 		return nil, nil
 	}
 	var out []es.Envelope
-	_, _, err := st.scan(ctx, aggregateID, from, to, func(env es.Envelope) error {
+	_, _, err := st.scan(ctx, aggregateID, from, to, true, func(env es.Envelope) error {
 		out = append(out, env)
 		return nil
 	})

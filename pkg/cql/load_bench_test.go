@@ -19,14 +19,15 @@ import (
 // run: the newest snapshot (taken at version 9,900) plus the tail, as the command service
 // loads; a full replay of every event into the order; a raw paged CQL read of the same
 // partition that decodes nothing and reads the sequence and payload only (the floor of any
-// replay); and the same raw read of every column the replay reads (what the store's row layout
-// costs, apart from decoding and applying). One iteration runs all four; it reports each one's
+// replay); and the same raw read of the columns the replay reads (es.Folded's fields and the
+// stream's static head: what the row layout costs, apart from decoding and applying). One iteration runs all four; it reports each one's
 // milliseconds and the ratios (targets: snapshot ≥ 20× faster than replay, replay ≥ 0.7× the
 // raw read's speed).
 //
 //	go test -run '^$' -bench BenchmarkLoadLargeAggregate -benchtime 5x ./cql/
 func BenchmarkLoadLargeAggregate(b *testing.B) {
-	const events, snapshotAt = 10_000, 9_900
+	// pageSize is the store's default page, which the raw reads use too.
+	const events, snapshotAt, pageSize = 10_000, 9_900, 1000
 	s, _ := cqltest.Keyspace(b)
 	reg := codec.NewRegistry()
 	st := cql.NewEventStore(s, reg, cql.Options{})
@@ -74,9 +75,14 @@ func BenchmarkLoadLargeAggregate(b *testing.B) {
 		}
 	}
 
-	var snap, replay, raw, rawAll time.Duration
-	b.ResetTimer()
-	for range b.N {
+	var snap, replay, raw, rawFold time.Duration
+	// One untimed pass first: each way's statements are prepared and its first page cached by
+	// the driver before any is timed, so no way pays a one-off cost the others do not.
+	for i := -1; i < b.N; i++ {
+		if i == 0 {
+			snap, replay, raw, rawFold = 0, 0, 0, 0
+			b.ResetTimer()
+		}
 		t0 := time.Now()
 		sn, err := st.LatestSnapshot(ctx, id, 0)
 		if err != nil {
@@ -103,7 +109,7 @@ func BenchmarkLoadLargeAggregate(b *testing.B) {
 
 		t0 = time.Now()
 		uid, _ := gocql.ParseUUID(id)
-		iter := s.Query(`SELECT sequence, payload FROM event_store WHERE aggregate_id = ?`, uid).WithContext(ctx).PageSize(1000).Iter()
+		iter := s.Query(`SELECT sequence, payload FROM event_store WHERE aggregate_id = ?`, uid).WithContext(ctx).PageSize(pageSize).Iter()
 		var seq int64
 		var payload []byte
 		n := 0
@@ -115,28 +121,26 @@ func BenchmarkLoadLargeAggregate(b *testing.B) {
 		}
 		raw += time.Since(t0)
 
-		// The same partition read raw with the columns a replay needs (the envelope's fields and
-		// the stream's static head, the store's own query, same page size), into typed values.
+		// The same partition read raw with the columns a replay reads (es.Folded's fields and
+		// the stream's static head, the store's own query), into typed values.
 		t0 = time.Now()
-		iter = s.Query(`SELECT aggregate_type, version, commands, sequence, event_id, event_type, schema_version, payload,
- causation_id, correlation_id, user_id, occurred_at, metadata, traceparent, tracestate FROM event_store WHERE aggregate_id = ?`, uid).
-			WithContext(ctx).PageSize(500).Iter()
+		iter = s.Query(`SELECT aggregate_type, version, commands, sequence, event_type, schema_version, payload, occurred_at
+ FROM event_store WHERE aggregate_id = ?`, uid).WithContext(ctx).PageSize(pageSize).Iter()
 		var (
-			aggType, evType, cause, corr, user, tp, ts string
-			version                                    int64
-			commands, meta                             map[string]string
-			evID                                       gocql.UUID
-			schema                                     int
-			at                                         time.Time
+			aggType, evType string
+			version         int64
+			commands        map[string]string
+			schema          int
+			at              time.Time
 		)
 		n = 0
-		for iter.Scan(&aggType, &version, &commands, &seq, &evID, &evType, &schema, &payload, &cause, &corr, &user, &at, &meta, &tp, &ts) {
+		for iter.Scan(&aggType, &version, &commands, &seq, &evType, &schema, &payload, &at) {
 			n++
 		}
 		if err := iter.Close(); err != nil || n != events {
 			b.Fatalf("raw read of the replay's columns: %d rows, %v", n, err)
 		}
-		rawAll += time.Since(t0)
+		rawFold += time.Since(t0)
 	}
 	b.StopTimer()
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
@@ -145,7 +149,7 @@ func BenchmarkLoadLargeAggregate(b *testing.B) {
 	b.ReportMetric(per(raw), "raw_read_ms")
 	b.ReportMetric(float64(replay)/float64(snap), "snapshot_speedup_x")
 	b.ReportMetric(float64(raw)/float64(replay), "replay/raw")
-	b.ReportMetric(per(rawAll), "raw_read_all_columns_ms")
-	b.ReportMetric(float64(rawAll)/float64(replay), "replay/raw_all_columns")
+	b.ReportMetric(per(rawFold), "raw_read_replay_columns_ms")
+	b.ReportMetric(float64(rawFold)/float64(replay), "replay/raw_replay_columns")
 	b.ReportMetric(0, "ns/op")
 }

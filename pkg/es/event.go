@@ -54,6 +54,16 @@ func (e Envelope) String() string {
 	return fmt.Sprintf("%s %s#%d %s(v%d) id=%s", e.AggregateType, e.AggregateID, e.Sequence, e.EventType, e.SchemaVersion, e.EventID)
 }
 
+// Folded returns the envelope with only the fields that rebuilding an aggregate's state reads
+// (es.ApplyEnvelope, and a replay up to a point in time): the aggregate's id and type, the
+// sequence, the event (type, schema version, payload, decoded event) and when it occurred. The
+// event id, metadata and trace context are left empty. EventStore.Load returns envelopes in
+// this form; LoadRange returns them whole.
+func Folded(e Envelope) Envelope {
+	return Envelope{AggregateID: e.AggregateID, AggregateType: e.AggregateType, Sequence: e.Sequence, EventType: e.EventType,
+		SchemaVersion: e.SchemaVersion, Event: e.Event, Payload: e.Payload, OccurredAt: e.OccurredAt}
+}
+
 // Metadata is the part of an envelope that comes from the command rather than the domain.
 type Metadata struct {
 	// CausationID is the command id.

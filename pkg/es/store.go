@@ -60,9 +60,11 @@ type EventStore interface {
 	// Append appends req.Events if the aggregate is at req.ExpectedVersion.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 	// Load streams the events of the aggregate with sequence ≥ from, in order, page by page,
-	// decoded and upcast, calling fn for each. It returns the stream head read with them.
+	// decoded and upcast, calling fn for each with only the fields that rebuilding state
+	// reads (Folded; LoadRange returns whole envelopes). It returns the stream head read with
+	// them.
 	Load(ctx context.Context, aggregateID string, from int64, fn func(Envelope) error) (StreamHead, error)
-	// LoadRange returns the decoded events with from ≤ sequence ≤ to.
+	// LoadRange returns the decoded events with from ≤ sequence ≤ to, every field set.
 	LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]Envelope, error)
 	// Head returns the aggregate's current version and recorded commands.
 	Head(ctx context.Context, aggregateID string) (StreamHead, error)

@@ -2,6 +2,7 @@ package command_test
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -40,8 +41,8 @@ func i64(v int64) *int64 { return &v }
 // loadEvents reads every event of an aggregate from the store.
 func loadEvents(t testing.TB, st es.EventStore, id string) []es.Envelope {
 	t.Helper()
-	var out []es.Envelope
-	if _, err := st.Load(ctxT(t), id, 1, func(e es.Envelope) error { out = append(out, e); return nil }); err != nil {
+	out, err := st.LoadRange(ctxT(t), id, 1, math.MaxInt64)
+	if err != nil {
 		t.Fatalf("load %s: %v", id, err)
 	}
 	return out

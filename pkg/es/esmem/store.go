@@ -148,14 +148,14 @@ func (s *Store) read(aggregateID string, from, to int64) (es.StreamHead, []es.En
 	return head, slices.Clone(st.events[from-1 : to])
 }
 
-// Load calls fn with the decoded events from sequence from on (es.EventStore).
+// Load calls fn with the decoded events from sequence from on, folded (es.EventStore).
 func (s *Store) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
 	head, envs := s.read(aggregateID, from, math.MaxInt64)
 	for _, env := range envs {
 		if err := s.reg.DecodeEnvelopeContext(ctx, &env); err != nil {
 			return head, fmt.Errorf("load %s: %w", aggregateID, err)
 		}
-		if err := fn(env); err != nil {
+		if err := fn(es.Folded(env)); err != nil {
 			return head, err
 		}
 	}
