@@ -109,3 +109,40 @@ func TestLongStreamsLoadWholeAcrossPages(t *testing.T) {
 		same("LoadRaw", got, r[0])
 	}
 }
+
+// TestLoadStopsAtItsHead: events appended while a long stream is being loaded are not half
+// read. The rows a load returns end at the version of the head it returns, so the state it
+// rebuilds and the head (the version an append expects, the command ids it remembers) agree.
+// Before, the head came with the first page and the later pages read on into the new events.
+func TestLoadStopsAtItsHead(t *testing.T) {
+	s, _ := cqltest.Keyspace(t)
+	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{PageSize: 7})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := uuid.NewString()
+	for v := int64(0); v < 40; v += 2 {
+		if _, err := st.Append(ctx, faultRequest(id, v, newIDs(2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	head, err := st.Load(ctx, id, 1, func(e es.Envelope) error {
+		got = append(got, e.Sequence)
+		if len(got) == 1 { // another writer appends while the first page is being read
+			h, err := st.Head(ctx, id)
+			if err != nil {
+				return err
+			}
+			_, err = st.Append(ctx, faultRequest(id, h.Version, newIDs(2)))
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := got[len(got)-1]; int64(len(got)) != last || last != head.Version || last != 40 {
+		t.Fatalf("read %d events up to %d with a head at version %d, want 40 and 40: the rows and the head must agree",
+			len(got), last, head.Version)
+	}
+}

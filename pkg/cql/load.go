@@ -1,0 +1,208 @@
+package cql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ordersys/ordersys/pkg/es"
+)
+
+// The columns of a stream's rows: foldColumns are those rebuilding an aggregate's state needs
+// (es.Folded), wholeColumns every field of the envelope. A replay reads only the first: on a
+// long stream the others (ids, metadata, trace context) are wider than the events themselves.
+// The static head (aggregate_type, version, commands) is read by a query of its own: beside
+// the rows the driver would carry it with every one of them, and the commands map alone holds
+// up to a thousand ids.
+const (
+	foldColumns  = `sequence, event_type, schema_version, payload, occurred_at`
+	wholeColumns = foldColumns + `, event_id, causation_id, correlation_id, user_id, metadata, traceparent, tracestate`
+)
+
+// Head returns the current version and the recorded commands.
+func (st *EventStore) Head(ctx context.Context, aggregateID string) (es.StreamHead, error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return es.StreamHead{}, err
+	}
+	h := st.head(ctx, aggregateID, aggID)
+	return h.StreamHead, h.err
+}
+
+// streamHead is a stream's static head as read, with the aggregate's type.
+type streamHead struct {
+	es.StreamHead
+	aggregateType string
+	err           error
+}
+
+func (st *EventStore) head(ctx context.Context, aggregateID string, aggID gocql.UUID) streamHead {
+	var (
+		h        streamHead
+		version  int64
+		commands map[string]string
+	)
+	err := st.s.Query(`SELECT aggregate_type, version, commands FROM event_store WHERE aggregate_id = ? LIMIT 1`, aggID).
+		WithContext(ctx).Scan(&h.aggregateType, &version, &commands)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		h.StreamHead = es.StreamHead{Commands: map[string]es.CommandRecord{}}
+	case err != nil:
+		h.err = fmt.Errorf("head %s: %w", aggregateID, UnavailableIn(ctx, err))
+	default:
+		h.StreamHead = headFrom(version, commands)
+	}
+	return h
+}
+
+// scan calls fn for each stored row of the aggregate with start ≤ sequence (and ≤ to when
+// to > 0), in order, payloads as stored (not decoded): every field of the envelope when whole,
+// else only those es.Folded keeps. It returns the number of rows read and the stream head.
+//
+// The head is read beside the first page of rows, and the rows are cut at its version: the
+// rows and the head describe the same state. An append that lands between the two reads is
+// cut off when the head came first; when the rows came first, the rows the head counts beyond
+// them are read once more (the head and its rows are written in one batch of one partition, so
+// a row the head counts is there to read).
+func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, whole bool, fn func(es.Envelope) error) (int, es.StreamHead, error) {
+	aggID, err := parseUUID("aggregate_id", aggregateID)
+	if err != nil {
+		return 0, es.StreamHead{}, err
+	}
+	heads := make(chan streamHead, 1)
+	go func() { heads <- st.head(ctx, aggregateID, aggID) }()
+	cols := foldColumns
+	if whole {
+		cols = wholeColumns
+	}
+	bound := int64(math.MaxInt64)
+	if to > 0 {
+		bound = to
+	}
+	var (
+		env  es.Envelope
+		evID gocql.UUID
+	)
+	row := []any{&env.Sequence, &env.EventType, &env.SchemaVersion, &env.Payload, &env.OccurredAt}
+	if whole {
+		row = append(row, &evID, &env.CausationID, &env.CorrelationID, &env.UserID, &env.Metadata, &env.TraceParent, &env.TraceState)
+	}
+	// Prefetch(1): the next page is asked for as soon as the first row of this one is taken, so
+	// a long replay decodes and applies a page while the next one is on its way.
+	read := func(from, to int64) *gocql.Iter {
+		return st.s.Query(`SELECT `+cols+` FROM event_store WHERE aggregate_id = ? AND sequence >= ? AND sequence <= ?`, aggID, from, to).
+			WithContext(ctx).PageSize(st.opts.PageSize).Prefetch(1).Iter()
+	}
+	iter := read(start, bound)
+	h := <-heads
+	if h.err != nil {
+		_ = iter.Close()
+		return 0, es.StreamHead{}, h.err
+	}
+	// A stream without a version (none that an append wrote) is read to its end.
+	if h.Version > 0 && h.Version < bound {
+		bound = h.Version
+	}
+	rows, next := 0, start
+	each := func(iter *gocql.Iter) error {
+		for {
+			env = es.Envelope{}
+			if !iter.Scan(row...) {
+				break
+			}
+			if env.Sequence > bound {
+				break // appended after the head was read
+			}
+			rows++
+			next = env.Sequence + 1
+			env.AggregateID, env.AggregateType, env.OccurredAt = aggregateID, h.aggregateType, env.OccurredAt.UTC()
+			if whole {
+				env.EventID = evID.String()
+			}
+			if err := fn(env); err != nil {
+				_ = iter.Close()
+				return err
+			}
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("load %s: %w", aggregateID, UnavailableIn(ctx, err))
+		}
+		return nil
+	}
+	if err := each(iter); err != nil {
+		return rows, h.StreamHead, err
+	}
+	if h.Version > 0 && next <= bound {
+		// The rows were read before an append the head counts.
+		if err := each(read(next, bound)); err != nil {
+			return rows, h.StreamHead, err
+		}
+	}
+	return rows, h.StreamHead, nil
+}
+
+// Load streams the events with sequence ≥ from, page by page, decoded and upcast, each with
+// only the fields that rebuilding state reads (es.Folded).
+func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
+	if from < 1 {
+		from = 1
+	}
+	start := from
+	_, head, err := st.scan(ctx, aggregateID, start, 0, false, func(env es.Envelope) error {
+		if err := st.reg.DecodeEnvelopeContext(ctx, &env); err != nil {
+			return fmt.Errorf("load %s: %w", aggregateID, err)
+		}
+		return fn(env)
+	})
+	if err != nil {
+		return head, err
+	}
+	return head, nil
+}
+
+// LoadRaw returns the events with from ≤ sequence ≤ to with their payloads as stored, not
+// decoded: for forwarding bytes (the relay), where an event type this build does not know must
+// not block anything.
+func (st *EventStore) LoadRaw(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
+	if from < 1 {
+		from = 1
+	}
+	if to < from {
+		return nil, nil
+	}
+	var out []es.Envelope
+	_, _, err := st.scan(ctx, aggregateID, from, to, true, func(env es.Envelope) error {
+		out = append(out, env)
+		return nil
+	})
+	return out, err
+}
+
+func headFrom(version int64, commands map[string]string) es.StreamHead {
+	h := es.StreamHead{Version: version, Commands: map[string]es.CommandRecord{}}
+	for k, v := range commands {
+		// An entry this release cannot read (a later release's format) still marks the id as
+		// taken: its empty fingerprint matches no command, so a repeat fails as a reused id
+		// instead of being decided again (an append under the id would not apply anyway).
+		rec, _ := parseCommandValue(v)
+		h.Commands[k] = rec
+	}
+	return h
+}
+
+// LoadRange returns the decoded events with from ≤ sequence ≤ to.
+func (st *EventStore) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
+	out, err := st.LoadRaw(ctx, aggregateID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := st.reg.DecodeEnvelopeContext(ctx, &out[i]); err != nil {
+			return nil, fmt.Errorf("load %s: %w", aggregateID, err)
+		}
+	}
+	return out, nil
+}
