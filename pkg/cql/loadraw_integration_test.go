@@ -60,21 +60,7 @@ func TestLoadRawReturnsStoredBytesOfARange(t *testing.T) {
 // every field of every row, whatever the range's start and with or without an upper bound; the
 // head (version, commands) is the stream's.
 func TestLongStreamsLoadWholeAcrossPages(t *testing.T) {
-	s, _ := cqltest.Keyspace(t)
-	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{PageSize: 7})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	id := uuid.NewString()
-	var stored []es.Envelope
-	var cmds []string
-	for v := int64(0); v < 160; v += 2 { // 80 appends of 2 events, each with a command id
-		req := faultRequest(id, v, newIDs(2))
-		if _, err := st.Append(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, req.Events...)
-		cmds = append(cmds, req.CommandID)
-	}
+	ctx, st, id, stored, cmds := longStream(t, 160)
 	same := func(what string, got []es.Envelope, from int64) {
 		t.Helper()
 		for i, e := range got {
@@ -115,16 +101,7 @@ func TestLongStreamsLoadWholeAcrossPages(t *testing.T) {
 // rebuilds and the head (the version an append expects, the command ids it remembers) agree.
 // Before, the head came with the first page and the later pages read on into the new events.
 func TestLoadStopsAtItsHead(t *testing.T) {
-	s, _ := cqltest.Keyspace(t)
-	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{PageSize: 7})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	id := uuid.NewString()
-	for v := int64(0); v < 40; v += 2 {
-		if _, err := st.Append(ctx, faultRequest(id, v, newIDs(2))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, st, id, _, _ := longStream(t, 40)
 	var got []int64
 	head, err := st.Load(ctx, id, 1, func(e es.Envelope) error {
 		got = append(got, e.Sequence)
@@ -145,4 +122,25 @@ func TestLoadStopsAtItsHead(t *testing.T) {
 		t.Fatalf("read %d events up to %d with a head at version %d, want 40 and 40: the rows and the head must agree",
 			len(got), last, head.Version)
 	}
+}
+
+// longStream appends n events (n/2 appends of 2, each with a command id) to a new order in a
+// store that reads pages of 7 rows, and returns them with the command ids.
+func longStream(t *testing.T, n int64) (context.Context, *cql.EventStore, string, []es.Envelope, []string) {
+	s, _ := cqltest.Keyspace(t)
+	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{PageSize: 7})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	id := uuid.NewString()
+	var stored []es.Envelope
+	var cmds []string
+	for v := int64(0); v < n; v += 2 {
+		req := faultRequest(id, v, newIDs(2))
+		if _, err := st.Append(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, req.Events...)
+		cmds = append(cmds, req.CommandID)
+	}
+	return ctx, st, id, stored, cmds
 }
