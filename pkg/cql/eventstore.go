@@ -31,6 +31,10 @@ const (
 	StepResolveStarted Step = "resolve-started" // an unknown outcome is being resolved
 )
 
+// StepLoadHead is the point of a Load right before it reads the stream's head (its rows are
+// read beside it).
+const StepLoadHead Step = "load-head"
+
 // DefaultOutboxMaxDelay is the default Options.OutboxMaxDelay: well above a normal write, well
 // below the relay's rescan window (30 s), so that a late row is always within some cursor's reach.
 const DefaultOutboxMaxDelay = time.Second
@@ -47,7 +51,8 @@ type Options struct {
 	Topics map[string]string
 	// ResolveTimeout bounds the SERIAL reads that settle an unknown outcome (default 10s).
 	ResolveTimeout time.Duration
-	// Hook, when set, is called at every step of the append protocol (fault injection in tests).
+	// Hook, when set, is called at every step of the append protocol and at StepLoadHead (fault
+	// injection in tests).
 	Hook func(Step)
 	// Now returns the current time (default time.Now). It decides an outbox row's bucket and id
 	// (see writeOutbox) and an intent's bucket; the services pass a ClusterClock's Now, the

@@ -32,10 +32,12 @@ func (st *EventStore) Head(ctx context.Context, aggregateID string) (es.StreamHe
 	return h.StreamHead, h.err
 }
 
-// streamHead is a stream's static head as read, with the aggregate's type.
+// streamHead is a stream's static head as read, with the aggregate's type; found is false when
+// the stream had no row yet.
 type streamHead struct {
 	es.StreamHead
 	aggregateType string
+	found         bool
 	err           error
 }
 
@@ -53,42 +55,48 @@ func (st *EventStore) head(ctx context.Context, aggregateID string, aggID gocql.
 	case err != nil:
 		h.err = fmt.Errorf("head %s: %w", aggregateID, UnavailableIn(ctx, err))
 	default:
-		h.StreamHead = headFrom(version, commands)
+		h.StreamHead, h.found = headFrom(version, commands), true
 	}
 	return h
 }
 
 // scan calls fn for each stored row of the aggregate with start ≤ sequence (and ≤ to when
 // to > 0), in order, payloads as stored (not decoded): every field of the envelope when whole,
-// else only those es.Folded keeps. It returns the number of rows read and the stream head.
+// else only those es.Folded keeps. It returns the number of rows read and, for a fold, the
+// stream head; a whole read (LoadRaw: a range the caller knows) reads no head.
 //
-// The head is read beside the first page of rows, and the rows are cut at its version: the
-// rows and the head describe the same state. An append that lands between the two reads is
-// cut off when the head came first; when the rows came first, the rows the head counts beyond
-// them are read once more (the head and its rows are written in one batch of one partition, so
-// a row the head counts is there to read).
+// A fold's head is read beside the first page of rows, and the rows are cut at its version: the
+// rows and the head describe the same state. An append that lands between the two reads is cut
+// off when the head came first (a head that found no stream cuts every row); when the rows came
+// first, the rows the head counts beyond them are read once more, and if they are still missing
+// the load fails as Unavailable (the head and its rows are written in one batch of one
+// partition, so at QUORUM a row the head counts is there to read).
 func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, whole bool, fn func(es.Envelope) error) (int, es.StreamHead, error) {
 	aggID, err := parseUUID("aggregate_id", aggregateID)
 	if err != nil {
 		return 0, es.StreamHead{}, err
 	}
-	heads := make(chan streamHead, 1)
-	go func() { heads <- st.head(ctx, aggregateID, aggID) }()
-	cols := foldColumns
+	var (
+		env   es.Envelope
+		evID  gocql.UUID
+		heads chan streamHead
+	)
+	cols, row := foldColumns, []any{&env.Sequence, &env.EventType, &env.SchemaVersion, &env.Payload, &env.OccurredAt}
 	if whole {
-		cols = wholeColumns
+		// The aggregate's type is a short static column: it comes with the rows.
+		cols = `aggregate_type, ` + wholeColumns
+		row = append([]any{&env.AggregateType}, append(row, &evID, &env.CausationID, &env.CorrelationID, &env.UserID,
+			&env.Metadata, &env.TraceParent, &env.TraceState)...)
+	} else {
+		heads = make(chan streamHead, 1)
+		go func() {
+			st.opts.Hook(StepLoadHead)
+			heads <- st.head(ctx, aggregateID, aggID)
+		}()
 	}
 	bound := int64(math.MaxInt64)
 	if to > 0 {
 		bound = to
-	}
-	var (
-		env  es.Envelope
-		evID gocql.UUID
-	)
-	row := []any{&env.Sequence, &env.EventType, &env.SchemaVersion, &env.Payload, &env.OccurredAt}
-	if whole {
-		row = append(row, &evID, &env.CausationID, &env.CorrelationID, &env.UserID, &env.Metadata, &env.TraceParent, &env.TraceState)
 	}
 	// Prefetch(1): the next page is asked for as soon as the first row of this one is taken, so
 	// a long replay decodes and applies a page while the next one is on its way.
@@ -97,14 +105,18 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 			WithContext(ctx).PageSize(st.opts.PageSize).Prefetch(1).Iter()
 	}
 	iter := read(start, bound)
-	h := <-heads
-	if h.err != nil {
-		_ = iter.Close()
-		return 0, es.StreamHead{}, h.err
-	}
-	// A stream without a version (none that an append wrote) is read to its end.
-	if h.Version > 0 && h.Version < bound {
-		bound = h.Version
+	var h streamHead
+	if heads != nil {
+		if h = <-heads; h.err != nil {
+			_ = iter.Close()
+			return 0, es.StreamHead{}, h.err
+		}
+		switch {
+		case !h.found:
+			bound = 0 // the stream was created after its head was read
+		case h.Version > 0 && h.Version < bound: // a stream without a version (none that an append wrote) is read to its end
+			bound = h.Version
+		}
 	}
 	rows, next := 0, start
 	each := func(iter *gocql.Iter) error {
@@ -118,9 +130,11 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 			}
 			rows++
 			next = env.Sequence + 1
-			env.AggregateID, env.AggregateType, env.OccurredAt = aggregateID, h.aggregateType, env.OccurredAt.UTC()
+			env.AggregateID, env.OccurredAt = aggregateID, env.OccurredAt.UTC()
 			if whole {
 				env.EventID = evID.String()
+			} else {
+				env.AggregateType = h.aggregateType
 			}
 			if err := fn(env); err != nil {
 				_ = iter.Close()
@@ -135,10 +149,14 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 	if err := each(iter); err != nil {
 		return rows, h.StreamHead, err
 	}
-	if h.Version > 0 && next <= bound {
+	if heads != nil && h.Version > 0 && next <= bound {
 		// The rows were read before an append the head counts.
 		if err := each(read(next, bound)); err != nil {
 			return rows, h.StreamHead, err
+		}
+		if next <= bound {
+			return rows, h.StreamHead, fmt.Errorf("load %s: %w: rows %d to %d of version %d not readable", aggregateID,
+				es.ErrUnavailable, next, bound, h.Version)
 		}
 	}
 	return rows, h.StreamHead, nil
