@@ -62,8 +62,8 @@ func (st *EventStore) head(ctx context.Context, aggregateID string, aggID gocql.
 
 // scan calls fn for each stored row of the aggregate with start ≤ sequence (and ≤ to when
 // to > 0), in order, payloads as stored (not decoded): every field of the envelope when whole,
-// else only those es.Folded keeps. It returns the number of rows read and, for a fold, the
-// stream head; a whole read (LoadRaw: a range the caller knows) reads no head.
+// else only those es.Folded keeps. It returns, for a fold, the stream head; a whole read
+// (LoadRaw: a range the caller knows) reads no head.
 //
 // A fold's head is read beside the first page of rows, and the rows are cut at its version: the
 // rows and the head describe the same state. An append that lands between the two reads is cut
@@ -71,10 +71,10 @@ func (st *EventStore) head(ctx context.Context, aggregateID string, aggID gocql.
 // first, the rows the head counts beyond them are read once more, and if they are still missing
 // the load fails as Unavailable (the head and its rows are written in one batch of one
 // partition, so at QUORUM a row the head counts is there to read).
-func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, whole bool, fn func(es.Envelope) error) (int, es.StreamHead, error) {
+func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to int64, whole bool, fn func(es.Envelope) error) (es.StreamHead, error) {
 	aggID, err := parseUUID("aggregate_id", aggregateID)
 	if err != nil {
-		return 0, es.StreamHead{}, err
+		return es.StreamHead{}, err
 	}
 	var (
 		env   es.Envelope
@@ -106,10 +106,10 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 	}
 	iter := read(start, bound)
 	var h streamHead
-	if heads != nil {
+	if !whole {
 		if h = <-heads; h.err != nil {
 			_ = iter.Close()
-			return 0, es.StreamHead{}, h.err
+			return es.StreamHead{}, h.err
 		}
 		switch {
 		case !h.found:
@@ -118,7 +118,7 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 			bound = h.Version
 		}
 	}
-	rows, next := 0, start
+	next := start
 	each := func(iter *gocql.Iter) error {
 		for {
 			env = es.Envelope{}
@@ -128,7 +128,6 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 			if env.Sequence > bound {
 				break // appended after the head was read
 			}
-			rows++
 			next = env.Sequence + 1
 			env.AggregateID, env.OccurredAt = aggregateID, env.OccurredAt.UTC()
 			if whole {
@@ -147,19 +146,19 @@ func (st *EventStore) scan(ctx context.Context, aggregateID string, start, to in
 		return nil
 	}
 	if err := each(iter); err != nil {
-		return rows, h.StreamHead, err
+		return h.StreamHead, err
 	}
-	if heads != nil && h.Version > 0 && next <= bound {
+	if !whole && h.Version > 0 && next <= bound {
 		// The rows were read before an append the head counts.
 		if err := each(read(next, bound)); err != nil {
-			return rows, h.StreamHead, err
+			return h.StreamHead, err
 		}
 		if next <= bound {
-			return rows, h.StreamHead, fmt.Errorf("load %s: %w: rows %d to %d of version %d not readable", aggregateID,
+			return h.StreamHead, fmt.Errorf("load %s: %w: rows %d to %d of version %d not readable", aggregateID,
 				es.ErrUnavailable, next, bound, h.Version)
 		}
 	}
-	return rows, h.StreamHead, nil
+	return h.StreamHead, nil
 }
 
 // Load streams the events with sequence ≥ from, page by page, decoded and upcast, each with
@@ -168,17 +167,12 @@ func (st *EventStore) Load(ctx context.Context, aggregateID string, from int64, 
 	if from < 1 {
 		from = 1
 	}
-	start := from
-	_, head, err := st.scan(ctx, aggregateID, start, 0, false, func(env es.Envelope) error {
+	return st.scan(ctx, aggregateID, from, 0, false, func(env es.Envelope) error {
 		if err := st.reg.DecodeEnvelopeContext(ctx, &env); err != nil {
 			return fmt.Errorf("load %s: %w", aggregateID, err)
 		}
 		return fn(env)
 	})
-	if err != nil {
-		return head, err
-	}
-	return head, nil
 }
 
 // LoadRaw returns the events with from ≤ sequence ≤ to with their payloads as stored, not
@@ -192,7 +186,7 @@ func (st *EventStore) LoadRaw(ctx context.Context, aggregateID string, from, to 
 		return nil, nil
 	}
 	var out []es.Envelope
-	_, _, err := st.scan(ctx, aggregateID, from, to, true, func(env es.Envelope) error {
+	_, err := st.scan(ctx, aggregateID, from, to, true, func(env es.Envelope) error {
 		out = append(out, env)
 		return nil
 	})
@@ -211,7 +205,7 @@ func headFrom(version int64, commands map[string]string) es.StreamHead {
 	return h
 }
 
-// LoadRange returns the decoded events with from ≤ sequence ≤ to.
+// LoadRange returns the decoded events with from ≤ sequence ≤ to, whole.
 func (st *EventStore) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
 	out, err := st.LoadRaw(ctx, aggregateID, from, to)
 	if err != nil {
