@@ -70,8 +70,8 @@ type Options struct {
 	Finishers int
 	// RecoveryClockMargin is how far behind the sweeper's clock a writer's clock may be (plus any
 	// pause between reading it and writing the intent) without its intent landing in a bucket
-	// recovery no longer reads (default DefaultRecoveryClockMargin). Each pass reads that much
-	// more: a bucket or two of OutboxShards small partitions.
+	// recovery no longer reads (default DefaultRecoveryClockMargin): the pass that closes a
+	// bucket, this long after it ended (plus the grace period), reads it whole once more.
 	RecoveryClockMargin time.Duration
 }
 
@@ -85,6 +85,8 @@ type EventStore struct {
 	reg  *es.Registry
 	opts Options
 	fin  finishers
+	// sweep is where this store's recovery passes left each open intent partition.
+	sweep sweepCursors
 }
 
 var _ es.EventStore = (*EventStore)(nil)
