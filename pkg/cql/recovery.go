@@ -72,9 +72,16 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 		keptInBucket := 0
 		for shard := 0; shard < OutboxShards; shard++ {
 			key := sweepKey{b, shard}
-			// A closed bucket is read whole, once more, before the checkpoint passes it.
-			after, ok := st.sweep.get(key)
-			ins, err := st.readIntents(ctx, b, shard, closed, after, ok, upTo)
+			// An open bucket is read after its cursor up to upTo; a closed one whole, once more,
+			// before the checkpoint passes it.
+			var after, until *time.Time
+			if !closed {
+				until = &upTo
+				if t, ok := st.sweep.get(key); ok {
+					after = &t
+				}
+			}
+			ins, err := st.readIntents(ctx, b, shard, after, until)
 			if err != nil {
 				return stats, err
 			}
@@ -202,21 +209,21 @@ func (c *sweepCursors) prune(from int64) {
 	}
 }
 
-// readIntents reads the intents of one partition: all of them when whole, else those whose ids'
-// times are at most upTo and, when fromCursor, after the given time.
-func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int, whole bool, after time.Time, fromCursor bool, upTo time.Time) ([]*intent, error) {
-	cql, args := `SELECT attempt_id, aggregate_id, aggregate_type, expected_version, command_id, command_fingerprint,
+// readIntents reads the intents of one partition whose ids' times are after after and at most
+// until (nil: unbounded).
+func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int, after, until *time.Time) ([]*intent, error) {
+	q, args := `SELECT attempt_id, aggregate_id, aggregate_type, expected_version, command_id, command_fingerprint,
  envelopes, created_at FROM pending_appends WHERE bucket = ? AND shard = ?`, []any{bucket, shard}
-	if !whole {
-		if fromCursor && !after.Before(upTo) {
-			return nil, nil
-		}
-		cql, args = cql+` AND attempt_id <= ?`, append(args, gocql.MaxTimeUUID(upTo))
-		if fromCursor {
-			cql, args = cql+` AND attempt_id > ?`, append(args, gocql.MaxTimeUUID(after))
-		}
+	if after != nil && until != nil && !after.Before(*until) {
+		return nil, nil
 	}
-	iter := st.s.Query(cql, args...).WithContext(ctx).PageSize(200).Iter()
+	if until != nil {
+		q, args = q+` AND attempt_id <= ?`, append(args, gocql.MaxTimeUUID(*until))
+	}
+	if after != nil {
+		q, args = q+` AND attempt_id > ?`, append(args, gocql.MaxTimeUUID(*after))
+	}
+	iter := st.s.Query(q, args...).WithContext(ctx).PageSize(200).Iter()
 	var out []*intent
 	for {
 		in := &intent{bucket: bucket, shard: shard}
