@@ -85,6 +85,12 @@ func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.Stream
 	return agg, head, err
 }
 
+// load reads the aggregate from the store. Most aggregates are shorter than the snapshot
+// interval and have no snapshot, so their events are read from the first one beside the
+// snapshot read: the load is then one round trip instead of a snapshot read followed by the
+// events. That replay stops after SnapshotEvery events (a stream that long has a snapshot; one
+// without goes on being read after them) and is dropped when a usable snapshot turns up: the
+// events after the snapshot are read then.
 func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.StreamHead, err error) {
 	s := h.svc
 	ctx, span := s.tracer.Start(ctx, "load "+h.kind.AggregateType, trace.WithAttributes(attribute.String("ordersys.aggregate_id", id)))
@@ -94,37 +100,75 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 		}
 		endSpan(span, err)
 	}()
-
-	restored := false
-	if h.kind.Snapshots != nil {
-		snap, err := s.store.LatestSnapshot(ctx, id, 0)
-		switch {
-		case err == nil:
-			if a, rerr := h.restore(snap); rerr != nil {
-				s.opts.Logger.WarnContext(ctx, "snapshot unusable, replaying every event", "aggregate_id", id,
-					"snapshot_version", snap.Version, "err", rerr)
-			} else {
-				agg, restored = a, true
-				span.SetAttributes(attribute.Int64("ordersys.snapshot_version", snap.Version))
-			}
-		case errors.Is(err, es.ErrNotFound):
-		default:
-			return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
-		}
-	}
-	if !restored {
+	if h.kind.Snapshots == nil {
 		agg = h.kind.New(id)
+		head, _, err = h.replay(ctx, id, agg, 0)
+		return agg, head, err
 	}
-	head, err = s.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
+
+	type replayed struct {
+		agg  A
+		head es.StreamHead
+		all  bool
+		err  error
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first := make(chan replayed, 1)
+	go func() {
+		r := replayed{agg: h.kind.New(id)}
+		r.head, r.all, r.err = h.replay(sctx, id, r.agg, s.opts.SnapshotEvery)
+		first <- r
+	}()
+	snap, err := s.store.LatestSnapshot(ctx, id, 0)
+	switch {
+	case err == nil:
+		if a, rerr := h.restore(snap); rerr != nil {
+			s.opts.Logger.WarnContext(ctx, "snapshot unusable, replaying every event", "aggregate_id", id,
+				"snapshot_version", snap.Version, "err", rerr)
+		} else {
+			cancel()
+			<-first
+			span.SetAttributes(attribute.Int64("ordersys.snapshot_version", snap.Version))
+			head, _, err = h.replay(ctx, id, a, 0)
+			return a, head, err
+		}
+	case errors.Is(err, es.ErrNotFound):
+	default:
+		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+	}
+	r := <-first
+	if r.err != nil || r.all {
+		return r.agg, r.head, r.err
+	}
+	head, _, err = h.replay(ctx, id, r.agg, 0) // the rest of a long stream without a snapshot
+	return r.agg, head, err
+}
+
+// errEnough stops a replay at its limit.
+var errEnough = errors.New("replay limit reached")
+
+// replay applies to agg the events after its version, at most limit of them (0: all), and
+// reports whether it reached the end of the stream.
+func (h *Handler[A, C]) replay(ctx context.Context, id string, agg A, limit int) (es.StreamHead, bool, error) {
+	n := 0
+	head, err := h.svc.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
+		if limit > 0 && n == limit {
+			return errEnough
+		}
+		n++
 		if env.AggregateType != "" && env.AggregateType != h.kind.AggregateType {
 			return otherKind(h.kind.AggregateType, env.AggregateType)
 		}
 		return es.ApplyEnvelope(agg, env)
 	})
-	if err != nil {
-		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+	if errors.Is(err, errEnough) {
+		return head, false, nil
 	}
-	return agg, head, nil
+	if err != nil {
+		return head, false, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+	}
+	return head, true, nil
 }
 
 // otherKind is the error of a command whose aggregate id already names an aggregate of another
