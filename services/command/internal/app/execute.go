@@ -128,6 +128,9 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 		if res, done, err := h.attemptOnCache(ctx, req, meta); done {
 			return res, false, err
 		}
+		if res, done, err := h.attemptAsNew(ctx, req, meta); done {
+			return res, false, err
+		}
 	}
 	agg, head, rej, err := h.loadForCommand(ctx, req)
 	if err != nil {

@@ -35,6 +35,7 @@ func NewOrderHandler(svc *Service, snapshots es.SnapshotCodec, customers *Custom
 			create.Customer = standing
 			return create, nil
 		},
+		Creates: func(cmd order.Command) bool { _, ok := cmd.(order.Create); return ok },
 	})
 }
 
@@ -43,6 +44,7 @@ func NewOrderHandler(svc *Service, snapshots es.SnapshotCodec, customers *Custom
 func NewCustomerHandler(svc *Service, snapshots es.SnapshotCodec) *CustomerHandler {
 	return NewHandler(svc, Kind[*customer.Customer, customer.Command]{
 		AggregateType: customer.AggregateType, New: customer.New, Snapshots: snapshots,
+		Creates: func(cmd customer.Command) bool { _, ok := cmd.(customer.Register); return ok },
 	})
 }
 

@@ -90,7 +90,9 @@ func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.Stream
 // snapshot read: the load is then one round trip instead of a snapshot read followed by the
 // events. That replay stops after SnapshotEvery events (a stream that long has a snapshot; one
 // without goes on being read after them) and is dropped when a usable snapshot turns up: the
-// events after the snapshot are read then.
+// events after the snapshot are read then. The price, for an aggregate with a snapshot, is the
+// dropped read: up to one page of the store (PageSize events), once per load, which a cached
+// aggregate does not need.
 func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.StreamHead, err error) {
 	s := h.svc
 	ctx, span := s.tracer.Start(ctx, "load "+h.kind.AggregateType, trace.WithAttributes(attribute.String("ordersys.aggregate_id", id)))
@@ -100,8 +102,12 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 		}
 		endSpan(span, err)
 	}()
-	if h.kind.Snapshots == nil {
-		agg = h.kind.New(id)
+	if h.kind.Snapshots == nil || s.opts.SnapshotEvery <= 0 {
+		// No snapshots, or none taken any more (an older one may still be there: read first).
+		agg, err = h.snapshot(ctx, id, span)
+		if err != nil {
+			return agg, head, err
+		}
 		head, _, err = h.replay(ctx, id, agg, 0)
 		return agg, head, err
 	}
@@ -113,36 +119,58 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 		err  error
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	first := make(chan replayed, 1)
 	go func() {
 		r := replayed{agg: h.kind.New(id)}
+		defer func() {
+			if p := recover(); p != nil { // in the caller's goroutine it would have reached the server's recovery
+				r.err = fmt.Errorf("load %s %s: replay panicked: %v", h.kind.AggregateType, id, p)
+			}
+			first <- r
+		}()
 		r.head, r.all, r.err = h.replay(sctx, id, r.agg, s.opts.SnapshotEvery)
-		first <- r
 	}()
-	snap, err := s.store.LatestSnapshot(ctx, id, 0)
-	switch {
-	case err == nil:
-		if a, rerr := h.restore(snap); rerr != nil {
-			s.opts.Logger.WarnContext(ctx, "snapshot unusable, replaying every event", "aggregate_id", id,
-				"snapshot_version", snap.Version, "err", rerr)
-		} else {
-			cancel()
-			<-first
-			span.SetAttributes(attribute.Int64("ordersys.snapshot_version", snap.Version))
-			head, _, err = h.replay(ctx, id, a, 0)
-			return a, head, err
+	snapped, err := h.snapshot(ctx, id, span)
+	if err != nil || snapped.Version() > 0 {
+		cancel()
+		<-first
+		if err != nil {
+			return agg, head, err
 		}
-	case errors.Is(err, es.ErrNotFound):
-	default:
-		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+		head, _, err = h.replay(ctx, id, snapped, 0)
+		return snapped, head, err
 	}
 	r := <-first
+	cancel()
 	if r.err != nil || r.all {
 		return r.agg, r.head, r.err
 	}
 	head, _, err = h.replay(ctx, id, r.agg, 0) // the rest of a long stream without a snapshot
 	return r.agg, head, err
+}
+
+// snapshot returns the aggregate restored from its newest usable snapshot, or at version 0
+// when it has none (or snapshots are off for its kind).
+func (h *Handler[A, C]) snapshot(ctx context.Context, id string, span trace.Span) (A, error) {
+	s := h.svc
+	if h.kind.Snapshots == nil {
+		return h.kind.New(id), nil
+	}
+	snap, err := s.store.LatestSnapshot(ctx, id, 0)
+	switch {
+	case errors.Is(err, es.ErrNotFound):
+		return h.kind.New(id), nil
+	case err != nil:
+		return h.kind.New(id), fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+	}
+	a, err := h.restore(snap)
+	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "snapshot unusable, replaying every event", "aggregate_id", id,
+			"snapshot_version", snap.Version, "err", err)
+		return h.kind.New(id), nil
+	}
+	span.SetAttributes(attribute.Int64("ordersys.snapshot_version", snap.Version))
+	return a, nil
 }
 
 // errEnough stops a replay at its limit.
@@ -153,6 +181,9 @@ var errEnough = errors.New("replay limit reached")
 func (h *Handler[A, C]) replay(ctx context.Context, id string, agg A, limit int) (es.StreamHead, bool, error) {
 	n := 0
 	head, err := h.svc.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
+		if err := ctx.Err(); err != nil {
+			return err // a dropped replay stops at once
+		}
 		if limit > 0 && n == limit {
 			return errEnough
 		}

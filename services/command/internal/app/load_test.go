@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,11 +24,13 @@ type loadWatch struct {
 	gated atomic.Bool
 	mu    sync.Mutex
 	froms []int64
+	ids   []string // of each Load
 }
 
 func (w *loadWatch) Load(ctx context.Context, id string, from int64, fn func(es.Envelope) error) (es.StreamHead, error) {
 	w.mu.Lock()
 	w.froms = append(w.froms, from)
+	w.ids = append(w.ids, id)
 	w.mu.Unlock()
 	return w.Store.Load(ctx, id, from, fn)
 }
@@ -52,7 +55,13 @@ func (w *loadWatch) loads() []int64 {
 func (w *loadWatch) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.froms = nil
+	w.froms, w.ids = nil, nil
+}
+
+func (w *loadWatch) loaded(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Contains(w.ids, id)
 }
 
 // appendOrder writes an order of n events straight to the store (no snapshot) and returns it.
@@ -98,10 +107,13 @@ func TestLoadReadsEventsBesideTheSnapshot(t *testing.T) {
 		t.Helper()
 		w.reset()
 		w.gated.Store(true)
-		got, err := h.Load(ctx, want.AggregateID())
+		got, head, err := h.load(ctx, want.AggregateID())
 		w.gated.Store(false)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if head.Version != want.Version() {
+			t.Errorf("%s: stream head at version %d, want %d", name, head.Version, want.Version())
 		}
 		if got.Version() != want.Version() || got.TotalCents != want.TotalCents || len(got.Items) != len(want.Items) {
 			t.Errorf("%s: loaded version %d, total %d; want %d, %d", name, got.Version(), got.TotalCents, want.Version(), want.TotalCents)
@@ -112,6 +124,8 @@ func TestLoadReadsEventsBesideTheSnapshot(t *testing.T) {
 	}
 
 	check("no snapshot, a short stream: one read", appendOrder(t, w, 3), []int64{1})
+	check("no snapshot, as long as the bound: one read", appendOrder(t, w, every), []int64{1})
+	check("no snapshot, one event past the bound: read on", appendOrder(t, w, every+1), []int64{1, every + 1})
 	check("no snapshot, a stream longer than the bound: read on", appendOrder(t, w, 2*every+1), []int64{1, every + 1})
 
 	long := appendOrder(t, w, 2*every+2)

@@ -210,6 +210,10 @@ type Kind[A Decider[C], C any] struct {
 	// order's Create gets its customer's standing); it runs on every attempt, after the
 	// command id was found new, so a retry sees current data. nil: nothing to add.
 	Prepare func(ctx context.Context, cmd C) (C, error)
+	// Creates reports whether cmd creates the aggregate: such a command is decided, on its
+	// first attempt, on a new aggregate without reading the store (attemptAsNew). nil: none
+	// does.
+	Creates func(cmd C) bool
 }
 
 // Handler executes the commands of one aggregate kind.

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/domain/ids"
+	"github.com/ordersys/ordersys/pkg/domain/order"
+	"github.com/ordersys/ordersys/pkg/es"
+	"github.com/ordersys/ordersys/pkg/es/esmem"
+)
+
+// TestCreationIsDecidedWithoutReadingTheNewAggregate: a CreateOrder used to read the order it
+// creates (snapshot, head and rows, all finding nothing: three of a creation's eight
+// requests). Now it is decided on a new order and the creation's condition checks that none
+// exists; a repeat of the command still gets its first outcome, and a creation under an id that
+// holds an order is still refused and changes nothing.
+func TestCreationIsDecidedWithoutReadingTheNewAggregate(t *testing.T) {
+	w := &loadWatch{Store: esmem.New(codec.NewRegistry())}
+	rej := &memRejections{store: w.Store, table: map[string]es.Rejection{}}
+	svc := NewService(w, Options{SnapshotEvery: 10, Rejections: rej})
+	customers := NewCustomerHandler(svc, nil)
+	orders := NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)
+	ctx := context.Background()
+	customerID := register(ctx, t, customers)
+
+	id, commandID := ids.New(), ids.New()
+	create := Request[order.Command]{AggregateID: id, Name: "CreateOrder", CommandID: commandID, Fingerprint: "fp",
+		Command: order.Create{OrderID: id, CustomerID: customerID, Items: memItems(2)}}
+	w.reset()
+	first, err := orders.Execute(ctx, create)
+	if err != nil || first.Version != 1 {
+		t.Fatalf("create: %+v, %v", first, err)
+	}
+	if w.loaded(id) {
+		t.Errorf("the creation read the order it creates")
+	}
+
+	// A repeat (its answer lost, say) from another replica, which holds nothing in its cache.
+	other := NewService(w, Options{SnapshotEvery: 10, Rejections: rej})
+	otherOrders := NewOrderHandler(other, codec.OrderSnapshotCodec{}, NewCustomerHandler(other, nil))
+	again, err := otherOrders.Execute(ctx, create)
+	if err != nil || !again.Duplicate || again.Version != 1 || len(again.EventIDs) != 1 || again.EventIDs[0] != first.EventIDs[0] {
+		t.Errorf("repeated create: %+v, %v; want the first outcome %+v", again, err, first)
+	}
+
+	// Another creation under the same id.
+	create.CommandID, create.Fingerprint = ids.New(), "fp2"
+	if res, err := otherOrders.Execute(ctx, create); err == nil {
+		t.Errorf("a second creation of order %s succeeded: %+v", id, res)
+	}
+	if head, err := w.Head(ctx, id); err != nil || head.Version != 1 {
+		t.Errorf("order %s after a second creation: version %d, %v; want 1", id, head.Version, err)
+	}
+}
