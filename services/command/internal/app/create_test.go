@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/ordersys/ordersys/pkg/codec"
@@ -52,5 +53,41 @@ func TestCreationIsDecidedWithoutReadingTheNewAggregate(t *testing.T) {
 	}
 	if head, err := w.Head(ctx, id); err != nil || head.Version != 1 {
 		t.Errorf("order %s after a second creation: version %d, %v; want 1", id, head.Version, err)
+	}
+}
+
+// refuseFirstAppend is the in-memory store refusing its first append before writing anything,
+// as the CQL store does when sealing a payload fails.
+type refuseFirstAppend struct {
+	*esmem.Store
+	refused bool
+}
+
+func (r *refuseFirstAppend) Append(ctx context.Context, req es.AppendRequest) (es.AppendResult, error) {
+	if !r.refused {
+		r.refused = true
+		return es.AppendResult{}, fmt.Errorf("seal the payload: %w", es.ErrRuleViolation)
+	}
+	return r.Store.Append(ctx, req)
+}
+
+// TestCreationRefusedUnwrittenGoesOnByTheReadPath: when the store refuses a creation decided
+// without a read before writing anything, the refusal is not the answer: the command goes on
+// by the read path, which answers from what the store holds (here: it creates the order).
+func TestCreationRefusedUnwrittenGoesOnByTheReadPath(t *testing.T) {
+	st := &refuseFirstAppend{Store: esmem.New(codec.NewRegistry())}
+	svc := NewService(st, Options{SnapshotEvery: 10})
+	customers := NewCustomerHandler(svc, nil)
+	orders := NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)
+	ctx := context.Background()
+	st.refused = true // the customer's registration goes through
+	customerID := register(ctx, t, customers)
+	st.refused = false
+
+	id := ids.New()
+	res, err := orders.Execute(ctx, Request[order.Command]{AggregateID: id, Name: "CreateOrder", CommandID: ids.New(), Fingerprint: "fp",
+		Command: order.Create{OrderID: id, CustomerID: customerID, Items: memItems(1)}})
+	if err != nil || res.Version != 1 {
+		t.Fatalf("create after a refused first append: %+v, %v; want version 1", res, err)
 	}
 }

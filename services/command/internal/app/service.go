@@ -207,8 +207,9 @@ type Kind[A Decider[C], C any] struct {
 	// Snapshots encodes and restores snapshots; nil disables them for this kind.
 	Snapshots es.SnapshotCodec
 	// Prepare completes a command with what Decide needs from outside its aggregate (an
-	// order's Create gets its customer's standing); it runs on every attempt, after the
-	// command id was found new, so a retry sees current data. nil: nothing to add.
+	// order's Create gets its customer's standing); it runs on every attempt, so a retry sees
+	// current data: after the command id was found new, except for a creation decided without
+	// a read (Creates), whose id is checked by its batch. nil: nothing to add.
 	Prepare func(ctx context.Context, cmd C) (C, error)
 	// Creates reports whether cmd creates the aggregate: such a command is decided, on its
 	// first attempt, on a new aggregate without reading the store (attemptAsNew). nil: none
