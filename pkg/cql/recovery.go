@@ -130,9 +130,7 @@ func (st *EventStore) RecoverIntents(ctx context.Context, grace time.Duration) (
 					stats.Discarded++
 				}
 			}
-			if closed {
-				st.sweep.forget(key)
-			} else {
+			if !closed { // a closed bucket's cursor is not read again; prune drops it
 				st.sweep.set(key, next)
 			}
 		}
@@ -164,12 +162,13 @@ type sweepKey struct {
 	shard  int
 }
 
-// sweepCursors remembers, per partition of a bucket still open to writers, the time up to which
-// this store's recovery passes read every intent and left none unsettled: the next pass reads
-// only the intents after it. An intent that became visible after a pass had read past its time
-// (its writer's clock behind by more than the grace period, or paused that long before writing
-// it) is read by the pass that closes its bucket, which reads the bucket whole. The cursors are
-// this process's own: another sweeper, or this one restarted, starts from whole buckets.
+// sweepCursors remembers, per partition of a bucket still open to writers (kept until the
+// checkpoint passes the bucket), the time up to which this store's recovery passes read every
+// intent and left none unsettled: the next pass reads only the intents after it. An intent
+// that became visible after a pass had read past its time (its writer's clock behind by more
+// than the grace period, or paused that long before writing it) is read by the pass that
+// closes its bucket, which reads the bucket whole. The cursors are this process's own: another
+// sweeper, or this one restarted, starts from whole buckets.
 type sweepCursors struct {
 	mu    sync.Mutex
 	after map[sweepKey]time.Time
@@ -191,12 +190,6 @@ func (c *sweepCursors) set(k sweepKey, t time.Time) {
 	c.after[k] = t
 }
 
-func (c *sweepCursors) forget(k sweepKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.after, k)
-}
-
 // prune forgets the partitions of buckets before from (passed by the checkpoint, perhaps
 // another sweeper's).
 func (c *sweepCursors) prune(from int64) {
@@ -212,11 +205,11 @@ func (c *sweepCursors) prune(from int64) {
 // readIntents reads the intents of one partition whose ids' times are after after and at most
 // until (nil: unbounded).
 func (st *EventStore) readIntents(ctx context.Context, bucket int64, shard int, after, until *time.Time) ([]*intent, error) {
-	q, args := `SELECT attempt_id, aggregate_id, aggregate_type, expected_version, command_id, command_fingerprint,
- envelopes, created_at FROM pending_appends WHERE bucket = ? AND shard = ?`, []any{bucket, shard}
 	if after != nil && until != nil && !after.Before(*until) {
 		return nil, nil
 	}
+	q, args := `SELECT attempt_id, aggregate_id, aggregate_type, expected_version, command_id, command_fingerprint,
+ envelopes, created_at FROM pending_appends WHERE bucket = ? AND shard = ?`, []any{bucket, shard}
 	if until != nil {
 		q, args = q+` AND attempt_id <= ?`, append(args, gocql.MaxTimeUUID(*until))
 	}
