@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ordersys/ordersys/pkg/codec"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
@@ -89,5 +92,53 @@ func TestCreationRefusedUnwrittenGoesOnByTheReadPath(t *testing.T) {
 		Command: order.Create{OrderID: id, CustomerID: customerID, Items: memItems(1)}})
 	if err != nil || res.Version != 1 {
 		t.Fatalf("create after a refused first append: %+v, %v; want version 1", res, err)
+	}
+}
+
+// recallAfterLoad is a rejection log whose Recall answers only once the store has begun a Load
+// of the aggregate `after` (an answer that only comes once that read is running beside it).
+type recallAfterLoad struct {
+	*memRejections
+	w     *loadWatch
+	after string
+}
+
+func (r *recallAfterLoad) Recall(ctx context.Context, aggregateID, commandID string) (es.Rejection, bool, error) {
+	for deadline := time.Now().Add(5 * time.Second); !r.w.loaded(r.after); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return es.Rejection{}, false, fmt.Errorf("the recall waited 5 s for a read of %s that never began beside it", r.after)
+		}
+	}
+	return r.memRejections.Recall(ctx, aggregateID, commandID)
+}
+
+// TestCreationRecallsRejectionsBesideItsCustomerRead: a creation decided without reading its
+// order used to recall a remembered rejection of its command id first and read its customer
+// after: two sequential round trips before the append. Now the two run side by side. The
+// rejection log here answers only once the customer is being read: on the old code the recall
+// fails after 5 s (the command then goes by the read path, whose recall fails the same way).
+// Counted in ordersys_command_presumed_new_total.
+func TestCreationRecallsRejectionsBesideItsCustomerRead(t *testing.T) {
+	w := &loadWatch{Store: esmem.New(codec.NewRegistry())}
+	rej := &recallAfterLoad{memRejections: &memRejections{store: w.Store, table: map[string]es.Rejection{}}, w: w}
+	svc := NewService(w, Options{SnapshotEvery: 10, Rejections: rej})
+	customers := NewCustomerHandler(svc, nil)
+	orders := NewOrderHandler(svc, codec.OrderSnapshotCodec{}, customers)
+	ctx := context.Background()
+	customerID := register(ctx, t, customers) // without a command id: nothing recalled
+	rej.after = customerID
+	w.reset()
+
+	id := ids.New()
+	res, err := orders.Execute(ctx, Request[order.Command]{AggregateID: id, Name: "CreateOrder", CommandID: ids.New(), Fingerprint: "fp",
+		Command: order.Create{OrderID: id, CustomerID: customerID, Items: memItems(1)}})
+	if err != nil || res.Version != 1 {
+		t.Fatalf("create: %+v, %v; want version 1", res, err)
+	}
+	if w.loaded(id) {
+		t.Errorf("the creation read the order it creates")
+	}
+	if got := testutil.ToFloat64(svc.opts.Metrics.presumedNew.WithLabelValues("CreateOrder", newAppended)); got != 1 {
+		t.Errorf("ordersys_command_presumed_new_total{result=appended} = %v, want 1", got)
 	}
 }

@@ -153,7 +153,11 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != before {
 		return Result{}, false, &es.ConflictError{AggregateID: req.AggregateID, Expected: *req.ExpectedVersion, Actual: before}
 	}
-	res, _, err = h.decideAndAppend(ctx, req, meta, agg, head.Commands, false)
+	cmd, err := h.prepare(ctx, req.Command)
+	if err != nil {
+		return Result{}, false, err
+	}
+	res, _, err = h.decideAndAppend(ctx, req, cmd, meta, agg, head.Commands, false)
 	var ce *es.ConflictError
 	switch {
 	case errors.As(err, &ce) && ce.CommandRecorded:
@@ -169,20 +173,24 @@ func (h *Handler[A, C]) attempt(ctx context.Context, req Request[C], meta es.Met
 	return res, false, nil
 }
 
-// decideAndAppend decides the command on agg (with the stream's recorded command ids) and
-// appends the events; decided reports that the command was decided (an error then is the
-// append's). onCache marks a decision on a cached state that was not read for this command: a
-// rule refusal is then not remembered (the caller decides again on the state it reads).
-func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], meta es.Metadata, agg A,
+// prepare completes the command with what Decide needs from outside its aggregate
+// (Kind.Prepare).
+func (h *Handler[A, C]) prepare(ctx context.Context, cmd C) (C, error) {
+	if h.kind.Prepare == nil {
+		return cmd, nil
+	}
+	return h.kind.Prepare(ctx, cmd)
+}
+
+// decideAndAppend decides cmd, the request's command prepared, on agg (with the stream's
+// recorded command ids) and appends the events; decided reports that the command was decided
+// (an error then is the append's). onCache marks a decision on a state that was not read for
+// this command (cached, or presumed new): a rule refusal is then not remembered (the caller
+// decides again on the state it reads).
+func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], cmd C, meta es.Metadata, agg A,
 	commands map[string]es.CommandRecord, onCache bool) (res Result, decided bool, err error) {
 	s := h.svc
 	before := agg.Version()
-	cmd := req.Command
-	if h.kind.Prepare != nil {
-		if cmd, err = h.kind.Prepare(ctx, cmd); err != nil {
-			return Result{}, false, err
-		}
-	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	_, span := s.tracer.Start(ctx, "decide "+req.Name, trace.WithAttributes(
 		attribute.String("ordersys.aggregate_id", req.AggregateID), attribute.Int64("ordersys.version", before),
@@ -265,17 +273,9 @@ func (h *Handler[A, C]) decideAndAppend(ctx context.Context, req Request[C], met
 // reports that the head was read, at the expected version, without a record of the command id
 // or a remembered rejection.
 func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]) (unseen bool, err error) {
-	var ch chan bool
-	if req.CommandID != "" && h.svc.opts.Rejections != nil {
-		ch = make(chan bool, 1)
-		go func() {
-			_, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
-			ch <- found || err != nil
-		}()
-	}
+	recall := h.recallBeside(ctx, req)
 	head, err := h.svc.store.Head(ctx, req.AggregateID)
-	remembered := ch != nil && <-ch
-	if err != nil || remembered {
+	if rc := recall(); err != nil || rc.found || rc.err != nil {
 		return false, nil
 	}
 	if _, recorded := head.Commands[req.CommandID]; recorded && req.CommandID != "" {
@@ -290,29 +290,15 @@ func (h *Handler[A, C]) checkExpectedVersion(ctx context.Context, req Request[C]
 // loadForCommand loads the aggregate and, when the request has a command id, recalls a
 // remembered rejection of it at the same time.
 func (h *Handler[A, C]) loadForCommand(ctx context.Context, req Request[C]) (A, es.StreamHead, *es.Rejection, error) {
-	type recalled struct {
-		r     es.Rejection
-		found bool
-		err   error
-	}
-	var ch chan recalled
-	if req.CommandID != "" && h.svc.opts.Rejections != nil {
-		ch = make(chan recalled, 1)
-		go func() {
-			r, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
-			ch <- recalled{r, found, err}
-		}()
-	}
+	recall := h.recallBeside(ctx, req)
 	agg, head, err := h.loadCached(ctx, req.AggregateID)
+	rc := recall()
+	if err == nil && rc.err != nil {
+		err = fmt.Errorf("recall rejection of command %s: %w", req.CommandID, rc.err)
+	}
 	var rej *es.Rejection
-	if ch != nil {
-		rc := <-ch
-		if err == nil && rc.err != nil {
-			err = fmt.Errorf("recall rejection of command %s: %w", req.CommandID, rc.err)
-		}
-		if rc.found {
-			rej = &rc.r
-		}
+	if rc.found {
+		rej = &rc.r
 	}
 	return agg, head, rej, err
 }

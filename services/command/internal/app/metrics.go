@@ -34,6 +34,8 @@ type Metrics struct {
 	appends  *prometheus.HistogramVec
 	snapshot *prometheus.CounterVec
 	cached   *prometheus.CounterVec
+
+	presumedNew *prometheus.CounterVec
 }
 
 // Results of a command decided on a cached aggregate, the values of the result label of
@@ -42,6 +44,16 @@ const (
 	cachedAppended = "appended" // decided and appended without a read
 	cachedStale    = "stale"    // the append's condition failed: read, decided again
 	cachedRefused  = "refused"  // the cached state refused the command or appended nothing: read, decided again
+)
+
+// Results of a creation decided on a new aggregate without reading it, the values of the
+// result label of ordersys_command_presumed_new_total.
+const (
+	newAppended = "appended" // decided and appended without a read
+	newExists   = "exists"   // the stream exists (a lost race, a repeat, another aggregate's id): read, answered
+	newRecalled = "recalled" // the command id is remembered as rejected (or the recall failed): read, answered
+	newRefused  = "refused"  // preparing, deciding or the store refused before writing, or nothing to append: read, decided again
+	newUnknown  = "unknown"  // the append's outcome is unknown: returned (Unavailable)
 )
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered). Registering
@@ -79,6 +91,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ordersys_command_cached_decisions_total",
 			Help: "Commands decided on a cached aggregate without reading the store, by command type and result (appended; stale: another writer got there first, decided again after a read; refused: decided again after a read).",
 		}, []string{"command", "result"}),
+		presumedNew: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_command_presumed_new_total",
+			Help: "Creations decided on a new aggregate without reading it, by command type and result (appended; exists: the stream exists, answered after a read; recalled: the command id was rejected before, answered after a read; refused: decided again after a read; unknown: the append's outcome is unknown).",
+		}, []string{"command", "result"}),
 	}
 	if reg != nil {
 		m.commands = telemetry.RegisterOrReuse(reg, m.commands)
@@ -88,6 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.appends = telemetry.RegisterOrReuse(reg, m.appends)
 		m.snapshot = telemetry.RegisterOrReuse(reg, m.snapshot)
 		m.cached = telemetry.RegisterOrReuse(reg, m.cached)
+		m.presumedNew = telemetry.RegisterOrReuse(reg, m.presumedNew)
 	}
 	return m
 }

@@ -18,3 +18,25 @@ type RejectionLog interface {
 	// exist (those not in the stream's head); found is false when there is none.
 	Recall(ctx context.Context, aggregateID, commandID string) (r es.Rejection, found bool, err error)
 }
+
+// recalled is the answer of a RejectionLog.Recall.
+type recalled struct {
+	r     es.Rejection
+	found bool
+	err   error
+}
+
+// recallBeside starts recalling a remembered rejection of the request's command id, to run
+// beside another read, and returns the call that waits for its answer (at once a zero answer
+// when the request has no command id or the service no rejection log). Call it exactly once.
+func (h *Handler[A, C]) recallBeside(ctx context.Context, req Request[C]) func() recalled {
+	if req.CommandID == "" || h.svc.opts.Rejections == nil {
+		return func() recalled { return recalled{} }
+	}
+	ch := make(chan recalled, 1)
+	go func() {
+		r, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
+		ch <- recalled{r, found, err}
+	}()
+	return func() recalled { return <-ch }
+}

@@ -26,8 +26,13 @@ func (h *Handler[A, C]) attemptOnCache(ctx context.Context, req Request[C], meta
 	if _, seen := commands[req.CommandID]; seen && req.CommandID != "" {
 		return Result{}, false, nil
 	}
-	res, decided, err := h.decideAndAppend(ctx, req, meta, agg, commands, true)
 	count := h.svc.opts.Metrics.cached
+	cmd, err := h.prepare(ctx, req.Command)
+	if err != nil {
+		count.WithLabelValues(req.Name, cachedRefused).Inc()
+		return Result{}, false, nil
+	}
+	res, decided, err := h.decideAndAppend(ctx, req, cmd, meta, agg, commands, true)
 	switch {
 	case err == nil && len(res.EventIDs) == 0:
 		// Nothing to append, so nothing checked the cached state: read it.
