@@ -47,9 +47,11 @@ var chaosVictims = []string{"command", "projector", "cdc-relay", "cdc-relay-2"}
 // clients drive customers and orders through their lives with command ids (a call that fails
 // with UNAVAILABLE or DEADLINE_EXCEEDED is repeated with the same command id), and a monkey
 // SIGKILLs and restarts, or SIGSTOPs (sometimes past the relays' 3 s lease) and resumes, the
-// command service, both relays and the projector at random, and restarts the broker once (with
-// E2E_CHAOS_CLUSTER=3, `make chaos CLUSTER=3`: on three Cassandra nodes and three brokers,
-// replication factor 3, it kills one node of each a third in and starts them two thirds in). Then
+// command service, both relays and the projector at random, stalls or resets the connections of
+// every service to Cassandra through a TCP fault proxy (chaos_network_test.go), and restarts the
+// broker once (with E2E_CHAOS_CLUSTER=3, `make chaos CLUSTER=3`: no proxy, on three Cassandra
+// nodes and three brokers, replication factor 3, it kills one node of each a third in and starts
+// them two thirds in). Then
 // every acknowledged event must be in the event store, every stored event on its topic once at
 // least (no phantom, first deliveries in sequence order), and every read model equal to the
 // state replayed from the store, each order in exactly one status list.
@@ -61,6 +63,7 @@ func TestChaos(t *testing.T) {
 		"ORDERSYS_KAFKA_PARTITIONS=3",
 	}}
 	servers.configure(s)
+	network := startChaosNetwork(t, servers, s)
 	t.Cleanup(func() {
 		if t.Failed() && s.procs != nil {
 			s.dumpLogs(t, 30)
@@ -73,6 +76,9 @@ func TestChaos(t *testing.T) {
 		// Processes killed on purpose were started again: every instance must stop cleanly.
 		if unclean := s.stop(); len(unclean) > 0 {
 			t.Errorf("chaos system: not a clean stop on SIGTERM: %s", strings.Join(unclean, "; "))
+		}
+		if network != nil && s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" { // stop leaves it: reached through the proxy
+			s.dropKeyspace()
 		}
 	})
 	if err := s.start(); err != nil {
@@ -91,7 +97,7 @@ func TestChaos(t *testing.T) {
 			(&chaosClient{s: s, led: led, rnd: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}).run(ctx, end)
 		}()
 	}
-	faults := runMonkey(t, s, servers, end)
+	faults := runMonkey(t, s, servers, network, end)
 	wg.Wait()
 	t.Logf("chaos for %s: %s; %d commands acknowledged (%d calls repeated), %d given up with the outcome unknown",
 		d, strings.Join(faults, ", "), led.acks, led.retries, led.unknown)
@@ -237,8 +243,9 @@ func (c *chaosClient) order(ctx context.Context, cust string) {
 	}
 }
 
-// runMonkey injects faults until end and returns what it did.
-func runMonkey(t *testing.T, s *system, servers chaosServers, end time.Time) []string {
+// runMonkey injects faults until end and returns what it did: a process killed or paused, now
+// and then (network not nil) a network fault instead, and the servers' faults at their stages.
+func runMonkey(t *testing.T, s *system, servers chaosServers, network *chaosNetwork, end time.Time) []string {
 	rnd := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	counts := map[string]int{}
 	d := time.Until(end)
@@ -251,6 +258,10 @@ func runMonkey(t *testing.T, s *system, servers chaosServers, end time.Time) []s
 				counts[did]++
 			}
 			stage++
+			continue
+		}
+		if network != nil && rnd.IntN(4) == 0 {
+			counts[network.fault(t, rnd)]++
 			continue
 		}
 		victim := chaosVictims[rnd.IntN(len(chaosVictims))]
