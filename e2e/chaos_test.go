@@ -261,7 +261,7 @@ func runMonkey(t *testing.T, s *system, servers chaosServers, network *chaosNetw
 			continue
 		}
 		if network != nil && rnd.IntN(4) == 0 {
-			counts[network.fault(t, rnd)]++
+			counts[network.fault(t, s, rnd)]++
 			continue
 		}
 		victim := chaosVictims[rnd.IntN(len(chaosVictims))]

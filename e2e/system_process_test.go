@@ -142,15 +142,21 @@ func (s *system) spawn(name, bin string, args, env []string) (*process, error) {
 	return p, nil
 }
 
-// waitServing polls name's grpc.health.v1.Health/Check (service "") until SERVING.
-func (s *system) waitServing(name string) error {
+// waitServing polls name's grpc.health.v1.Health/Check (service "") until SERVING, for up to
+// healthTimeout.
+func (s *system) waitServing(name string) error { return s.waitServingWithin(name, healthTimeout) }
+
+// waitServingWithin polls name's grpc.health.v1.Health/Check (service "") until SERVING, for up
+// to timeout.
+func (s *system) waitServingWithin(name string, timeout time.Duration) error {
 	conn, err := s.dial(s.grpcAddr[name])
 	if err != nil {
 		return err
 	}
+	defer conn.Close()
 	client := healthpb.NewHealthClient(conn)
 	p := s.procs[name]
-	deadline := time.Now().Add(healthTimeout)
+	deadline := time.Now().Add(timeout)
 	last := "no answer"
 	for {
 		if !p.running() {
@@ -169,7 +175,7 @@ func (s *system) waitServing(name string) error {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not SERVING after %s (last: %s); last lines of %s:\n%s", name, healthTimeout, last, rel(s.root, p.log), tail(p.log, 30))
+			return fmt.Errorf("%s not SERVING after %s (last: %s); last lines of %s:\n%s", name, timeout, last, rel(s.root, p.log), tail(p.log, 30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

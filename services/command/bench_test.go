@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	ordersv1 "github.com/ordersys/ordersys/pkg/gen/orders/v1"
+	"github.com/ordersys/ordersys/pkg/testinfra"
 )
 
 // benchClients is the number of concurrent clients, each on its own aggregate
@@ -50,7 +51,7 @@ var rawLWTPerSecond atomic.Value
 // Each reports p50_ms, p99_ms and its throughput (batches/s, cmds/s); the second also reports raw_lwt/s and
 // overhead_x, the raw batch throughput divided by the command throughput. Each also reports what an
 // operation cost: go_cpu_ms/op (this process: clients and service), cass_cpu_ms/op (the local
-// Cassandra process) and cass_req/op (requests the node counted); see benchcpu_test.go. Run:
+// Cassandra process) and cass_req/op (requests the node counted); see testinfra.CostMeter. Run:
 //
 //	go test -run '^$' -bench Commands -benchtime 2000x ./
 func BenchmarkCommands(b *testing.B) {
@@ -181,7 +182,7 @@ func runConcurrently(b *testing.B, clients int, unit string, op func(c int) erro
 		firstErr  atomic.Value
 	)
 	b.ResetTimer()
-	cost := startCost()
+	cost := testinfra.StartCost(shared.session)
 	start := time.Now()
 	for c := range clients {
 		wg.Add(1)
@@ -205,7 +206,7 @@ func runConcurrently(b *testing.B, clients int, unit string, op func(c int) erro
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cost.report(b, b.N)
+	cost.Report(b, b.N, "")
 	if f := failures.Load(); f > 0 {
 		b.Fatalf("%d of %d operations failed, first: %v", f, b.N, firstErr.Load())
 	}

@@ -19,7 +19,9 @@ import (
 // (the project's publisher: acks=all, Murmur2 keys, the relay's batch timeout) sending the same
 // envelopes, with the same headers, to a topic of its own, read by a consumer the same way.
 // b.N events are appended first (10 per order, outside the measurement). It reports both rates
-// and their ratio (the target is at least 0.7).
+// and their ratio (the target is at least 0.7), and for each phase what an event cost
+// (testinfra.CostMeter): relay_ and raw_ go_cpu_ms/op (this process: the relay or the producer,
+// and the test consumer), cass_cpu_ms/op (the local Cassandra) and cass_req/op, per event.
 //
 //	go test -run '^$' -bench BenchmarkRelayThroughput -benchtime 5000x ./internal/app/
 func BenchmarkRelayThroughput(b *testing.B) {
@@ -57,6 +59,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.ResetTimer()
 
 	// Raw: the publisher alone, in batches of 500 (what the relay reads per query).
+	cost := testinfra.StartCost(e.session)
 	start := time.Now()
 	pub := okafka.NewPublisher(okafka.PublisherConfig{Cluster: e.kafka})
 	for i := 0; i < len(msgs); i += 500 {
@@ -70,13 +73,16 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	rawRate := float64(len(msgs)) / time.Since(start).Seconds()
 	rawSteady := rawC.steadyRate()
 	_ = pub.Close()
+	cost.Report(b, len(msgs), "raw_")
 
 	// The relay: from its start (leadership, shard assignment and the first outbox reads
 	// included) to the last event read from the topic.
+	cost = testinfra.StartCost(e.session)
 	start = time.Now()
 	e.startInProcess("bench", map[string]string{"ORDERSYS_KAFKA_PARTITIONS": "3"})
 	relayC.waitDistinct(b, len(msgs), 5*time.Minute)
 	relayRate := float64(len(msgs)) / time.Since(start).Seconds()
+	cost.Report(b, len(msgs), "relay_")
 	relaySteady, firstAfter := relayC.steadyRate(), relayC.first().Sub(start)
 	b.StopTimer()
 

@@ -93,7 +93,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"command", "result"}),
 		presumedNew: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersys_command_presumed_new_total",
-			Help: "Creations decided on a new aggregate without reading it, by command type and result (appended; exists: the stream exists, answered after a read; recalled: the command id was rejected before, answered after a read; refused: decided again after a read; unknown: the append's outcome is unknown).",
+			Help: "Creations decided on a new aggregate without reading it, by command type and result (appended; exists: the stream exists, answered after a read; recalled: the command id was rejected before, or the recall failed, answered after a read; refused: decided again after a read; unknown: the append's outcome is unknown).",
 		}, []string{"command", "result"}),
 	}
 	if reg != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ordersys/ordersys/pkg/es"
 )
@@ -28,7 +29,8 @@ type recalled struct {
 
 // recallBeside starts recalling a remembered rejection of the request's command id, to run
 // beside another read, and returns the call that waits for its answer (at once a zero answer
-// when the request has no command id or the service no rejection log). Call it exactly once.
+// when the request has no command id or the service no rejection log; the same answer when
+// called again).
 func (h *Handler[A, C]) recallBeside(ctx context.Context, req Request[C]) func() recalled {
 	if req.CommandID == "" || h.svc.opts.Rejections == nil {
 		return func() recalled { return recalled{} }
@@ -38,5 +40,5 @@ func (h *Handler[A, C]) recallBeside(ctx context.Context, req Request[C]) func()
 		r, found, err := h.svc.opts.Rejections.Recall(ctx, req.AggregateID, req.CommandID)
 		ch <- recalled{r, found, err}
 	}()
-	return func() recalled { return <-ch }
+	return sync.OnceValue(func() recalled { return <-ch })
 }

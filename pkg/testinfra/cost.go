@@ -1,4 +1,4 @@
-package command_test
+package testinfra
 
 import (
 	"os"
@@ -8,14 +8,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gocql/gocql"
 )
 
-// The CPU a benchmark's operations cost on each side: BenchmarkCommands reports, beside the
+// What a benchmark's operations cost on each side: a CostMeter reports, beside a benchmark's
 // throughput, the CPU milliseconds per operation of the local Cassandra process
-// (cass_cpu_ms/op) and of this test process, which runs the clients and the command service
-// (go_cpu_ms/op), and the CQL requests per operation the node counted (cass_req/op), so that a
-// change shows where it moved the cost. Cassandra
-// and this process share the host: on a CPU-bound host the throughput is the cores divided by
+// (cass_cpu_ms/op) and of the test process (go_cpu_ms/op), and the CQL requests per operation
+// the node counted (cass_req/op), so that a change shows where it moved the cost. Cassandra and
+// the test process share the host: on a CPU-bound host the throughput is the cores divided by
 // the two together. Other clients of the node are counted too: run it alone (under the
 // machine's benchmark lock).
 
@@ -61,11 +62,11 @@ func processCPU() time.Duration {
 
 // cqlRequests returns the requests the node counted on all its client connections so far
 // (system_views.clients; ok false where there is no such table, as on ScyllaDB).
-func cqlRequests() (int64, bool) {
-	if shared == nil {
+func cqlRequests(s *gocql.Session) (int64, bool) {
+	if s == nil {
 		return 0, false
 	}
-	iter := shared.session.Query(`SELECT request_count FROM system_views.clients`).Iter()
+	iter := s.Query(`SELECT request_count FROM system_views.clients`).Iter()
 	var n, sum int64
 	for iter.Scan(&n) {
 		sum += n
@@ -73,8 +74,9 @@ func cqlRequests() (int64, bool) {
 	return sum, iter.Close() == nil
 }
 
-// costMeter measures the CPU and requests of an interval (start, then report).
-type costMeter struct {
+// CostMeter measures the CPU and the CQL requests of an interval (StartCost, then Report).
+type CostMeter struct {
+	session  *gocql.Session
 	cass     time.Duration
 	cassOK   bool
 	self     time.Duration
@@ -82,22 +84,25 @@ type costMeter struct {
 	reqOK    bool
 }
 
-func startCost() costMeter {
-	m := costMeter{self: processCPU()}
+// StartCost starts measuring; session (nil: no request count) reads the node's request
+// counters.
+func StartCost(session *gocql.Session) CostMeter {
+	m := CostMeter{session: session, self: processCPU()}
 	m.cass, m.cassOK = cassandraCPU()
-	m.requests, m.reqOK = cqlRequests()
+	m.requests, m.reqOK = cqlRequests(session)
 	return m
 }
 
-// report adds cass_cpu_ms/op, go_cpu_ms/op and cass_req/op for n operations since start.
-func (m costMeter) report(b interface{ ReportMetric(float64, string) }, n int) {
+// Report adds prefix+"go_cpu_ms/op", prefix+"cass_cpu_ms/op" and prefix+"cass_req/op" for n
+// operations since StartCost.
+func (m CostMeter) Report(b interface{ ReportMetric(float64, string) }, n int, prefix string) {
 	perOp := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(n) }
-	b.ReportMetric(perOp(processCPU()-m.self), "go_cpu_ms/op")
+	b.ReportMetric(perOp(processCPU()-m.self), prefix+"go_cpu_ms/op")
 	if cass, ok := cassandraCPU(); ok && m.cassOK {
-		b.ReportMetric(perOp(cass-m.cass), "cass_cpu_ms/op")
+		b.ReportMetric(perOp(cass-m.cass), prefix+"cass_cpu_ms/op")
 	}
 	// The two reads of the counters are requests too, counted in the second one.
-	if reqs, ok := cqlRequests(); ok && m.reqOK {
-		b.ReportMetric(float64(reqs-m.requests-1)/float64(n), "cass_req/op")
+	if reqs, ok := cqlRequests(m.session); ok && m.reqOK {
+		b.ReportMetric(float64(reqs-m.requests-1)/float64(n), prefix+"cass_req/op")
 	}
 }
