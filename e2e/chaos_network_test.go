@@ -30,7 +30,7 @@ func startChaosNetwork(t *testing.T, servers chaosServers, s *system) *chaosNetw
 		return nil
 	}
 	n := &chaosNetwork{proxy: cqlfault.Start(t)}
-	s.cql = []string{n.proxy.Listen}
+	s.cql, s.cqlProxy = []string{n.proxy.Listen}, true
 	return n
 }
 

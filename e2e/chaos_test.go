@@ -51,10 +51,9 @@ var chaosVictims = []string{"command", "projector", "cdc-relay", "cdc-relay-2"}
 // every service to Cassandra through a TCP fault proxy (chaos_network_test.go), and restarts the
 // broker once (with E2E_CHAOS_CLUSTER=3, `make chaos CLUSTER=3`: no proxy, on three Cassandra
 // nodes and three brokers, replication factor 3, it kills one node of each a third in and starts
-// them two thirds in). Then
-// every acknowledged event must be in the event store, every stored event on its topic once at
-// least (no phantom, first deliveries in sequence order), and every read model equal to the
-// state replayed from the store, each order in exactly one status list.
+// them two thirds in). Then every acknowledged event must be in the event store, every stored
+// event on its topic once at least (no phantom, first deliveries in sequence order), and every
+// read model equal to the state replayed from the store, each order in exactly one status list.
 func TestChaos(t *testing.T) {
 	base := getSystem(t)
 	servers := startChaosServers(t)
@@ -76,9 +75,6 @@ func TestChaos(t *testing.T) {
 		// Processes killed on purpose were started again: every instance must stop cleanly.
 		if unclean := s.stop(); len(unclean) > 0 {
 			t.Errorf("chaos system: not a clean stop on SIGTERM: %s", strings.Join(unclean, "; "))
-		}
-		if network != nil && s.keyspace != "" && os.Getenv("E2E_KEEP") != "1" { // stop leaves it: reached through the proxy
-			s.dropKeyspace()
 		}
 	})
 	if err := s.start(); err != nil {

@@ -53,6 +53,7 @@ type system struct {
 	group    string   // the projector's consumer group
 	brokers  []string // preset: these brokers, else the shared ones
 	cql      []string // preset: these (private) Cassandra nodes, else the shared ones
+	cqlProxy bool     // cql is a fault proxy in front of the shared Cassandra: stop drops the keyspace as without it
 	// topics are this run's own Kafka topics, by aggregate type ("Order", "Customer"), given to
 	// command, cdc-relay and projector through ORDERSYS_ORDER_TOPIC / ORDERSYS_CUSTOMER_TOPIC so
 	// that the run shares no topic with a `make run` system; deleted by stop.

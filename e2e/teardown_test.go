@@ -39,7 +39,7 @@ func (s *system) stop() (unclean []string) {
 	if s.jaeger != nil {
 		s.terminate(s.jaeger) // not ours: its exit status is reported, not judged
 	}
-	if s.keyspace != "" && s.secure == nil && s.cql == nil && os.Getenv("E2E_KEEP") != "1" { // private servers die with their test
+	if s.keyspace != "" && s.secure == nil && (s.cql == nil || s.cqlProxy) && os.Getenv("E2E_KEEP") != "1" { // private servers die with their test
 		s.dropKeyspace()
 		s.deleteTopics()
 	}
