@@ -90,9 +90,11 @@ type Consumer struct {
 	dlq    deadLetterSender // cfg.DeadLetters (a fake in tests)
 }
 
-// deadLetterSender sends a poison message to its dead-letter topic (DeadLetters.Send).
+// deadLetterSender sends a poison message to its dead-letter topic and records it
+// (DeadLetters).
 type deadLetterSender interface {
-	Send(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error
+	Publish(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error
+	Record(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error
 }
 
 // New returns a consumer; Run starts it.
@@ -339,36 +341,40 @@ func (c *Consumer) record(ctx context.Context, span trace.Span, env es.Envelope,
 	}
 }
 
-// deadLetter sends a poison message to the DLQ, retrying the publication until ctx ends (a
-// dead letter too large for the topic is sent without its value, see DeadLetters.Send); it
-// returns true once the message may be committed.
+// deadLetter sends a poison message to the DLQ and records it in the dead_letters table,
+// retrying each until ctx ends (a dead letter too large for the topic is sent without its
+// value, see DeadLetters.Publish); it returns true once the message may be committed: published
+// and recorded.
 func (c *Consumer) deadLetter(ctx context.Context, span trace.Span, m kafka.Message, reason string, cause error) bool {
 	span.SetStatus(codes.Error, cause.Error())
 	span.SetAttributes(attribute.String("dlq_reason", reason))
 	c.cfg.Logger.ErrorContext(ctx, "poison message sent to the dead-letter topic", "topic", m.Topic, "partition", m.Partition,
 		"offset", m.Offset, "aggregate_id", header(m, headerAggregateID), "sequence", header(m, headerSequence),
 		"event_id", header(m, headerEventID), "reason", reason, "err", cause)
-	if reason == app.ReasonUndecodable || reason == app.ReasonUnknownEvent {
-		seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
-		c.cfg.Decode.Undecodable(ctx, header(m, headerAggregateID), seq, header(m, headerEventID), reason, DLQTopic(m.Topic), cause)
-	}
 	stall := c.stallWatch(m)
+	published := false
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		err := c.dlq.Send(ctx, c.cfg.Projection, m, reason, cause)
-		if errors.Is(err, errRecordOnly) {
-			return struct{}{}, backoff.Permanent(err) // published: sending again would not help
+		if !published {
+			if err := c.dlq.Publish(ctx, c.cfg.Projection, m, reason, cause); err != nil {
+				return struct{}{}, err
+			}
+			published = true // sending it again would not help: only the record is retried
 		}
-		return struct{}{}, err
+		return struct{}{}, c.dlq.Record(ctx, c.cfg.Projection, m, reason, cause)
 	}, c.retryOptions(func(err error, next time.Duration) {
-		c.cfg.Logger.WarnContext(ctx, "dead letter not published, retrying", "err", err, "retry_in", next)
+		c.cfg.Logger.WarnContext(ctx, "dead letter not done, retrying", "published", published, "err", err, "retry_in", next)
 		stall.failed()
 	})...)
 	stall.done()
-	switch {
-	case errors.Is(err, errRecordOnly):
-		c.cfg.Logger.WarnContext(ctx, "dead letter not recorded in the table", "err", err)
-	case err != nil:
-		return false // ctx ended: the only other way out of the retries
+	if err != nil {
+		// ctx ended, the only way out of the retries: m stays uncommitted, and whoever handles
+		// it next publishes it again (the DLQ tolerates a repeat) and records it.
+		return false
+	}
+	// Counted once done: a dead letter cut short is handled, and counted, again by the next owner.
+	if reason == app.ReasonUndecodable || reason == app.ReasonUnknownEvent {
+		seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
+		c.cfg.Decode.Undecodable(ctx, header(m, headerAggregateID), seq, header(m, headerEventID), reason, DLQTopic(m.Topic), cause)
 	}
 	c.cfg.Metrics.DeadLetters.WithLabelValues(c.labels[0], c.labels[1], reason).Inc()
 	return true

@@ -10,6 +10,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/ordersys/ordersys/pkg/cql"
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 )
 
@@ -65,15 +66,19 @@ func header(m kafka.Message, key string) string {
 // DeadLetters sends poison messages to <topic>.projector.dlq (same key, value and headers, plus
 // the dlq_* headers) and records them in the dead_letters table for inspection and re-drive.
 type DeadLetters struct {
-	w  *kafka.Writer
-	tr *kafka.Transport
-	s  *gocql.Session
+	w     *kafka.Writer
+	tr    *kafka.Transport
+	table *cql.DeadLetters // nil: not recorded
 }
 
 // NewDeadLetters returns a DLQ publisher on the cluster kc; s, when not nil, also records each
 // dead letter in the dead_letters table.
 func NewDeadLetters(kc okafka.Cluster, s *gocql.Session) *DeadLetters {
 	tr := kc.Transport()
+	var table *cql.DeadLetters
+	if s != nil {
+		table = cql.NewDeadLetters(s)
+	}
 	return &DeadLetters{
 		tr: tr,
 		w: &kafka.Writer{
@@ -85,7 +90,7 @@ func NewDeadLetters(kc okafka.Cluster, s *gocql.Session) *DeadLetters {
 			BatchTimeout:           5 * time.Millisecond,
 			WriteTimeout:           10 * time.Second,
 		},
-		s: s,
+		table: table,
 	}
 }
 
@@ -96,9 +101,9 @@ func (d *DeadLetters) Close() error {
 	return err
 }
 
-// Send publishes m to its dead-letter topic and records it. An error is transient: the caller
-// retries and must not commit m before Send succeeds.
-func (d *DeadLetters) Send(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error {
+// Publish sends m to its dead-letter topic. An error is transient: the caller retries and must
+// not commit m before Publish and then Record succeed.
+func (d *DeadLetters) Publish(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error {
 	topic := DLQTopic(m.Topic)
 	headers := append([]kafka.Header(nil), m.Headers...)
 	headers = append(headers,
@@ -111,39 +116,34 @@ func (d *DeadLetters) Send(ctx context.Context, projection string, m kafka.Messa
 	if tooLarge(err) {
 		// The dlq_* headers can push a message that fitted its topic past the writer's batch
 		// limit (1 MiB) or the broker's message.max.bytes: that never changes on a retry. Send
-		// it without its value; the dead_letters row below keeps the whole envelope.
+		// it without its value; the dead_letters row (Record) keeps the whole envelope.
 		headers = append(headers, kafka.Header{Key: okafka.HeaderDLQValueOmitted, Value: []byte(strconv.Itoa(len(m.Value)))})
 		err = d.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: m.Key, Headers: headers})
 	}
 	if err != nil {
 		return fmt.Errorf("publish dead letter to %s: %w", topic, err)
 	}
-	if d.s == nil {
-		return nil
-	}
-	var aggID, eventID *gocql.UUID
-	if u, err := gocql.ParseUUID(header(m, headerAggregateID)); err == nil {
-		aggID = &u
-	} else if u, err := gocql.ParseUUID(string(m.Key)); err == nil {
-		aggID = &u
-	}
-	if u, err := gocql.ParseUUID(header(m, headerEventID)); err == nil {
-		eventID = &u
-	}
-	seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
-	err = d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at) VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?)`,
-		topic, aggID, seq, eventID, header(m, headerEventType), projection+": "+reason+": "+truncate(cause.Error(), 2000), m.Value, time.Now()).
-		WithContext(ctx).Exec()
-	if err != nil {
-		// Published already: a retry would publish it twice, which the DLQ tolerates, but
-		// recording is best effort, so report and go on.
-		return errors.Join(errRecordOnly, fmt.Errorf("record dead letter of %s: %w", topic, err))
-	}
 	return nil
 }
 
-// errRecordOnly marks a dead letter that was published but not recorded in the table.
-var errRecordOnly = errors.New("dead letter published, not recorded")
+// Record writes the dead letter of m in the dead_letters table, where ordersysctl lists and
+// re-drives it (nothing when the publisher has no session). An error is transient: the caller
+// retries Record alone (the message is published already) and must not commit m before it
+// succeeds, so a dead letter that stops half-way is published again and recorded by whoever
+// handles m next.
+func (d *DeadLetters) Record(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error {
+	if d.table == nil {
+		return nil
+	}
+	seq, _ := strconv.ParseInt(header(m, headerSequence), 10, 64)
+	aggID := header(m, headerAggregateID)
+	if _, err := gocql.ParseUUID(aggID); err != nil {
+		aggID = string(m.Key)
+	}
+	return d.table.Put(ctx, &cql.DeadLetter{Topic: DLQTopic(m.Topic), AggregateID: aggID, Sequence: seq,
+		EventID: header(m, headerEventID), EventType: header(m, headerEventType),
+		Reason: projection + ": " + reason + ": " + truncate(cause.Error(), 2000), Envelope: m.Value})
+}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -70,7 +70,9 @@ type fakeDLQ struct {
 	sent []string // "<offset> <reason>"
 }
 
-func (d *fakeDLQ) Send(_ context.Context, _ string, m kafka.Message, reason string, _ error) error {
+func (d *fakeDLQ) Record(context.Context, string, kafka.Message, string, error) error { return nil }
+
+func (d *fakeDLQ) Publish(_ context.Context, _ string, m kafka.Message, reason string, _ error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sent = append(d.sent, strconv.FormatInt(m.Offset, 10)+" "+reason)

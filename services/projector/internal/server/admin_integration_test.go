@@ -34,8 +34,11 @@ func TestAdminDeadLetters(t *testing.T) {
 	kept, keptEvents := e.newOrder(gocql.TimeUUID().String(), 1)
 	_, dropEvents := e.newOrder(gocql.TimeUUID().String(), 1)
 	for _, env := range []es.Envelope{keptEvents[0], dropEvents[0]} {
-		if err := e.deps.DeadLetters.Send(ctx, readmodel.ProjectionOrders, message(t, e.orderTopic, env, ""),
-			app.ReasonUnappliable, errors.New("injected by the test")); err != nil {
+		m, cause := message(t, e.orderTopic, env, ""), errors.New("injected by the test")
+		if err := e.deps.DeadLetters.Publish(ctx, readmodel.ProjectionOrders, m, app.ReasonUnappliable, cause); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.deps.DeadLetters.Record(ctx, readmodel.ProjectionOrders, m, app.ReasonUnappliable, cause); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -52,6 +52,7 @@ const testPartitions = 3
 type env struct {
 	t             testing.TB
 	s             *gocql.Session
+	keyspace      string
 	store         *cql.EventStore
 	reg           *es.Registry
 	kafka         okafka.Cluster
@@ -66,8 +67,8 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	testinfra.Require(t)
-	s, _ := cqltest.Keyspace(t)
-	e := &env{t: t, s: s, reg: codec.NewRegistry(), kafka: testinfra.KafkaCluster(),
+	s, ks := cqltest.Keyspace(t)
+	e := &env{t: t, s: s, keyspace: ks, reg: codec.NewRegistry(), kafka: testinfra.KafkaCluster(),
 		orderTopic: testinfra.TopicName(t, "order-events"), customerTopic: testinfra.TopicName(t, "customer-events"),
 		clock: time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)}
 	testinfra.CreateTopics(t, e.kafka.Brokers, testPartitions, e.orderTopic, e.customerTopic,

@@ -27,8 +27,8 @@ import (
 const permanentTimeout = 45 * time.Second
 
 // runConsumer runs one consumer of cfg (group, topics and handler set by the caller) until the
-// test ends.
-func (e *env) runConsumer(cfg consumer.Config) {
+// test ends or stop is called.
+func (e *env) runConsumer(cfg consumer.Config) (stop func()) {
 	e.t.Helper()
 	cfg.Kafka, cfg.Registry, cfg.DeadLetters, cfg.Metrics, cfg.Logger = e.kafka, e.reg, e.deps.DeadLetters, e.deps.Metrics, e.deps.Logger
 	cfg.Projection, cfg.CommitInterval = readmodel.ProjectionOrders, 100*time.Millisecond
@@ -45,7 +45,9 @@ func (e *env) runConsumer(cfg consumer.Config) {
 		defer wg.Done()
 		_ = consumer.New(cfg).Run(ctx)
 	}()
-	e.t.Cleanup(func() { cancel(); wg.Wait() })
+	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	e.t.Cleanup(stop)
+	return stop
 }
 
 // deadLettered waits until the orders projection has dead-lettered n messages for reason.
