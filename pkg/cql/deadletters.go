@@ -2,6 +2,7 @@ package cql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,8 @@ func uuidOrNil(s string) any {
 	return nil
 }
 
-// Put records a dead letter; a zero ID is filled with a new time UUID.
+// Put records a dead letter under its ID (a zero ID is filled with a new time UUID), replacing
+// one recorded under it.
 func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	if dl.ID == (gocql.UUID{}) {
 		dl.ID = gocql.TimeUUID()
@@ -58,24 +60,17 @@ func (d *DeadLetters) Put(ctx context.Context, dl *DeadLetter) error {
 	return nil
 }
 
-// PutOnce records a dead letter under its ID (which must be set) unless one is recorded under
-// it already (an LWT: INSERT … IF NOT EXISTS); it reports whether this call recorded it. The
-// relay records a poison outbox row under the row's own id, so a row read again (the rescan
-// cursor, a restart) is dead-lettered once.
-func (d *DeadLetters) PutOnce(ctx context.Context, dl *DeadLetter) (bool, error) {
-	if dl.ID == (gocql.UUID{}) {
-		return false, fmt.Errorf("record dead letter for %s: no id", dl.Topic)
+// Exists reports whether a dead letter is recorded under id for topic.
+func (d *DeadLetters) Exists(ctx context.Context, topic string, id gocql.UUID) (bool, error) {
+	var got gocql.UUID
+	err := d.s.Query(`SELECT id FROM dead_letters WHERE topic = ? AND id = ?`, topic, id).WithContext(ctx).Scan(&got)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look up dead letter %s/%s: %w", topic, id, UnavailableIn(ctx, err))
 	}
-	if dl.CreatedAt.IsZero() {
-		dl.CreatedAt = time.Now().UTC()
-	}
-	applied, err := d.s.Query(`INSERT INTO dead_letters (topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at)
- VALUES (?,?,?,?,?,?,?,?,?) IF NOT EXISTS`, dl.Topic, dl.ID, uuidOrNil(dl.AggregateID), dl.Sequence, uuidOrNil(dl.EventID), dl.EventType,
-		dl.Reason, dl.Envelope, dl.CreatedAt).WithContext(ctx).MapScanCAS(map[string]any{})
-	if err != nil {
-		return false, fmt.Errorf("record dead letter for %s: %w", dl.Topic, UnavailableIn(ctx, err))
-	}
-	return applied, nil
+	return true, nil
 }
 
 const selectDeadLetter = `SELECT topic, id, aggregate_id, sequence, event_id, event_type, reason, envelope, created_at, redriven_at FROM dead_letters`

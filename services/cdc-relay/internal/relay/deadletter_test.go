@@ -1,10 +1,12 @@
 package relay_test
 
 import (
-	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/gocql/gocql"
+	kafkago "github.com/segmentio/kafka-go"
 
 	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/relay"
@@ -65,16 +67,7 @@ func TestPoisonRowReadAgainIsDeadLetteredOnce(t *testing.T) {
 	h := newHarness(t)
 	agg, row := newAgg(), gocql.TimeUUID()
 	read := func() *relay.Change {
-		c := &relay.Change{Cursor: "test", AggregateID: agg, AggregateType: "Order", Sequence: 1, EventID: gocql.TimeUUID().String(),
-			Envelope: []byte{0xff, 0xff, 0xff}, CommittedAt: row.Time(), RowID: row}
-		c.OnDone = func(o relay.Outcome) {
-			h.mu.Lock()
-			h.outcomes[c] = o
-			h.mu.Unlock()
-		}
-		if err := h.p.Submit(context.Background(), c); err != nil {
-			t.Fatal(err)
-		}
+		c := h.submitPoisonRow(agg, row)
 		h.waitSettled(c)
 		return c
 	}
@@ -91,24 +84,14 @@ func TestPoisonRowReadAgainIsDeadLetteredOnce(t *testing.T) {
 }
 
 // TestDeadLetterWhoseRecordingAnswerWasLostStillReachesTheTopic: the record of a poison row is
-// written but its answer lost (an LWT timeout); the retry finds the record, and since it is this
-// entry's own, the dead letter still goes to the topic, once.
+// written but its answer lost (a timeout); the retry writes the record again, not the topic's
+// record: the dead letter is on the topic once and in the table once.
 func TestDeadLetterWhoseRecordingAnswerWasLostStillReachesTheTopic(t *testing.T) {
 	h := newHarness(t)
 	h.dlq.mu.Lock()
 	h.dlq.lostAnswers = 1
 	h.dlq.mu.Unlock()
-	row := gocql.TimeUUID()
-	c := &relay.Change{Cursor: "test", AggregateID: newAgg(), AggregateType: "Order", Sequence: 1, EventID: gocql.TimeUUID().String(),
-		Envelope: []byte{0xff, 0xff, 0xff}, CommittedAt: row.Time(), RowID: row}
-	c.OnDone = func(o relay.Outcome) {
-		h.mu.Lock()
-		h.outcomes[c] = o
-		h.mu.Unlock()
-	}
-	if err := h.p.Submit(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
+	c := h.submitPoisonRow(newAgg(), gocql.TimeUUID())
 	h.waitSettled(c)
 	if h.outcome(c) != relay.DeadLettered {
 		t.Fatalf("outcome %v, want dead-lettered", h.outcome(c))
@@ -118,6 +101,49 @@ func TestDeadLetterWhoseRecordingAnswerWasLostStillReachesTheTopic(t *testing.T)
 	}
 	if len(h.dlq.dls) != 1 {
 		t.Errorf("%d dead-letter records, want 1", len(h.dlq.dls))
+	}
+}
+
+// TestDeadLetterNotSentBeforeAStopIsSentByTheNextReading: a poison row's dead letter cannot
+// reach its topic (the broker is down) and the pipeline stops (a stop, a handover, a lease
+// lost); the next pipeline reads the row again and sends it. Before, the record came first and
+// the next reading, finding it, settled the row as dead-lettered already: the dead letter was
+// in the table and never on the topic.
+func TestDeadLetterNotSentBeforeAStopIsSentByTheNextReading(t *testing.T) {
+	h := newHarness(t)
+	agg, row := newAgg(), gocql.TimeUUID()
+	h.broker.setFail(func(kafkago.Message) error { return errors.New("broker not available") })
+	first := h.submitPoisonRow(agg, row)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		h.broker.mu.Lock()
+		calls := h.broker.calls
+		h.broker.mu.Unlock()
+		if calls >= 2 {
+			break // sent and refused, twice
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead letter was not sent within 5 s (%d calls)", calls)
+		}
+	}
+	h.stop()
+	h.mu.Lock()
+	o, settled := h.outcomes[first]
+	h.mu.Unlock()
+	if settled {
+		t.Fatalf("first reading settled as %v with the broker down", o)
+	}
+	h.broker.setFail(nil)
+	h.start()
+	again := h.submitPoisonRow(agg, row)
+	h.waitSettled(again)
+	if h.outcome(again) != relay.DeadLettered {
+		t.Fatalf("outcome %v, want dead-lettered", h.outcome(again))
+	}
+	if dlq := h.broker.sequences("order-events.dlq"); len(dlq[agg]) != 1 {
+		t.Errorf("dead-letter topic got %v, want the row once", dlq)
+	}
+	if n := h.dlq.records(); n != 1 {
+		t.Errorf("%d dead-letter records, want 1", n)
 	}
 }
 

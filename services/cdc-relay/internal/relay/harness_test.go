@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -67,7 +68,7 @@ func (f *fakeEvents) LoadRaw(_ context.Context, id string, from, to int64) ([]es
 type fakeDLQ struct {
 	mu  sync.Mutex
 	dls []*cql.DeadLetter
-	// lostAnswers: the next PutOnce calls record the dead letter but answer with an error (an
+	// lostAnswers: the next Put calls record the dead letter but answer with an error (an
 	// unknown outcome).
 	lostAnswers int
 }
@@ -75,25 +76,28 @@ type fakeDLQ struct {
 func (f *fakeDLQ) Put(_ context.Context, dl *cql.DeadLetter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	dl.ID = gocql.TimeUUID()
-	f.dls = append(f.dls, dl)
-	return nil
-}
-
-func (f *fakeDLQ) PutOnce(_ context.Context, dl *cql.DeadLetter) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, had := range f.dls {
-		if had.Topic == dl.Topic && had.ID == dl.ID {
-			return false, nil
-		}
+	if dl.ID == (gocql.UUID{}) {
+		dl.ID = gocql.TimeUUID()
 	}
+	f.dls = slices.DeleteFunc(f.dls, func(had *cql.DeadLetter) bool { return had.Topic == dl.Topic && had.ID == dl.ID })
 	f.dls = append(f.dls, dl)
 	if f.lostAnswers > 0 {
 		f.lostAnswers--
-		return false, errors.New("timeout (potentially executed)")
+		return errors.New("timeout (potentially executed)")
 	}
-	return true, nil
+	return nil
+}
+
+func (f *fakeDLQ) Exists(_ context.Context, topic string, id gocql.UUID) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.ContainsFunc(f.dls, func(had *cql.DeadLetter) bool { return had.Topic == topic && had.ID == id }), nil
+}
+
+func (f *fakeDLQ) records() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.dls)
 }
 
 // fakeBroker records what it accepts; fail decides, per record, whether to refuse it.
@@ -172,6 +176,13 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, progress: &fakeProgress{m: map[string]int64{}}, events: &fakeEvents{m: map[string][]es.Envelope{}},
 		dlq: &fakeDLQ{}, broker: &fakeBroker{max: 10_000}, metrics: relay.NewMetrics(reg), reg: reg,
 		spans: tracetest.NewSpanRecorder(), logs: &lockedBuffer{}, outcomes: map[*relay.Change]relay.Outcome{}}
+	h.start()
+	t.Cleanup(h.stop)
+	return h
+}
+
+// start runs a new pipeline on the harness's fakes (the store, broker and metrics stay).
+func (h *harness) start() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	h.p = relay.NewPipeline(relay.Config{Lanes: 4, RetryInitial: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		relay.Deps{Progress: h.progress, Events: h.events, DeadLetters: h.dlq, Publisher: h.broker, Metrics: h.metrics,
@@ -180,8 +191,13 @@ func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() { _ = h.p.Run(ctx); close(h.done) }()
-	t.Cleanup(func() { cancel(); <-h.done })
-	return h
+}
+
+// stop ends the running pipeline (its unsettled changes stay unsettled, as in a stop or a
+// handover).
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
 }
 
 // event makes event seq of aggregate agg, stores it in the fake event_store and returns it.
@@ -205,8 +221,18 @@ func (h *harness) submit(env es.Envelope) *relay.Change {
 }
 
 func (h *harness) submitRaw(agg string, seq int64, eventID string, envelope []byte) *relay.Change {
-	c := &relay.Change{Cursor: "test", AggregateID: agg, AggregateType: "Order", Sequence: seq, EventID: eventID,
-		Envelope: envelope, CommittedAt: time.Now()}
+	return h.submitChange(&relay.Change{Cursor: "test", AggregateID: agg, AggregateType: "Order", Sequence: seq, EventID: eventID,
+		Envelope: envelope, CommittedAt: time.Now()})
+}
+
+// submitPoisonRow submits an undecodable outbox row with id row, sequence 1 of agg.
+func (h *harness) submitPoisonRow(agg string, row gocql.UUID) *relay.Change {
+	return h.submitChange(&relay.Change{Cursor: "test", AggregateID: agg, AggregateType: "Order", Sequence: 1,
+		EventID: gocql.TimeUUID().String(), Envelope: []byte{0xff, 0xff, 0xff}, CommittedAt: row.Time(), RowID: row})
+}
+
+// submitChange submits c, its outcome recorded in h.outcomes.
+func (h *harness) submitChange(c *relay.Change) *relay.Change {
 	c.OnDone = func(o relay.Outcome) {
 		h.mu.Lock()
 		h.outcomes[c] = o

@@ -24,13 +24,14 @@ type entry struct {
 	size      int  // upper bound of the record's size
 
 	// Dead-letter path.
-	dlqReason   string // non-empty: never publishable, goes to the DLQ
-	dlqKind     deadLetterKind
-	dlqRecorded bool
-	dlqID       gocql.UUID
-	dlqEarlier  bool // recorded by an earlier reading of the same outbox row: not sent again
-	dlqTried    bool // this entry tried to record it under the row's id (the outcome may be unknown)
-	checked     bool // poison only: event_store was consulted
+	dlqReason    string // non-empty: never publishable, goes to the DLQ
+	dlqKind      deadLetterKind
+	dlqChecked   bool       // checkDeadLetter ran: dlqID and dlqEarlier are set
+	dlqID        gocql.UUID // the outbox row's id when known
+	dlqEarlier   bool       // dead-lettered (sent and recorded) by an earlier reading of the same outbox row
+	dlqPublished bool       // on the dead-letter topic; only its record is left to write
+	dlqRecorded  bool
+	checked      bool // poison only: event_store was consulted
 }
 
 // aggState is a lane's view of one aggregate.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gocql/gocql"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -35,11 +36,11 @@ type EventLoader interface {
 
 // DeadLetterStore records messages that can never be published.
 type DeadLetterStore interface {
-	// Put records a dead letter under a new id.
+	// Put records a dead letter under its id (a new one when zero), replacing one recorded
+	// under it.
 	Put(ctx context.Context, dl *cql.DeadLetter) error
-	// PutOnce records a dead letter under its id unless one is recorded under it already, and
-	// reports whether this call recorded it.
-	PutOnce(ctx context.Context, dl *cql.DeadLetter) (bool, error)
+	// Exists reports whether a dead letter is recorded under id for topic.
+	Exists(ctx context.Context, topic string, id gocql.UUID) (bool, error)
 }
 
 // Publisher sends records to the broker in one attempt, returning one error per record.

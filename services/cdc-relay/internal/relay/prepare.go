@@ -146,35 +146,42 @@ func rowIDOf(e *entry) gocql.UUID {
 	return gocql.UUID{}
 }
 
-// recordDeadLetter writes the dead letter's CQL record once; an outbox row dead-lettered by an
-// earlier reading of it (recorded under the row's id) is marked dlqEarlier and not sent again.
-func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
-	if e.dlqRecorded {
+// checkDeadLetter runs once per entry before its dead letter is first sent: it gives the dead
+// letter its id (the outbox row's when known, so that every reading of a row names the same dead
+// letter) and marks dlqEarlier one whose row was dead-lettered already. A dead letter is
+// recorded in the table only once it is on the topic (recordDeadLetter), so a record found here
+// means both are done; a reading that stopped in between (a broker outage, then a stop or a
+// handover) left no record, and this one sends the dead letter again (a repeat on the DLQ topic,
+// which its readers tolerate) instead of settling a row whose dead letter never reached it.
+func (l *lane) checkDeadLetter(ctx context.Context, e *entry) error {
+	if e.dlqChecked {
 		return nil
 	}
-	dl := &cql.DeadLetter{Topic: e.topic, AggregateID: e.env.AggregateID, Sequence: e.seq, EventID: e.env.EventID,
-		EventType: e.env.EventType, Reason: e.dlqReason, Envelope: e.value}
-	created := true
-	var err error
-	if dl.ID = rowIDOf(e); dl.ID != (gocql.UUID{}) {
-		created, err = l.p.d.DeadLetters.PutOnce(ctx, dl)
-		// A record found by a retry of this entry may be its own earlier attempt, whose answer
-		// was lost: it still goes to the topic.
-		created = created || e.dlqTried
-		e.dlqTried = true
+	if e.dlqID = rowIDOf(e); e.dlqID == (gocql.UUID{}) {
+		e.dlqID = gocql.TimeUUID() // an event read from event_store: progress moves past it once published
 	} else {
-		err = l.p.d.DeadLetters.Put(ctx, dl)
+		found, err := l.p.d.DeadLetters.Exists(ctx, e.topic, e.dlqID)
+		if err != nil {
+			l.p.d.Metrics.StoreErrors.WithLabelValues("dead_letter").Inc()
+			return err
+		}
+		e.dlqEarlier = found
 	}
+	e.dlqChecked = true
+	if !e.dlqEarlier && (e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable) {
+		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, string(e.dlqKind), e.topic+".dlq", errors.New(e.dlqReason))
+	}
+	return nil
+}
+
+// recordDeadLetter writes the dead letter's record, under its id, once it is on the topic.
+func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
+	err := l.p.d.DeadLetters.Put(ctx, &cql.DeadLetter{Topic: e.topic, ID: e.dlqID, AggregateID: e.env.AggregateID, Sequence: e.seq,
+		EventID: e.env.EventID, EventType: e.env.EventType, Reason: e.dlqReason, Envelope: e.value})
 	if err != nil {
 		l.p.d.Metrics.StoreErrors.WithLabelValues("dead_letter").Inc()
 		return err
 	}
-	e.dlqRecorded, e.dlqID, e.dlqEarlier = true, dl.ID, !created
-	if e.dlqEarlier {
-		return nil
-	}
-	if e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable {
-		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, string(e.dlqKind), e.topic+".dlq", errors.New(e.dlqReason))
-	}
+	e.dlqRecorded = true
 	return nil
 }

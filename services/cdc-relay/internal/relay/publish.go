@@ -179,13 +179,19 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 	var idx []int
 	for i, f := range flights {
 		if f.dlq {
-			// The record in the store comes first: it keeps the full bytes and the reason.
-			if err := l.recordDeadLetter(ctx, f.e); err != nil {
-				res.errs[i] = fmt.Errorf("record dead letter: %w", err)
+			if err := l.checkDeadLetter(ctx, f.e); err != nil {
+				res.errs[i] = fmt.Errorf("look up dead letter: %w", err)
 				continue
 			}
 			if f.e.dlqEarlier {
 				continue // already in the dead-letter topic and table: settled as they are
+			}
+			if f.e.dlqPublished {
+				// On the topic; its record failed: only the record is written again.
+				if err := l.recordDeadLetter(ctx, f.e); err != nil {
+					res.errs[i] = fmt.Errorf("record dead letter: %w", err)
+				}
+				continue
 			}
 		}
 		send = append(send, f)
@@ -250,6 +256,16 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 		allow(callErr)
 	} else {
 		allow(nil)
+	}
+	// A dead letter on its topic is recorded in the table (full bytes, reason): what
+	// `dlq list` shows and re-drives, and what tells a later reading of its row that it is done.
+	for j, f := range send {
+		if f.dlq && res.errs[idx[j]] == nil {
+			f.e.dlqPublished = true
+			if err := l.recordDeadLetter(ctx, f.e); err != nil {
+				res.errs[idx[j]] = fmt.Errorf("record dead letter: %w", err)
+			}
+		}
 	}
 	return res
 }
