@@ -186,13 +186,13 @@ func (s *Source) run(ctx context.Context, r reader, sink relay.Sink) error {
 	if err != nil {
 		return fmt.Errorf("cdc progress table %s.%s: %w", s.cfg.Keyspace, s.cfg.ProgressTable, err)
 	}
-	f := &factory{src: s, sink: sink, cursor: r.cursor, consumers: map[*consumer]struct{}{}}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := &factory{src: s, sink: sink, cursor: r.cursor, run: runCtx, consumers: map[*consumer]struct{}{}}
 	rd, err := scyllacdc.NewReader(ctx, s.readerConfig(r, pm, f))
 	if err != nil {
 		return fmt.Errorf("start cdc reader %s on %s.outbox_messages: %w", r.cursor, s.cfg.Keyspace, err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var once sync.Once
 	stop := func() { once.Do(rd.Stop) }
 	go func() {
@@ -227,6 +227,9 @@ type factory struct {
 	src    *Source
 	sink   relay.Sink
 	cursor string
+	// run ends when the reader's run does; End waits for settlement until then (the library's
+	// End has no context of its own).
+	run context.Context
 
 	mu        sync.Mutex
 	consumers map[*consumer]struct{}
@@ -281,7 +284,7 @@ type cmark struct {
 // callbacks come from the pipeline's goroutines.
 type consumer struct {
 	f        *factory
-	reporter *scyllacdc.ProgressReporter
+	reporter progressReporter
 	stream   string
 
 	mu      sync.Mutex
@@ -339,15 +342,44 @@ func (c *consumer) Empty(_ context.Context, ackTime gocql.UUID) error {
 	return nil
 }
 
-// End implements scyllacdc.ChangeConsumer: it saves the settled position.
+// progressReporter saves a stream's position (*scyllacdc.ProgressReporter).
+type progressReporter interface {
+	MarkProgress(ctx context.Context, p scyllacdc.Progress) error
+}
+
+// End implements scyllacdc.ChangeConsumer. The library calls it when it stops reading the
+// stream: at a stop, or at the end of a CDC generation, after which it moves the reader to the
+// next generation for good (a restart reads from there, never the old generation's streams
+// again). So End waits until every change handed over is settled, then saves the position. If
+// the reader's run ends first, it saves what is settled and returns an error, which keeps the
+// library from starting the next generation: the next run reads the stream again from its
+// saved position instead of leaving its unsettled changes behind.
 func (c *consumer) End() error {
+	defer func() {
+		c.f.mu.Lock()
+		delete(c.f.consumers, c)
+		c.f.mu.Unlock()
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var unsettled error
+	for unsettled == nil {
+		c.mu.Lock()
+		n := len(c.q) // settled marks leave the queue: what is left waits for the pipeline
+		c.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-c.f.run.Done():
+			unsettled = fmt.Errorf("cdc stream %s: %d change times not settled when the reader stopped", c.stream, n)
+		case <-tick.C:
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.save(ctx)
-	c.f.mu.Lock()
-	delete(c.f.consumers, c)
-	c.f.mu.Unlock()
-	return nil
+	return unsettled
 }
 
 func (c *consumer) advance() {

@@ -111,3 +111,119 @@ func TestBackstopHandsOverAChangeTheMainReaderPassed(t *testing.T) {
 		t.Errorf("settled positions main %v backstop %v, want %v and %v", mainC.settled.Time(), backC.settled.Time(), t3.Time(), tLate.Time())
 	}
 }
+
+// holdingSink keeps every change handed over unsettled until the test settles it.
+type holdingSink struct {
+	mu   sync.Mutex
+	held []*relay.Change
+}
+
+func (h *holdingSink) Submit(_ context.Context, c *relay.Change) error {
+	h.mu.Lock()
+	h.held = append(h.held, c)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *holdingSink) settle(i int) {
+	h.mu.Lock()
+	c := h.held[i]
+	h.mu.Unlock()
+	c.OnDone(relay.Published)
+}
+
+// savedPositions records the positions a consumer saves.
+type savedPositions struct {
+	mu  sync.Mutex
+	got []gocql.UUID
+}
+
+func (s *savedPositions) MarkProgress(_ context.Context, p scyllacdc.Progress) error {
+	s.mu.Lock()
+	s.got = append(s.got, p.LastProcessedRecordTime)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *savedPositions) last() gocql.UUID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) == 0 {
+		return gocql.UUID{}
+	}
+	return s.got[len(s.got)-1]
+}
+
+// TestEndWaitsForTheStreamsChangesToSettle: the library ends a stream's consumer at the end of
+// a CDC generation and then moves the reader to the next generation for good. End used to save
+// what was settled and return at once, so changes still in the pipeline (a broker outage) were
+// never read again if the run then stopped: events committed and never published. Now End
+// waits until they are settled; if the run ends first, it fails, which keeps the library from
+// starting the next generation, and the saved position stays before the unsettled change.
+func TestEndWaitsForTheStreamsChangesToSettle(t *testing.T) {
+	s := New(Config{Keyspace: "ks"}, nil, nil, nil)
+	agg := gocql.TimeUUID()
+	base := time.Now().Add(-2 * time.Minute)
+	times := []gocql.UUID{{}, gocql.UUIDFromTime(base.Add(time.Second)), gocql.UUIDFromTime(base.Add(2 * time.Second))}
+	at := func(k int) gocql.UUID { return times[k] }
+	change := func(k int) Rows {
+		return Rows{Time: at(k), Delta: []Row{outboxRow(scyllacdc.Insert, at(k), agg, int64(k), []byte{1})}}
+	}
+	newConsumer := func(run context.Context) (*consumer, *holdingSink, *savedPositions) {
+		sink, saved := &holdingSink{}, &savedPositions{}
+		f := &factory{src: s, sink: sink, cursor: MainCursor, run: run, consumers: map[*consumer]struct{}{}}
+		return &consumer{f: f, reporter: saved, stream: "s1"}, sink, saved
+	}
+	notYet := func(ended <-chan error, what string) {
+		t.Helper()
+		select {
+		case err := <-ended:
+			t.Fatalf("End returned (%v) %s", err, what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	run, stop := context.WithCancel(context.Background())
+	defer stop()
+	c, sink, saved := newConsumer(run)
+	for k := 1; k <= 2; k++ {
+		if err := c.consume(context.Background(), change(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- c.End() }()
+	notYet(ended, "with two changes unsettled")
+	sink.settle(0)
+	notYet(ended, "with one change unsettled")
+	sink.settle(1)
+	select {
+	case err := <-ended:
+		if err != nil || saved.last() != at(2) {
+			t.Fatalf("End: %v, saved position %v; want nil and %v", err, saved.last().Time(), at(2).Time())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("End did not return once every change was settled")
+	}
+
+	// The run ends with the second change unsettled.
+	run2, stop2 := context.WithCancel(context.Background())
+	c, sink, saved = newConsumer(run2)
+	for k := 1; k <= 2; k++ {
+		if err := c.consume(context.Background(), change(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.settle(0)
+	go func() { ended <- c.End() }()
+	notYet(ended, "with a change unsettled")
+	stop2()
+	select {
+	case err := <-ended:
+		if err == nil || saved.last() != at(1) {
+			t.Fatalf("End: %v, saved position %v; want an error and %v", err, saved.last().Time(), at(1).Time())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("End did not return once the run ended")
+	}
+}
