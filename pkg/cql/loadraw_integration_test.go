@@ -147,42 +147,58 @@ func longStream(t *testing.T, n int64) (context.Context, *cql.EventStore, string
 	return ctx, st, id, stored, cmds
 }
 
+// loaders are the two ways of reading a stream's events with its head: Load from the first
+// event, and LoadLast of its last 10; each returns the sequences read.
+var loaders = map[string]func(ctx context.Context, st *cql.EventStore, id string) ([]es.Envelope, es.StreamHead, error){
+	"Load": func(ctx context.Context, st *cql.EventStore, id string) ([]es.Envelope, es.StreamHead, error) {
+		var got []es.Envelope
+		head, err := st.Load(ctx, id, 1, func(e es.Envelope) error { got = append(got, e); return nil })
+		return got, head, err
+	},
+	"LoadLast": func(ctx context.Context, st *cql.EventStore, id string) ([]es.Envelope, es.StreamHead, error) {
+		return st.LoadLast(ctx, id, 10)
+	},
+}
+
 // TestLoadRereadsRowsItsHeadCounts: a load reads its rows and the stream's head side by side.
 // When an append lands after the rows were read and before the head is (forced here: the head
 // is read only once an append has landed), the rows the head counts are read once more, so the
-// state rebuilt and the head agree. Without the re-read the load returned 40 events with a head
-// at 42.
+// state rebuilt and the head agree. Without the re-read Load returned 40 events with a head at
+// 42.
 func TestLoadRereadsRowsItsHeadCounts(t *testing.T) {
-	s, _ := cqltest.Keyspace(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var (
-		armed   atomic.Bool
-		hookErr error
-		st      *cql.EventStore
-	)
-	id := uuid.NewString()
-	// One page holds the whole stream, so the rows are all read before the append.
-	st = cql.NewEventStore(s, codec.NewRegistry(), cql.Options{Hook: func(step cql.Step) {
-		if step != cql.StepLoadHead || !armed.CompareAndSwap(true, false) {
-			return
-		}
-		time.Sleep(300 * time.Millisecond) // the rows' first page is read meanwhile
-		_, hookErr = st.Append(ctx, faultRequest(id, 40, newIDs(2)))
-	}})
-	for v := int64(0); v < 40; v += 2 {
-		if _, err := st.Append(ctx, faultRequest(id, v, newIDs(2))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	armed.Store(true)
-	var got []int64
-	head, err := st.Load(ctx, id, 1, func(e es.Envelope) error { got = append(got, e.Sequence); return nil })
-	if err != nil || hookErr != nil {
-		t.Fatal(err, hookErr)
-	}
-	if n := int64(len(got)); n != 42 || got[n-1] != 42 || head.Version != 42 {
-		t.Fatalf("read %d events with a head at version %d, want 42 and 42", n, head.Version)
+	for name, load := range loaders {
+		t.Run(name, func(t *testing.T) {
+			s, _ := cqltest.Keyspace(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var (
+				armed   atomic.Bool
+				hookErr error
+				st      *cql.EventStore
+			)
+			id := uuid.NewString()
+			// One page holds the whole stream, so the rows are all read before the append.
+			st = cql.NewEventStore(s, codec.NewRegistry(), cql.Options{Hook: func(step cql.Step) {
+				if step != cql.StepLoadHead || !armed.CompareAndSwap(true, false) {
+					return
+				}
+				time.Sleep(300 * time.Millisecond) // the rows' first page is read meanwhile
+				_, hookErr = st.Append(ctx, faultRequest(id, 40, newIDs(2)))
+			}})
+			for v := int64(0); v < 40; v += 2 {
+				if _, err := st.Append(ctx, faultRequest(id, v, newIDs(2))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			armed.Store(true)
+			got, head, err := load(ctx, st, id)
+			if err != nil || hookErr != nil {
+				t.Fatal(err, hookErr)
+			}
+			if n := len(got); n == 0 || got[n-1].Sequence != 42 || head.Version != 42 || got[n-1].Sequence-got[0].Sequence != int64(n-1) {
+				t.Fatalf("read %d events with a head at version %d, want them to end at 42 and the head at 42", n, head.Version)
+			}
+		})
 	}
 }
 
@@ -195,29 +211,30 @@ func TestLoadRacingCreationAgrees(t *testing.T) {
 	st := cql.NewEventStore(s, codec.NewRegistry(), cql.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for range 60 {
-		id := uuid.NewString()
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := st.Append(ctx, faultRequest(id, 0, newIDs(2))); err != nil {
-				t.Error(err)
+	for name, load := range loaders {
+		for range 30 {
+			id := uuid.NewString()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := st.Append(ctx, faultRequest(id, 0, newIDs(2))); err != nil {
+					t.Error(err)
+				}
+			}()
+			for range 20 {
+				got, head, err := load(ctx, st, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(got)) != head.Version || (len(got) > 0 && (got[0].AggregateType == "" || len(head.Commands) != 1)) {
+					t.Fatalf("%s during creation: %d events (%+v) with head %+v", name, len(got), got, head)
+				}
+				if len(got) > 0 {
+					break
+				}
 			}
-		}()
-		for range 20 {
-			var got []es.Envelope
-			head, err := st.Load(ctx, id, 1, func(e es.Envelope) error { got = append(got, e); return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if int64(len(got)) != head.Version || (len(got) > 0 && (got[0].AggregateType == "" || len(head.Commands) != 1)) {
-				t.Fatalf("load during creation: %d events (%+v) with head %+v", len(got), got, head)
-			}
-			if len(got) > 0 {
-				break
-			}
+			wg.Wait()
 		}
-		wg.Wait()
 	}
 }

@@ -39,3 +39,13 @@ func SnapshotDue(before, after int64, every int) bool {
 	}
 	return after/int64(every) > before/int64(every)
 }
+
+// SnapshotTail is how many of a stream's last events a load reads beside its newest snapshot
+// (EventStore.LoadLast) when snapshots are taken as SnapshotDue says: after a snapshot come at
+// most every-1 events plus the rest of the append that crossed the interval, which
+// snapshotTailSlack leaves room for. A longer tail (a snapshot that failed to save) costs the
+// load a second read, not a wrong state.
+func SnapshotTail(every int) int { return every + snapshotTailSlack }
+
+// snapshotTailSlack bounds the events of one append beyond the one that crossed the interval.
+const snapshotTailSlack = 16

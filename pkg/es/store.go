@@ -64,6 +64,11 @@ type EventStore interface {
 	// reads (Folded; LoadRange returns whole envelopes). It returns the stream head read with
 	// them.
 	Load(ctx context.Context, aggregateID string, from int64, fn func(Envelope) error) (StreamHead, error)
+	// LoadLast returns the aggregate's last n events (every event when it has n or fewer), in
+	// order, decoded and upcast with the fields of Folded, and the stream head read with them,
+	// in one round trip: read beside the newest snapshot, it loads an aggregate whose snapshot
+	// is at most n events old without a second one.
+	LoadLast(ctx context.Context, aggregateID string, n int) ([]Envelope, StreamHead, error)
 	// LoadRange returns the decoded events with from ≤ sequence ≤ to, every field set.
 	LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]Envelope, error)
 	// Head returns the aggregate's current version and recorded commands.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ordersys/ordersys/pkg/codec"
+	"github.com/ordersys/ordersys/pkg/codec/codectest"
 	"github.com/ordersys/ordersys/pkg/domain/ids"
 	"github.com/ordersys/ordersys/pkg/domain/order"
 	"github.com/ordersys/ordersys/pkg/es"
@@ -78,39 +79,7 @@ func customerID(t *testing.T, e *sharedEnv) string {
 // rendered as GetOrderAt renders it.
 func replayed(t *testing.T, e *sharedEnv, id string, version int64) *ordersv1.Order {
 	t.Helper()
-	envs, err := e.store.LoadRange(ctxT(t), id, 1, version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := order.New(id)
-	if err := es.Replay(o, envs); err != nil {
-		t.Fatal(err)
-	}
-	if o.Version() != version {
-		t.Fatalf("replayed to version %d, want %d", o.Version(), version)
-	}
-	return codec.OrderToProto(o)
-}
-
-// saveSnapshot stores a snapshot of the order at version, taken with the real codec.
-func saveSnapshot(t *testing.T, e *sharedEnv, id string, version int64) {
-	t.Helper()
-	envs, err := e.store.LoadRange(ctxT(t), id, 1, version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := order.New(id)
-	if err := es.Replay(o, envs); err != nil {
-		t.Fatal(err)
-	}
-	state, err := codec.OrderSnapshotCodec{}.Take(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.SaveSnapshot(ctxT(t), es.Snapshot{AggregateID: id, AggregateType: order.AggregateType, Version: version,
-		SchemaVersion: codec.SnapshotSchemaVersion, State: state, TakenAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	return codec.OrderToProto(codectest.ReplayedOrder(ctxT(t), t, e.store, id, version))
 }
 
 func TestGetOrderAtVersion(t *testing.T) {
@@ -143,7 +112,7 @@ func TestGetOrderAtVersion(t *testing.T) {
 		t.Fatalf("%v rebuilds from a snapshot, want 0", got)
 	}
 
-	saveSnapshot(t, e, id, 3)
+	codectest.SaveOrderSnapshot(ctxT(t), t, e.store, id, 3)
 	check("with a snapshot at version 3")
 	// Versions 3, 4 and 5 start from the snapshot; 1 and 2 lie before it.
 	if got := rebuilds(app.StartSnapshot); got != 3 {
@@ -217,7 +186,7 @@ func TestGetOrderAtTime(t *testing.T) {
 	}
 
 	check("without snapshot")
-	saveSnapshot(t, e, id, 3) // covers the events up to t0+2s
+	codectest.SaveOrderSnapshot(ctxT(t), t, e.store, id, 3) // covers the events up to t0+2s
 	before := rebuilds(app.StartSnapshot)
 	check("with a snapshot at version 3")
 	// The snapshot serves the points at or after t0+2s (5 of the 9), the earlier ones replay.

@@ -162,6 +162,20 @@ func (s *Store) Load(ctx context.Context, aggregateID string, from int64, fn fun
 	return head, nil
 }
 
+// LoadLast returns the last n decoded events, folded, with the head read with them
+// (es.EventStore).
+func (s *Store) LoadLast(ctx context.Context, aggregateID string, n int) ([]es.Envelope, es.StreamHead, error) {
+	head, envs := s.read(aggregateID, 1, math.MaxInt64) // one read: the events and the head agree
+	envs = envs[max(0, len(envs)-max(n, 1)):]
+	for i := range envs {
+		if err := s.reg.DecodeEnvelopeContext(ctx, &envs[i]); err != nil {
+			return nil, es.StreamHead{}, fmt.Errorf("load %s: %w", aggregateID, err)
+		}
+		envs[i] = es.Folded(envs[i])
+	}
+	return envs, head, nil
+}
+
 // LoadRange returns the decoded events with from ≤ sequence ≤ to (es.EventStore).
 func (s *Store) LoadRange(ctx context.Context, aggregateID string, from, to int64) ([]es.Envelope, error) {
 	_, envs := s.read(aggregateID, from, to)

@@ -121,6 +121,10 @@ func testCreateLoad(t *testing.T, st es.EventStore) {
 			t.Errorf("event %d from Load:\n got %+v\nwant %+v (es.Folded)", i, g, want)
 		}
 	}
+	last, lastHead, err := st.LoadLast(ctx(t), id, 5)
+	if err != nil || lastHead.Version != 2 || !reflect.DeepEqual(last, got) {
+		t.Errorf("LoadLast of 5: %+v, head %+v, %v; want what Load returns, %+v", last, lastHead, err, got)
+	}
 	a := newTally(id)
 	if err := es.Replay(a, got); err != nil {
 		t.Fatalf("replay the loaded events: %v", err)
@@ -144,6 +148,9 @@ func testMissing(t *testing.T, st es.EventStore) {
 	}
 	if _, head = loadAll(t, st, id, 7); head.Version != 0 {
 		t.Fatalf("missing aggregate from 7: head %+v", head)
+	}
+	if last, head, err := st.LoadLast(ctx(t), id, 10); err != nil || len(last) != 0 || head.Version != 0 {
+		t.Fatalf("missing aggregate's last 10: %d events, head %+v, %v", len(last), head, err)
 	}
 	if ok, err := st.Exists(ctx(t), id); err != nil || ok {
 		t.Fatalf("exists: %v %v", ok, err)
@@ -262,6 +269,18 @@ func testPaging(t *testing.T, st es.EventStore) {
 	}
 	if none, head := loadAll(t, st, id, 1201); len(none) != 0 || head.Version != 1200 {
 		t.Fatalf("from past the end: %d events, head %+v", len(none), head)
+	}
+	for _, n := range []int{1, 60, batches * per, 2000} {
+		last, head, err := st.LoadLast(ctx(t), id, n)
+		want := min(n, batches*per)
+		if err != nil || len(last) != want || head.Version != batches*per {
+			t.Fatalf("last %d: %d events, head %+v, %v", n, len(last), head, err)
+		}
+		for i, e := range last {
+			if want := int64(batches*per - want + i + 1); e.Sequence != want || e.Event == nil {
+				t.Fatalf("last %d: event %d has sequence %d (decoded: %v), want %d", n, i, e.Sequence, e.Event != nil, want)
+			}
+		}
 	}
 	r, err := st.LoadRange(ctx(t), id, 10, 19)
 	if err != nil || len(r) != 10 || r[0].Sequence != 10 || r[9].Sequence != 19 {

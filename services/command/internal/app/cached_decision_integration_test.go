@@ -27,6 +27,11 @@ func (r *readCounter) Load(ctx context.Context, id string, from int64, fn func(e
 	return r.EventStore.Load(ctx, id, from, fn)
 }
 
+func (r *readCounter) LoadLast(ctx context.Context, id string, n int) ([]es.Envelope, es.StreamHead, error) {
+	r.reads.Add(1)
+	return r.EventStore.LoadLast(ctx, id, n)
+}
+
 func (r *readCounter) LoadRange(ctx context.Context, id string, from, to int64) ([]es.Envelope, error) {
 	r.reads.Add(1)
 	return r.EventStore.LoadRange(ctx, id, from, to)

@@ -85,14 +85,13 @@ func (h *Handler[A, C]) loadCached(ctx context.Context, id string) (A, es.Stream
 	return agg, head, err
 }
 
-// load reads the aggregate from the store. Most aggregates are shorter than the snapshot
-// interval and have no snapshot, so their events are read from the first one beside the
-// snapshot read: the load is then one round trip instead of a snapshot read followed by the
-// events. That replay stops after SnapshotEvery events (a stream that long has a snapshot; one
-// without goes on being read after them) and is dropped when a usable snapshot turns up: the
-// events after the snapshot are read then. The price, for an aggregate with a snapshot, is the
-// dropped read: up to one page of the store (PageSize events), once per load, which a cached
-// aggregate does not need.
+// load reads the aggregate from the store in one round trip: the newest snapshot beside the
+// stream's last events (es.SnapshotTail of them, es.EventStore.LoadLast). Most aggregates are
+// shorter than that and have no snapshot: the events are all of them. One with a snapshot has
+// at most the interval plus one append's events after it: those are among the last ones. Only
+// when they are not (a snapshot missed or unreadable, snapshots turned on late) or the snapshot
+// is newer than the head read beside it (an append and its snapshot landed between the two
+// reads) are the events after the snapshot read next, as a second round trip.
 func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.StreamHead, err error) {
 	s := h.svc
 	ctx, span := s.tracer.Start(ctx, "load "+h.kind.AggregateType, trace.WithAttributes(attribute.String("ordersys.aggregate_id", id)))
@@ -108,45 +107,48 @@ func (h *Handler[A, C]) load(ctx context.Context, id string) (agg A, head es.Str
 		if err != nil {
 			return agg, head, err
 		}
-		head, _, err = h.replay(ctx, id, agg, 0)
+		head, err = h.replay(ctx, id, agg)
 		return agg, head, err
 	}
 
-	type replayed struct {
-		agg  A
-		head es.StreamHead
-		all  bool
-		err  error
+	type tail struct {
+		events []es.Envelope
+		head   es.StreamHead
+		err    error
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	first := make(chan replayed, 1)
+	last := make(chan tail, 1)
 	go func() {
-		r := replayed{agg: h.kind.New(id)}
+		var t tail
 		defer func() {
 			if p := recover(); p != nil { // in the caller's goroutine it would have reached the server's recovery
-				r.err = fmt.Errorf("load %s %s: replay panicked: %v", h.kind.AggregateType, id, p)
+				t.err = fmt.Errorf("read panicked: %v", p)
 			}
-			first <- r
+			last <- t
 		}()
-		r.head, r.all, r.err = h.replay(sctx, id, r.agg, s.opts.SnapshotEvery)
+		t.events, t.head, t.err = s.store.LoadLast(ctx, id, es.SnapshotTail(s.opts.SnapshotEvery))
 	}()
-	snapped, err := h.snapshot(ctx, id, span)
-	if err != nil || snapped.Version() > 0 {
-		cancel()
-		<-first
-		if err != nil {
-			return agg, head, err
+	agg, err = h.snapshot(ctx, id, span)
+	t := <-last
+	switch {
+	case err != nil:
+		return agg, head, err
+	case t.err != nil:
+		return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, t.err)
+	}
+	from := agg.Version() + 1
+	if agg.Version() > t.head.Version || (len(t.events) > 0 && t.events[0].Sequence > from) {
+		head, err = h.replay(ctx, id, agg)
+		return agg, head, err
+	}
+	for _, env := range t.events {
+		if env.Sequence < from {
+			continue
 		}
-		head, _, err = h.replay(ctx, id, snapped, 0)
-		return snapped, head, err
+		if err := h.apply(agg, env); err != nil {
+			return agg, head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+		}
 	}
-	r := <-first
-	cancel()
-	if r.err != nil || r.all {
-		return r.agg, r.head, r.err
-	}
-	head, _, err = h.replay(ctx, id, r.agg, 0) // the rest of a long stream without a snapshot
-	return r.agg, head, err
+	return agg, t.head, nil
 }
 
 // snapshot returns the aggregate restored from its newest usable snapshot, or at version 0
@@ -173,33 +175,21 @@ func (h *Handler[A, C]) snapshot(ctx context.Context, id string, span trace.Span
 	return a, nil
 }
 
-// errEnough stops a replay at its limit.
-var errEnough = errors.New("replay limit reached")
-
-// replay applies to agg the events after its version, at most limit of them (0: all), and
-// reports whether it reached the end of the stream.
-func (h *Handler[A, C]) replay(ctx context.Context, id string, agg A, limit int) (es.StreamHead, bool, error) {
-	n := 0
-	head, err := h.svc.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error {
-		if err := ctx.Err(); err != nil {
-			return err // a dropped replay stops at once
-		}
-		if limit > 0 && n == limit {
-			return errEnough
-		}
-		n++
-		if env.AggregateType != "" && env.AggregateType != h.kind.AggregateType {
-			return otherKind(h.kind.AggregateType, env.AggregateType)
-		}
-		return es.ApplyEnvelope(agg, env)
-	})
-	if errors.Is(err, errEnough) {
-		return head, false, nil
-	}
+// replay applies to agg the events after its version, to the end of the stream.
+func (h *Handler[A, C]) replay(ctx context.Context, id string, agg A) (es.StreamHead, error) {
+	head, err := h.svc.store.Load(ctx, id, agg.Version()+1, func(env es.Envelope) error { return h.apply(agg, env) })
 	if err != nil {
-		return head, false, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
+		return head, fmt.Errorf("load %s %s: %w", h.kind.AggregateType, id, err)
 	}
-	return head, true, nil
+	return head, nil
+}
+
+// apply applies one loaded event to agg, refusing an event of another kind of aggregate.
+func (h *Handler[A, C]) apply(agg A, env es.Envelope) error {
+	if env.AggregateType != "" && env.AggregateType != h.kind.AggregateType {
+		return otherKind(h.kind.AggregateType, env.AggregateType)
+	}
+	return es.ApplyEnvelope(agg, env)
 }
 
 // otherKind is the error of a command whose aggregate id already names an aggregate of another
