@@ -236,8 +236,8 @@ type factory struct {
 }
 
 // CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
-func (f *factory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
-	c := &consumer{f: f, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}
+func (f *factory) CreateChangeConsumer(ctx context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
+	c := &consumer{f: f, lib: ctx, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}
 	f.mu.Lock()
 	f.consumers[c] = struct{}{}
 	f.mu.Unlock()
@@ -283,13 +283,17 @@ type cmark struct {
 // consumer handles one CDC stream. The library calls Consume and Empty sequentially; settlement
 // callbacks come from the pipeline's goroutines.
 type consumer struct {
-	f        *factory
+	f *factory
+	// lib is the context the library created the consumer in (that of the generation's readers):
+	// it ends when one of them fails, and then so does the wait in End.
+	lib      context.Context
 	reporter progressReporter
 	stream   string
 
 	mu      sync.Mutex
 	q       []*cmark
 	settled gocql.UUID // every change up to this time is settled
+	failed  bool       // a change could not be handed over: its mark never settles
 
 	saveMu sync.Mutex
 	saved  gocql.UUID
@@ -326,6 +330,9 @@ func (c *consumer) consume(ctx context.Context, rows Rows) error {
 			c.mu.Unlock()
 		}
 		if err := c.f.sink.Submit(ctx, ch); err != nil {
+			c.mu.Lock()
+			c.failed = true
+			c.mu.Unlock()
 			return fmt.Errorf("hand over cdc change %s: %w", describe(ch), err)
 		}
 	}
@@ -351,9 +358,10 @@ type progressReporter interface {
 // stream: at a stop, or at the end of a CDC generation, after which it moves the reader to the
 // next generation for good (a restart reads from there, never the old generation's streams
 // again). So End waits until every change handed over is settled, then saves the position. If
-// the reader's run ends first, it saves what is settled and returns an error, which keeps the
-// library from starting the next generation: the next run reads the stream again from its
-// saved position instead of leaving its unsettled changes behind.
+// the reader's run ends first, or the library's readers of the generation failed, or a change
+// of the stream could not be handed over, it saves what is settled and returns an error, which
+// keeps the library from starting the next generation: the next run reads the stream again
+// from its saved position instead of leaving its unsettled changes behind.
 func (c *consumer) End() error {
 	defer func() {
 		c.f.mu.Lock()
@@ -365,16 +373,20 @@ func (c *consumer) End() error {
 	var unsettled error
 	for unsettled == nil {
 		c.mu.Lock()
-		n := len(c.q) // settled marks leave the queue: what is left waits for the pipeline
+		n, failed := len(c.q), c.failed // settled marks leave the queue: what is left waits for the pipeline
 		c.mu.Unlock()
 		if n == 0 {
 			break
 		}
 		select {
 		case <-c.f.run.Done():
-			unsettled = fmt.Errorf("cdc stream %s: %d change times not settled when the reader stopped", c.stream, n)
+		case <-c.lib.Done():
 		case <-tick.C:
+			if !failed {
+				continue
+			}
 		}
+		unsettled = fmt.Errorf("cdc stream %s: %d change times not settled when the reader stopped", c.stream, n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

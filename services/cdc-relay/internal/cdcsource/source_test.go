@@ -172,7 +172,7 @@ func TestEndWaitsForTheStreamsChangesToSettle(t *testing.T) {
 	newConsumer := func(run context.Context) (*consumer, *holdingSink, *savedPositions) {
 		sink, saved := &holdingSink{}, &savedPositions{}
 		f := &factory{src: s, sink: sink, cursor: MainCursor, run: run, consumers: map[*consumer]struct{}{}}
-		return &consumer{f: f, reporter: saved, stream: "s1"}, sink, saved
+		return &consumer{f: f, lib: context.Background(), reporter: saved, stream: "s1"}, sink, saved
 	}
 	notYet := func(ended <-chan error, what string) {
 		t.Helper()
@@ -225,5 +225,46 @@ func TestEndWaitsForTheStreamsChangesToSettle(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("End did not return once the run ended")
+	}
+}
+
+// blockingSink takes no change: Submit waits until its context ends (a pipeline full of
+// changes it cannot publish).
+type blockingSink struct{}
+
+func (blockingSink) Submit(ctx context.Context, _ *relay.Change) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestEndDoesNotWaitForAChangeNeverHandedOver: a stream's Consume is blocked handing a change
+// over (the pipeline is full) when another reader of the generation fails, which ends the
+// library's context: Consume returns, and End, called next, must return an error at once (found
+// in review: it waited for that change to settle, which it never would, while the library waited
+// for End: the reader hung until the run ended).
+func TestEndDoesNotWaitForAChangeNeverHandedOver(t *testing.T) {
+	s := New(Config{Keyspace: "ks"}, nil, nil, nil)
+	lib, fail := context.WithCancel(context.Background())
+	f := &factory{src: s, sink: blockingSink{}, cursor: MainCursor, run: context.Background(), consumers: map[*consumer]struct{}{}}
+	c := &consumer{f: f, lib: lib, reporter: &savedPositions{}, stream: "s1"}
+	at := gocql.UUIDFromTime(time.Now().Add(-time.Minute))
+	consumed := make(chan error, 1)
+	go func() {
+		consumed <- c.consume(lib, Rows{Time: at, Delta: []Row{outboxRow(scyllacdc.Insert, at, gocql.TimeUUID(), 1, []byte{1})}})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	fail()
+	if err := <-consumed; err == nil {
+		t.Fatal("consume handed the change over to a sink that takes none")
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- c.End() }()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("End reported every change settled")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("End still waiting 5 s after the library's context ended, for a change never handed over")
 	}
 }

@@ -147,17 +147,18 @@ func rowIDOf(e *entry) gocql.UUID {
 }
 
 // checkDeadLetter runs once per entry before its dead letter is first sent: it gives the dead
-// letter its id (the outbox row's when known, so that every reading of a row names the same dead
-// letter) and marks dlqEarlier one whose row was dead-lettered already. A dead letter is
-// recorded in the table only once it is on the topic (recordDeadLetter), so a record found here
-// means both are done; a reading that stopped in between (a broker outage, then a stop or a
-// handover) left no record, and this one sends the dead letter again (a repeat on the DLQ topic,
-// which its readers tolerate) instead of settling a row whose dead letter never reached it.
+// letter its id (the outbox row's when known, set by the lane before the call: see round, so
+// that every reading of a row names the same dead letter) and marks dlqEarlier one whose row
+// was dead-lettered already. A dead letter is recorded in the table only once it is on the topic
+// (recordDeadLetter), so a record found here means both are done; a reading that stopped in
+// between (a broker outage, then a stop or a handover) left no record, and this one sends the
+// dead letter again (a repeat on the DLQ topic, which its readers tolerate) instead of settling
+// a row whose dead letter never reached it.
 func (l *lane) checkDeadLetter(ctx context.Context, e *entry) error {
 	if e.dlqChecked {
 		return nil
 	}
-	if e.dlqID = rowIDOf(e); e.dlqID == (gocql.UUID{}) {
+	if e.dlqID == (gocql.UUID{}) {
 		e.dlqID = gocql.TimeUUID() // an event read from event_store: progress moves past it once published
 	} else {
 		found, err := l.p.d.DeadLetters.Exists(ctx, e.topic, e.dlqID)
@@ -168,9 +169,6 @@ func (l *lane) checkDeadLetter(ctx context.Context, e *entry) error {
 		e.dlqEarlier = found
 	}
 	e.dlqChecked = true
-	if !e.dlqEarlier && (e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable) {
-		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, string(e.dlqKind), e.topic+".dlq", errors.New(e.dlqReason))
-	}
 	return nil
 }
 
@@ -183,5 +181,8 @@ func (l *lane) recordDeadLetter(ctx context.Context, e *entry) error {
 		return err
 	}
 	e.dlqRecorded = true
+	if e.dlqKind == dlqUndecodable || e.dlqKind == dlqUnencodable {
+		l.p.d.Decode.Undecodable(ctx, e.env.AggregateID, e.seq, e.env.EventID, string(e.dlqKind), e.topic+".dlq", errors.New(e.dlqReason))
+	}
 	return nil
 }

@@ -60,8 +60,12 @@ func (l *lane) round(ctx context.Context, ready []*aggState) {
 		if len(entries) == 0 {
 			continue
 		}
-		if entries[0].dlqReason != "" || entries[0].solo {
-			solo = append(solo, &flight{a: a, e: entries[0], dlq: entries[0].dlqReason != ""})
+		if e := entries[0]; e.dlqReason != "" || e.solo {
+			if e.dlqReason != "" && !e.dlqChecked {
+				// Here, not in the call: the lane adds changes to an entry even in flight.
+				e.dlqID = rowIDOf(e)
+			}
+			solo = append(solo, &flight{a: a, e: e, dlq: e.dlqReason != ""})
 			continue
 		}
 		// Keep as many of the aggregate's records as fit an empty call.
@@ -171,7 +175,8 @@ func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
 }
 
 // call runs one publish call through the breaker (in its own goroutine: it touches only its
-// flights' entries, which the lane leaves alone while they are in flight).
+// flights' entries, which the lane leaves alone while they are in flight, but for adding the
+// changes of a row read again: the call reads no entry's changes).
 func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 	d := l.p.d
 	res := &callResult{flights: flights, errs: make([]error, len(flights))}
