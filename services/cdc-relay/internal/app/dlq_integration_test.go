@@ -25,6 +25,20 @@ import (
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/app"
 )
 
+// insertPoisonRow writes an outbox row with garbage where the envelope should be, for an
+// aggregate event_store does not know, and returns the row's id.
+func (e *env) insertPoisonRow() gocql.UUID {
+	e.t.Helper()
+	agg, row := gocql.TimeUUID(), gocql.TimeUUID()
+	if err := e.session.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id,
+ event_type, schema_version, topic, partition_key, envelope, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		cql.Bucket(time.Now()), cql.ShardOf(agg.String()), row, agg, "Order", int64(1), gocql.TimeUUID(), "OrderCreated", 1,
+		e.orderTopic, agg.String(), []byte{0xde, 0xad, 0xbe, 0xef}, time.Now()).Exec(); err != nil {
+		e.t.Fatal(err)
+	}
+	return row
+}
+
 // TestRelayDeadLettersPoisonAndRedrives puts a row that cannot be decoded in the outbox and
 // commits an event larger than the relay may publish between two ordinary ones: both go to the
 // dead-letter topic (with a reason header) and table, the other events flow on, and the admin
@@ -39,14 +53,7 @@ func TestRelayDeadLettersPoisonAndRedrives(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// A poison row: garbage where the envelope should be, for an aggregate event_store does not know.
-	poisonAgg := gocql.TimeUUID()
-	if err := e.session.Query(`INSERT INTO outbox_messages (bucket, shard, id, aggregate_id, aggregate_type, sequence, event_id,
- event_type, schema_version, topic, partition_key, envelope, created_at) VALUES (?,?,now(),?,?,?,?,?,?,?,?,?,?)`,
-		cql.Bucket(time.Now()), cql.ShardOf(poisonAgg.String()), poisonAgg, "Order", int64(1), gocql.TimeUUID(), "OrderCreated", 1,
-		e.orderTopic, poisonAgg.String(), []byte{0xde, 0xad, 0xbe, 0xef}, time.Now()).Exec(); err != nil {
-		t.Fatal(err)
-	}
+	e.insertPoisonRow()
 
 	// An order whose second event is 100 KB (over the relay's 64 KiB limit), then a third.
 	big := uuid.NewString()

@@ -226,8 +226,11 @@ func (e *env) startChild(name string, extra map[string]string) *relayProc {
 	return p
 }
 
-// stop ends the relay gracefully.
+// stop ends the relay gracefully (nothing when it has stopped already).
 func (p *relayProc) stop() {
+	if p.cmd == nil && p.cancel == nil {
+		return
+	}
 	if p.cmd != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	} else if p.cancel != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/gocql/gocql"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ordersys/ordersys/pkg/cql"
+	okafka "github.com/ordersys/ordersys/pkg/kafka"
 	"github.com/ordersys/ordersys/pkg/kafka/kafkatest"
 	"github.com/ordersys/ordersys/pkg/testinfra"
 	"github.com/ordersys/ordersys/services/cdc-relay/internal/outboxpoll"
@@ -81,6 +83,46 @@ func TestRelayKafkaOutageLosesNothing(t *testing.T) {
 	if r.metric(`ordersys_relay_breaker_transitions_total{to="open"}`) < 1 || r.metric(`ordersys_relay_breaker_transitions_total{to="closed"}`) < 1 {
 		t.Fatal("the breaker's opening and closing are not in the metrics")
 	}
+}
+
+// TestDeadLetterOfARelayStoppedDuringAnOutageReachesItsTopic: a relay reads a poison outbox
+// row while its broker is down, so the dead letter cannot be sent, and stops (a rolling
+// deploy, a handover); the next relay, once the broker is back, sends it to the dead-letter
+// topic and records it. Before, the relay recorded the dead letter in the table first, and the
+// next one, finding the record, settled the row without ever sending it.
+func TestDeadLetterOfARelayStoppedDuringAnOutageReachesItsTopic(t *testing.T) {
+	testinfra.RequireCassandra(t)
+	broker := kafkatest.Start(t)
+	e := newEnv(t, broker.Env(""))
+	dlq := collect(t, e.kafka, okafka.DLQTopic(e.orderTopic))
+	settings := map[string]string{"ORDERSYS_RELAY_BREAKER_FAILURES": "3", "ORDERSYS_RELAY_BREAKER_TIMEOUT": "1s",
+		"ORDERSYS_RELAY_RETRY_MAX": "1s", "ORDERSYS_KAFKA_WRITE_TIMEOUT": "2s"}
+	r := e.startInProcess("r1", settings)
+	waitUntil(t, "leadership", 60*time.Second, func() bool { return r.metric("ordersys_relay_leader") == 1 })
+	// One event through first: the relay has made its topics and is publishing.
+	c := collect(t, e.kafka, e.orderTopic)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, _, err := e.produce(ctx, 1, 1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDistinct(t, 1, 60*time.Second)
+
+	broker.Kill()
+	row := e.insertPoisonRow()
+	waitUntil(t, "the dead letter to be tried", 30*time.Second, func() bool { return r.sum("ordersys_relay_publish_failures_total") > 0 })
+	r.stop()
+	broker.Restart()
+	e.startInProcess("r2", settings)
+
+	dlq.waitDistinct(t, 1, 90*time.Second)
+	if id, _ := okafka.Header(dlq.records()[0].headers, okafka.HeaderDLQID); id != row.String() {
+		t.Fatalf("dead letter %s on the topic, want the row's id %s", id, row)
+	}
+	waitUntil(t, "the dead letter's record", 30*time.Second, func() bool {
+		found, err := cql.NewDeadLetters(e.session).Exists(ctx, e.orderTopic, row)
+		return err == nil && found
+	})
 }
 
 // checkCheckpointsBefore checks that no fast-cursor checkpoint is at or past an outbox row
