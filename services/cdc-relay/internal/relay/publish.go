@@ -174,6 +174,9 @@ func (l *lane) message(ctx context.Context, f *flight) kafkago.Message {
 	return msg
 }
 
+// errDeadLetterStore marks a call's error that came from the dead_letters table, not the broker.
+var errDeadLetterStore = errors.New("dead-letter store")
+
 // call runs one publish call through the breaker (in its own goroutine: it touches only its
 // flights' entries, which the lane leaves alone while they are in flight, but for adding the
 // changes of a row read again: the call reads no entry's changes).
@@ -185,7 +188,7 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 	for i, f := range flights {
 		if f.dlq {
 			if err := l.checkDeadLetter(ctx, f.e); err != nil {
-				res.errs[i] = fmt.Errorf("look up dead letter: %w", err)
+				res.errs[i] = fmt.Errorf("%w: look up dead letter: %w", errDeadLetterStore, err)
 				continue
 			}
 			if f.e.dlqEarlier {
@@ -194,7 +197,7 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 			if f.e.dlqPublished {
 				// On the topic; its record failed: only the record is written again.
 				if err := l.recordDeadLetter(ctx, f.e); err != nil {
-					res.errs[i] = fmt.Errorf("record dead letter: %w", err)
+					res.errs[i] = fmt.Errorf("%w: record dead letter: %w", errDeadLetterStore, err)
 				}
 				continue
 			}
@@ -268,7 +271,7 @@ func (l *lane) call(ctx context.Context, flights []*flight) *callResult {
 		if f.dlq && res.errs[idx[j]] == nil {
 			f.e.dlqPublished = true
 			if err := l.recordDeadLetter(ctx, f.e); err != nil {
-				res.errs[idx[j]] = fmt.Errorf("record dead letter: %w", err)
+				res.errs[idx[j]] = fmt.Errorf("%w: record dead letter: %w", errDeadLetterStore, err)
 			}
 		}
 	}
@@ -337,7 +340,9 @@ func (l *lane) apply(ctx context.Context, r *callResult) {
 			}
 			failed[a] = true
 			e.attempts++
-			d.Metrics.Failed.WithLabelValues("transient").Inc()
+			if !errors.Is(err, errDeadLetterStore) { // counted in store_errors_total, not a publish failure
+				d.Metrics.Failed.WithLabelValues("transient").Inc()
+			}
 			d.Logger.Debug("relay: publish failed, will retry", "aggregate_id", a.id, "sequence", e.seq, "attempt", e.attempts, "err", err)
 		}
 	}
