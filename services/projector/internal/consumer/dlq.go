@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -130,7 +131,9 @@ func (d *DeadLetters) Publish(ctx context.Context, projection string, m kafka.Me
 // re-drives it (nothing when the publisher has no session). An error is transient: the caller
 // retries Record alone (the message is published already) and must not commit m before it
 // succeeds, so a dead letter that stops half-way is published again and recorded by whoever
-// handles m next.
+// handles m next. Every record of m by projection writes the same row (DeadLetterID): a retry
+// after a write whose answer was lost, or the next owner's record, replaces it instead of adding
+// a second row for one dead letter.
 func (d *DeadLetters) Record(ctx context.Context, projection string, m kafka.Message, reason string, cause error) error {
 	if d.table == nil {
 		return nil
@@ -140,9 +143,28 @@ func (d *DeadLetters) Record(ctx context.Context, projection string, m kafka.Mes
 	if _, err := gocql.ParseUUID(aggID); err != nil {
 		aggID = string(m.Key)
 	}
-	return d.table.Put(ctx, &cql.DeadLetter{Topic: DLQTopic(m.Topic), AggregateID: aggID, Sequence: seq,
+	return d.table.Put(ctx, &cql.DeadLetter{Topic: DLQTopic(m.Topic), ID: DeadLetterID(projection, m),
+		AggregateID: aggID, Sequence: seq,
 		EventID: header(m, headerEventID), EventType: header(m, headerEventType),
 		Reason: projection + ": " + reason + ": " + truncate(cause.Error(), 2000), Envelope: m.Value})
+}
+
+// DeadLetterID returns the dead_letters id of m dead-lettered by projection: a version 1 (time)
+// UUID with m's timestamp, so the table lists dead letters in the order their messages were
+// written, and with clock sequence and node taken from a hash of projection and m's topic,
+// partition, offset, key and value, so the same message always gets the same id.
+func DeadLetterID(projection string, m kafka.Message) gocql.UUID {
+	at := m.Time
+	if at.IsZero() { // a message from the broker always has one
+		at = time.Unix(0, 0)
+	}
+	id := gocql.UUIDFromTime(at) // time and version; the rest is random and replaced below
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%q\x00", projection, m.Topic, m.Partition, m.Offset, m.Key)
+	h.Write(m.Value)
+	copy(id[8:], h.Sum(nil)[:8])
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
 }
 
 func truncate(s string, n int) string {
